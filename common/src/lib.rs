@@ -1,0 +1,7 @@
+//! Shared building blocks of the fink-tools workspace (`ktbx`, `ciux`, `finkctl`).
+//!
+//! Each module is small and owns one concern; the binaries compose them.
+
+pub mod cli;
+pub mod logging;
+pub mod tls;

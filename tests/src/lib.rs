@@ -1,0 +1,5 @@
+//! The shared test harness of the fink-tools workspace.
+//!
+//! No Kubernetes API server, kind node image or docker engine runs on the development and CI
+//! machines, so every test that touches a cluster, a registry, a git remote or a download runs
+//! against the real local stand-ins defined here, bound to loopback addresses only.
