@@ -3,6 +3,7 @@
 //! Each module is small and owns one concern; the binaries compose them.
 
 pub mod cli;
+pub mod config;
 pub mod duration;
 pub mod fs;
 pub mod logging;
