@@ -165,7 +165,7 @@ pub struct CreateSecretsArgs {
     #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
     pub kafka_password: String,
     /// How long to wait for the namespace to exist (Go duration)
-    #[arg(long, default_value = "120s", value_parser = crate::kube_access::parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = common::duration::parse_duration)]
     pub timeout: Duration,
 }
 
@@ -226,7 +226,7 @@ pub struct TopicArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Total time to wait (Go duration)
-    #[arg(long, global = true, default_value = "10s", value_parser = crate::kube_access::parse_duration)]
+    #[arg(long, global = true, default_value = "10s", value_parser = common::duration::parse_duration)]
     pub timeout: Duration,
     /// What to wait for.
     #[command(subcommand)]
@@ -257,7 +257,7 @@ pub struct WaitTopicArgs {
     #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
     pub source: TopicSource,
     /// Time between two listings (Go duration)
-    #[arg(long, default_value = "10s", value_parser = crate::kube_access::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = common::duration::parse_duration)]
     pub interval: Duration,
 }
 

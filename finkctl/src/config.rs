@@ -5,8 +5,10 @@
 //! own in `$FINKCONFIG` (the only directory when set), else the working directory, then
 //! `$HOME/.finkctl`.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use common::config::{ConfigLocator, deep_merge, load_yaml_value, lowercase_keys, parse_yaml};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -79,34 +81,21 @@ const KNOWN_KEYS: &[&str] = &[
 /// A configuration problem.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// A required file was not found in any searched directory.
+    /// A required file was not found in any searched place.
     #[error(
-        "{file} not found in {searched}: set FINKCONFIG to the directory that holds it, or pass --{flag} <file>"
+        "{file} not found (searched {searched}): set FINKCONFIG to the directory that holds it, or pass --{flag} <file>"
     )]
     NotFound {
         /// File name looked for.
         file: &'static str,
-        /// The directories searched, comma separated.
+        /// The places searched.
         searched: String,
         /// The flag that names the file explicitly.
         flag: &'static str,
     },
-    /// A file named explicitly (flag) does not exist or cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Invalid YAML (the message carries line and column).
-    #[error("{path}: invalid YAML: {message}")]
-    Yaml {
-        /// The file.
-        path: PathBuf,
-        /// The parser message, with its location.
-        message: String,
-    },
+    /// A file cannot be found, read or parsed (the message names file, line and column).
+    #[error(transparent)]
+    File(#[from] common::config::ConfigError),
     /// The document is not a mapping at its top.
     #[error("{path}: the top level must be a mapping of sections (run:, s3:, …)")]
     NotAMapping {
@@ -130,10 +119,10 @@ pub struct ConfigSources {
     pub config: Option<PathBuf>,
     /// `--secret <file>`.
     pub secret: Option<PathBuf>,
-    /// `$FINKCONFIG`: when set, the only directory searched.
-    pub finkconfig: Option<PathBuf>,
+    /// `$FINKCONFIG`: when set, the only place searched (a directory, or a file).
+    pub finkconfig: Option<OsString>,
     /// The working directory.
-    pub cwd: Option<PathBuf>,
+    pub cwd: PathBuf,
     /// `$HOME`.
     pub home: Option<PathBuf>,
 }
@@ -144,25 +133,11 @@ impl ConfigSources {
         Self {
             config,
             secret,
-            finkconfig: std::env::var_os("FINKCONFIG")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            cwd: std::env::current_dir().ok(),
+            finkconfig: std::env::var_os("FINKCONFIG"),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             home: std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
-        }
-    }
-
-    fn search_dirs(&self) -> Vec<PathBuf> {
-        match &self.finkconfig {
-            Some(dir) => vec![dir.clone()],
-            None => self
-                .cwd
-                .iter()
-                .cloned()
-                .chain(self.home.iter().map(|h| h.join(".finkctl")))
-                .collect(),
         }
     }
 
@@ -170,29 +145,25 @@ impl ConfigSources {
         &self,
         explicit: Option<&PathBuf>,
         file: &'static str,
+        names: &'static [&'static str],
         flag: &'static str,
         required: bool,
     ) -> Result<Option<PathBuf>, ConfigError> {
-        if let Some(path) = explicit {
-            return Ok(Some(path.clone()));
+        let locator = ConfigLocator {
+            explicit: explicit.cloned(),
+            env_var: "FINKCONFIG",
+            file_names: names,
+            home_subdir: ".finkctl",
+        };
+        let found = locator.find_from(self.finkconfig.clone(), &self.cwd, self.home.as_deref())?;
+        match found {
+            None if required => Err(ConfigError::NotFound {
+                file,
+                searched: locator.searched(),
+                flag,
+            }),
+            found => Ok(found),
         }
-        let dirs = self.search_dirs();
-        if let Some(found) = dirs.iter().map(|d| d.join(file)).find(|p| p.is_file()) {
-            return Ok(Some(found));
-        }
-        if !required {
-            return Ok(None);
-        }
-        let searched = dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        Err(ConfigError::NotFound {
-            file,
-            searched,
-            flag,
-        })
     }
 }
 
@@ -206,16 +177,24 @@ impl FinkConfig {
     /// Finds, reads and merges both files. With `required`, a file that is not found is an
     /// error (commands that build Spark jobs need them); otherwise missing files mean defaults.
     pub fn load(sources: &ConfigSources, required: bool) -> Result<Self, ConfigError> {
-        let main = sources.locate(sources.config.as_ref(), CONFIG_FILE, "config", required)?;
-        let secret = sources.locate(sources.secret.as_ref(), SECRET_FILE, "secret", required)?;
+        let main = sources.locate(
+            sources.config.as_ref(),
+            CONFIG_FILE,
+            &[CONFIG_FILE],
+            "config",
+            required,
+        )?;
+        let secret = sources.locate(
+            sources.secret.as_ref(),
+            SECRET_FILE,
+            &[SECRET_FILE],
+            "secret",
+            required,
+        )?;
         let mut config = Self { tree: Map::new() };
         for path in main.iter().chain(secret.iter()) {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
             tracing::debug!(file = %path.display(), "reading configuration");
-            config.merge(parse_document(&text, path)?);
+            config.merge(document(load_yaml_value(path)?, path)?);
         }
         config.warn_unknown_keys();
         Ok(config)
@@ -225,13 +204,18 @@ impl FinkConfig {
     pub fn from_yaml_texts(texts: &[&str]) -> Result<Self, ConfigError> {
         let mut config = Self { tree: Map::new() };
         for text in texts {
-            config.merge(parse_document(text, Path::new("<inline>"))?);
+            let origin = Path::new("<inline>");
+            config.merge(document(parse_yaml(text, origin)?, origin)?);
         }
         Ok(config)
     }
 
     fn merge(&mut self, overlay: Map<String, Value>) {
-        deep_merge(&mut self.tree, overlay);
+        let mut tree = Value::Object(std::mem::take(&mut self.tree));
+        deep_merge(&mut tree, Value::Object(overlay));
+        if let Value::Object(map) = tree {
+            self.tree = map;
+        }
     }
 
     /// Sets `key` (dotted) to a string, e.g. `s3.endpoint` from `--endpoint`.
@@ -383,57 +367,13 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn parse_document(text: &str, path: &Path) -> Result<Map<String, Value>, ConfigError> {
-    let value: Value = if text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
-        Value::Null
-    } else {
-        serde_saphyr::from_str(text).map_err(|err| ConfigError::Yaml {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        })?
-    };
+fn document(value: Value, path: &Path) -> Result<Map<String, Value>, ConfigError> {
     match lowercase_keys(value) {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map),
         _ => Err(ConfigError::NotAMapping {
             path: path.to_path_buf(),
         }),
-    }
-}
-
-fn lowercase_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (key, value) in map {
-                let value = lowercase_keys(value);
-                match (out.get_mut(&key.to_lowercase()), value) {
-                    (Some(Value::Object(existing)), Value::Object(more)) => {
-                        deep_merge(existing, more)
-                    }
-                    (_, value) => {
-                        out.insert(key.to_lowercase(), value);
-                    }
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(lowercase_keys).collect()),
-        other => other,
-    }
-}
-
-fn deep_merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
-    for (key, value) in overlay {
-        match (base.get_mut(&key), value) {
-            (Some(Value::Object(existing)), Value::Object(more)) => deep_merge(existing, more),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
     }
 }
 
@@ -514,8 +454,7 @@ mod tests {
         let err = FinkConfig::from_yaml_texts(&["run:\n  cpu: 1\n bad: [\n"])
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("<inline>: invalid YAML:"), "{err}");
-        assert!(err.contains("line") || err.contains(':'), "{err}");
+        assert!(err.starts_with("<inline>:3:"), "{err}");
         assert!(FinkConfig::from_yaml_texts(&["- a\n"]).is_err());
         assert_eq!(
             FinkConfig::from_yaml_texts(&["# only comments\n"])
@@ -543,7 +482,7 @@ mod tests {
         std::fs::write(cwd.join(CONFIG_FILE), "run:\n  night: 1\n").unwrap();
         std::fs::write(home.join(".finkctl").join(SECRET_FILE), "s3:\n  id: i\n").unwrap();
         let sources = ConfigSources {
-            cwd: Some(cwd.clone()),
+            cwd: cwd.clone(),
             home: Some(home.clone()),
             ..Default::default()
         };
@@ -551,17 +490,28 @@ mod tests {
         assert_eq!(c.string("run.night").unwrap(), "1");
         assert_eq!(c.string("s3.id").unwrap(), "i");
 
+        // FINKCONFIG is the only place searched.
         let only = ConfigSources {
-            finkconfig: Some(home.clone()),
+            finkconfig: Some(home.join(".finkctl").into()),
             ..sources.clone()
         };
-        let err = FinkConfig::load(&only, true).unwrap_err().to_string();
-        assert!(err.starts_with("finkctl.yaml not found in "), "{err}");
+        let err = FinkConfig::load(&only, false).unwrap_err().to_string();
+        assert!(err.starts_with("no finkctl.yaml in "), "{err}");
+        assert!(err.contains("$FINKCONFIG"), "{err}");
+
+        let empty = tempfile::tempdir().unwrap();
+        let nowhere = ConfigSources {
+            cwd: empty.path().to_path_buf(),
+            home: None,
+            ..Default::default()
+        };
+        let err = FinkConfig::load(&nowhere, true).unwrap_err().to_string();
         assert!(
-            err.contains("FINKCONFIG") && err.contains("--config"),
+            err.starts_with("finkctl.yaml not found (searched $FINKCONFIG"),
             "{err}"
         );
-        assert!(FinkConfig::load(&only, false).is_ok());
+        assert!(err.contains("--config <file>"), "{err}");
+        assert!(FinkConfig::load(&nowhere, false).is_ok());
 
         let explicit = ConfigSources {
             config: Some(dir.path().join("nope.yaml")),
@@ -569,7 +519,7 @@ mod tests {
         };
         let err = FinkConfig::load(&explicit, false).unwrap_err().to_string();
         assert!(
-            err.starts_with("cannot read ") && err.contains("nope.yaml"),
+            err.contains("nope.yaml") && err.contains("does not exist"),
             "{err}"
         );
     }

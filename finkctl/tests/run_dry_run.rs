@@ -240,6 +240,18 @@ fn unknown_template_variable_fails_clearly() {
 
 #[test]
 fn missing_config_file_names_the_search_path() {
+    let empty = tempfile::tempdir().unwrap();
+    Setup::new(|c| c)
+        .finkctl()
+        .env_remove("FINKCONFIG")
+        .env("HOME", empty.path())
+        .current_dir(empty.path())
+        .args(["run", "r", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(
+            "error: finkctl.yaml not found (searched $FINKCONFIG, the working directory, $HOME/.finkctl): set FINKCONFIG to the directory that holds it, or pass --config <file>\n",
+        );
     let setup = Setup::new(|c| c);
     std::fs::remove_file(setup.dir.path().join("finkctl.secret.yaml")).unwrap();
     setup
@@ -248,8 +260,8 @@ fn missing_config_file_names_the_search_path() {
         .assert()
         .code(1)
         .stderr(
-            predicate::str::starts_with("error: finkctl.secret.yaml not found in ")
-                .and(predicate::str::contains("FINKCONFIG")),
+            predicate::str::starts_with("error: no finkctl.secret.yaml in ")
+                .and(predicate::str::contains("(from $FINKCONFIG)")),
         );
     Setup::new(|c| c)
         .finkctl()
@@ -262,9 +274,9 @@ fn missing_config_file_names_the_search_path() {
         ])
         .assert()
         .code(1)
-        .stderr(predicate::str::starts_with(
-            "error: cannot read /nonexistent/finkctl.yaml",
-        ));
+        .stderr(
+            "error: config file /nonexistent/finkctl.yaml (from the command line) does not exist\n",
+        );
 }
 
 #[test]
@@ -296,16 +308,20 @@ fn explicit_config_and_secret_flags_replace_the_search() {
 
 #[test]
 fn yaml_errors_name_the_file_and_location() {
-    let setup = Setup::new(|c| format!("{c}\nrun: [\n"));
-    let out = setup
+    let setup = Setup::new(|c| c.replace("  cpu: 1\n", "  cpu: [1\n"));
+    setup
         .finkctl()
         .args(["run", "r", "--dry-run"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("finkctl.yaml: invalid YAML:"), "{stderr}");
-    assert!(stderr.contains("line"), "{stderr}");
+        .assert()
+        .code(1)
+        .stderr(predicate::str::is_match(r"^error: /\S+/finkctl.yaml:\d+:\d+: ").unwrap());
+    let setup = Setup::new(|c| format!("{c}\nrun: {{}}\n"));
+    setup
+        .finkctl()
+        .args(["run", "r", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("duplicate mapping key `run`"));
 }
 
 #[test]
