@@ -31,6 +31,7 @@ pub fn command(ctx: &Context, args: &DeleteArgs) -> anyhow::Result<()> {
         let pods = api
             .list(&ListParams::default().labels(SPARK_POD_LABEL))
             .await
+            .map_err(crate::api_error)
             .context("unable to list spark pods")?;
         for pod in pods {
             let name = pod.metadata.name.unwrap_or_default();
@@ -46,6 +47,7 @@ pub fn command(ctx: &Context, args: &DeleteArgs) -> anyhow::Result<()> {
             Api::<Pod>::namespaced(client.clone(), &namespace)
                 .delete(&name, &DeleteParams::default())
                 .await
+                .map_err(crate::api_error)
                 .with_context(|| format!("unable to delete spark pod {namespace}/{name}"))?;
         }
         anyhow::Ok(())

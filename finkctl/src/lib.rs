@@ -58,6 +58,22 @@ impl Context {
     }
 }
 
+/// A Kubernetes client error as a short message: for API errors, the server's message, reason and
+/// HTTP code (instead of the whole `Status` structure).
+pub fn api_error(err: kube::Error) -> anyhow::Error {
+    match err {
+        kube::Error::Api(status) => {
+            anyhow::anyhow!(
+                "{} ({}, HTTP {})",
+                status.message,
+                status.reason,
+                status.code
+            )
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
 /// Runs `future` on a fresh single-threaded runtime (only commands that talk to a server).
 pub fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_current_thread()

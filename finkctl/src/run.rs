@@ -142,6 +142,7 @@ fn spark_operator(
             &Patch::Apply(&manifest),
         )
         .await
+        .map_err(crate::api_error)
         .with_context(|| format!("cannot apply SparkApplication {}/{name}", job.namespace))?;
         println!("sparkapplication.sparkoperator.k8s.io/{name} serverside-applied");
         anyhow::Ok(())
@@ -164,9 +165,15 @@ pub async fn kafka_password(config: &FinkConfig, target: &KubeTarget) -> anyhow:
     let namespace = config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?;
     let name = config.string_or("kafka.user_secret", DEFAULT_KAFKA_USER)?;
     let api: Api<Secret> = Api::namespaced(target.client().await?, &namespace);
-    let secret = api.get(&name).await.with_context(|| {
-        format!("cannot read the Kafka password from Secret {namespace}/{name}: pass it explicitly")
-    })?;
+    let secret = api
+        .get(&name)
+        .await
+        .map_err(crate::api_error)
+        .with_context(|| {
+            format!(
+                "cannot read the Kafka password from Secret {namespace}/{name}: pass it explicitly"
+            )
+        })?;
     let bytes = secret
         .data
         .and_then(|mut d| d.remove("password"))
@@ -190,6 +197,7 @@ pub async fn apply_secret(
         &Patch::Apply(&secret),
     )
     .await
+    .map_err(crate::api_error)
     .with_context(|| format!("cannot apply Secret {namespace}/{JAAS_SECRET}"))?;
     tracing::info!(namespace, "Secret {JAAS_SECRET} applied");
     Ok(())

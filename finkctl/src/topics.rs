@@ -81,12 +81,16 @@ pub async fn fink_topics(
         TopicSource::Crd => {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client, &settings.namespace, &kafka_topic_resource());
-            let list = api.list(&ListParams::default()).await.with_context(|| {
-                format!(
-                    "cannot list KafkaTopic resources in namespace {}",
-                    settings.namespace
-                )
-            })?;
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .map_err(crate::api_error)
+                .with_context(|| {
+                    format!(
+                        "cannot list KafkaTopic resources in namespace {}",
+                        settings.namespace
+                    )
+                })?;
             list.items.iter().filter_map(topic_name).collect()
         }
     };
@@ -118,6 +122,7 @@ async fn exec_list(client: kube::Client, settings: &KafkaSettings) -> anyhow::Re
     let mut process = api
         .exec(&settings.broker_pod, settings.list_command(), &params)
         .await
+        .map_err(crate::api_error)
         .with_context(|| format!("cannot run kafka-topics.sh in {where_}"))?;
     let mut stdout = String::new();
     let mut stderr = String::new();
