@@ -389,10 +389,27 @@ fn spark_operator_dry_run_prints_the_manifest() {
 }
 
 #[test]
+fn completion_scripts_cover_the_commands() {
+    let setup = Setup::new(|c| c);
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        setup
+            .finkctl()
+            .args(["completion", shell])
+            .assert()
+            .success()
+            .stdout(
+                predicate::str::contains("makebucket")
+                    .and(predicate::str::contains("createsecrets")),
+            );
+    }
+}
+
+#[test]
 fn usage_errors_exit_1() {
     let setup = Setup::new(|c| c);
     setup.finkctl().args(["run", "nosuchtask"]).assert().code(1);
     setup.finkctl().args(["wait"]).assert().code(1);
+    setup.finkctl().args(["delete", "extra"]).assert().code(1);
     setup
         .finkctl()
         .args(["version"])
