@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod fs;
+pub mod kube;
 pub mod logging;
 pub mod names;
 pub mod process;
