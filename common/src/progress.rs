@@ -1,7 +1,12 @@
 //! Spinners and progress bars on stderr that draw only when stderr is a terminal (never in CI logs
 //! or pipes), and without colour when `NO_COLOR` is set.
+//!
+//! Every bar belongs to one process-wide [`MultiProgress`], so parallel bars stack instead of
+//! overwriting each other, and log lines ([`crate::logging`] writes through [`suspend`]) are
+//! printed above the bars instead of through them.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,14 +18,6 @@ pub fn enabled() -> bool {
 
 fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-fn target(draw: bool) -> ProgressDrawTarget {
-    if draw {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    }
 }
 
 fn spinner_style(colour: bool) -> ProgressStyle {
@@ -52,11 +49,29 @@ fn unknown_bytes_style(colour: bool) -> ProgressStyle {
     ProgressStyle::with_template(template).expect("valid template")
 }
 
+/// The process-wide group every bar of this module is drawn in (add your own bars with
+/// `multi().add(..)`); hidden when stderr is not a terminal.
+pub fn multi() -> &'static MultiProgress {
+    static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+    MULTI.get_or_init(|| {
+        let target = if enabled() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        MultiProgress::with_draw_target(target)
+    })
+}
+
+/// Runs `f` with the bars cleared from the terminal, then redraws them: for writing log lines.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    multi().suspend(f)
+}
+
 /// A ticking spinner with `msg`; hidden when stderr is not a terminal. Finish it with
 /// `finish_and_clear()` (or drop it).
 pub fn spinner(msg: &str) -> ProgressBar {
-    let bar =
-        ProgressBar::with_draw_target(None, target(enabled())).with_style(spinner_style(colour()));
+    let bar = multi().add(ProgressBar::no_length().with_style(spinner_style(colour())));
     bar.set_message(msg.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
@@ -70,15 +85,10 @@ pub fn bytes_bar(total: Option<u64>, msg: &str, draw: bool) -> ProgressBar {
     } else {
         unknown_bytes_style(colour())
     };
-    let bar = ProgressBar::with_draw_target(total, target(draw && enabled())).with_style(style);
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden()).with_style(style);
+    let bar = if draw { multi().add(bar) } else { bar };
     bar.set_message(msg.to_string());
     bar
-}
-
-/// A group of bars drawn together (parallel work such as several repositories); hidden when stderr
-/// is not a terminal. Add bars with `multi.add(spinner(..))`.
-pub fn multi() -> MultiProgress {
-    MultiProgress::with_draw_target(target(enabled()))
 }
 
 #[cfg(test)]
@@ -93,13 +103,19 @@ mod tests {
         }
         assert!(spinner("waiting").is_hidden());
         assert!(bytes_bar(Some(10), "kind", true).is_hidden());
-        let multi = multi();
-        assert!(multi.add(ProgressBar::new(3)).is_hidden());
+        assert!(multi().add(ProgressBar::new(3)).is_hidden());
     }
 
     #[test]
     fn bytes_bar_is_hidden_when_not_asked_to_draw() {
         assert!(bytes_bar(Some(10), "kind", false).is_hidden());
+    }
+
+    #[test]
+    fn suspend_runs_the_closure_and_returns_its_value() {
+        let bar = spinner("waiting");
+        assert_eq!(suspend(|| 42), 42);
+        bar.finish_and_clear();
     }
 
     #[test]
