@@ -307,11 +307,11 @@ impl Downloader {
             });
         }
         let expected_len = response.content_length();
-        let bar = crate::progress::bytes_bar(
+        let bar = ClearOnDrop(crate::progress::bytes_bar(
             expected_len,
             &file_name_of(url).unwrap_or_default(),
             self.progress,
-        );
+        ));
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;
         let mut body = response.bytes_stream();
@@ -332,9 +332,8 @@ impl Downloader {
             out.write_all(&chunk)
                 .map_err(|source| write_error(url, source))?;
             received += chunk.len() as u64;
-            bar.set_position(received);
+            bar.0.set_position(received);
         }
-        bar.finish_and_clear();
         if expected_len.is_some_and(|len| received != len) {
             return Err(truncated(received));
         }
@@ -379,6 +378,15 @@ impl Downloader {
         if let Err(err) = result {
             tracing::warn!("cannot cache the download of {url}: {err}");
         }
+    }
+}
+
+/// Removes a progress bar from the terminal however the transfer ends.
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 
