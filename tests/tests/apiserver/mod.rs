@@ -1,0 +1,6 @@
+//! The fake Kubernetes API server, driven over real HTTP by kube-rs, raw HTTP and kubectl.
+
+mod binary;
+mod crud;
+mod selectors;
+mod support;
