@@ -342,6 +342,11 @@ fn resource_request(c: &Ctx<'_>, method: &Method, body: &[u8]) -> Result<Reply, 
             let ct = header_str(c.headers, header::CONTENT_TYPE);
             let kind = PatchType::from_content_type(&ct)
                 .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
+            if kind == PatchType::Apply && c.param("fieldManager").is_none_or(str::is_empty) {
+                return Err(ApiError::bad_request(
+                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                ));
+            }
             let mut inner = store.lock();
             let existed = inner.get(def, c.namespace, name).is_ok();
             let obj = inner.patch(def, c.namespace, name, kind, body, &c.write_options())?;

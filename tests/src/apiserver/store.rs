@@ -777,11 +777,6 @@ impl Inner {
                 .map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
             let mut applied: Value = serde_saphyr::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-            if opts.manager.is_empty() {
-                return Err(ApiError::bad_request(
-                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-                ));
-            }
             if applied["apiVersion"].is_null() || applied["kind"].is_null() {
                 return Err(ApiError::bad_request(
                     "apply patches must specify apiVersion and kind",
