@@ -1,8 +1,11 @@
 //! The fake Kubernetes API server, driven over real HTTP by kube-rs, raw HTTP and kubectl.
 
 mod binary;
-mod patch;
 mod crud;
+mod discovery;
+mod exec;
+mod faults;
+mod patch;
 mod selectors;
 mod support;
 mod watch;
