@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::resources::{Registry, ResourceDef};
 
@@ -137,4 +138,94 @@ pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> 
     Some(
         json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources }),
     )
+}
+
+/// `/openapi/v3`: one entry per served group/version, pointing at [`openapi_v3_group`].
+pub(crate) fn openapi_v3_root(registry: &Registry) -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut gvs: Vec<(String, String)> = Vec::new();
+    for d in registry.all() {
+        let gv = (d.group.clone(), d.version.clone());
+        if !gvs.contains(&gv) {
+            gvs.push(gv);
+        }
+    }
+    for (group, version) in gvs {
+        let prefix = api_prefix(&group, &version);
+        let doc = openapi_v3_group(registry, &group, &version).unwrap_or(Value::Null);
+        let hash = hex::encode(&Sha256::digest(doc.to_string().as_bytes())[..8]);
+        paths.insert(
+            prefix.trim_start_matches('/').to_string(),
+            json!({ "serverRelativeURL": format!("/openapi/v3{prefix}?hash={hash}") }),
+        );
+    }
+    json!({ "paths": paths })
+}
+
+fn api_prefix(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    }
+}
+
+/// `/openapi/v3/api/v1`, `/openapi/v3/apis/<group>/<version>`: for each resource, its paths with
+/// the `x-kubernetes-group-version-kind` extension and the `fieldValidation` query parameter,
+/// which is what kubectl checks before sending `fieldValidation=Strict` instead of validating on
+/// the client. Schemas are open (`x-kubernetes-preserve-unknown-fields`).
+pub(crate) fn openapi_v3_group(registry: &Registry, group: &str, version: &str) -> Option<Value> {
+    let defs: Vec<&ResourceDef> = registry
+        .all()
+        .iter()
+        .filter(|d| d.group == group && d.version == version)
+        .collect();
+    if defs.is_empty() {
+        return None;
+    }
+    let prefix = api_prefix(group, version);
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for d in defs {
+        let gvk = json!([{ "group": d.group, "version": d.version, "kind": d.kind }]);
+        let schema_name = format!(
+            "{}.{}.{}",
+            if d.group.is_empty() { "core" } else { &d.group },
+            d.version,
+            d.kind
+        );
+        let params = json!([
+            { "name": "fieldValidation", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+            { "name": "fieldManager", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+            { "name": "dryRun", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+        ]);
+        let op = |action: &str| {
+            json!({
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk[0],
+                "parameters": params,
+                "responses": { "200": { "description": "OK", "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema_name}") } } } } },
+            })
+        };
+        let collection = if d.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}", d.plural)
+        } else {
+            format!("{prefix}/{}", d.plural)
+        };
+        paths.insert(
+            collection.clone(),
+            json!({ "get": op("list"), "post": op("post") }),
+        );
+        paths.insert(format!("{collection}/{{name}}"), json!({ "get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete") }));
+        schemas.insert(
+            schema_name,
+            json!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-group-version-kind": gvk }),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": { "title": "Kubernetes", "version": "v1.33.0" },
+        "paths": paths,
+        "components": { "schemas": schemas },
+    }))
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use serde_json::json;
 
 /// What a scripted exec is asked to run.
@@ -123,5 +123,9 @@ pub(crate) async fn serve(
             return;
         }
     }
-    let _ = socket.send(Message::Close(None)).await;
+    let normal = CloseFrame {
+        code: close_code::NORMAL,
+        reason: "".into(),
+    };
+    let _ = socket.send(Message::Close(Some(normal))).await;
 }

@@ -56,6 +56,9 @@ fn locate(app: &App, path: &str) -> Result<Target, ApiError> {
         ["version"] => return Ok(Target::Json(discovery::version())),
         ["api"] => return Ok(Target::Json(discovery::core_versions(app.addr))),
         ["apis"] => return Ok(Target::Json(discovery::group_list(reg))),
+        ["openapi", "v3"] => return Ok(Target::Json(discovery::openapi_v3_root(reg))),
+        ["openapi", "v3", "api", v] => return found(discovery::openapi_v3_group(reg, "", v)),
+        ["openapi", "v3", "apis", g, v] => return found(discovery::openapi_v3_group(reg, g, v)),
         ["apis", g] => return found(discovery::group(reg, g)),
         ["api", v] => return found(discovery::resource_list(reg, "", v)),
         ["apis", g, v] => return found(discovery::resource_list(reg, g, v)),
@@ -284,7 +287,13 @@ impl Ctx<'_> {
     }
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+/// A POST/PUT body: JSON only (no protobuf, CBOR or YAML).
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let ct = header_str(headers, header::CONTENT_TYPE);
+    let media = ct.split(';').next().unwrap_or_default().trim();
+    if !matches!(media, "" | "application/json" | "*/*") {
+        return Err(ApiError::unsupported_body(&ct));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
 }
@@ -324,9 +333,12 @@ fn resource_request(c: &Ctx<'_>, method: &Method, body: &[u8]) -> Result<Reply, 
         ("GET", Some(name)) => Ok(Reply::Json(200, store.lock().get(def, c.namespace, name)?)),
         ("POST", None) => Ok(Reply::Json(
             201,
-            store
-                .lock()
-                .create(def, c.namespace, parse_body(body)?, &c.write_options())?,
+            store.lock().create(
+                def,
+                c.namespace,
+                parse_body(c.headers, body)?,
+                &c.write_options(),
+            )?,
         )),
         ("PUT", Some(name)) => Ok(Reply::Json(
             200,
@@ -334,7 +346,7 @@ fn resource_request(c: &Ctx<'_>, method: &Method, body: &[u8]) -> Result<Reply, 
                 def,
                 c.namespace,
                 name,
-                parse_body(body)?,
+                parse_body(c.headers, body)?,
                 &c.write_options(),
             )?,
         )),

@@ -112,6 +112,18 @@ impl ApiError {
         )
     }
 
+    /// `415 UnsupportedMediaType` for a POST/PUT body that is not JSON.
+    pub(crate) fn unsupported_body(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json (got {content_type:?})"
+            ),
+            Value::Null,
+        )
+    }
+
     /// `410 Expired` (a watch resumed from a resourceVersion older than the kept history).
     pub(crate) fn gone(requested: u64, oldest: u64) -> Self {
         Self::new(

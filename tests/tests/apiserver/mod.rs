@@ -5,6 +5,7 @@ mod crud;
 mod discovery;
 mod exec;
 mod faults;
+mod kubectl;
 mod patch;
 mod selectors;
 mod support;
