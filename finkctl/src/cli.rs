@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
 
-use crate::kube_access::KubeArgs;
+use common::kube::KubeArgs;
 
 const LONG_ABOUT: &str = "\
 Command-line tool for managing and interacting with the Fink broker and its components on Spark over Kubernetes

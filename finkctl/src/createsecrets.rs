@@ -12,7 +12,9 @@ use crate::Context;
 use crate::cli::CreateSecretsArgs;
 use crate::jaas::{jaas_secret, jaas_text};
 use crate::run::{apply_secret, kafka_password};
-use crate::wait::{Check, watch_until};
+use common::duration::format_duration;
+use common::kube::KubeTarget;
+use common::kube::wait::wait_for;
 
 /// Runs `finkctl createsecrets`.
 pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
@@ -51,26 +53,24 @@ pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
     })?
 }
 
-async fn wait_for_namespace(
-    target: &crate::kube_access::KubeTarget,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+async fn wait_for_namespace(target: &KubeTarget, timeout: Duration) -> anyhow::Result<()> {
     let namespace = target.namespace();
     let api: Api<Namespace> = Api::all(target.client().await?);
     let config = watcher::Config::default().fields(&format!("metadata.name={namespace}"));
-    let deadline = tokio::time::Instant::now() + timeout;
-    watch_until(api, (), config, deadline, |namespaces| {
-        if namespaces.is_empty() {
-            Check::Pending
-        } else {
-            Check::Done
-        }
-    })
+    let what = format!("namespace {namespace}");
+    wait_for(
+        api,
+        config,
+        |namespaces| !namespaces.is_empty(),
+        timeout,
+        &what,
+    )
     .await
     .with_context(|| {
         format!(
             "namespace {namespace:?} is not available after {}",
-            crate::wait::format_timeout(timeout)
+            format_duration(timeout)
         )
-    })
+    })?;
+    Ok(())
 }

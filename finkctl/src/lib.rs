@@ -8,7 +8,6 @@ pub mod config;
 pub mod createsecrets;
 pub mod delete;
 pub mod jaas;
-pub mod kube_access;
 pub mod night;
 pub mod run;
 pub mod s3;
@@ -27,7 +26,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, GetCommand, WaitCommand};
 use crate::config::{ConfigSources, FinkConfig};
-use crate::kube_access::{KubeArgs, KubeTarget};
+use common::kube::{KubeArgs, KubeTarget};
 
 /// What every command gets from the global flags.
 #[derive(Debug, Clone)]

@@ -11,15 +11,17 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 
+use common::process::Runner;
+
 use crate::Context;
 use crate::cli::{Backend, RunArgs};
 use crate::config::{FinkConfig, parse_go_bool};
 use crate::jaas::{jaas_secret, jaas_text};
-use crate::kube_access::KubeTarget;
 use crate::night::resolve_night;
 use crate::spark_application::{self, DEFAULT_SPARK_VERSION, application_name};
 use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
+use common::kube::KubeTarget;
 
 /// Field manager of every server-side apply (the original's, so objects it created stay ours).
 pub const FIELD_MANAGER: &str = "application/apply-patch";
@@ -90,20 +92,7 @@ fn spark_submit(
     };
     let template = template_dir.as_ref().map(|d| d.path.join(POD_TEMPLATE));
     let command = SparkSubmit::new(job, target.server(), template.as_deref());
-    tracing::info!(command = %command.to_redacted_text(), "Run command");
-    let argv = command.argv();
-    let status = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .status()
-        .map_err(|err| {
-            if err.kind() == std::io::ErrorKind::NotFound {
-                anyhow::anyhow!(
-                    "spark-submit not found on PATH: install Spark and add $SPARK_HOME/bin to PATH"
-                )
-            } else {
-                anyhow::anyhow!("cannot start spark-submit: {err}")
-            }
-        })?;
+    let status = Runner::new(false).interactive(&command.command())?;
     if !status.success() {
         bail!(
             "spark-submit for {} failed ({status}); see its output above",

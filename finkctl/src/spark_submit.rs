@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use common::process::Cmd;
+
 use crate::spark_job::{
     AppArg, Conf, ConfStyle, Cpu, DRIVER_JAVA_OPTIONS, SparkJob, executor_jaas_java_options,
 };
@@ -14,8 +16,6 @@ pub enum Piece {
     Text(String),
     /// Printed between double quotes.
     Quoted(String),
-    /// Printed between double quotes; hidden in logs.
-    Secret(String),
 }
 
 /// One argv element, made of pieces (`key="value"` is `Text("key=")` + `Quoted("value")`).
@@ -35,19 +35,17 @@ impl Token {
         self.0
             .iter()
             .map(|p| match p {
-                Piece::Text(s) | Piece::Quoted(s) | Piece::Secret(s) => s.as_str(),
+                Piece::Text(s) | Piece::Quoted(s) => s.as_str(),
             })
             .collect()
     }
 
-    fn render(&self, redact: bool) -> String {
+    fn render(&self) -> String {
         self.0
             .iter()
             .map(|p| match p {
                 Piece::Text(s) if is_shell_safe(s) => s.clone(),
                 Piece::Text(s) | Piece::Quoted(s) => double_quote(s),
-                Piece::Secret(_) if redact => "\"<redacted>\"".to_string(),
-                Piece::Secret(s) => double_quote(s),
             })
             .collect()
     }
@@ -76,6 +74,7 @@ fn double_quote(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparkSubmit {
     lines: Vec<Vec<Token>>,
+    secrets: Vec<String>,
 }
 
 impl SparkSubmit {
@@ -178,30 +177,21 @@ impl SparkSubmit {
                     .collect(),
             );
         }
-        Self { lines }
+        let secrets = confs
+            .iter()
+            .filter(|c| c.style == ConfStyle::SecretValue && !c.value.is_empty())
+            .map(|c| c.value.clone())
+            .collect();
+        Self { lines, secrets }
     }
 
     /// The original's text: continuation lines indented by four spaces and ending with ` \`,
     /// one final newline. Secrets are shown (the goldens carry them).
     pub fn to_text(&self) -> String {
-        self.render(false)
-    }
-
-    /// The same text with secrets replaced, for logs.
-    pub fn to_redacted_text(&self) -> String {
-        self.render(true)
-    }
-
-    fn render(&self, redact: bool) -> String {
         let lines: Vec<String> = self
             .lines
             .iter()
-            .map(|line| {
-                line.iter()
-                    .map(|t| t.render(redact))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+            .map(|line| line.iter().map(Token::render).collect::<Vec<_>>().join(" "))
             .collect();
         format!("{}\n", lines.join(" \\\n    "))
     }
@@ -209,6 +199,18 @@ impl SparkSubmit {
     /// The argv, program first, without shell quotes.
     pub fn argv(&self) -> Vec<String> {
         self.lines.iter().flatten().map(Token::value).collect()
+    }
+
+    /// The command to run (no shell); the S3 keys are masked wherever it is logged.
+    pub fn command(&self) -> Cmd {
+        let argv = self.argv();
+        let mut cmd = Cmd::new(&argv[0])
+            .args(&argv[1..])
+            .hint("install Spark and add $SPARK_HOME/bin to PATH");
+        for secret in &self.secrets {
+            cmd = cmd.secret(secret.as_str());
+        }
+        cmd
     }
 }
 
@@ -224,8 +226,9 @@ fn conf_token(c: &Conf) -> Token {
     let key = format!("{}=", c.key);
     match c.style {
         ConfStyle::Bare => Token::text(format!("{key}{}", c.value)),
-        ConfStyle::QuotedValue => Token(vec![Piece::Text(key), Piece::Quoted(c.value.clone())]),
-        ConfStyle::SecretValue => Token(vec![Piece::Text(key), Piece::Secret(c.value.clone())]),
+        ConfStyle::QuotedValue | ConfStyle::SecretValue => {
+            Token(vec![Piece::Text(key), Piece::Quoted(c.value.clone())])
+        }
         ConfStyle::QuotedWhole => Token::quoted(format!("{key}{}", c.value)),
     }
 }
@@ -240,12 +243,9 @@ mod tests {
             Piece::Text("k=".into()),
             Piece::Quoted("a\"$b`c\\".into()),
         ]);
-        assert_eq!(t.render(false), r#"k="a\"\$b\`c\\""#);
+        assert_eq!(t.render(), r#"k="a\"\$b\`c\\""#);
         assert_eq!(t.value(), "k=a\"$b`c\\");
-        assert_eq!(Token::text("a b").render(false), "\"a b\"");
-        assert_eq!(Token::text("").render(false), "\"\"");
-        let s = Token(vec![Piece::Text("key=".into()), Piece::Secret("pw".into())]);
-        assert_eq!(s.render(true), "key=\"<redacted>\"");
-        assert_eq!(s.render(false), "key=\"pw\"");
+        assert_eq!(Token::text("a b").render(), "\"a b\"");
+        assert_eq!(Token::text("").render(), "\"\"");
     }
 }

@@ -11,8 +11,8 @@ use tokio::io::AsyncReadExt;
 use crate::Context;
 use crate::cli::{OutputFormat, TopicArgs, TopicSource};
 use crate::config::FinkConfig;
-use crate::kube_access::KubeTarget;
 use crate::run::DEFAULT_KAFKA_NAMESPACE;
+use common::kube::KubeTarget;
 
 /// Where the Kafka broker is and how fink topics are named (config section `kafka`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use crate::Context;
 use crate::cli::{WaitTaskArgs, WaitTopicArgs};
-use crate::kube_access::KubeTarget;
 use crate::run::spark_application_resource;
 use crate::topics::{KafkaSettings, fink_topics};
+use common::kube::KubeTarget;
 
 /// Verdict of a predicate over the watched objects.
 #[derive(Debug)]
@@ -83,23 +83,6 @@ where
     tokio::time::timeout_at(deadline, watch)
         .await
         .unwrap_or(Err(WaitError::Timeout))
-}
-
-/// Go-style rendering of a timeout for messages (`2m0s`, `10s`).
-pub fn format_timeout(d: Duration) -> String {
-    let secs = d.as_secs();
-    let millis = d.subsec_millis();
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let s = if millis == 0 {
-        format!("{s}s")
-    } else {
-        format!("{s}.{millis:03}s")
-    };
-    match (h, m) {
-        (0, 0) => s,
-        (0, m) => format!("{m}m{s}"),
-        (h, m) => format!("{h}h{m}m{s}"),
-    }
 }
 
 /// Whether `count` topics satisfy the expectation.
@@ -287,14 +270,6 @@ mod tests {
         assert!(!topics_condition_met(11, 10, false));
         assert!(topics_condition_met(11, 10, true));
         assert!(!topics_condition_met(9, 10, true));
-    }
-
-    #[test]
-    fn timeouts_print_like_go() {
-        assert_eq!(format_timeout(Duration::from_secs(120)), "2m0s");
-        assert_eq!(format_timeout(Duration::from_secs(10)), "10s");
-        assert_eq!(format_timeout(Duration::from_millis(1500)), "1.500s");
-        assert_eq!(format_timeout(Duration::from_secs(3661)), "1h1m1s");
     }
 
     fn pod(name: &str, phase: &str, ready: bool) -> Arc<Pod> {
