@@ -155,7 +155,17 @@ impl ConfigSources {
             file_names: names,
             home_subdir: ".finkctl",
         };
-        let found = locator.find_from(self.finkconfig.clone(), &self.cwd, self.home.as_deref())?;
+        let found =
+            match locator.find_from(self.finkconfig.clone(), &self.cwd, self.home.as_deref()) {
+                // Commands that only read optional keys do not fail on a FINKCONFIG directory
+                // lacking one of the files (the original did not read them at all).
+                Err(common::config::ConfigError::NotInDir { .. })
+                    if !required && explicit.is_none() =>
+                {
+                    None
+                }
+                other => other?,
+            };
         match found {
             None if required => Err(ConfigError::NotFound {
                 file,
@@ -495,7 +505,14 @@ mod tests {
             finkconfig: Some(home.join(".finkctl").into()),
             ..sources.clone()
         };
-        let err = FinkConfig::load(&only, false).unwrap_err().to_string();
+        assert_eq!(
+            FinkConfig::load(&only, false)
+                .unwrap()
+                .string("s3.id")
+                .unwrap(),
+            "i"
+        );
+        let err = FinkConfig::load(&only, true).unwrap_err().to_string();
         assert!(err.starts_with("no finkctl.yaml in "), "{err}");
         assert!(err.contains("$FINKCONFIG"), "{err}");
 
