@@ -256,7 +256,7 @@ pub struct WaitTopicArgs {
     /// Where topic names come from
     #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
     pub source: TopicSource,
-    /// Time between two listings (Go duration)
+    /// Time between two runs of kafka-topics.sh (Go duration); KafkaTopic resources are watched
     #[arg(long, default_value = "10s", value_parser = common::duration::parse_duration)]
     pub interval: Duration,
 }

@@ -76,12 +76,14 @@ pub async fn fink_topics(
     source: TopicSource,
 ) -> anyhow::Result<Vec<String>> {
     let client = target.client().await?;
-    let names = match source {
-        TopicSource::Exec => exec_list(client, settings).await?,
+    match source {
+        TopicSource::Exec => Ok(exec_list(client, settings)
+            .await?
+            .into_iter()
+            .filter(|n| n.starts_with(&settings.topic_prefix))
+            .collect()),
         TopicSource::Crd => {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client, &settings.namespace, &kafka_topic_resource());
-            let list = api
+            let list = kafka_topics_api(client, settings)
                 .list(&ListParams::default())
                 .await
                 .map_err(crate::api_error)
@@ -91,21 +93,32 @@ pub async fn fink_topics(
                         settings.namespace
                     )
                 })?;
-            list.items.iter().filter_map(topic_name).collect()
+            Ok(fink_topic_names(&list.items, &settings.topic_prefix))
         }
-    };
-    Ok(names
-        .into_iter()
-        .filter(|n| n.starts_with(&settings.topic_prefix))
-        .collect())
+    }
 }
 
-/// The Kafka name of a KafkaTopic: `spec.topicName`, else the resource name.
-fn topic_name(topic: &DynamicObject) -> Option<String> {
-    topic.data["spec"]["topicName"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| topic.metadata.name.clone())
+/// The KafkaTopic resources of the Kafka namespace.
+pub fn kafka_topics_api(client: kube::Client, settings: &KafkaSettings) -> Api<DynamicObject> {
+    Api::namespaced_with(client, &settings.namespace, &kafka_topic_resource())
+}
+
+/// The names of the fink topics among KafkaTopic resources: `spec.topicName`, else the
+/// resource name, kept when it starts with `prefix`.
+pub fn fink_topic_names<'a>(
+    topics: impl IntoIterator<Item = &'a DynamicObject>,
+    prefix: &str,
+) -> Vec<String> {
+    topics
+        .into_iter()
+        .filter_map(|topic| {
+            topic.data["spec"]["topicName"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| topic.metadata.name.clone())
+        })
+        .filter(|name| name.starts_with(prefix))
+        .collect()
 }
 
 async fn exec_list(client: kube::Client, settings: &KafkaSettings) -> anyhow::Result<Vec<String>> {

@@ -18,9 +18,11 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::Context;
-use crate::cli::{WaitTaskArgs, WaitTopicArgs};
+use crate::cli::{TopicSource, WaitTaskArgs, WaitTopicArgs};
 use crate::run::spark_application_resource;
-use crate::topics::{KafkaSettings, fink_topics};
+use crate::topics::{
+    KafkaSettings, fink_topic_names, fink_topics, kafka_topic_resource, kafka_topics_api,
+};
 use common::kube::KubeTarget;
 
 /// Verdict of a predicate over the watched objects.
@@ -115,20 +117,47 @@ async fn wait_topics(
 ) -> anyhow::Result<usize> {
     let start = Instant::now();
     let deadline = start + timeout;
+    let found = |topics: &[String]| {
+        tracing::info!(
+            elapsed = ?start.elapsed(),
+            ?topics,
+            count = topics.len(),
+            expected = args.expected,
+            "Found topics"
+        );
+        topics_condition_met(topics.len(), args.expected, args.at_least)
+    };
+    if args.source == TopicSource::Crd {
+        // KafkaTopic resources are watched: the count is checked on every change.
+        let api = kafka_topics_api(target.client().await?, settings);
+        let mut count = 0;
+        watch_until(
+            api,
+            kafka_topic_resource(),
+            watcher::Config::default(),
+            deadline,
+            |topics| {
+                let names =
+                    fink_topic_names(topics.iter().map(|t| t.as_ref()), &settings.topic_prefix);
+                count = names.len();
+                if found(&names) {
+                    Check::Done
+                } else {
+                    Check::Pending
+                }
+            },
+        )
+        .await
+        .map_err(|err| match err {
+            WaitError::Timeout => anyhow!("timed out waiting for the condition on topics"),
+            WaitError::Failed(err) => err,
+        })?;
+        return Ok(count);
+    }
     loop {
         match tokio::time::timeout_at(deadline, fink_topics(target, settings, args.source)).await {
-            Ok(Ok(topics)) => {
-                tracing::info!(
-                    elapsed = ?start.elapsed(),
-                    ?topics,
-                    count = topics.len(),
-                    expected = args.expected,
-                    "Found topics"
-                );
-                if topics_condition_met(topics.len(), args.expected, args.at_least) {
-                    return Ok(topics.len());
-                }
-            }
+            Ok(Ok(topics)) if found(&topics) => return Ok(topics.len()),
+            Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!("listing topics failed, retrying: {err:#}"),
             Err(_) => break,
         }

@@ -337,6 +337,53 @@ fn get_topics_from_kafka_topic_resources() {
         .stdout("Filtered Kafka topics:\nfink_a\nfink_b\n");
 }
 
+fn kafka_topic(name: &str) -> Value {
+    json!({
+        "apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+        "metadata": {"name": name, "namespace": "kafka"}, "spec": {"partitions": 1},
+    })
+}
+
+#[test]
+fn wait_topics_watches_kafka_topic_resources() {
+    let cluster = Cluster::start();
+    cluster.server.apply_json(kafka_topic("fink_a"));
+    cluster.server.after(Duration::from_millis(700), |store| {
+        store.apply_json(kafka_topic("fink_b"));
+    });
+    // A poll every 10s (the default interval) could not see fink_b within 5s: the watch does.
+    cluster
+        .finkctl()
+        .args([
+            "wait",
+            "topics",
+            "--source",
+            "crd",
+            "-e",
+            "2",
+            "--timeout",
+            "5s",
+        ])
+        .assert()
+        .success()
+        .stdout("Condition met: Found 2 fink topics\n");
+    cluster
+        .finkctl()
+        .args([
+            "wait",
+            "topics",
+            "--source",
+            "crd",
+            "-e",
+            "3",
+            "--timeout",
+            "1s",
+        ])
+        .assert()
+        .code(1)
+        .stderr("error: timed out waiting for the condition on topics\n");
+}
+
 #[test]
 fn wait_topics_exact_count_and_at_least() {
     let cluster = Cluster::start();

@@ -412,6 +412,23 @@ fn usage_errors_exit_1() {
     setup.finkctl().args(["delete", "extra"]).assert().code(1);
     setup
         .finkctl()
+        .args(["wait", "topics", "--timeout", "ten"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("invalid value 'ten' for '--timeout <TIMEOUT>'")
+                .and(predicate::str::contains("invalid duration \"ten\"")),
+        );
+    setup
+        .finkctl()
+        .args(["createsecrets", "--timeout=-5s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "negative durations are not allowed",
+        ));
+    setup
+        .finkctl()
         .args(["version"])
         .assert()
         .success()
