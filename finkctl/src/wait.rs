@@ -246,7 +246,12 @@ async fn wait_spark_applications(
     match api.list(&ListParams::default().limit(1)).await {
         Ok(list) if list.items.is_empty() => return Ok(()),
         Ok(_) => {}
+        // No spark-operator CRD in this cluster: only pods are followed.
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 401 || status.code == 403 => {
+            tracing::warn!("SparkApplications are not followed: {}", status.message);
+            return Ok(());
+        }
         Err(err) => tracing::warn!("cannot list SparkApplications, watching anyway: {err}"),
     }
     tracing::info!(namespace, "Wait for SparkApplications to be running");
