@@ -606,11 +606,21 @@ fn delete_acts_on_the_current_namespace_unless_all_namespaces() {
     assert!(!exists("spark", "driver-0") && exists("other", "driver-x"));
 
     cluster
+        .server
+        .apply_json(pod("driver-1", "driver", "Running", true));
+    cluster
+        .finkctl()
+        .args(["delete", "--namespace", "other"])
+        .assert()
+        .success();
+    assert!(!exists("other", "driver-x") && exists("spark", "driver-1"));
+
+    cluster
         .finkctl()
         .args(["delete", "--all-namespaces"])
         .assert()
         .success();
-    assert!(!exists("other", "driver-x"));
+    assert!(!exists("spark", "driver-1"));
 }
 
 // ---------- run --backend spark-operator ----------
