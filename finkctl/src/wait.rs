@@ -77,7 +77,7 @@ where
                     }
                 }
                 Ok(_) => {}
-                Err(err) => tracing::debug!("watch error, retrying: {err}"),
+                Err(err) => tracing::warn!("watch error, retrying: {err}"),
             }
         }
         Err(WaitError::Failed(anyhow!("the watch ended unexpectedly")))
