@@ -261,12 +261,15 @@ impl Default for FakeBins {
 /// The path of the `fake-exe` binary that every fake is a link to.
 ///
 /// Resolution, once per process:
-/// 1. `$FINK_FAKE_EXE` if set (CI can build it once with `cargo build -p tests --bins` and export
-///    the path to skip step 2);
-/// 2. otherwise `cargo build -p tests --bin fake-exe --message-format=json` against this
-///    workspace (`$CARGO` or `cargo` on `PATH`), and the executable path cargo reports. That
-///    works from the tests of any crate of the workspace, honours `CARGO_TARGET_DIR`, and never
-///    uses a stale binary; when it is up to date it costs one no-op cargo run.
+/// 1. `$FINK_FAKE_EXE` if set. The binary is built by any `cargo build/test/nextest --workspace`
+///    (and by `cargo build -p tests --bins`) at `<target>/debug/fake-exe`; CI should export that
+///    path so that step 2 is skipped.
+/// 2. Otherwise `cargo build -p tests --bin fake-exe --message-format=json` against this
+///    workspace (`$CARGO`, else `cargo` on `PATH`) and the executable path cargo reports. This
+///    works from the tests of any crate (cargo does not hold the build lock while tests run),
+///    honours `CARGO_TARGET_DIR` and never uses a stale binary. Up to date, it costs a no-op cargo
+///    run (about half a second per test process); the first time it may compile the `tests`
+///    package's dependencies with that package's own feature set, which takes minutes once.
 pub fn fake_exe_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| match std::env::var_os("FINK_FAKE_EXE") {
