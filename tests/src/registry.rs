@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::json;
 
+use crate::archive::{self, Entry};
 use crate::release::sha256_hex;
 
 mod token;
@@ -226,8 +227,12 @@ impl Registry {
         arch: &str,
         format: ManifestFormat,
     ) -> Vec<u8> {
-        let tar = layer_tar(content);
-        let layer = gzip(&tar);
+        let tar = archive::tar(&[Entry {
+            path: "image.txt",
+            content: content.as_bytes(),
+            mode: 0o644,
+        }]);
+        let layer = archive::gzip(&tar);
         let config = json!({
             "architecture": arch,
             "os": os,
@@ -437,26 +442,6 @@ fn write_config(
 /// `sha256:<hex>` of `bytes`.
 fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
-}
-
-/// A tar archive with one file `image.txt` holding `content` (fixed metadata: reproducible).
-fn layer_tar(content: &str) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "image.txt", content.as_bytes())
-        .expect("building a layer tar");
-    builder.into_inner().expect("finishing a layer tar")
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).expect("compressing a layer");
-    encoder.finish().expect("compressing a layer")
 }
 
 /// A response of the small HTTP/1.1 client below.
