@@ -115,7 +115,7 @@ impl Registry {
             let config = write_config(dir.path(), addr, credentials.as_ref(), &auth);
             let log_path = dir.path().join("registry.log");
             let log = std::fs::File::create(&log_path).expect("creating the registry log");
-            let child = Command::new(REGISTRY_BIN)
+            let mut child = Command::new(REGISTRY_BIN)
                 .arg("serve")
                 .arg(&config)
                 .stdin(Stdio::null())
@@ -125,7 +125,6 @@ impl Registry {
                 .unwrap_or_else(|err| {
                     panic!("starting {REGISTRY_BIN}: {err} (install the Debian package docker-registry)")
                 });
-            let mut child = child;
             match wait_ready(addr, &mut child) {
                 Ok(()) => {
                     return Registry {
