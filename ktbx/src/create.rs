@@ -3,7 +3,7 @@
 //! always against the context of the cluster just created (`kind-<name>`).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use common::process::{Cmd, Runner};
@@ -294,12 +294,21 @@ async fn create_one(
     if let Some(port) = args.registry {
         registry::ensure_container(runner, runtime, port)?;
     }
-    // The temp dir (and the config in it) is removed when this function returns.
-    let tmp = tempfile::Builder::new()
-        .prefix("ktbx-kind-config")
-        .tempdir()
-        .context("creating a temp dir")?;
-    let config_path = tmp.path().join("kind-config.yaml");
+    // The temp dir (and the config in it) is removed when this function returns; a dry run makes none.
+    let tmp = if dry {
+        None
+    } else {
+        Some(
+            tempfile::Builder::new()
+                .prefix("ktbx-kind-config")
+                .tempdir()
+                .context("creating a temp dir")?,
+        )
+    };
+    let config_path = tmp.as_ref().map_or_else(
+        || PathBuf::from("$TMPDIR/kind-config.yaml"),
+        |t| t.path().join("kind-config.yaml"),
+    );
     if dry {
         writeln!(out, "# kind config {}\n{rendered}", config_path.display())?;
     } else {
