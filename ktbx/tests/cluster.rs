@@ -1,0 +1,319 @@
+//! Cluster-side work against the harness's fake API server: node waits after `create`, registry
+//! trust written into the nodes, `exist`, and a native add-on install (Argo Workflows: manifests
+//! from the release server, server-side apply, CRD established, rollouts, CLI) run twice.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use harness::apiserver::{FakeApiServer, Store};
+use harness::fakebin::{FakeBins, Reply, Script};
+use harness::release::ReleaseServer;
+use predicates::prelude::*;
+use serde_json::json;
+use tempfile::TempDir;
+
+struct World {
+    api: FakeApiServer,
+    fakes: FakeBins,
+    home: TempDir,
+}
+
+impl World {
+    fn new(cluster: &str) -> Self {
+        let w = World {
+            api: FakeApiServer::start(),
+            fakes: FakeBins::new(),
+            home: tempfile::tempdir().unwrap(),
+        };
+        w.fakes.add("docker", Script::default());
+        w.fakes.add(
+            "kind",
+            Script::default()
+                .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+                .on(
+                    &["get", "nodes"],
+                    Reply::stdout(format!("{cluster}-control-plane\n")),
+                ),
+        );
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: kind-{cluster}\n  context:\n    cluster: c\n    user: u\ncurrent-context: kind-{cluster}\nusers:\n- name: u\n  user: {{}}\n",
+            url = w.api.url()
+        );
+        std::fs::write(w.kubeconfig(), kubeconfig).unwrap();
+        w
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.home.path().join("kubeconfig")
+    }
+
+    fn ktbx(&self) -> Command {
+        let mut cmd = Command::cargo_bin("ktbx").unwrap();
+        cmd.env_clear()
+            .env("PATH", self.fakes.path_env())
+            .env("HOME", self.home.path())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("KTBX_INSTALL_DIR", self.home.path().join("bin"))
+            .current_dir(self.home.path());
+        cmd
+    }
+
+    fn node(&self, name: &str, ready: bool) {
+        self.api.apply_json(node(name, ready));
+    }
+}
+
+fn node(name: &str, ready: bool) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    })
+}
+
+#[test]
+fn create_waits_for_the_nodes_of_the_new_cluster_and_trusts_the_registry() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", false);
+    std::fs::write(
+        w.home.path().join("config.yaml"),
+        "kind:\n  privateRegistry: reg.example:5000\n",
+    )
+    .unwrap();
+    w.api.after(Duration::from_millis(800), |store| {
+        store.apply_json(node("ci-control-plane", true));
+    });
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci"])
+        .assert()
+        .success();
+    let kind: Vec<String> = w
+        .fakes
+        .calls("kind")
+        .into_iter()
+        .map(|c| c.argv.join(" "))
+        .collect();
+    assert_eq!(kind[0], "version -q");
+    assert_eq!(kind[1], "get clusters");
+    assert!(
+        kind[2].starts_with("create cluster --config ") && kind[2].ends_with(" --name ci"),
+        "{kind:?}"
+    );
+    assert_eq!(kind[3], "get nodes --name ci");
+    let docker = w.fakes.calls("docker");
+    assert_eq!(
+        docker[0].argv.join(" "),
+        "exec ci-control-plane mkdir -p /etc/containerd/certs.d/reg.example:5000"
+    );
+    assert_eq!(
+        docker[1].argv.join(" "),
+        "exec -i ci-control-plane cp /dev/stdin /etc/containerd/certs.d/reg.example:5000/hosts.toml"
+    );
+    assert_eq!(
+        docker[1].stdin,
+        "server = \"https://reg.example:5000\"\n\n[host.\"https://reg.example:5000\"]\n  skip_verify = true\n"
+    );
+    // The nodes were awaited with a watch.
+    assert!(
+        w.api
+            .requests()
+            .iter()
+            .any(|r| r.path == "/api/v1/nodes" && r.query.contains("watch"))
+    );
+}
+
+#[test]
+fn a_node_that_never_gets_ready_is_named_in_the_timeout() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", false);
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci", "--timeout", "2s"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("timed out after 2s waiting for nodes to be Ready")
+                .and(predicate::str::contains("ci-control-plane")),
+        );
+}
+
+#[test]
+fn exist_waits_until_the_object_appears() {
+    let w = World::new("ci");
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "olm"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    });
+    w.api.after(Duration::from_millis(800), move |store| {
+        store.apply_json(pod);
+    });
+    w.ktbx()
+        .args([
+            "exist",
+            "pods",
+            "p",
+            "--namespace",
+            "olm",
+            "--timeout",
+            "20s",
+        ])
+        .assert()
+        .success()
+        .stdout("pods/p in olm exists\n");
+    w.ktbx()
+        .args(["e", "pods", "q", "--namespace", "olm", "--timeout", "2s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "waited for pods/q in olm to exist for 2s without luck",
+        ));
+}
+
+const ARGOWF_MANIFEST: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: workflows.argoproj.io
+spec:
+  group: argoproj.io
+  names:
+    kind: Workflow
+    plural: workflows
+    singular: workflow
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: workflow-controller
+spec:
+  selector:
+    matchLabels: {app: workflow-controller}
+  template:
+    metadata:
+      labels: {app: workflow-controller}
+    spec:
+      containers:
+      - name: c
+        image: quay.io/argoproj/workflow-controller:v3.5.2
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: argo-server
+spec:
+  selector:
+    matchLabels: {app: argo-server}
+  template:
+    metadata:
+      labels: {app: argo-server}
+    spec:
+      containers:
+      - name: c
+        image: quay.io/argoproj/argocli:v3.5.2
+";
+
+/// Plays the deployment controller: marks the argo deployments rolled out once they exist.
+fn roll_out(store: &Store, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        for name in ["workflow-controller", "argo-server"] {
+            if let Some(d) = store.get_json("apps/v1", "Deployment", Some("argo"), name) {
+                let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
+                if d["status"]["observedGeneration"].as_i64() != Some(generation) {
+                    let status = json!({"status": {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}});
+                    store.merge_patch_json("apps/v1", "Deployment", Some("argo"), name, &status);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let w = World::new("ci");
+    let release = ReleaseServer::start();
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
+        ARGOWF_MANIFEST,
+    );
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
+        gz(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+    );
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| roll_out(w.api.store(), &stop));
+        for _ in 0..2 {
+            w.ktbx()
+                .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+                .args(["-n", "ci", "install", "argowf", "--timeout", "20s"])
+                .assert()
+                .success();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(w.api.get_json("v1", "Namespace", None, "argo").is_some());
+    let controller = w
+        .api
+        .get_json("apps/v1", "Deployment", Some("argo"), "workflow-controller")
+        .unwrap();
+    assert_eq!(
+        controller["metadata"]["generation"], 1,
+        "a re-run must not change the spec"
+    );
+    assert!(
+        w.api
+            .get_json(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                "workflows.argoproj.io"
+            )
+            .is_some()
+    );
+    let argo = w.home.path().join("bin/argo");
+    assert_eq!(
+        std::fs::read(&argo).unwrap(),
+        b"#!/bin/sh\necho 'argo: v3.5.2'\n"
+    );
+    let patches: Vec<_> = w
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert!(
+        patches
+            .iter()
+            .all(|r| r.query.contains("fieldManager=ktbx")),
+        "{patches:?}"
+    );
+    // The CLI was downloaded once; the second run found it installed.
+    assert_eq!(
+        release
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with(".gz"))
+            .count(),
+        1
+    );
+}
