@@ -317,3 +317,173 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
         1
     );
 }
+
+fn cilium_daemonset(rolled_out: bool) -> serde_json::Value {
+    let available = i64::from(rolled_out);
+    json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "cilium", "namespace": "kube-system", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}}, "template": {"metadata": {"labels": {"k8s-app": "cilium"}}, "spec": {"containers": [{"name": "a", "image": "cilium"}]}}},
+        "status": {"observedGeneration": 1, "desiredNumberScheduled": 1, "updatedNumberScheduled": available, "numberAvailable": available, "currentNumberScheduled": 1, "numberMisscheduled": 0, "numberReady": available}
+    })
+}
+
+/// A fake cilium CLI already at the pinned version in the install dir (so no download happens).
+fn cilium_cli(w: &World) -> FakeBins {
+    let bin = FakeBins::in_dir(&w.home.path().join("bin"));
+    bin.add(
+        "cilium",
+        Script::default().on(
+            &["version"],
+            Reply::stdout("cilium-cli: v0.18.6 compiled with go1.24\n"),
+        ),
+    );
+    bin
+}
+
+#[test]
+fn cilium_is_installed_into_the_new_cluster_even_when_its_cli_exists() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", true);
+    let bin = cilium_cli(&w);
+    w.api.after(Duration::from_millis(800), |store| {
+        store.apply_json(cilium_daemonset(true));
+    });
+    w.ktbx()
+        .args([
+            "create",
+            "-s",
+            "-c",
+            "cilium",
+            "-n",
+            "ci",
+            "--timeout",
+            "20s",
+        ])
+        .assert()
+        .success();
+    let calls: Vec<String> = bin
+        .calls("cilium")
+        .into_iter()
+        .map(|c| c.argv.join(" "))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            "version --client",
+            "install --version 1.18.0 --context kind-ci"
+        ]
+    );
+}
+
+#[test]
+fn cilium_already_running_is_not_reinstalled() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", true);
+    w.api.apply_json(cilium_daemonset(true));
+    let bin = cilium_cli(&w);
+    w.ktbx()
+        .args([
+            "create",
+            "-s",
+            "-c",
+            "cilium",
+            "-n",
+            "ci",
+            "--timeout",
+            "20s",
+        ])
+        .assert()
+        .success();
+    let calls: Vec<String> = bin
+        .calls("cilium")
+        .into_iter()
+        .map(|c| c.argv.join(" "))
+        .collect();
+    assert_eq!(calls, vec!["version --client"]);
+}
+
+#[test]
+fn local_registry_the_kind_way() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", true);
+    w.fakes.add(
+        "docker",
+        Script::default()
+            .on(
+                &["inspect", "-f", "{{.State.Running}}"],
+                Reply::fail(1, "Error: No such object: kind-registry\n"),
+            )
+            .on(
+                &["inspect", "-f", "{{json .NetworkSettings.Networks.kind}}"],
+                Reply::stdout("null\n"),
+            ),
+    );
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci", "--registry"])
+        .assert()
+        .success();
+    let docker: Vec<String> = w
+        .fakes
+        .calls("docker")
+        .into_iter()
+        .map(|c| c.argv.join(" "))
+        .collect();
+    assert_eq!(
+        docker,
+        vec![
+            "inspect -f {{.State.Running}} kind-registry",
+            "run -d --restart=always -p 127.0.0.1:5001:5000 --network bridge --name kind-registry registry:2",
+            "exec ci-control-plane mkdir -p /etc/containerd/certs.d/localhost:5001",
+            "exec -i ci-control-plane cp /dev/stdin /etc/containerd/certs.d/localhost:5001/hosts.toml",
+            "inspect -f {{json .NetworkSettings.Networks.kind}} kind-registry",
+            "network connect kind kind-registry",
+        ]
+    );
+    assert_eq!(
+        w.fakes.calls("docker")[3].stdin,
+        "[host.\"http://kind-registry:5000\"]\n"
+    );
+    let cm = w
+        .api
+        .get_json(
+            "v1",
+            "ConfigMap",
+            Some("kube-public"),
+            "local-registry-hosting",
+        )
+        .unwrap();
+    assert!(
+        cm["data"]["localRegistryHosting.v1"]
+            .as_str()
+            .unwrap()
+            .starts_with("host: \"localhost:5001\"\n")
+    );
+}
+
+#[test]
+fn status_lists_clusters_and_ready_nodes() {
+    let w = World::new("ci");
+    w.fakes.add(
+        "kind",
+        Script::default().on(&["get", "clusters"], Reply::stdout("ci\ngone\n")),
+    );
+    w.node("ci-control-plane", true);
+    w.node("ci-worker", false);
+    let out = w
+        .ktbx()
+        .arg("status")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "CLUSTER  CONTEXT          READY");
+    assert_eq!(lines[1], "ci       kind-ci          1/2");
+    assert!(
+        lines[2].starts_with("gone     kind-gone        unknown ("),
+        "{out}"
+    );
+}
