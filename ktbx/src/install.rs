@@ -37,6 +37,12 @@ pub fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
         .or_else(|| (!name.is_empty()).then(|| cluster::context_of(name)))
 }
 
+/// The command-line name of an install target.
+fn target_name(target: InstallTarget) -> String {
+    clap::ValueEnum::to_possible_value(&target)
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
 /// The banner the original printed on stdout for client tools.
 fn banner(target: InstallTarget) -> Option<&'static str> {
     match target {
@@ -85,7 +91,7 @@ pub async fn run(
     for addon in addons {
         addons::install(addon, &target, runner, out)
             .await
-            .map_err(|e| e.context(format!("Error while installing {addon:?}")))?;
+            .map_err(|e| e.context(format!("Error while installing {}", target_name(addon))))?;
     }
     Ok(())
 }

@@ -487,3 +487,208 @@ fn status_lists_clusters_and_ready_nodes() {
         "{out}"
     );
 }
+
+fn crd(group: &str, kind: &str, plural: &str, version: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
+            "versions": [{"name": version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
+
+fn deployment(ns: &str, name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "generation": 1},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}
+    })
+}
+
+/// Plays OLM, the ArgoCD operator and the workload controllers on the fake API server.
+fn operators(store: &Store, stop: &AtomicBool) {
+    let exists = |api: &str, kind: &str, ns: Option<&str>, name: &str| {
+        store.get_json(api, kind, ns, name).is_some()
+    };
+    while !stop.load(Ordering::Relaxed) {
+        for name in ["olm-operator", "catalog-operator"] {
+            if let Some(d) = store.get_json("apps/v1", "Deployment", Some("olm"), name)
+                && d["status"]["observedGeneration"].is_null()
+            {
+                store.apply_json(deployment("olm", name));
+            }
+        }
+        let crd_exists = |name: &str| {
+            exists(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                name,
+            )
+        };
+        if exists("apps/v1", "Deployment", Some("olm"), "olm-operator")
+            && crd_exists("clusterserviceversions.operators.coreos.com")
+            && !exists(
+                "operators.coreos.com/v1alpha1",
+                "ClusterServiceVersion",
+                Some("olm"),
+                "packageserver",
+            )
+        {
+            store.apply_json(json!({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "ClusterServiceVersion",
+                "metadata": {"name": "packageserver", "namespace": "olm"}, "spec": {}, "status": {"phase": "Succeeded"}}));
+            store.apply_json(deployment("olm", "packageserver"));
+            store.apply_json(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "operatorhubio-catalog-x", "namespace": "olm", "labels": {"olm.catalogSource": "operatorhubio-catalog"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}));
+        }
+        if crd_exists("subscriptions.operators.coreos.com")
+            && exists(
+                "operators.coreos.com/v1alpha1",
+                "Subscription",
+                Some("operators"),
+                "argocd-operator",
+            )
+            && !exists(
+                "apps/v1",
+                "Deployment",
+                Some("operators"),
+                "argocd-operator-controller-manager",
+            )
+        {
+            store.apply_json(crd("argoproj.io", "ArgoCD", "argocds", "v1beta1"));
+            store.apply_json(deployment(
+                "operators",
+                "argocd-operator-controller-manager",
+            ));
+        }
+        if exists(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "argocds.argoproj.io",
+        ) && exists("argoproj.io/v1beta1", "ArgoCD", Some("argocd"), "argocd")
+            && !exists(
+                "apps/v1",
+                "StatefulSet",
+                Some("argocd"),
+                "argocd-application-controller",
+            )
+        {
+            for name in ["argocd-redis", "argocd-repo-server", "argocd-server"] {
+                store.apply_json(deployment("argocd", name));
+            }
+            store.apply_json(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "argocd-application-controller", "namespace": "argocd", "generation": 1},
+                "spec": {"replicas": 1, "serviceName": "x", "selector": {"matchLabels": {"a": "b"}},
+                    "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
+                "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                    "currentRevision": "r1", "updateRevision": "r1"}}));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn olm_then_argocd_through_its_subscription_twice() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let w = World::new("ci");
+    let release = ReleaseServer::start();
+    let olm = "/operator-framework/operator-lifecycle-manager/releases/download/v0.28.0";
+    let crds = [
+        crd(
+            "operators.coreos.com",
+            "ClusterServiceVersion",
+            "clusterserviceversions",
+            "v1alpha1",
+        ),
+        crd(
+            "operators.coreos.com",
+            "Subscription",
+            "subscriptions",
+            "v1alpha1",
+        ),
+    ];
+    release.add_file(
+        &format!("{olm}/crds.yaml"),
+        crds.iter()
+            .map(|c| format!("---\n{c}\n"))
+            .collect::<String>(),
+    );
+    let olm_yaml = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "olm"}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "operators"}}),
+        deployment("olm", "olm-operator"),
+        deployment("olm", "catalog-operator"),
+    ]
+    .iter()
+    .map(|o| {
+        let mut o = o.clone();
+        o.as_object_mut().unwrap().remove("status");
+        o["metadata"].as_object_mut().unwrap().remove("generation");
+        format!("---\n{o}\n")
+    })
+    .collect::<String>();
+    release.add_file(&format!("{olm}/olm.yaml"), olm_yaml);
+    let cli = b"#!/bin/sh\necho 'argocd: v2.12.3+6b9cd82'\n".to_vec();
+    let cd = "/argoproj/argo-cd/releases/download/v2.12.3";
+    release.add_file(
+        &format!("{cd}/cli_checksums.txt"),
+        format!(
+            "{}  argocd-darwin-amd64\n{}  argocd-linux-amd64\n",
+            "0".repeat(64),
+            harness::release::sha256_hex(&cli)
+        ),
+    );
+    release.add_file(&format!("{cd}/argocd-linux-amd64"), cli.clone());
+
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| operators(w.api.store(), &stop));
+        for _ in 0..2 {
+            w.ktbx()
+                .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+                .args(["-n", "ci", "install", "olm", "argocd", "--timeout", "20s"])
+                .assert()
+                .success();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let sub = w
+        .api
+        .get_json(
+            "operators.coreos.com/v1alpha1",
+            "Subscription",
+            Some("operators"),
+            "argocd-operator",
+        )
+        .unwrap();
+    assert_eq!(sub["spec"]["source"], "operatorhubio-catalog");
+    assert_eq!(sub["spec"]["config"]["env"][0]["value"], "argocd");
+    let argocd = w
+        .api
+        .get_json("argoproj.io/v1beta1", "ArgoCD", Some("argocd"), "argocd")
+        .unwrap();
+    assert_eq!(argocd["spec"]["version"], "v2.12.3");
+    assert_eq!(
+        std::fs::read(w.home.path().join("bin/argocd")).unwrap(),
+        cli
+    );
+}
+
+#[test]
+fn argocd_without_olm_says_what_to_do() {
+    let w = World::new("ci");
+    w.ktbx()
+        .args(["-n", "ci", "install", "argocd", "--timeout", "5s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("run `ktbx install olm` first"));
+}
