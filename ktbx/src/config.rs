@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use common::config::ConfigLocator;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::cli::Cni;
@@ -19,25 +20,12 @@ pub const FILE_NAMES: &[&str] = &["config.json", "config.yaml", "config.yml", "c
 /// Default number of worker nodes.
 pub const DEFAULT_WORKERS: u32 = 3;
 
-/// Errors of config discovery and decoding.
+/// Errors of config decoding (discovery errors are `common::config::ConfigError`).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// `$KTBXCONFIG` names a file that does not exist.
-    #[error(
-        "config file {path} (from ${CONFIG_ENV}) does not exist: set {CONFIG_ENV} to an existing file or unset it"
-    )]
-    Missing {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The file could not be found or read.
+    #[error(transparent)]
+    Locate(#[from] common::config::ConfigError),
     /// The file is not valid YAML or has a value of the wrong type.
     #[error("invalid config file {path}: {message}")]
     Parse {
@@ -103,61 +91,20 @@ pub struct Config {
     pub unknown_keys: Vec<String>,
 }
 
-/// Where to look for the config file.
-#[derive(Debug, Clone)]
-pub struct Discovery {
-    /// Value of `$KTBXCONFIG`.
-    pub explicit: Option<PathBuf>,
-    /// Working directory.
-    pub cwd: Option<PathBuf>,
-    /// Home directory.
-    pub home: Option<PathBuf>,
-}
-
-impl Discovery {
-    /// Reads the process environment.
-    pub fn from_env() -> Self {
-        Self {
-            explicit: std::env::var_os(CONFIG_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            cwd: std::env::current_dir().ok(),
-            home: std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-        }
-    }
-
-    /// The config file to use, if any.
-    pub fn find(&self) -> Result<Option<PathBuf>, ConfigError> {
-        if let Some(path) = &self.explicit {
-            return if path.is_file() {
-                Ok(Some(path.clone()))
-            } else {
-                Err(ConfigError::Missing { path: path.clone() })
-            };
-        }
-        let dirs = self
-            .cwd
-            .iter()
-            .cloned()
-            .chain(self.home.iter().map(|h| h.join(".ktbx")));
-        for dir in dirs {
-            for name in FILE_NAMES {
-                let candidate = dir.join(name);
-                if candidate.is_file() {
-                    return Ok(Some(candidate));
-                }
-            }
-        }
-        Ok(None)
+/// Where ktbx looks for its config file: `$KTBXCONFIG`, the working directory, `~/.ktbx`.
+pub fn locator() -> ConfigLocator {
+    ConfigLocator {
+        explicit: None,
+        env_var: CONFIG_ENV,
+        file_names: FILE_NAMES,
+        home_subdir: ".ktbx",
     }
 }
 
 impl Config {
     /// Finds and loads the config file; defaults when there is none.
-    pub fn discover(discovery: &Discovery) -> Result<(Self, Option<PathBuf>), ConfigError> {
-        match discovery.find()? {
+    pub fn discover(found: Option<PathBuf>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        match found {
             Some(path) => Ok((Self::load(&path)?, Some(path))),
             None => Ok((Self::default(), None)),
         }
@@ -165,10 +112,11 @@ impl Config {
 
     /// Loads one file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| common::config::ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::parse(&text, path)
     }
 
@@ -477,30 +425,23 @@ mod tests {
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&cwd).unwrap();
         std::fs::create_dir_all(home.join(".ktbx")).unwrap();
-        let d = Discovery {
-            explicit: None,
-            cwd: Some(cwd.clone()),
-            home: Some(home.clone()),
+        let find = |env: Option<&Path>| {
+            locator().find_from(env.map(|p| p.as_os_str().to_owned()), &cwd, Some(&home))
         };
-        assert_eq!(d.find().unwrap(), None);
+        assert_eq!(find(None).unwrap(), None);
         std::fs::write(home.join(".ktbx/config"), "kind:\n  workers: 2\n").unwrap();
-        assert_eq!(d.find().unwrap(), Some(home.join(".ktbx/config")));
+        assert_eq!(find(None).unwrap(), Some(home.join(".ktbx/config")));
         std::fs::create_dir(cwd.join("config")).unwrap(); // a directory is not a config file
-        assert_eq!(d.find().unwrap(), Some(home.join(".ktbx/config")));
+        assert_eq!(find(None).unwrap(), Some(home.join(".ktbx/config")));
         std::fs::write(cwd.join("config.yml"), "kind:\n  workers: 1\n").unwrap();
-        assert_eq!(d.find().unwrap(), Some(cwd.join("config.yml")));
+        assert_eq!(find(None).unwrap(), Some(cwd.join("config.yml")));
         std::fs::write(cwd.join("config.json"), "{\"kind\": {\"workers\": 0}}").unwrap();
-        let (c, path) = Config::discover(&d).unwrap();
+        let (c, path) = Config::discover(find(None).unwrap()).unwrap();
         assert_eq!((c.kind.workers, path), (0, Some(cwd.join("config.json"))));
-        let explicit = Discovery {
-            explicit: Some(home.join(".ktbx/config")),
-            ..d.clone()
-        };
-        assert_eq!(explicit.find().unwrap(), Some(home.join(".ktbx/config")));
-        let missing = Discovery {
-            explicit: Some(tmp.path().join("nope")),
-            ..d
-        };
-        assert!(matches!(missing.find(), Err(ConfigError::Missing { .. })));
+        assert_eq!(
+            find(Some(&home.join(".ktbx/config"))).unwrap(),
+            Some(home.join(".ktbx/config"))
+        );
+        assert!(find(Some(&tmp.path().join("nope"))).is_err());
     }
 }

@@ -28,7 +28,7 @@ use crate::config::Config;
 
 /// Finds and loads the config file, reporting ignored keys.
 fn load_config() -> anyhow::Result<Config> {
-    let (config, path) = Config::discover(&config::Discovery::from_env())?;
+    let (config, path) = Config::discover(config::locator().find()?)?;
     if let Some(path) = &path {
         tracing::info!(file = %path.display(), "use config file");
         for key in &config.unknown_keys {
