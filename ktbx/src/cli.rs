@@ -169,7 +169,7 @@ pub enum InstallTarget {
     Argocd,
     /// Argo Workflows and the argo CLI
     Argowf,
-    /// Falco (helm chart)
+    /// Falco (helm chart; alias: fa)
     #[value(alias = "fa")]
     Falco,
     /// Helm on the client machine
@@ -180,7 +180,7 @@ pub enum InstallTarget {
     Kubectl,
     /// Operator Lifecycle Manager (OLM)
     Olm,
-    /// kube-prometheus-stack (helm chart)
+    /// kube-prometheus-stack (helm chart; alias: prom)
     #[value(alias = "prom")]
     Prometheus,
     /// telepresence on the client machine (client only)

@@ -692,3 +692,112 @@ fn argocd_without_olm_says_what_to_do() {
         .code(1)
         .stderr(predicate::str::contains("run `ktbx install olm` first"));
 }
+
+#[test]
+fn calico_is_applied_and_awaited_without_racing_the_operator() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", true);
+    let release = ReleaseServer::start();
+    let base = "/projectcalico/calico/v3.28.2/manifests";
+    let operator = format!(
+        "{}\n---\n{}\n",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tigera-operator"}}),
+        crd("operator.tigera.io", "Installation", "installations", "v1")
+    );
+    release.add_file(&format!("{base}/tigera-operator.yaml"), operator);
+    release.add_file(
+        &format!("{base}/custom-resources.yaml"),
+        "apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata:\n  name: default\nspec: {}\n",
+    );
+    // The operator creates calico-system and its workloads a while after the Installation.
+    w.api.after(Duration::from_millis(1500), |store| {
+        store.apply_json(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "calico-system"}}),
+        );
+        store.apply_json(deployment("calico-system", "calico-kube-controllers"));
+        let mut ds = cilium_daemonset(true);
+        ds["metadata"]["name"] = json!("calico-node");
+        ds["metadata"]["namespace"] = json!("calico-system");
+        store.apply_json(ds);
+    });
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+        .args([
+            "create",
+            "-s",
+            "-c",
+            "calico",
+            "-n",
+            "ci",
+            "--timeout",
+            "20s",
+        ])
+        .assert()
+        .success();
+    assert!(
+        w.api
+            .get_json("operator.tigera.io/v1", "Installation", None, "default")
+            .is_some()
+    );
+    let config = w
+        .fakes
+        .calls("kind")
+        .into_iter()
+        .find(|c| c.argv[0] == "create")
+        .unwrap();
+    assert!(config.argv.contains(&"--config".to_string()));
+}
+
+#[test]
+fn prometheus_values_go_to_helm_on_stdin() {
+    let w = World::new("ci");
+    w.fakes.add("helm", Script::default());
+    w.ktbx()
+        .args(["-n", "ci", "install", "prom"])
+        .assert()
+        .success();
+    let calls = w.fakes.calls("helm");
+    assert_eq!(
+        calls[0].argv.join(" "),
+        "repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update"
+    );
+    assert!(
+        calls[1]
+            .argv
+            .join(" ")
+            .starts_with("upgrade --install prometheus-stack ")
+    );
+    assert!(
+        calls[1]
+            .stdin
+            .contains("serviceMonitorSelectorNilUsesHelmValues: false"),
+        "{}",
+        calls[1].stdin
+    );
+    assert!(calls[1].stdin.contains("storage: 50Gi"));
+}
+
+#[test]
+fn count_creates_numbered_clusters_in_order() {
+    let w = World::new("ci");
+    w.fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(&["create"], Reply::fail(1, "stop\n")),
+    );
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci", "--count", "2"])
+        .assert()
+        .code(1);
+    let creates: Vec<Vec<String>> = w
+        .fakes
+        .calls("kind")
+        .into_iter()
+        .filter(|c| c.argv[0] == "create")
+        .map(|c| c.argv)
+        .collect();
+    // The first failure stops the run: only ci-0 was attempted.
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0][4..], ["--name", "ci-0"]);
+}
