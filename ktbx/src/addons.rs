@@ -178,6 +178,32 @@ enum Workload {
     StatefulSet,
 }
 
+/// Waits (with a spinner) until at least one object is selected and all are ready; prints the
+/// wait in dry-run mode.
+async fn wait_ready<K>(
+    target: &Target,
+    out: &mut (dyn Write + Send),
+    what: &str,
+    api: impl FnOnce(Client) -> Api<K>,
+    cfg: watcher::Config,
+    ready: impl Fn(&K) -> bool,
+) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    if target.dry() {
+        writeln!(out, "wait for {what}")?;
+        return Ok(());
+    }
+    let api = api(target.client().await?);
+    let spinner = common::progress::spinner(&format!("waiting for {what}"));
+    let result = wait_all_ready(api, cfg, ready, target.timeout, what).await;
+    spinner.finish_and_clear();
+    result?;
+    Ok(())
+}
+
 async fn wait_rollout(
     target: &Target,
     kind: Workload,
@@ -185,50 +211,24 @@ async fn wait_rollout(
     name: &str,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    let label = match kind {
-        Workload::Deployment => "deployment",
-        Workload::DaemonSet => "daemonset",
-        Workload::StatefulSet => "statefulset",
-    };
-    let what = format!("{label}/{name} in {namespace} to roll out");
-    if target.dry() {
-        writeln!(out, "wait for {what}")?;
-        return Ok(());
-    }
-    let client = target.client().await?;
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let spinner = common::progress::spinner(&format!("waiting for {what}"));
-    let result = match kind {
-        Workload::Deployment => wait_all_ready(
-            Api::<Deployment>::namespaced(client, namespace),
-            cfg,
-            is_deployment_rolled_out,
-            target.timeout,
-            &what,
-        )
-        .await
-        .map(drop),
-        Workload::DaemonSet => wait_all_ready(
-            Api::<DaemonSet>::namespaced(client, namespace),
-            cfg,
-            is_daemonset_rolled_out,
-            target.timeout,
-            &what,
-        )
-        .await
-        .map(drop),
-        Workload::StatefulSet => wait_all_ready(
-            Api::<StatefulSet>::namespaced(client, namespace),
-            cfg,
-            is_statefulset_rolled_out,
-            target.timeout,
-            &what,
-        )
-        .await
-        .map(drop),
-    };
-    spinner.finish_and_clear();
-    Ok(result?)
+    match kind {
+        Workload::Deployment => {
+            let what = format!("deployment/{name} in {namespace} to roll out");
+            let api = |c| Api::<Deployment>::namespaced(c, namespace);
+            wait_ready(target, out, &what, api, cfg, is_deployment_rolled_out).await
+        }
+        Workload::DaemonSet => {
+            let what = format!("daemonset/{name} in {namespace} to roll out");
+            let api = |c| Api::<DaemonSet>::namespaced(c, namespace);
+            wait_ready(target, out, &what, api, cfg, is_daemonset_rolled_out).await
+        }
+        Workload::StatefulSet => {
+            let what = format!("statefulset/{name} in {namespace} to roll out");
+            let api = |c| Api::<StatefulSet>::namespaced(c, namespace);
+            wait_ready(target, out, &what, api, cfg, is_statefulset_rolled_out).await
+        }
+    }
 }
 
 async fn wait_pods(
@@ -237,49 +237,41 @@ async fn wait_pods(
     selector: Option<&str>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
+    let mut cfg = watcher::Config::default();
     let what = match selector {
-        Some(s) => format!("pods -l {s} in {namespace} to be Ready"),
+        Some(s) => {
+            cfg = cfg.labels(s);
+            format!("pods -l {s} in {namespace} to be Ready")
+        }
         None => format!("pods in {namespace} to be Ready"),
     };
-    if target.dry() {
-        writeln!(out, "wait for {what}")?;
-        return Ok(());
-    }
-    let mut cfg = watcher::Config::default();
-    if let Some(s) = selector {
-        cfg = cfg.labels(s);
-    }
-    let api = Api::<Pod>::namespaced(target.client().await?, namespace);
-    let spinner = common::progress::spinner(&format!("waiting for {what}"));
+    // Completed pods (jobs) count as done.
     let ready = |p: &Pod| {
         is_pod_ready(p) || p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
     };
-    let result = wait_all_ready(api, cfg, ready, target.timeout, &what).await;
-    spinner.finish_and_clear();
-    result?;
-    Ok(())
+    wait_ready(
+        target,
+        out,
+        &what,
+        |c| Api::<Pod>::namespaced(c, namespace),
+        cfg,
+        ready,
+    )
+    .await
 }
 
 /// Waits until every node is Ready.
 pub async fn wait_nodes(target: &Target, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
-    let what = "nodes to be Ready";
-    if target.dry() {
-        writeln!(out, "wait for {what}")?;
-        return Ok(());
-    }
-    let api = Api::<Node>::all(target.client().await?);
-    let spinner = common::progress::spinner(&format!("waiting for {what}"));
-    let result = wait_all_ready(
-        api,
-        watcher::Config::default(),
+    let cfg = watcher::Config::default();
+    wait_ready(
+        target,
+        out,
+        "nodes to be Ready",
+        Api::<Node>::all,
+        cfg,
         is_node_ready,
-        target.timeout,
-        what,
     )
-    .await;
-    spinner.finish_and_clear();
-    result?;
-    Ok(())
+    .await
 }
 
 /// Waits until a named object's `status.phase` is `phase`.
