@@ -234,10 +234,15 @@ pub async fn run(
         &ports,
         kubeadm_apis(kind_version.as_deref(), &settings.image),
     );
-    let rendered = cluster_config.render();
+    let plan = Plan {
+        rendered: cluster_config.render(),
+        settings,
+        runtime,
+        components,
+    };
 
     writeln!(out, "Create k8s cluster")?;
-    tracing::info!(config = ?settings, "current ktbx configuration");
+    tracing::info!(config = ?plan.settings, "current ktbx configuration");
     let existing = if kind_found {
         cluster::list_clusters(env.runner)?
     } else {
@@ -261,34 +266,33 @@ pub async fn run(
             env.runner
                 .run_logged(&cluster::kind_cluster_cmd("delete", &effective))?;
         }
-        create_one(
-            args,
-            env,
-            &settings,
-            &rendered,
-            name,
-            &effective,
-            &runtime,
-            &components,
-            out,
-        )
-        .await?;
+        create_one(args, env, &plan, name, &effective, out).await?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every cluster of one `create` shares, validated up front.
+struct Plan {
+    settings: KindSettings,
+    rendered: String,
+    runtime: String,
+    components: Vec<Component>,
+}
+
 async fn create_one(
     args: &CreateArgs,
     env: &CreateEnv<'_>,
-    settings: &KindSettings,
-    rendered: &str,
+    plan: &Plan,
     name: &str,
     effective: &str,
-    runtime: &str,
-    components: &[Component],
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
+    let Plan {
+        settings,
+        rendered,
+        runtime,
+        components,
+    } = plan;
     let runner = env.runner;
     let dry = runner.is_dry_run();
     if let Some(port) = args.registry {
