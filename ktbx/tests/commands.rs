@@ -508,3 +508,47 @@ fn completion_scripts() {
             .stdout(predicate::str::contains("ktbx"));
     }
 }
+
+#[test]
+fn image_and_port_mappings_reach_kind() {
+    let w = World::new();
+    let out = w
+        .ktbx()
+        .args([
+            "create",
+            "-s",
+            "--image",
+            "kindest/node:v1.36.1",
+            "--port",
+            "127.0.0.1:8080:80",
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    // A 1.36 node uses kubeadm v1beta4 even with kind v0.31: both patches are written.
+    assert!(
+        out.contains("apiVersion: kubeadm.k8s.io/v1beta3\n")
+            && out.contains("apiVersion: kubeadm.k8s.io/v1beta4\n")
+    );
+    assert!(out.contains("  extraPortMappings:\n  - containerPort: 80\n    hostPort: 8080\n    listenAddress: \"127.0.0.1\"\n"), "{out}");
+    assert!(
+        out.contains(
+            "kind create cluster --config '$TMPDIR/kind-config.yaml' --image kindest/node:v1.36.1\n"
+        ),
+        "{out}"
+    );
+    w.ktbx()
+        .args(["create", "--port", "80", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid port mapping"));
+    w.ktbx()
+        .args(["create", "--image", "x;id", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid node image"));
+}
