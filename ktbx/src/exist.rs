@@ -1,17 +1,16 @@
 //! `ktbx exist TYPE [NAME]`: waits (watching, not polling) until an object of that type, or that
 //! object, exists in the namespace, as the original's `wait_for_exist` intended.
 
-use std::io::Write;
-use std::time::Duration;
-
 use anyhow::{Context, bail};
 use common::kube::{KubeArgs, KubeTarget};
 use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::DynamicObject;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
+use std::io::Write;
 
 use crate::cli::ExistArgs;
 
@@ -63,15 +62,28 @@ pub async fn run(
         None => format!("{} in {namespace}", args.resource),
     };
     let deadline = tokio::time::Instant::now() + args.timeout;
-    // The type itself may appear later (a CRD being installed): retry discovery until the deadline.
-    let (ar, caps) = loop {
-        match find_resource(&client, &args.resource).await {
-            Ok(found) => break found,
-            Err(e) if tokio::time::Instant::now() + Duration::from_secs(2) < deadline => {
-                tracing::debug!("{e:#}");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(e) => return Err(e),
+    let (ar, caps) = match find_resource(&client, &args.resource).await {
+        Ok(found) => found,
+        Err(unknown) => {
+            // The type may come with a CRD still being installed: discover again on each CRD change.
+            let crds = Api::<CustomResourceDefinition>::all(client.clone());
+            let rediscover = async {
+                let stream = watcher::watcher(crds, watcher::Config::default()).default_backoff();
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) = stream.next().await {
+                    if matches!(event, Ok(Event::Apply(_) | Event::InitDone))
+                        && let Ok(found) = find_resource(&client, &args.resource).await
+                    {
+                        return Some(found);
+                    }
+                }
+                None
+            };
+            tokio::time::timeout_at(deadline, rediscover)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(unknown)?
         }
     };
     let api: Api<DynamicObject> = match caps.scope {

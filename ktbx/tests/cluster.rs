@@ -801,3 +801,41 @@ fn count_creates_numbered_clusters_in_order() {
     assert_eq!(creates.len(), 1);
     assert_eq!(creates[0][4..], ["--name", "ci-0"]);
 }
+
+#[test]
+fn exist_also_waits_for_the_resource_type() {
+    let w = World::new("ci");
+    w.api.after(Duration::from_millis(800), |store| {
+        store.apply_json(crd(
+            "operators.coreos.com",
+            "InstallPlan",
+            "installplans",
+            "v1alpha1",
+        ));
+    });
+    w.api.after(Duration::from_millis(1600), |store| {
+        store.apply_json(
+            json!({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "InstallPlan",
+            "metadata": {"name": "install-x", "namespace": "operators"}, "spec": {}}),
+        );
+    });
+    w.ktbx()
+        .args([
+            "exist",
+            "installplans",
+            "--namespace",
+            "operators",
+            "--timeout",
+            "20s",
+        ])
+        .assert()
+        .success()
+        .stdout("installplans in operators exists\n");
+    w.ktbx()
+        .args(["exist", "widgets", "--timeout", "1s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the cluster has no resource type \"widgets\"",
+        ));
+}
