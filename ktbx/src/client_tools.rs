@@ -14,7 +14,7 @@ use common::process::{Cmd, Runner};
 
 use crate::cli::InstallTarget;
 use crate::config::Config;
-use crate::tools::{self, Overrides, Packaging, Platform, Published, Resolved};
+use crate::tools::{self, Overrides, Packaging, Platform, Resolved};
 
 /// How client tools are resolved and where they go, for one run.
 #[derive(Debug, Clone, Default)]
@@ -101,16 +101,6 @@ pub fn message(r: &Resolved, dir: &Path, outcome: &Outcome) -> String {
             dir.display()
         ),
         Outcome::Planned(plan) => plan.clone(),
-    }
-}
-
-fn checksum_of(r: &Resolved) -> Checksum {
-    match (r.tool.checksum, &r.checksum_url) {
-        (Published::Nothing(reason), _) => Checksum::Unverified { reason },
-        (_, None) => Checksum::Unverified {
-            reason: "a custom URL without a checksum file",
-        },
-        (_, Some(url)) => Checksum::SumsFile { url: url.clone() },
     }
 }
 
@@ -212,9 +202,10 @@ pub async fn install_one(
         return Ok((dest, r, Outcome::AlreadyInstalled));
     }
     if s.dry_run {
-        let check = match &r.checksum_url {
-            Some(url) => format!("verify sha256 from {url}"),
-            None => "no published checksum".to_string(),
+        let check = match &r.checksum {
+            Checksum::SumsFile { url } => format!("verify sha256 from {url}"),
+            Checksum::Sha256(digest) => format!("verify sha256 {digest}"),
+            Checksum::Unverified { reason } => format!("unverified: {reason}"),
         };
         let plan = format!(
             "download {} ({check}) and install {} {} as {}",
@@ -226,7 +217,7 @@ pub async fn install_one(
         return Ok((dest, r, Outcome::Planned(plan)));
     }
     let bytes = downloader()?
-        .fetch(&r.url, &checksum_of(&r))
+        .fetch(&r.url, &r.checksum)
         .await
         .with_context(|| format!("downloading {} {}", r.tool.name, r.version))?;
     let binary = unpack(&r, bytes)?;

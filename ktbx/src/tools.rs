@@ -2,6 +2,8 @@
 //! plus the resolution of per-tool overrides (flag, `KTBX_<TOOL>_VERSION` / `KTBX_<TOOL>_URL`,
 //! config `tools.<tool>.{version,url}`) and of the download mirror (`KTBX_DOWNLOAD_MIRROR`).
 
+use common::download::Checksum;
+
 use crate::config::Config;
 
 /// Environment variable replacing the scheme and host of every built-in download URL.
@@ -177,8 +179,8 @@ pub struct Resolved {
     pub version: String,
     /// Download URL.
     pub url: String,
-    /// Where the checksum is, when upstream publishes one (URL of the suffix or sums file).
-    pub checksum_url: Option<String>,
+    /// How the download is verified (the published checksum file, or why it cannot be).
+    pub checksum: Checksum,
     /// Archive member holding the binary.
     pub member: Option<String>,
 }
@@ -281,13 +283,14 @@ pub fn resolve(
         Some(template) => fill(template, &version, platform),
         None => mirrored(&fill(tool.url, &version, platform), mirror.as_deref()),
     };
-    let checksum_url = match tool.checksum {
-        Published::Suffix(suffix) => Some(format!("{url}{suffix}")),
-        Published::SumsFile(template) => Some(mirrored(
-            &fill(template, &version, platform),
-            mirror.as_deref(),
-        )),
-        Published::Nothing(_) => None,
+    let checksum = match tool.checksum {
+        Published::Suffix(suffix) => Checksum::SumsFile {
+            url: format!("{url}{suffix}"),
+        },
+        Published::SumsFile(template) => Checksum::SumsFile {
+            url: mirrored(&fill(template, &version, platform), mirror.as_deref()),
+        },
+        Published::Nothing(reason) => Checksum::Unverified { reason },
     };
     let member = match tool.packaging {
         Packaging::TarGz(template) => Some(fill(template, &version, platform)),
@@ -297,7 +300,7 @@ pub fn resolve(
         tool,
         version,
         url,
-        checksum_url,
+        checksum,
         member,
     })
 }
@@ -315,6 +318,12 @@ pub fn reports_version(output: &str, version: &str) -> bool {
 mod tests {
     use super::*;
     use crate::config::ToolSettings;
+
+    fn sums(url: &str) -> Checksum {
+        Checksum::SumsFile {
+            url: url.to_string(),
+        }
+    }
 
     const LINUX: Platform = Platform {
         os: "linux",
@@ -351,8 +360,8 @@ mod tests {
             "https://github.com/kubernetes-sigs/kind/releases/download/v0.31.0/kind-linux-amd64"
         );
         assert_eq!(
-            kind.checksum_url.as_deref(),
-            Some(
+            kind.checksum,
+            sums(
                 "https://github.com/kubernetes-sigs/kind/releases/download/v0.31.0/kind-linux-amd64.sha256sum"
             )
         );
@@ -361,22 +370,19 @@ mod tests {
             kubectl.url,
             "https://dl.k8s.io/release/v1.35.0/bin/linux/amd64/kubectl"
         );
-        assert_eq!(
-            kubectl.checksum_url.unwrap(),
-            format!("{}.sha256", kubectl.url)
-        );
+        assert_eq!(kubectl.checksum, sums(&format!("{}.sha256", kubectl.url)));
         let helm = resolve_with("helm", None, &[], None).unwrap();
         assert_eq!(
             helm.url,
             "https://get.helm.sh/helm-v3.16.2-linux-amd64.tar.gz"
         );
         assert_eq!(helm.member.as_deref(), Some("linux-amd64/helm"));
-        assert_eq!(
+        assert!(matches!(
             resolve_with("telepresence", None, &[], None)
                 .unwrap()
-                .checksum_url,
-            None
-        );
+                .checksum,
+            Checksum::Unverified { .. }
+        ));
     }
 
     #[test]
@@ -426,8 +432,8 @@ mod tests {
         );
         let r = resolve_with("argocd", None, &[(MIRROR_ENV, "http://127.0.0.1:9")], None).unwrap();
         assert_eq!(
-            r.checksum_url.unwrap(),
-            "http://127.0.0.1:9/argoproj/argo-cd/releases/download/v2.12.3/cli_checksums.txt"
+            r.checksum,
+            sums("http://127.0.0.1:9/argoproj/argo-cd/releases/download/v2.12.3/cli_checksums.txt")
         );
         let r = resolve_with(
             "helm",
