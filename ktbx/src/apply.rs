@@ -15,10 +15,25 @@ use kube::{Api, Client, ResourceExt};
 /// Field manager of every apply.
 pub const FIELD_MANAGER: &str = "ktbx";
 
+/// Decoder limits for upstream manifests: release manifests (Calico's tigera-operator, OLM's CRDs)
+/// hold deeply nested OpenAPI schemas and hundreds of thousands of nodes, beyond the defaults
+/// meant for config files.
+fn manifest_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 512;
+    budget.max_nodes = 20_000_000;
+    budget.max_events = 50_000_000;
+    budget.max_documents = 100_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Parses a multi-document YAML manifest into objects (empty documents are skipped).
 pub fn parse_manifests(text: &str, origin: &str) -> anyhow::Result<Vec<DynamicObject>> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(text)
-        .with_context(|| format!("parsing the manifests of {origin}"))?;
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_str_multiple_with_options(text, manifest_options())
+            .with_context(|| format!("parsing the manifests of {origin}"))?;
     let mut objects = Vec::new();
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
         if doc.get("kind").and_then(|k| k.as_str()) == Some("List") {
@@ -220,6 +235,28 @@ metadata:
                 "CustomResourceDefinition/things.example.com",
                 "Deployment/op -n ops"
             ]
+        );
+    }
+
+    #[test]
+    fn deep_and_large_manifests_parse() {
+        // 100 nested levels, as in the OpenAPI schemas of big CRDs (the default budget stops at 64), and many documents.
+        let mut deep =
+            String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n");
+        let mut indent = String::from("  ");
+        for i in 0..100 {
+            deep.push_str(&format!("{indent}k{i}:\n"));
+            indent.push_str("  ");
+        }
+        deep.push_str(&format!("{indent}leaf: x\n"));
+        let many = (0..2000)
+            .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"))
+            .collect::<String>();
+        assert_eq!(
+            parse_manifests(&format!("{deep}{many}"), "big")
+                .unwrap()
+                .len(),
+            2001
         );
     }
 
