@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::config::ConfigLocator;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -87,6 +88,8 @@ pub struct Config {
     pub kind: KindSettings,
     /// The `tools:` map, keyed by lower-case tool name.
     pub tools: BTreeMap<String, ToolSettings>,
+    /// Top-level `timeout` (`90s`, `5m`): how long each wait may take when `--timeout` is not given.
+    pub timeout: Option<Duration>,
     /// Keys that were ignored, as dotted paths (reported as warnings).
     pub unknown_keys: Vec<String>,
 }
@@ -167,7 +170,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
     type Value = Config;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map with the keys kind, single, tools")
+        f.write_str("a map with the keys kind, single, timeout, tools")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Config, A::Error> {
@@ -176,6 +179,17 @@ impl<'de> Visitor<'de> for ConfigVisitor {
         visit_map_ci(map, "", &mut unknown, |key, map, unknown| {
             match key {
                 "single" => config.single = map.next_value::<Option<bool>>()?.unwrap_or(false),
+                "timeout" => {
+                    let text = opt_string(map)?;
+                    config.timeout = if text.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            common::duration::parse_duration(&text)
+                                .map_err(|e| de::Error::custom(format!("timeout: {e}")))?,
+                        )
+                    };
+                }
                 "kind" => {
                     let section = map.next_value::<Option<KindSection>>()?.unwrap_or_default();
                     config.kind = section.settings;
@@ -394,6 +408,24 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("invalid config file /cfg/config.yaml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn timeout_is_a_go_duration() {
+        assert_eq!(
+            parse("timeout: 5m\n").unwrap().timeout,
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse("timeout:\n").unwrap().timeout, None);
+        let err = parse("single: false\ntimeout: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "invalid config file /cfg/config.yaml: timeout: invalid duration \"soon\""
+            ),
             "{err}"
         );
     }

@@ -202,6 +202,25 @@ pub async fn run(
     }
     let components = ordered_components(&args.install);
     let dry = env.runner.is_dry_run();
+    let tools = crate::client_tools::Settings {
+        install_dir: crate::cli::default_install_dir(),
+        flag_versions: crate::install::flag_versions(&args.pin, &[]),
+        config: env.config.clone(),
+        dry_run: dry,
+    };
+    let pins: Vec<&str> = settings
+        .cni
+        .map(addons::cni_pins)
+        .unwrap_or_default()
+        .iter()
+        .chain(
+            components
+                .iter()
+                .flat_map(|c| addons::pins(component_target(*c))),
+        )
+        .copied()
+        .collect();
+    crate::client_tools::validate(&pins, &tools)?;
 
     // Preflight.
     let kind_found = common::process::which("kind").is_some();
@@ -239,6 +258,11 @@ pub async fn run(
         settings,
         runtime,
         components,
+        tools,
+        timeout: args
+            .timeout
+            .or(env.config.timeout)
+            .unwrap_or(crate::cli::CREATE_TIMEOUT),
     };
 
     writeln!(out, "Create k8s cluster")?;
@@ -277,6 +301,8 @@ struct Plan {
     rendered: String,
     runtime: String,
     components: Vec<Component>,
+    tools: crate::client_tools::Settings,
+    timeout: std::time::Duration,
 }
 
 async fn create_one(
@@ -292,6 +318,8 @@ async fn create_one(
         rendered,
         runtime,
         components,
+        tools,
+        timeout,
     } = plan;
     let runner = env.runner;
     let dry = runner.is_dry_run();
@@ -341,18 +369,12 @@ async fn create_one(
     if let Some(port) = args.registry {
         registry::connect_local(runner, runtime, &nodes, port)?;
     }
-    let tools = crate::client_tools::Settings {
-        install_dir: crate::cli::default_install_dir(),
-        config: env.config.clone(),
-        dry_run: dry,
-        ..Default::default()
-    };
     let target = Target::new(
         env.kube,
         Some(cluster::context_of(effective)),
         dry,
-        args.timeout,
-        tools,
+        *timeout,
+        tools.clone(),
     )?;
     if let Some(port) = args.registry {
         registry::publish_hosting_configmap(&target, port, out).await?;
@@ -373,7 +395,6 @@ async fn create_one(
 mod tests {
     use super::*;
     use crate::cli::Cni;
-    use std::time::Duration;
 
     fn args() -> CreateArgs {
         CreateArgs {
@@ -386,7 +407,8 @@ mod tests {
             registry: None,
             if_not_exists: false,
             recreate: false,
-            timeout: Duration::from_secs(180),
+            timeout: None,
+            pin: crate::cli::PinArgs::default(),
             dry_run: false,
             extra: vec![],
         }

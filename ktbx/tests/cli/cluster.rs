@@ -15,6 +15,8 @@ use predicates::prelude::*;
 use serde_json::json;
 use tempfile::TempDir;
 
+use crate::support;
+
 struct World {
     api: FakeApiServer,
     fakes: FakeBins,
@@ -51,14 +53,10 @@ impl World {
     }
 
     fn ktbx(&self) -> Command {
-        let mut cmd = Command::cargo_bin("ktbx").unwrap();
-        cmd.env_clear()
-            .env("PATH", self.fakes.path_env())
-            .env("HOME", self.home.path())
+        let mut cmd = support::ktbx(self.home.path());
+        cmd.env("PATH", self.fakes.path_env())
             .env("KUBECONFIG", self.kubeconfig())
-            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
-            .env("KTBX_INSTALL_DIR", self.home.path().join("bin"))
-            .current_dir(self.home.path());
+            .env("KTBX_INSTALL_DIR", self.home.path().join("bin"));
         cmd
     }
 
@@ -699,10 +697,12 @@ fn calico_is_applied_and_awaited_without_racing_the_operator() {
     w.node("ci-control-plane", true);
     let release = ReleaseServer::start();
     let base = "/projectcalico/calico/v3.28.2/manifests";
+    // As upstream, the Installation is cluster-scoped.
+    let mut installation = crd("operator.tigera.io", "Installation", "installations", "v1");
+    installation["spec"]["scope"] = json!("Cluster");
     let operator = format!(
-        "{}\n---\n{}\n",
+        "{}\n---\n{installation}\n",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tigera-operator"}}),
-        crd("operator.tigera.io", "Installation", "installations", "v1")
     );
     release.add_file(&format!("{base}/tigera-operator.yaml"), operator);
     release.add_file(

@@ -8,6 +8,8 @@ use harness::fakebin::{FakeBins, Reply, Script};
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+use crate::support;
+
 struct World {
     fakes: FakeBins,
     home: TempDir,
@@ -37,21 +39,13 @@ impl World {
 
     /// `ktbx` in a clean environment: only the fakes on PATH, HOME and the working dir in a temp dir.
     fn ktbx(&self) -> Command {
-        let mut cmd = Command::cargo_bin("ktbx").unwrap();
-        cmd.env_clear()
-            .env("PATH", self.fakes.path_env())
-            .env("HOME", self.home.path())
-            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
-            .current_dir(self.home.path());
+        let mut cmd = support::ktbx(self.home.path());
+        cmd.env("PATH", self.fakes.path_env());
         cmd
     }
 
     fn argv(&self, name: &str) -> Vec<String> {
-        self.fakes
-            .calls(name)
-            .into_iter()
-            .map(|c| c.argv.join(" "))
-            .collect()
+        support::argv(self.fakes.calls(name))
     }
 
     fn kind_calls(&self) -> Vec<String> {
@@ -425,9 +419,9 @@ fn golden_config_from_the_sample_file() {
     let w = World::new();
     let audit = w.write(
         "audit-policy.yaml",
-        include_str!("fixtures/audit-policy.yaml"),
+        include_str!("../fixtures/audit-policy.yaml"),
     );
-    let text = include_str!("fixtures/dot-config-audit")
+    let text = include_str!("../fixtures/dot-config-audit")
         .replace("/tmp/audit-policy.yaml", audit.to_str().unwrap());
     let config = w.write("cfg/ktbx.yaml", &text);
     let out = w
