@@ -570,19 +570,19 @@ pub async fn install(
 ) -> anyhow::Result<()> {
     match what {
         InstallTarget::Olm => {
-            tracing::info!("install OLM");
+            tracing::info!("Install OLM");
             install_olm(target, out).await
         }
         InstallTarget::Argocd => {
-            tracing::info!("install ArgoCD");
+            tracing::info!("Install ArgoCD");
             install_argocd(target, runner, out).await
         }
         InstallTarget::Argowf => {
-            tracing::info!("install Argo Workflows");
+            tracing::info!("Install Argo-workflows");
             install_argowf(target, runner, out).await
         }
         InstallTarget::Falco => {
-            tracing::info!("install Falco");
+            tracing::info!("Install Falco");
             for warning in crate::cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
                 tracing::warn!("{warning}");
             }
@@ -592,7 +592,7 @@ pub async fn install(
             wait_pods(target, "falco", None, out).await
         }
         InstallTarget::Prometheus => {
-            tracing::info!("install Prometheus");
+            tracing::info!("Install Prometheus");
             for cmd in helm_cmds(target, &PROMETHEUS)? {
                 runner.run_logged(&cmd)?;
             }

@@ -321,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn pin_help_names_every_table_entry() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let help = cmd
+            .find_subcommand_mut("install")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&format!("NAME is one of {}", crate::tools::names())),
+            "{help}"
+        );
+    }
+
+    #[test]
     fn cli_definition_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();
     }

@@ -266,7 +266,7 @@ pub async fn run(
     };
 
     writeln!(out, "Create k8s cluster")?;
-    tracing::info!(config = ?plan.settings, "current ktbx configuration");
+    tracing::info!(config = ?plan.settings, "Current ktbx configuration");
     let existing = if kind_found {
         cluster::list_clusters(env.runner)?
     } else {
@@ -274,7 +274,7 @@ pub async fn run(
     };
     for (index, name) in names.iter().enumerate() {
         if names.len() > 1 {
-            tracing::info!(name = %name, index = index + 1, total = names.len(), "creating cluster");
+            tracing::info!(name = %name, index = index + 1, total = names.len(), "Creating cluster");
         }
         let effective = cluster::effective_name(name, env.kind_cluster_name.as_deref());
         if existing.contains(&effective) {
@@ -380,10 +380,10 @@ async fn create_one(
         registry::publish_hosting_configmap(&target, port, out).await?;
     }
     if let Some(cni) = settings.cni {
-        tracing::info!("install custom CNI");
+        tracing::info!("Install custom CNI");
         addons::install_cni(cni, &target, runner, out).await?;
     }
-    tracing::info!("wait for Kubernetes nodes to be up and running");
+    tracing::info!("Wait for Kubernetes nodes to be up and running");
     addons::wait_nodes(&target, out).await?;
     for component in components {
         addons::install(component_target(*component), &target, runner, out).await?;

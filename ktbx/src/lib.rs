@@ -30,7 +30,7 @@ use crate::config::Config;
 fn load_config() -> anyhow::Result<Config> {
     let (config, path) = Config::discover(config::locator().find()?)?;
     if let Some(path) = &path {
-        tracing::info!(file = %path.display(), "use config file");
+        tracing::info!(file = %path.display(), "Use config file");
         for key in &config.unknown_keys {
             tracing::warn!(file = %path.display(), key = %key, "unknown config key ignored");
         }

@@ -675,4 +675,139 @@ mod tests {
         assert!(!reports_version("v3.16.20+g13654a5\n", "v3.16.2"));
         assert!(!reports_version("0.30.0\n", "v0.31.0"));
     }
+
+    fn version_with(
+        name: &str,
+        flag: Option<&str>,
+        env: &[(&str, &str)],
+        config: Option<&Config>,
+    ) -> Result<String, ToolError> {
+        let lookup = |k: &str| {
+            env.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        resolve_version(
+            tool(name).unwrap(),
+            &Overrides {
+                flag_version: flag,
+                env: Some(&lookup),
+                config,
+            },
+        )
+    }
+
+    #[test]
+    fn addon_versions_are_in_the_table_and_overridable() {
+        assert_eq!(version_with("calico", None, &[], None).unwrap(), "v3.28.2");
+        assert_eq!(version_with("cilium", None, &[], None).unwrap(), "1.18.0");
+        assert_eq!(version_with("olm", None, &[], None).unwrap(), "v0.28.0");
+        assert_eq!(version_with("argocd", None, &[], None).unwrap(), "v2.12.3");
+        assert_eq!(version_with("argowf", None, &[], None).unwrap(), "v3.5.2");
+        assert_eq!(
+            version_with("prometheus", None, &[], None).unwrap(),
+            "69.3.0"
+        );
+        assert_eq!(version_with("falco", None, &[], None).unwrap(), "");
+        let mut config = Config::default();
+        config.tools.insert(
+            "olm".into(),
+            ToolSettings {
+                version: Some("v0.29.0".into()),
+                url: None,
+            },
+        );
+        assert_eq!(
+            version_with("olm", None, &[], Some(&config)).unwrap(),
+            "v0.29.0"
+        );
+        assert_eq!(
+            version_with(
+                "olm",
+                None,
+                &[("KTBX_OLM_VERSION", "v0.30.0")],
+                Some(&config)
+            )
+            .unwrap(),
+            "v0.30.0"
+        );
+        assert_eq!(
+            version_with(
+                "cilium-cli",
+                None,
+                &[("KTBX_CILIUM_CLI_VERSION", "v0.19.0")],
+                None
+            )
+            .unwrap(),
+            "v0.19.0"
+        );
+        assert_eq!(
+            version_with("falco", Some("4.20.1"), &[], None).unwrap(),
+            "4.20.1"
+        );
+    }
+
+    #[test]
+    fn version_style_follows_upstream() {
+        let err = version_with("prometheus", Some("v70.0.0"), &[], None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid prometheus version \"v70.0.0\": expected a release version like 69.3.0"
+        );
+        let err = version_with("falco", Some("latest"), &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("like 1.2.3"), "{err}");
+        assert!(version_with("calico", Some("3.29.0"), &[], None).is_err());
+        assert!(version_with("cilium", Some("1.18.0; id"), &[], None).is_err());
+    }
+
+    #[test]
+    fn manifests_follow_the_version_and_the_mirror() {
+        let lookup = |k: &str| (k == MIRROR_ENV).then(|| "http://127.0.0.1:9".to_string());
+        let o = Overrides {
+            env: Some(&lookup),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            manifest_urls(tool("olm").unwrap(), "v0.30.0", &o),
+            vec![
+                "http://127.0.0.1:9/operator-framework/operator-lifecycle-manager/releases/download/v0.30.0/crds.yaml",
+                "http://127.0.0.1:9/operator-framework/operator-lifecycle-manager/releases/download/v0.30.0/olm.yaml",
+            ]
+        );
+        assert_eq!(
+            manifest_urls(tool("calico").unwrap(), "v3.28.2", &Overrides::default())[1],
+            "https://raw.githubusercontent.com/projectcalico/calico/v3.28.2/manifests/custom-resources.yaml"
+        );
+    }
+
+    #[test]
+    fn every_entry_is_usable_and_named_once() {
+        let mut seen = std::collections::HashSet::new();
+        for t in TOOLS {
+            assert!(seen.insert(t.name), "{} twice", t.name);
+            assert!(
+                t.binary.is_some()
+                    || !t.manifests.is_empty()
+                    || t.chart.is_some()
+                    || t.name == "cilium",
+                "{} is used for nothing",
+                t.name
+            );
+            if !t.version.is_empty() {
+                validate_version(t, t.version).unwrap();
+            }
+        }
+        assert!(matches!(
+            resolve(tool("olm").unwrap(), LINUX, &Overrides::default()),
+            Err(ToolError::NoBinary { tool: "olm" })
+        ));
+        assert_eq!(
+            lookup("flannel").unwrap_err().to_string(),
+            format!("unknown tool \"flannel\": expected one of {}", names())
+        );
+    }
 }

@@ -138,6 +138,58 @@ fn a_node_that_never_gets_ready_is_named_in_the_timeout() {
 }
 
 #[test]
+fn the_config_timeout_bounds_the_waits() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", false);
+    std::fs::write(w.home.path().join("config.yaml"), "timeout: 1s\n").unwrap();
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "timed out after 1s waiting for nodes to be Ready",
+        ));
+    // The flag wins over the file.
+    w.api.after(Duration::from_millis(1500), |store| {
+        store.apply_json(node("ci-control-plane", true));
+    });
+    w.fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(&["get", "nodes"], Reply::stdout("ci-control-plane\n")),
+    );
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci", "--timeout", "20s"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn exist_accepts_the_type_as_a_flag() {
+    let w = World::new("ci");
+    w.api.apply_json(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "olm"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }));
+    w.ktbx()
+        .args(["exist", "--type", "pods", "p", "--namespace", "olm"])
+        .assert()
+        .success()
+        .stdout("pods/p in olm exists\n");
+    w.ktbx()
+        .args(["exist", "--type", "pods", "--namespace", "olm"])
+        .assert()
+        .success()
+        .stdout("pods in olm exists\n");
+    w.ktbx()
+        .args(["exist", "--namespace", "olm"])
+        .assert()
+        .code(1)
+        .stderr("error: give the resource type: ktbx exist TYPE [NAME] (or --type TYPE)\n");
+}
+
+#[test]
 fn exist_waits_until_the_object_appears() {
     let w = World::new("ci");
     let pod = json!({
@@ -650,10 +702,12 @@ fn olm_then_argocd_through_its_subscription_twice() {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| operators(w.api.store(), &stop));
-        for _ in 0..2 {
+        // As CI scripts do (`ktbx install olm && ktbx install argocd`), then both again in one call.
+        for args in [&["olm"][..], &["argocd"], &["olm", "argocd"]] {
             w.ktbx()
                 .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
-                .args(["-n", "ci", "install", "olm", "argocd", "--timeout", "20s"])
+                .args(["-n", "ci", "install", "--timeout", "20s"])
+                .args(args)
                 .assert()
                 .success();
         }
