@@ -4,6 +4,7 @@
 //! machines, so every test that touches a cluster, a registry, a git remote or a download runs
 //! against the real local stand-ins defined here, bound to loopback addresses only.
 
+pub mod apiserver;
 pub mod fakebin;
 pub mod git;
 pub mod net;

@@ -1,5 +1,6 @@
-//! Tests of the harness's local stand-ins, each over real HTTP, git or processes.
+//! Tests of the harness's stand-ins, each over real HTTP, git or processes; one module per stand-in.
 
+mod apiserver;
 #[path = "harness/fakebin.rs"]
 mod fakebin;
 #[path = "harness/git.rs"]
