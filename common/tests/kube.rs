@@ -3,13 +3,15 @@
 use std::time::{Duration, Instant};
 
 use common::kube::wait::{
-    WaitError, is_deployment_rolled_out, is_node_ready, is_pod_ready, wait_all_ready, wait_for,
+    Check, WaitError, is_deployment_rolled_out, is_node_ready, is_pod_ready, wait_all_ready,
+    wait_for, watch_until,
 };
 use common::kube::{KubeArgs, KubeTarget};
 use harness::apiserver::{FakeApiServer, Fault, FaultRule, Store};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
@@ -273,4 +275,120 @@ async fn nodes_and_deployments_become_ready() {
     .await
     .unwrap();
     assert_eq!(rolled.len(), 1);
+}
+
+fn spark_app(name: &str, state: &str) -> Value {
+    json!({
+        "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+        "metadata": {"name": name, "namespace": "spark", "labels": {"app": "fink"}},
+        "spec": {"type": "Python"},
+        "status": {"applicationState": {"state": state}}
+    })
+}
+
+fn spark_state(app: &DynamicObject) -> &str {
+    app.data
+        .pointer("/status/applicationState/state")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn spark_check(apps: &[DynamicObject]) -> Check {
+    if let Some(failed) = apps.iter().find(|a| spark_state(a) == "FAILED") {
+        return Check::Failed(format!(
+            "{} FAILED",
+            failed.metadata.name.as_deref().unwrap_or("?")
+        ));
+    }
+    if !apps.is_empty() && apps.iter().all(|a| spark_state(a) == "RUNNING") {
+        Check::Done
+    } else {
+        Check::Pending
+    }
+}
+
+async fn spark_api(server: &FakeApiServer) -> (Api<DynamicObject>, ApiResource) {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "sparkoperator.k8s.io",
+        "v1beta2",
+        "SparkApplication",
+    ));
+    let client = target(server).client().await.unwrap();
+    (Api::namespaced_with(client, "spark", &resource), resource)
+}
+
+#[tokio::test]
+async fn watch_until_works_on_dynamic_objects() {
+    let server = FakeApiServer::builder()
+        .crd(harness::apiserver::crds::spark_application())
+        .start();
+    server.apply_json(spark_app("stream2raw", "SUBMITTED"));
+    server.after(Duration::from_millis(300), |store: &Store| {
+        store.apply_json(spark_app("stream2raw", "RUNNING"));
+    });
+    let (api, resource) = spark_api(&server).await;
+    let cfg = watcher::Config::default().labels("app=fink");
+    let apps = watch_until(
+        api,
+        resource,
+        cfg,
+        TIMEOUT,
+        "spark applications",
+        spark_check,
+    )
+    .await
+    .unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(spark_state(&apps[0]), "RUNNING");
+}
+
+#[tokio::test]
+async fn watch_until_stops_at_once_when_the_check_fails() {
+    let server = FakeApiServer::builder()
+        .crd(harness::apiserver::crds::spark_application())
+        .start();
+    server.apply_json(spark_app("raw2science", "SUBMITTED"));
+    server.after(Duration::from_millis(300), |store: &Store| {
+        store.apply_json(spark_app("raw2science", "FAILED"));
+    });
+    let (api, resource) = spark_api(&server).await;
+    let started = Instant::now();
+    let err = watch_until(
+        api,
+        resource,
+        watcher::Config::default(),
+        TIMEOUT,
+        "raw2science",
+        spark_check,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "gave up waiting for raw2science: raw2science FAILED"
+    );
+    assert!(started.elapsed() < TIMEOUT);
+}
+
+#[tokio::test]
+async fn watch_until_timeout_names_dynamic_objects_by_kind() {
+    let server = FakeApiServer::builder()
+        .crd(harness::apiserver::crds::spark_application())
+        .start();
+    server.apply_json(spark_app("distribution", "SUBMITTED"));
+    let (api, resource) = spark_api(&server).await;
+    let err = watch_until(
+        api,
+        resource,
+        watcher::Config::default(),
+        Duration::from_millis(500),
+        "distribution",
+        spark_check,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "timed out after 500ms waiting for distribution: condition not met on sparkapplication/distribution"
+    );
 }
