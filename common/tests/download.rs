@@ -389,3 +389,24 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn the_http_client_follows_the_same_rules() {
+    let s = Setup::new();
+    s.server
+        .redirect("/evil", "http://downloads.example.invalid/kind");
+    let client = s.downloader.http_client();
+    let response = client.get(s.server.url(KIND)).send().await.unwrap();
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        kind_bytes().as_slice()
+    );
+    let err = client.get(s.server.url("/evil")).send().await.unwrap_err();
+    assert!(err.is_redirect(), "{err}");
+    let fresh = common::download::http_client().unwrap();
+    let err = fresh.get(s.server.url("/evil")).send().await.unwrap_err();
+    assert!(
+        err.to_string().contains("error following redirect"),
+        "{err}"
+    );
+}
