@@ -190,11 +190,6 @@ impl Downloader {
         self
     }
 
-    /// The cache directory in use.
-    pub fn cache_dir(&self) -> Option<&Path> {
-        self.cache_dir.as_deref()
-    }
-
     /// Downloads `url` into memory and verifies it.
     pub async fn fetch(&self, url: &str, checksum: &Checksum) -> Result<Vec<u8>, DownloadError> {
         let expected = self.expected_digest(url, checksum).await?;
