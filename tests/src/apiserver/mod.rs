@@ -34,6 +34,7 @@ mod selectors;
 mod status;
 mod store;
 mod watch;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

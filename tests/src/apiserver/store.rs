@@ -275,10 +275,44 @@ fn default_on_create(def: &ResourceDef, obj: &mut Value) {
                 obj["type"] = json!("Opaque");
             }
         }
-        ("apps", "deployments" | "statefulsets" | "replicasets")
-            if obj["spec"]["replicas"].is_null() =>
-        {
-            obj["spec"]["replicas"] = json!(1)
+        ("apps", "deployments" | "statefulsets" | "replicasets" | "daemonsets") => {
+            default_workload(&def.plural, &mut obj["spec"])
+        }
+        _ => {}
+    }
+}
+
+/// Spec defaults of apps workloads that `kubectl rollout status` relies on.
+fn default_workload(plural: &str, spec: &mut Value) {
+    let mut set = |k: &str, v: Value| {
+        if spec[k].is_null() {
+            spec[k] = v;
+        }
+    };
+    if plural != "daemonsets" {
+        set("replicas", json!(1));
+    }
+    set("revisionHistoryLimit", json!(10));
+    match plural {
+        "deployments" => {
+            set("progressDeadlineSeconds", json!(600));
+            set(
+                "strategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+            );
+        }
+        "statefulsets" => {
+            set("podManagementPolicy", json!("OrderedReady"));
+            set(
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+        }
+        "daemonsets" => {
+            set(
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            );
         }
         _ => {}
     }

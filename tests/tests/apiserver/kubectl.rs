@@ -339,8 +339,7 @@ fn kubectl_wait_sees_a_pod_become_ready() {
     let dir = tempfile::tempdir().unwrap();
     server.apply_json(pod("default", "p", json!({})));
     server.after(Duration::from_secs(1), |s| {
-        let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
-        s.merge_patch_json("v1", "Pod", Some("default"), "p", &ready);
+        s.mark_pod_ready("default", "p").expect("pod exists");
     });
     let out = ok(
         &server,
@@ -350,30 +349,83 @@ fn kubectl_wait_sees_a_pod_become_ready() {
     assert_eq!(out, "pod/p condition met\n");
 }
 
+fn workload(kind: &str, name: &str) -> Value {
+    let mut w = json!({
+        "apiVersion": "apps/v1", "kind": kind,
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+    });
+    if kind != "DaemonSet" {
+        w["spec"]["replicas"] = json!(2);
+    }
+    w
+}
+
 #[test]
-fn kubectl_rollout_status_follows_deployment_status() {
+fn kubectl_rollout_status_waits_for_completed_rollouts() {
     let server = FakeApiServer::start();
     let dir = tempfile::tempdir().unwrap();
-    server.apply_json(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
-    }));
-    server.after(Duration::from_secs(1), |s| {
-        let status = json!({"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
-            "conditions": [{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}});
-        s.merge_patch_json("apps/v1", "Deployment", Some("default"), "web", &status);
-    });
-    let out = ok(
+    for (kind, name) in [
+        ("Deployment", "web"),
+        ("StatefulSet", "db"),
+        ("DaemonSet", "cilium"),
+    ] {
+        server.apply_json(workload(kind, name));
+        server.after(Duration::from_millis(800), move |s| {
+            s.complete_rollout("apps/v1", kind, "kube-system", name)
+                .expect("workload exists");
+        });
+    }
+    for (resource, done) in [
+        (
+            "deployment/web",
+            "deployment \"web\" successfully rolled out\n",
+        ),
+        (
+            "statefulset/db",
+            "partitioned roll out complete: 2 new pods have been updated...\n",
+        ),
+        (
+            "daemonset/cilium",
+            "daemon set \"cilium\" successfully rolled out\n",
+        ),
+    ] {
+        let out = ok(
+            &server,
+            dir.path(),
+            &[
+                "rollout",
+                "status",
+                "-n",
+                "kube-system",
+                resource,
+                "--timeout=20s",
+            ],
+        );
+        assert!(out.ends_with(done), "{resource}: {out}");
+    }
+}
+
+#[test]
+fn kubectl_rollout_status_times_out_without_a_controller() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(workload("Deployment", "web"));
+    let out = run(
         &server,
         dir.path(),
-        &["rollout", "status", "deployment/web", "--timeout=20s"],
+        &[
+            "rollout",
+            "status",
+            "-n",
+            "kube-system",
+            "deployment/web",
+            "--timeout=1s",
+        ],
     );
-    assert!(
-        out.ends_with("deployment \"web\" successfully rolled out\n"),
-        "{out}"
-    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
 }
 
 #[test]

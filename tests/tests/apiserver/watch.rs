@@ -341,8 +341,7 @@ async fn pod_becomes_ready_at_a_given_moment() {
     let server = FakeApiServer::start();
     server.apply_json(pod("default", "kafka-0", json!({})));
     server.after(Duration::from_millis(500), |s| {
-        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
-        s.merge_patch_json("v1", "Pod", Some("default"), "kafka-0", &status);
+        s.mark_pod_ready("default", "kafka-0").expect("pod exists");
     });
     let pods: Api<Pod> = Api::default_namespaced(client(&server).await);
     assert_eq!(
