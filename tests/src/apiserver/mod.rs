@@ -28,6 +28,7 @@ mod discovery;
 mod exec;
 mod faults;
 mod patch;
+mod protobuf;
 mod resources;
 mod routes;
 mod selectors;

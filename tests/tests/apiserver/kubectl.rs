@@ -455,3 +455,68 @@ fn kubectl_exec_runs_a_scripted_command() {
     assert_eq!(failed.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("not found"));
 }
+
+#[test]
+fn kubectl_create_generators_send_protobuf_the_fake_decodes() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ok(&server, dir.path(), &["create", "namespace", "kafka"]),
+        "namespace/kafka created\n"
+    );
+    let out = ok(
+        &server,
+        dir.path(),
+        &[
+            "create",
+            "secret",
+            "generic",
+            "fink-producer",
+            "-n",
+            "kafka",
+            "--from-literal=password=changeme",
+        ],
+    );
+    assert_eq!(out, "secret/fink-producer created\n");
+    ok(
+        &server,
+        dir.path(),
+        &[
+            "create",
+            "configmap",
+            "conf",
+            "-n",
+            "kafka",
+            "--from-literal=night=20200101",
+        ],
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.content_type == "application/vnd.kubernetes.protobuf")
+    );
+    let secret = server
+        .get_json("v1", "Secret", Some("kafka"), "fink-producer")
+        .unwrap();
+    assert_eq!(secret["data"], json!({"password": "Y2hhbmdlbWU="}));
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(
+        server.get_json("v1", "cm", Some("kafka"), "conf").unwrap()["data"],
+        json!({"night": "20200101"})
+    );
+    let password = ok(
+        &server,
+        dir.path(),
+        &[
+            "get",
+            "secret",
+            "fink-producer",
+            "-n",
+            "kafka",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+    );
+    assert_eq!(password, "Y2hhbmdlbWU=");
+}
