@@ -293,8 +293,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = header_str(headers, header::CONTENT_TYPE);
     let media = ct.split(';').next().unwrap_or_default().trim();
     if media == "application/vnd.kubernetes.protobuf" {
-        return protobuf::decode(body)
-            .map_err(|e| ApiError::unsupported_body(&format!("{ct}: {e}")));
+        return protobuf::decode(body).map_err(ApiError::undecodable_body);
     }
     if !matches!(media, "" | "application/json" | "*/*") {
         return Err(ApiError::unsupported_body(&ct));
