@@ -12,6 +12,8 @@ pub(crate) struct ResourceDef {
     pub(crate) singular: String,
     pub(crate) namespaced: bool,
     pub(crate) short_names: Vec<String>,
+    /// Discovery categories (`all` for the workload kinds `kubectl get all` shows).
+    pub(crate) categories: Vec<String>,
     /// Subresources served besides the main resource (`status`, `exec`...).
     pub(crate) subresources: Vec<String>,
     /// Storage version of a custom resource (the one its objects keep), or the served version.
@@ -218,6 +220,19 @@ impl Default for Registry {
                 singular: b.kind.to_ascii_lowercase(),
                 namespaced: b.namespaced,
                 short_names: b.short.iter().map(|s| s.to_string()).collect(),
+                categories: if matches!(
+                    b.plural,
+                    "pods"
+                        | "services"
+                        | "deployments"
+                        | "daemonsets"
+                        | "statefulsets"
+                        | "replicasets"
+                ) {
+                    vec!["all".to_string()]
+                } else {
+                    Vec::new()
+                },
                 subresources: b.sub.iter().map(|s| s.to_string()).collect(),
                 storage_version: "v1".into(),
             })
@@ -335,6 +350,7 @@ impl Registry {
                     .unwrap_or_else(|| kind.to_ascii_lowercase()),
                 namespaced,
                 short_names: strings(&names["shortNames"]),
+                categories: strings(&names["categories"]),
                 subresources,
                 storage_version: storage.into(),
             };

@@ -70,6 +70,8 @@ async fn core_resource_list_has_kinds_short_names_and_subresources() {
         (Some("Pod"), Some(true))
     );
     assert_eq!(pods["shortNames"], json!(["po"]));
+    assert_eq!(pods["categories"], json!(["all"]), "kubectl get all");
+    assert!(find("configmaps").get("categories").is_none());
     assert!(pods["verbs"].as_array().unwrap().contains(&json!("watch")));
     assert_eq!(find("pods/exec")["kind"], "PodExecOptions");
     assert_eq!(find("namespaces")["namespaced"], false);
