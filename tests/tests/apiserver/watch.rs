@@ -373,3 +373,14 @@ async fn pod_becomes_ready_at_a_given_moment() {
         .unwrap();
     assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
 }
+
+#[test]
+#[should_panic(expected = "a change scheduled with `after` panicked: pod exists")]
+fn panics_in_scheduled_changes_fail_the_test() {
+    let server = FakeApiServer::start();
+    server.after(Duration::ZERO, |s| {
+        s.mark_pod_ready("default", "missing").expect("pod exists");
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    drop(server);
+}
