@@ -16,8 +16,6 @@ pub(crate) struct ResourceDef {
     pub(crate) categories: Vec<String>,
     /// Subresources served besides the main resource (`status`, `exec`...).
     pub(crate) subresources: Vec<String>,
-    /// Storage version of a custom resource (the one its objects keep), or the served version.
-    pub(crate) storage_version: String,
 }
 
 impl ResourceDef {
@@ -234,7 +232,6 @@ impl Default for Registry {
                     Vec::new()
                 },
                 subresources: b.sub.iter().map(|s| s.to_string()).collect(),
-                storage_version: "v1".into(),
             })
             .collect();
         Self { defs }
@@ -310,12 +307,14 @@ impl Registry {
         let versions = spec["versions"]
             .as_array()
             .ok_or("spec.versions: Required value")?;
-        let storage = versions
+        if versions
             .iter()
-            .find(|v| v["storage"].as_bool() == Some(true))
-            .or(versions.first())
-            .and_then(|v| v["name"].as_str())
-            .ok_or("spec.versions: Required value: must have exactly one version marked as storage version")?;
+            .filter(|v| v["storage"].as_bool() == Some(true))
+            .count()
+            != 1
+        {
+            return Err("spec.versions: Invalid value: must have exactly one version marked as storage version".into());
+        }
         let namespaced = spec["scope"].as_str() != Some("Cluster");
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()
@@ -352,7 +351,6 @@ impl Registry {
                 short_names: strings(&names["shortNames"]),
                 categories: strings(&names["categories"]),
                 subresources,
-                storage_version: storage.into(),
             };
             added.push(def.clone());
             self.defs.push(def);
@@ -425,5 +423,17 @@ mod tests {
         let mut r = Registry::default();
         let crd = json!({"metadata": {"name": "wrong"}, "spec": {"group": "g.io", "names": {"kind": "W", "plural": "ws"}, "scope": "Namespaced", "versions": [{"name": "v1", "served": true, "storage": true}]}});
         assert!(r.register_crd(&crd).is_err());
+        let mut two_storage = crd.clone();
+        two_storage["metadata"]["name"] = json!("ws.g.io");
+        two_storage["spec"]["versions"] =
+            json!([{"name": "v1", "storage": true}, {"name": "v2", "storage": true}]);
+        assert!(
+            r.register_crd(&two_storage)
+                .unwrap_err()
+                .contains("exactly one version")
+        );
+        two_storage["spec"]["versions"][1]["storage"] = json!(false);
+        assert_eq!(r.register_crd(&two_storage).unwrap().len(), 2);
+        assert_eq!(r.group_versions("g.io"), ["v2", "v1"]);
     }
 }
