@@ -85,119 +85,63 @@ struct Builtin {
     sub: &'static [&'static str],
 }
 
+const fn b(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    sub: &'static [&'static str],
+) -> Builtin {
+    Builtin {
+        group,
+        kind,
+        plural,
+        namespaced,
+        short,
+        sub,
+    }
+}
+
+const NS: bool = true;
+const CLUSTER: bool = false;
+const STATUS: &[&str] = &["status"];
+
+/// The built-in kinds served at `v1` of their group (those the tools and common manifests use).
+#[rustfmt::skip]
 const BUILTINS: &[Builtin] = &[
-    Builtin {
-        group: "",
-        kind: "Namespace",
-        plural: "namespaces",
-        namespaced: false,
-        short: &["ns"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "",
-        kind: "Node",
-        plural: "nodes",
-        namespaced: false,
-        short: &["no"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "",
-        kind: "Pod",
-        plural: "pods",
-        namespaced: true,
-        short: &["po"],
-        sub: &["status", "exec"],
-    },
-    Builtin {
-        group: "",
-        kind: "Secret",
-        plural: "secrets",
-        namespaced: true,
-        short: &[],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "ConfigMap",
-        plural: "configmaps",
-        namespaced: true,
-        short: &["cm"],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "Service",
-        plural: "services",
-        namespaced: true,
-        short: &["svc"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "",
-        kind: "ServiceAccount",
-        plural: "serviceaccounts",
-        namespaced: true,
-        short: &["sa"],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "Event",
-        plural: "events",
-        namespaced: true,
-        short: &["ev"],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "PersistentVolumeClaim",
-        plural: "persistentvolumeclaims",
-        namespaced: true,
-        short: &["pvc"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "Deployment",
-        plural: "deployments",
-        namespaced: true,
-        short: &["deploy"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "DaemonSet",
-        plural: "daemonsets",
-        namespaced: true,
-        short: &["ds"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "StatefulSet",
-        plural: "statefulsets",
-        namespaced: true,
-        short: &["sts"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "ReplicaSet",
-        plural: "replicasets",
-        namespaced: true,
-        short: &["rs"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apiextensions.k8s.io",
-        kind: "CustomResourceDefinition",
-        plural: "customresourcedefinitions",
-        namespaced: false,
-        short: &["crd", "crds"],
-        sub: &["status"],
-    },
+    b("", "Namespace", "namespaces", CLUSTER, &["ns"], STATUS),
+    b("", "Node", "nodes", CLUSTER, &["no"], STATUS),
+    b("", "Pod", "pods", NS, &["po"], &["status", "exec"]),
+    b("", "Secret", "secrets", NS, &[], &[]),
+    b("", "ConfigMap", "configmaps", NS, &["cm"], &[]),
+    b("", "Service", "services", NS, &["svc"], STATUS),
+    b("", "ServiceAccount", "serviceaccounts", NS, &["sa"], &[]),
+    b("", "Endpoints", "endpoints", NS, &["ep"], &[]),
+    b("", "Event", "events", NS, &["ev"], &[]),
+    b("", "PersistentVolumeClaim", "persistentvolumeclaims", NS, &["pvc"], STATUS),
+    b("", "PersistentVolume", "persistentvolumes", CLUSTER, &["pv"], STATUS),
+    b("", "ResourceQuota", "resourcequotas", NS, &["quota"], STATUS),
+    b("", "LimitRange", "limitranges", NS, &["limits"], &[]),
+    b("apps", "Deployment", "deployments", NS, &["deploy"], STATUS),
+    b("apps", "DaemonSet", "daemonsets", NS, &["ds"], STATUS),
+    b("apps", "StatefulSet", "statefulsets", NS, &["sts"], STATUS),
+    b("apps", "ReplicaSet", "replicasets", NS, &["rs"], STATUS),
+    b("batch", "Job", "jobs", NS, &[], STATUS),
+    b("batch", "CronJob", "cronjobs", NS, &["cj"], STATUS),
+    b("rbac.authorization.k8s.io", "Role", "roles", NS, &[], &[]),
+    b("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", NS, &[], &[]),
+    b("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", CLUSTER, &[], &[]),
+    b("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", CLUSTER, &[], &[]),
+    b("networking.k8s.io", "Ingress", "ingresses", NS, &["ing"], STATUS),
+    b("networking.k8s.io", "NetworkPolicy", "networkpolicies", NS, &["netpol"], &[]),
+    b("policy", "PodDisruptionBudget", "poddisruptionbudgets", NS, &["pdb"], STATUS),
+    b("scheduling.k8s.io", "PriorityClass", "priorityclasses", CLUSTER, &["pc"], &[]),
+    b("storage.k8s.io", "StorageClass", "storageclasses", CLUSTER, &["sc"], &[]),
+    b("coordination.k8s.io", "Lease", "leases", NS, &[], &[]),
+    b("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", CLUSTER, &[], &[]),
+    b("admissionregistration.k8s.io", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", CLUSTER, &[], &[]),
+    b("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", CLUSTER, &["crd", "crds"], STATUS),
 ];
 
 /// Resources served now: the built-ins plus those of the registered CRDs.
@@ -226,6 +170,8 @@ impl Default for Registry {
                         | "daemonsets"
                         | "statefulsets"
                         | "replicasets"
+                        | "jobs"
+                        | "cronjobs"
                 ) {
                     vec!["all".to_string()]
                 } else {

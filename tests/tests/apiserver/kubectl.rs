@@ -520,3 +520,63 @@ fn kubectl_create_generators_send_protobuf_the_fake_decodes() {
     );
     assert_eq!(password, "Y2hhbmdlbWU=");
 }
+
+#[test]
+fn kubectl_applies_an_operator_style_manifest_of_many_kinds() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "apiVersion: v1
+kind: Namespace
+metadata: {name: argo}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: argo, namespace: argo}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: argo-cluster-role}
+rules: [{apiGroups: [\"\"], resources: [pods], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: argo-binding}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: argo-cluster-role}
+subjects: [{kind: ServiceAccount, name: argo, namespace: argo}]
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: workflow-controller}
+value: 1000000
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: workflow-controller, namespace: argo}
+spec:
+  selector: {matchLabels: {app: workflow-controller}}
+  template:
+    metadata: {labels: {app: workflow-controller}}
+    spec: {serviceAccountName: argo, containers: [{name: controller, image: argoproj/workflow-controller}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: argo-server, namespace: argo}
+spec: {selector: {app: argo-server}, ports: [{port: 2746}]}
+";
+    let file = write(dir.path(), "install.yaml", manifest);
+    let out = ok(&server, dir.path(), &["apply", "-f", &file]);
+    assert_eq!(
+        out,
+        "namespace/argo created\nserviceaccount/argo created\nclusterrole.rbac.authorization.k8s.io/argo-cluster-role created\n\
+         clusterrolebinding.rbac.authorization.k8s.io/argo-binding created\npriorityclass.scheduling.k8s.io/workflow-controller created\n\
+         deployment.apps/workflow-controller created\nservice/argo-server created\n"
+    );
+    assert_eq!(
+        ok(
+            &server,
+            dir.path(),
+            &["get", "all", "-n", "argo", "-o", "name"]
+        ),
+        "service/argo-server\ndeployment.apps/workflow-controller\n"
+    );
+}
