@@ -55,18 +55,23 @@ async fn watch_streams_added_modified_deleted() {
     let server = FakeApiServer::start();
     server.apply_json(cm("old", "1"));
     let api: Api<ConfigMap> = Api::default_namespaced(client(&server).await);
-    server.after(Duration::from_millis(200), |s| {
-        s.apply_json(cm("new", "1"));
-        s.merge_patch_json(
-            "v1",
-            "ConfigMap",
-            Some("default"),
-            "new",
-            &json!({"data": {"v": "2"}}),
-        );
-        s.delete_json("v1", "ConfigMap", Some("default"), "old");
-    });
-    let got = collect(&api, &WatchParams::default(), "0", 4).await;
+    // The initial state is snapshotted before `watch` returns: later writes arrive as events.
+    let stream = api.watch(&WatchParams::default(), "0").await.unwrap();
+    let s = server.store();
+    s.apply_json(cm("new", "1"));
+    s.merge_patch_json(
+        "v1",
+        "ConfigMap",
+        Some("default"),
+        "new",
+        &json!({"data": {"v": "2"}}),
+    );
+    s.delete_json("v1", "ConfigMap", Some("default"), "old");
+    let events = stream
+        .filter_map(|e| async move { summary(&e.unwrap()) })
+        .take(4)
+        .collect::<Vec<_>>();
+    let got = timeout(LIMIT, events).await.expect("watch events in time");
     assert_eq!(
         got,
         pairs(&[
@@ -313,6 +318,18 @@ async fn dropped_watch_is_resumed_by_kube_watcher() {
         .unwrap()
         .unwrap();
     assert_eq!(first.metadata.name.as_deref(), Some("first"));
+    let watching = async {
+        while !server
+            .requests()
+            .iter()
+            .any(|r| r.query.contains("watch=true"))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    timeout(LIMIT, watching)
+        .await
+        .expect("the watcher watches after its list");
     let watches_before = server
         .requests()
         .iter()
