@@ -5,3 +5,10 @@
 //! against the real local stand-ins defined here, bound to loopback addresses only.
 
 pub mod apiserver;
+pub mod archive;
+pub mod fakebin;
+pub mod git;
+pub mod net;
+pub mod proxy;
+pub mod registry;
+pub mod release;
