@@ -115,8 +115,7 @@ impl FakeApiServerBuilder {
     /// # Panics
     /// If no loopback port can be bound or the runtime cannot start (the test cannot run).
     pub fn start(self) -> FakeApiServer {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("fake API server: bind 127.0.0.1:0");
+        let listener = crate::net::loopback_listener();
         listener
             .set_nonblocking(true)
             .expect("fake API server: non-blocking listener");

@@ -9,7 +9,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::store::base64;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -164,7 +165,7 @@ fn message(bytes: &[u8], schema: &[(u32, &str, Kind)], what: &str) -> Result<Val
                 let v = if matches!(kind, Kind::MapStr) {
                     json!(text(&v)?)
                 } else {
-                    json!(base64(&v))
+                    json!(STANDARD.encode(&v))
                 };
                 if let Value::Object(m) = out.entry(name).or_insert_with(|| json!({})) {
                     m.insert(k, v);
