@@ -272,6 +272,15 @@ spec:
         image: quay.io/argoproj/argocli:v3.5.2
 ";
 
+/// Stops a simulation thread when the test body ends, also by a panic (else the scope would wait forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Plays the deployment controller: marks the argo deployments rolled out once they exist.
 fn roll_out(store: &Store, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
@@ -312,6 +321,7 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| roll_out(w.api.store(), &stop));
+        let _stop = StopOnDrop(&stop);
         for _ in 0..2 {
             w.ktbx()
                 .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
@@ -319,7 +329,6 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
                 .assert()
                 .success();
         }
-        stop.store(true, Ordering::Relaxed);
     });
     assert!(w.api.get_json("v1", "Namespace", None, "argo").is_some());
     let controller = w
@@ -569,7 +578,7 @@ fn operators(store: &Store, stop: &AtomicBool) {
             if let Some(d) = store.get_json("apps/v1", "Deployment", Some("olm"), name)
                 && d["status"]["observedGeneration"].is_null()
             {
-                store.apply_json(deployment("olm", name));
+                store.complete_rollout("apps/v1", "Deployment", "olm", name);
             }
         }
         let crd_exists = |name: &str| {
@@ -702,6 +711,7 @@ fn olm_then_argocd_through_its_subscription_twice() {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| operators(w.api.store(), &stop));
+        let _stop = StopOnDrop(&stop);
         // As CI scripts do (`ktbx install olm && ktbx install argocd`), then both again in one call.
         for args in [&["olm"][..], &["argocd"], &["olm", "argocd"]] {
             w.ktbx()
@@ -711,7 +721,6 @@ fn olm_then_argocd_through_its_subscription_twice() {
                 .assert()
                 .success();
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let sub = w
         .api
