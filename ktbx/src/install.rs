@@ -40,6 +40,21 @@ pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Sett
     }
 }
 
+/// Fails, listing the tools, when none was given (the original printed `install called`).
+pub fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
+    if args.targets.is_empty() {
+        let names: Vec<String> = <InstallTarget as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(|t| target_name(*t))
+            .collect();
+        anyhow::bail!(
+            "which tool? `ktbx install TOOL...` where TOOL is one of {} (aliases: fa, prom)",
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The kube context add-ons go to.
 pub fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
     kube.context

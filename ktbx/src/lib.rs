@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(create::run(&args, &env, &mut out))
         }
         Command::Install(args) => {
+            install::require_targets(&args)?;
             let config = load_config()?;
             let runner = Runner::new(args.dry_run);
             runtime()?.block_on(install::run(
