@@ -88,12 +88,7 @@ fn create_waits_for_the_nodes_of_the_new_cluster_and_trusts_the_registry() {
         .args(["create", "-s", "-n", "ci"])
         .assert()
         .success();
-    let kind: Vec<String> = w
-        .fakes
-        .calls("kind")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let kind = support::argv(w.fakes.calls("kind"));
     assert_eq!(kind[0], "version -q");
     assert_eq!(kind[1], "get clusters");
     assert!(
@@ -187,6 +182,32 @@ fn exist_accepts_the_type_as_a_flag() {
         .assert()
         .code(1)
         .stderr("error: give the resource type: ktbx exist TYPE [NAME] (or --type TYPE)\n");
+}
+
+#[test]
+fn an_addon_timeout_names_what_was_not_ready() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let w = World::new("ci");
+    let release = ReleaseServer::start();
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
+        ARGOWF_MANIFEST,
+    );
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
+        gz(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+    );
+    // No controller rolls the deployments out.
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+        .args(["-n", "ci", "install", "argowf", "--timeout", "1s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: Error while installing argowf: timed out after 1s waiting for deployment/workflow-controller in argo to roll out",
+        ));
 }
 
 #[test]
@@ -421,11 +442,7 @@ fn cilium_is_installed_into_the_new_cluster_even_when_its_cli_exists() {
         ])
         .assert()
         .success();
-    let calls: Vec<String> = bin
-        .calls("cilium")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let calls = support::argv(bin.calls("cilium"));
     assert_eq!(
         calls,
         vec![
@@ -454,11 +471,7 @@ fn cilium_already_running_is_not_reinstalled() {
         ])
         .assert()
         .success();
-    let calls: Vec<String> = bin
-        .calls("cilium")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let calls = support::argv(bin.calls("cilium"));
     assert_eq!(calls, vec!["version --client"]);
 }
 
@@ -482,12 +495,7 @@ fn local_registry_the_kind_way() {
         .args(["create", "-s", "-n", "ci", "--registry"])
         .assert()
         .success();
-    let docker: Vec<String> = w
-        .fakes
-        .calls("docker")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let docker = support::argv(w.fakes.calls("docker"));
     assert_eq!(
         docker,
         vec![
