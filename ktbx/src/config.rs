@@ -164,6 +164,23 @@ fn opt_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<String, A::Error> {
     Ok(map.next_value::<Option<String>>()?.unwrap_or_default())
 }
 
+/// A string value (YAML null: empty) and where it is, for errors about a valid YAML value that ktbx rejects.
+fn located_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(String, String), A::Error> {
+    Ok(
+        match map.next_value::<Option<serde_saphyr::Spanned<String>>>()? {
+            Some(s) => {
+                let at = format!(
+                    "at line {} column {}",
+                    s.referenced.line(),
+                    s.referenced.column()
+                );
+                (s.value, at)
+            }
+            None => (String::new(), String::new()),
+        },
+    )
+}
+
 struct ConfigVisitor;
 
 impl<'de> Visitor<'de> for ConfigVisitor {
@@ -180,13 +197,13 @@ impl<'de> Visitor<'de> for ConfigVisitor {
             match key {
                 "single" => config.single = map.next_value::<Option<bool>>()?.unwrap_or(false),
                 "timeout" => {
-                    let text = opt_string(map)?;
+                    let (text, at) = located_string(map)?;
                     config.timeout = if text.is_empty() {
                         None
                     } else {
                         Some(
                             common::duration::parse_duration(&text)
-                                .map_err(|e| de::Error::custom(format!("timeout: {e}")))?,
+                                .map_err(|e| de::Error::custom(format!("timeout: {e} {at}")))?,
                         )
                     };
                 }
@@ -240,14 +257,14 @@ impl<'de> Deserialize<'de> for KindSection {
                             s.workers = map.next_value::<Option<u32>>()?.unwrap_or(DEFAULT_WORKERS)
                         }
                         "cni" => {
-                            let value = opt_string(map)?;
+                            let (value, at) = located_string(map)?;
                             s.cni = match value.as_str() {
                                 "" => None,
                                 "calico" => Some(Cni::Calico),
                                 "cilium" => Some(Cni::Cilium),
                                 other => {
                                     return Err(de::Error::custom(format!(
-                                        "kind.cni: unsupported cni plugin {other:?} (expected calico or cilium)"
+                                        "kind.cni: unsupported cni plugin {other:?} (expected calico or cilium) {at}"
                                     )));
                                 }
                             };
@@ -428,12 +445,18 @@ mod tests {
             ),
             "{err}"
         );
+        assert!(err.contains(" at line 2 column 10"), "{err}");
     }
 
     #[test]
     fn unsupported_cni_in_the_file_is_rejected() {
         let err = parse("kind:\n  cni: flannel\n").unwrap_err().to_string();
-        assert!(err.contains("unsupported cni plugin \"flannel\""), "{err}");
+        assert!(
+            err.contains(
+                "unsupported cni plugin \"flannel\" (expected calico or cilium) at line 2 column 8"
+            ),
+            "{err}"
+        );
         assert_eq!(parse("kind:\n  cni: \"\"\n").unwrap().kind.cni, None);
     }
 
