@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use common::kube::wait::{
-    is_daemonset_rolled_out, is_deployment_rolled_out, is_node_ready, is_pod_ready,
-    is_statefulset_rolled_out, wait_all_ready,
+    Check, is_daemonset_rolled_out, is_deployment_rolled_out, is_node_ready, is_pod_ready,
+    is_statefulset_rolled_out, wait_all_ready, watch_until,
 };
 use common::kube::{KubeArgs, KubeTarget};
 use common::process::{Cmd, Runner};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::DynamicObject;
+use kube::ResourceExt;
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 
@@ -403,13 +404,73 @@ async fn require_olm(target: &Target) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits for the InstallPlan that installs `csv` and approves it.
+async fn approve_install_plan(
+    target: &Target,
+    namespace: &str,
+    csv: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let what = format!("the InstallPlan of {csv} in {namespace}");
+    if target.dry() {
+        writeln!(out, "approve {what}")?;
+        return Ok(());
+    }
+    let client = target.client().await?;
+    let gvk = kube::core::GroupVersionKind::gvk("operators.coreos.com", "v1alpha1", "InstallPlan");
+    let (ar, _) = kube::discovery::pinned_kind(&client, &gvk)
+        .await
+        .context("discovering InstallPlan")?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &ar);
+    let installs = |plan: &DynamicObject| {
+        plan.data["spec"]["clusterServiceVersionNames"]
+            .as_array()
+            .is_some_and(|names| names.iter().any(|n| n == csv))
+    };
+    let spinner = common::progress::spinner(&format!("waiting for {what}"));
+    let plans = watch_until(
+        api.clone(),
+        ar,
+        watcher::Config::default(),
+        target.timeout,
+        &what,
+        |plans| {
+            if plans.iter().any(installs) {
+                Check::Done
+            } else {
+                Check::Pending
+            }
+        },
+    )
+    .await;
+    spinner.finish_and_clear();
+    for plan in plans?.iter().filter(|p| installs(p)) {
+        if plan.data["spec"]["approved"] != serde_json::Value::Bool(true) {
+            api.patch(
+                &plan.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"approved": true}})),
+            )
+            .await
+            .with_context(|| format!("approving InstallPlan {}", plan.name_any()))?;
+        }
+    }
+    Ok(())
+}
+
 async fn install_argocd(
     target: &Target,
     runner: &Runner,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
     require_olm(target).await?;
-    let subscription = "apiVersion: operators.coreos.com/v1alpha1
+    // Manual approval of the pinned CSV: OLM installs exactly that version and never upgrades on its own.
+    let csv = format!(
+        "argocd-operator.{}",
+        client_tools::version("argocd-operator", &target.tools)?
+    );
+    let subscription = format!(
+        "apiVersion: operators.coreos.com/v1alpha1
 kind: Subscription
 metadata:
   name: argocd-operator
@@ -419,12 +480,16 @@ spec:
   name: argocd-operator
   source: operatorhubio-catalog
   sourceNamespace: olm
+  startingCSV: {csv}
+  installPlanApproval: Manual
   config:
     env:
     - name: ARGOCD_CLUSTER_CONFIG_NAMESPACES
       value: argocd
-";
-    apply_objects(target, subscription, out).await?;
+"
+    );
+    apply_objects(target, &subscription, out).await?;
+    approve_install_plan(target, "operators", &csv, out).await?;
     wait_rollout(
         target,
         Workload::Deployment,
@@ -541,7 +606,7 @@ pub fn helm_cmds(target: &Target, release: &Release) -> anyhow::Result<[Cmd; 2]>
 /// The table entries an install target uses (validated before anything runs).
 pub fn pins(what: InstallTarget) -> &'static [&'static str] {
     match what {
-        InstallTarget::Argocd => &["argocd"],
+        InstallTarget::Argocd => &["argocd", "argocd-operator"],
         InstallTarget::Argowf => &["argowf"],
         InstallTarget::Falco => &["falco"],
         InstallTarget::Helm => &["helm"],

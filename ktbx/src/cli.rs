@@ -102,7 +102,8 @@ pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Default, Args)]
 pub struct PinArgs {
     /// Use VERSION instead of the pinned version of NAME (repeatable, comma separated); NAME is one of
-    /// kind, kubectl, helm, telepresence, cilium-cli, cilium, calico, olm, argocd, argowf, falco, prometheus
+    /// kind, kubectl, helm, telepresence, cilium-cli, cilium, calico, olm, argocd-operator, argocd, argowf, falco,
+    /// prometheus
     #[arg(long = "pin", value_name = "NAME=VERSION", value_delimiter = ',', value_parser = parse_pin)]
     pub pins: Vec<(String, String)>,
 }

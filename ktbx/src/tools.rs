@@ -181,6 +181,8 @@ pub const TOOLS: &[Tool] = &[
         ],
         ..Tool::pin("olm", "v0.28.0", VersionStyle::Tag)
     },
+    // The operator OLM installs (`startingCSV: argocd-operator.<version>`, manual approval).
+    Tool::pin("argocd-operator", "v0.11.0", VersionStyle::Tag),
     // The argocd CLI and the `spec.version` of the ArgoCD instance.
     Tool {
         binary: binary(
@@ -793,7 +795,7 @@ mod tests {
                 t.binary.is_some()
                     || !t.manifests.is_empty()
                     || t.chart.is_some()
-                    || t.name == "cilium",
+                    || ["cilium", "argocd-operator"].contains(&t.name),
                 "{} is used for nothing",
                 t.name
             );

@@ -614,13 +614,40 @@ fn operators(store: &Store, stop: &AtomicBool) {
                 "spec": {"containers": [{"name": "c", "image": "x"}]},
                 "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}));
         }
-        if crd_exists("subscriptions.operators.coreos.com")
-            && exists(
+        // The subscription gets an InstallPlan for its starting CSV; once approved, the operator runs.
+        let olm_crds = crd_exists("subscriptions.operators.coreos.com")
+            && crd_exists("installplans.operators.coreos.com");
+        if olm_crds
+            && let Some(sub) = store.get_json(
                 "operators.coreos.com/v1alpha1",
                 "Subscription",
                 Some("operators"),
                 "argocd-operator",
             )
+            && !exists(
+                "operators.coreos.com/v1alpha1",
+                "InstallPlan",
+                Some("operators"),
+                "install-argocd",
+            )
+        {
+            store.apply_json(
+                json!({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "InstallPlan",
+                "metadata": {"name": "install-argocd", "namespace": "operators"},
+                "spec": {"approval": "Manual", "approved": false,
+                    "clusterServiceVersionNames": [sub["spec"]["startingCSV"]]}}),
+            );
+        }
+        let approved = olm_crds
+            && store
+                .get_json(
+                    "operators.coreos.com/v1alpha1",
+                    "InstallPlan",
+                    Some("operators"),
+                    "install-argocd",
+                )
+                .is_some_and(|plan| plan["spec"]["approved"] == true);
+        if approved
             && !exists(
                 "apps/v1",
                 "Deployment",
@@ -682,6 +709,12 @@ fn olm_then_argocd_through_its_subscription_twice() {
             "subscriptions",
             "v1alpha1",
         ),
+        crd(
+            "operators.coreos.com",
+            "InstallPlan",
+            "installplans",
+            "v1alpha1",
+        ),
     ];
     release.add_file(
         &format!("{olm}/crds.yaml"),
@@ -740,6 +773,19 @@ fn olm_then_argocd_through_its_subscription_twice() {
         )
         .unwrap();
     assert_eq!(sub["spec"]["source"], "operatorhubio-catalog");
+    // The operator version is pinned: that CSV, approved by ktbx, never upgraded by OLM on its own.
+    assert_eq!(sub["spec"]["startingCSV"], "argocd-operator.v0.11.0");
+    assert_eq!(sub["spec"]["installPlanApproval"], "Manual");
+    let plan = w
+        .api
+        .get_json(
+            "operators.coreos.com/v1alpha1",
+            "InstallPlan",
+            Some("operators"),
+            "install-argocd",
+        )
+        .unwrap();
+    assert_eq!(plan["spec"]["approved"], true);
     assert_eq!(sub["spec"]["config"]["env"][0]["value"], "argocd");
     let argocd = w
         .api
