@@ -70,7 +70,7 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
             _ => None,
         })
         .collect();
-    for d in deps.iter().filter(|d| d.pull && !d.clone) {
+    if let Some(d) = deps.iter().find(|d| d.pull && !d.clone) {
         bail!(
             "dependency {}: `pull: true` needs `clone: true` (its version comes from the clone)",
             d.url
