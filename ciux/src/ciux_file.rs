@@ -158,8 +158,17 @@ impl CiuxFile {
     }
 }
 
+/// The parser's first message line, without its own `error: line L column C:` prefix.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).to_string()
+    let line = s.lines().next().unwrap_or(s);
+    let trimmed = line.strip_prefix("error: ").unwrap_or(line);
+    match trimmed
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, message)) if position.contains("column") => message.to_string(),
+        _ => trimmed.to_string(),
+    }
 }
 
 /// `filepath.Clean(p) == p` for a relative path.

@@ -149,6 +149,7 @@ impl Server {
     /// Debian's `docker-registry` storing under `dir`.
     pub fn registry(dir: &Path) -> Server {
         let port = free_port();
+        std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("registry.yml");
         std::fs::write(
             &config,
