@@ -217,8 +217,8 @@ fn find_code_change_lists_commits_oldest_first() {
             .map(|o| o.to_string())
             .collect()
     };
-    assert_eq!(change(&c1), [c1.clone()]);
-    assert_eq!(change(&c2), [c2.clone()]);
+    assert_eq!(change(&c1), std::slice::from_ref(&c1));
+    assert_eq!(change(&c2), std::slice::from_ref(&c2));
     assert_eq!(change(&c4), [c2.clone(), c3.clone(), c4.clone()]);
     // No commit after the root touches `other`: the root is left out.
     std::fs::create_dir_all(r.dir.join("other")).unwrap();
