@@ -58,24 +58,29 @@ impl Credentials {
         let dir = std::env::var_os("DOCKER_CONFIG")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-        let docker = dir
-            .map(|d| d.join("config.json"))
-            .and_then(|path| {
-                let text = std::fs::read_to_string(&path).ok()?;
-                match serde_json::from_str(&text) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!(
-                            "{}: unreadable, registry credentials ignored: {e}",
-                            path.display()
-                        );
-                        None
-                    }
-                }
-            })
-            .unwrap_or_default();
         Self {
             env,
+            ..dir
+                .map(|d| Self::from_docker_config_dir(&d))
+                .unwrap_or_default()
+        }
+    }
+
+    /// Credentials from `<dir>/config.json` only.
+    pub fn from_docker_config_dir(dir: &std::path::Path) -> Self {
+        let path = dir.join("config.json");
+        let docker = match std::fs::read_to_string(&path) {
+            Err(_) => DockerConfig::default(),
+            Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{}: unreadable, registry credentials ignored: {e}",
+                    path.display()
+                );
+                DockerConfig::default()
+            }),
+        };
+        Self {
+            env: None,
             docker,
             cache: Mutex::new(HashMap::new()),
         }
