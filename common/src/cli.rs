@@ -127,7 +127,10 @@ mod tests {
     fn verbosity_takes_a_value_in_every_form() {
         assert_eq!(parse(&["demo", "-v2", "hello"]).verbosity.level, 2);
         assert_eq!(parse(&["demo", "-v", "1", "hello"]).verbosity.level, 1);
-        assert_eq!(parse(&["demo", "hello", "--verbosity=3"]).verbosity.level, 3);
+        assert_eq!(
+            parse(&["demo", "hello", "--verbosity=3"]).verbosity.level,
+            3
+        );
         assert_eq!(parse(&["demo", "-v", "-1", "hello"]).verbosity.level, -1);
         assert_eq!(parse(&["demo", "hello"]).verbosity.level, 0);
         assert!(<Demo as clap::Parser>::try_parse_from(["demo", "hello", "-v"]).is_err());
@@ -136,7 +139,10 @@ mod tests {
     #[test]
     fn completion_scripts_name_the_commands() {
         let mut out = Vec::new();
-        let args = CompletionArgs { shell: CompletionShell::Bash, no_descriptions: false };
+        let args = CompletionArgs {
+            shell: CompletionShell::Bash,
+            no_descriptions: false,
+        };
         write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
         let script = String::from_utf8(out).unwrap();
         assert!(script.contains("hello"), "{script}");
@@ -146,7 +152,10 @@ mod tests {
     fn no_descriptions_removes_help_texts() {
         let render = |no_descriptions| {
             let mut out = Vec::new();
-            let args = CompletionArgs { shell: CompletionShell::Fish, no_descriptions };
+            let args = CompletionArgs {
+                shell: CompletionShell::Fish,
+                no_descriptions,
+            };
             write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
             String::from_utf8(out).unwrap()
         };

@@ -3,5 +3,10 @@
 //! Each module is small and owns one concern; the binaries compose them.
 
 pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod fs;
 pub mod logging;
+pub mod names;
+pub mod process;
 pub mod tls;

@@ -1,6 +1,10 @@
 //! `cargo xtask`: the project's automation, written in Rust so that it needs only cargo.
 //!
-//! - `cargo xtask ci`: format check, clippy with `-D warnings`, then the whole test suite.
+//! - `cargo xtask ci`: format check, dependency rules, clippy with `-D warnings`, then the whole test suite.
+//! - `cargo xtask dist <tool>`: an optimised release archive of one tool with completions and a man page.
+
+mod ci;
+mod dist;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -10,9 +14,10 @@ use anyhow::{Context, Result, bail};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
+        Some("ci") => ci::run(),
+        Some("dist") => dist::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci");
+            eprintln!("usage: cargo xtask ci | dist <ktbx|ciux|finkctl>...");
             return ExitCode::from(2);
         }
     };
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root (the parent of this crate's directory).
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
@@ -34,7 +39,7 @@ fn project_root() -> PathBuf {
 }
 
 /// Runs `cargo <args>` from the workspace root and fails if it fails.
-fn cargo(args: &[&str]) -> Result<()> {
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     eprintln!("xtask: cargo {}", args.join(" "));
     let status = Command::new(&cargo)
@@ -45,13 +50,5 @@ fn cargo(args: &[&str]) -> Result<()> {
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
-    Ok(())
-}
-
-/// What CI runs: formatting, lints, then every test of the workspace.
-fn ci() -> Result<()> {
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
-    cargo(&["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])?;
     Ok(())
 }

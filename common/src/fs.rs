@@ -1,0 +1,199 @@
+//! Atomic file replacement: readers see the old file or the complete new one, never a partial
+//! write, and a crash leaves no half-written target.
+//!
+//! The content goes to a temporary file in the target's directory (same filesystem, so the rename
+//! is atomic), is flushed to disk, gets its mode, and is renamed over the target; the directory is
+//! then synced so the rename itself is durable.
+
+use std::fs::{File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A file-system operation that failed, with the path it was about.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct FsError {
+    /// What was being done, such as `write` or `create a temporary file next to`.
+    pub action: &'static str,
+    /// The path concerned.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl FsError {
+    fn new(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        FsError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically with permission bits `mode` (such as `0o644` or `0o755`).
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FsError> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .map_err(|e| FsError::new("write", path, e))?;
+    file.commit(mode)
+}
+
+/// A file being written next to its final path; [`AtomicFile::commit`] puts it in place, dropping
+/// it without committing removes it. Implements [`Write`] for streaming writers.
+#[derive(Debug)]
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file in `dest`'s directory (which must exist).
+    pub fn create(dest: &Path) -> Result<Self, FsError> {
+        let dir = parent_dir(dest);
+        let prefix = format!(
+            ".{}.",
+            dest.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| FsError::new("create a temporary file in", dir, e))?;
+        Ok(AtomicFile {
+            temp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The final path.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// The temporary file's path (its content so far can be read from there).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The open temporary file.
+    pub fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// Flushes to disk, sets `mode`, renames over the destination and syncs the directory.
+    pub fn commit(mut self, mode: u32) -> Result<(), FsError> {
+        let dest = self.dest.clone();
+        self.temp
+            .flush()
+            .map_err(|e| FsError::new("write", &dest, e))?;
+        let file = self.temp.as_file();
+        file.set_permissions(Permissions::from_mode(mode))
+            .map_err(|e| FsError::new("set the mode of", &dest, e))?;
+        file.sync_all()
+            .map_err(|e| FsError::new("flush to disk", &dest, e))?;
+        self.temp
+            .persist(&dest)
+            .map_err(|e| FsError::new("replace", &dest, e.error))?;
+        let dir = parent_dir(&dest);
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| FsError::new("sync the directory", dir, e))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn writes_content_and_mode_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("kind");
+        atomic_write(&target, b"#!/bin/sh\n", 0o755).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(mode_of(&target), 0o755);
+        assert_eq!(entries(dir.path()), ["kind"]);
+    }
+
+    #[test]
+    fn replaces_an_existing_file_and_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("ciux.sh");
+        std::fs::write(&target, "old content that is longer\n").unwrap();
+        atomic_write(&target, b"new\n", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        assert_eq!(mode_of(&target), 0o644);
+        assert_eq!(entries(dir.path()), ["ciux.sh"]);
+    }
+
+    #[test]
+    fn dropping_without_commit_leaves_the_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("env");
+        std::fs::write(&target, "old\n").unwrap();
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"partial").unwrap();
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
+        assert_eq!(entries(dir.path()), ["env"]);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("missing/dir/file");
+        let err = atomic_write(&target, b"x", 0o644).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("cannot create a temporary file in "),
+            "{msg}"
+        );
+        assert!(msg.contains("missing/dir"), "{msg}");
+    }
+
+    #[test]
+    fn target_that_is_a_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("keep"), "x").unwrap();
+        let err = atomic_write(&target, b"x", 0o644).unwrap_err();
+        assert!(err.to_string().starts_with("cannot replace "), "{err}");
+        assert_eq!(entries(dir.path()), ["sub"]);
+    }
+}
