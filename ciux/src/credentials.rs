@@ -151,10 +151,10 @@ struct HelperReply {
 /// `docker-credential-<helper> get` with the server on stdin.
 fn run_helper(helper: &str, server: &str) -> Option<(String, String)> {
     let program = format!("docker-credential-{helper}");
-    let cmd = crate::common_api::process::Cmd::new(&program)
+    let cmd = common::process::Cmd::new(&program)
         .arg("get")
         .stdin_bytes(server.as_bytes().to_vec());
-    match crate::common_api::process::Runner::new(false).query(&cmd) {
+    match common::process::Runner::new(false).query(&cmd) {
         Ok(out) => match serde_json::from_slice::<HelperReply>(&out.stdout) {
             Ok(r) => Some((r.username, r.secret)),
             Err(e) => {

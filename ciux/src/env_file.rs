@@ -117,7 +117,7 @@ pub fn quote(value: &str) -> String {
     if value.is_empty() {
         String::new()
     } else {
-        crate::common_api::process::shell_quote(OsStr::new(value))
+        common::process::shell_quote(OsStr::new(value))
     }
 }
 
@@ -156,19 +156,15 @@ fi
 "#;
 
 /// Writes the env file atomically (0644) and, in `<root>/.ciux.d/`, the helper script.
-pub fn write(
-    root: &Path,
-    file: &Path,
-    content: &str,
-) -> Result<(), crate::common_api::fs::FsError> {
+pub fn write(root: &Path, file: &Path, content: &str) -> Result<(), common::fs::FsError> {
     let dir = root.join(".ciux.d");
-    std::fs::create_dir_all(&dir).map_err(|source| crate::common_api::fs::FsError {
+    std::fs::create_dir_all(&dir).map_err(|source| common::fs::FsError {
         action: "create directory",
         path: dir.clone(),
         source,
     })?;
-    crate::common_api::fs::atomic_write(&dir.join("ciuxconfig.sh"), HELPER.as_bytes(), 0o644)?;
-    crate::common_api::fs::atomic_write(file, content.as_bytes(), 0o644)
+    common::fs::atomic_write(&dir.join("ciuxconfig.sh"), HELPER.as_bytes(), 0o644)?;
+    common::fs::atomic_write(file, content.as_bytes(), 0o644)
 }
 
 /// Appends `NAME=value` lines to the files named by `$GITHUB_ENV` and `$GITHUB_OUTPUT`, when set.

@@ -323,8 +323,28 @@ pub fn touches(
     }))
 }
 
+/// Whether a root commit adds a file of the source paths (its diff against the empty tree).
+fn root_touches(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    sources: &SourcePaths,
+) -> Result<bool, GitError> {
+    let tree = commit
+        .tree()
+        .map_err(ctx(|| format!("reading the tree of {}", commit.id())))?;
+    let diff = repo
+        .diff_tree_to_tree(None, Some(&tree), None)
+        .map_err(ctx(|| format!("listing the files of {}", commit.id())))?;
+    Ok(diff.deltas().any(|d| {
+        d.new_file()
+            .path()
+            .is_some_and(|p| sources.contains(&p.to_string_lossy()))
+    }))
+}
+
 /// The commits from the last one that changed the source paths up to `start`, oldest first (first-parent
-/// chain). A root `start` gives `[start]`; when no commit touched the sources the root is left out.
+/// chain). The root commit counts as a change when it adds source files; a root `start` gives `[start]`;
+/// when no commit touched the sources the root is left out.
 pub fn code_change_commits(
     repo: &Repository,
     start: Oid,
@@ -337,7 +357,7 @@ pub fn code_change_commits(
             .find_commit(current)
             .map_err(ctx(|| format!("reading commit {current}")))?;
         let Ok(parent) = commit.parent_id(0) else {
-            if current == start {
+            if current == start || root_touches(repo, &commit, sources)? {
                 out.push(current);
             }
             break;

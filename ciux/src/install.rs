@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::common_api::process::{Cmd, Runner};
 use anyhow::{Context, Result, bail};
+use common::process::{Cmd, Runner};
 
 /// What gets installed and how.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,6 @@ pub mod branch_rule;
 pub mod ciux_file;
 pub mod cli;
 pub mod cmd;
-pub mod common_api;
 pub mod credentials;
 pub mod env_file;
 pub mod git;
@@ -31,9 +30,10 @@ use crate::cli::{Cli, Command};
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     common::logging::init(cli.verbosity.level);
-    let runner = crate::common_api::process::Runner::new(cli.dry_run);
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    let runner = common::process::Runner::new(cli.dry_run);
+    // Unlocked handles: the process runner's forwarding threads write to the same streams.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     match cli.command {
         Command::Ignite(a) => cmd::ignite::run(a, &runner, &mut out, &mut err),
         Command::Get(c) => cmd::get::run(c, &mut out),

@@ -351,3 +351,19 @@ fn opening_errors_are_clear() {
     );
     assert!(e.contains("pass the repository root"), "{e}");
 }
+
+#[test]
+fn a_root_commit_adding_sources_is_the_last_change() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let c1 = r.commit("c1", &[("rootfs/a", "1")]);
+    let c2 = r.commit("c2", &[("README", "doc")]);
+    let repo = git::open_root(&r.dir).unwrap();
+    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
+    let change: Vec<String> = git::code_change_commits(&repo, oid(&c2), &sp)
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(change, [c1, c2]);
+}

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::common_api::process::Runner;
 use anyhow::{Context, Result, anyhow, bail};
+use common::process::Runner;
 use futures::StreamExt;
 
 use crate::branch_rule;

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common_api::process::{Cmd, Runner};
 use anyhow::{Context, Result, bail};
+use common::process::{Cmd, Runner};
 
 use crate::cli::{ImageCleanupArgs, ImageCommand, ImageLoadArgs, ImagePromoteArgs};
 use crate::image_ref::ImageRef;
