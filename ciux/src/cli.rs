@@ -50,19 +50,25 @@ pub struct IgniteArgs {
     #[arg(required = true)]
     pub repository: Option<PathBuf>,
     /// Label selector filtering the dependencies of .ciux (k8s syntax, e.g. `itest` or `build=noscience`)
-    #[arg(short = 'l', long, default_value = "")]
+    #[arg(short = 'l', long, default_value = "", hide_default_value = true)]
     pub selector: String,
     /// Work branch of the project (default: the current branch; needed on CI's detached checkouts)
-    #[arg(short = 'b', long, global = true, default_value = "")]
+    #[arg(
+        short = 'b',
+        long,
+        global = true,
+        default_value = "",
+        hide_default_value = true
+    )]
     pub branch: String,
     /// Only the main project: no dependencies, --selector ignored
     #[arg(short = 'm', long)]
     pub main: bool,
     /// Suffix of the image name (`<name>-<suffix>`)
-    #[arg(short = 'p', long, default_value = "")]
+    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
     pub suffix: String,
     /// Registry of the image to build when no existing image holds the current sources
-    #[arg(short = 't', long, default_value = "")]
+    #[arg(short = 't', long, default_value = "", hide_default_value = true)]
     pub tmp_registry: String,
     /// Also append the variables to $GITHUB_ENV and $GITHUB_OUTPUT when they are set
     #[arg(long)]
@@ -130,10 +136,10 @@ pub struct GetImageArgs {
     #[arg(short = 'c', long)]
     pub check: bool,
     /// Suffix of the image name
-    #[arg(short = 'p', long, default_value = "")]
+    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
     pub suffix: String,
     /// Registry of the image to build when none exists
-    #[arg(short = 't', long, default_value = "")]
+    #[arg(short = 't', long, default_value = "", hide_default_value = true)]
     pub tmp_registry: String,
     /// Print `export CIUX_IMAGE_URL=…` and `export CIUX_BUILD=…` lines
     #[arg(short = 'e', long)]
@@ -162,7 +168,7 @@ pub struct SelectorRepoArgs {
     /// Path to the root of the project's git repository
     pub repository: PathBuf,
     /// Label selector (k8s syntax)
-    #[arg(short = 'l', long, default_value = "")]
+    #[arg(short = 'l', long, default_value = "", hide_default_value = true)]
     pub selector: String,
     /// Output format.
     #[command(flatten)]
