@@ -14,6 +14,7 @@ pub mod image_decision;
 pub mod image_ref;
 pub mod install;
 pub mod parallel;
+pub mod progress;
 pub mod project;
 pub mod registry;
 pub mod revision;

@@ -17,7 +17,11 @@ use crate::image_decision::{self, CONCURRENCY, ImageDecision};
 use crate::image_ref::{ImageRef, env_name, repo_name};
 use crate::install::Install;
 use crate::parallel;
+use crate::progress::DepProgress;
 use crate::project::{DepKind, Project};
+
+/// A clone or fetch to do: dependency index, URL, directory, work branch, pinned revision.
+type FetchJob = (usize, String, PathBuf, String, Option<String>);
 
 /// A git dependency while it is being resolved.
 struct GitDep {
@@ -77,8 +81,9 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
         );
     }
 
-    resolve_branches(&mut deps, &project_branch)?;
-    fetch_sources(&project, &mut deps, runner)?;
+    let progress = DepProgress::new(deps.iter().map(|d| d.url.as_str()));
+    resolve_branches(&mut deps, &project_branch, &progress)?;
+    fetch_sources(&project, &mut deps, runner, &progress)?;
 
     // Tools, one after another (their output would interleave).
     let mut installed = Vec::new();
@@ -115,10 +120,21 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
 }
 
 /// One remote listing per dependency, concurrently; the branch rule (or the pinned revision) decides.
-fn resolve_branches(deps: &mut [GitDep], project_branch: &str) -> Result<()> {
-    let urls: Vec<String> = deps.iter().map(|d| d.url.clone()).collect();
-    let listings = parallel::map(&urls, CONCURRENCY, |url| git::ls_remote(url));
-    for (dep, listing) in deps.iter_mut().zip(listings) {
+fn resolve_branches(
+    deps: &mut [GitDep],
+    project_branch: &str,
+    progress: &DepProgress,
+) -> Result<()> {
+    let urls: Vec<(usize, String)> = deps.iter().map(|d| d.url.clone()).enumerate().collect();
+    let listings = parallel::map(&urls, CONCURRENCY, |(i, url)| {
+        progress.set(*i, "listing branches");
+        let listing = git::ls_remote(url);
+        if let Err(e) = &listing {
+            progress.finish(*i, format!("failed: {e}"));
+        }
+        listing
+    });
+    for (i, (dep, listing)) in deps.iter_mut().zip(listings).enumerate() {
         let listing = listing.with_context(|| format!("dependency {}", dep.url))?;
         let branches = branch_rule::remote_branches(&listing);
         if let Some(rev) = &dep.revision {
@@ -146,13 +162,21 @@ fn resolve_branches(deps: &mut [GitDep], project_branch: &str) -> Result<()> {
             })?;
         }
         tracing::info!("{} work branch = {}", dep.url, dep.workbranch);
+        if !dep.clone {
+            progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
+        }
     }
     Ok(())
 }
 
 /// Clones missing dependencies next to the project and updates existing clones, concurrently.
-fn fetch_sources(project: &Project, deps: &mut [GitDep], runner: &Runner) -> Result<()> {
-    let jobs: Vec<(usize, String, PathBuf, String, Option<String>)> = deps
+fn fetch_sources(
+    project: &Project,
+    deps: &mut [GitDep],
+    runner: &Runner,
+    progress: &DepProgress,
+) -> Result<()> {
+    let jobs: Vec<FetchJob> = deps
         .iter()
         .enumerate()
         .filter(|(_, d)| d.clone)
@@ -167,10 +191,8 @@ fn fetch_sources(project: &Project, deps: &mut [GitDep], runner: &Runner) -> Res
         })
         .collect();
     let dry = runner.is_dry_run();
-    let results = parallel::map(
-        &jobs,
-        CONCURRENCY,
-        |(_, url, dir, branch, revision)| -> Result<Option<(PathBuf, String, bool)>> {
+    let fetch_one =
+        |(_, url, dir, branch, revision): &FetchJob| -> Result<Option<(PathBuf, String, bool)>> {
             let existing = dir.join(".git").exists();
             if dry {
                 if !existing {
@@ -219,8 +241,20 @@ fn fetch_sources(project: &Project, deps: &mut [GitDep], runner: &Runner) -> Res
             };
             let version = git::head_revision(&repo)?.version();
             Ok(Some((git::root(&repo), version, existing)))
-        },
-    );
+        };
+    let results = parallel::map(&jobs, CONCURRENCY, |job| {
+        progress.set(job.0, format!("cloning or fetching {}", job.3));
+        let result = fetch_one(job);
+        progress.finish(
+            job.0,
+            match &result {
+                Ok(Some((_, version, _))) => format!("{} at {version}", job.3),
+                Ok(None) => "dry run".to_string(),
+                Err(e) => format!("failed: {e:#}"),
+            },
+        );
+        result
+    });
     for ((i, url, ..), result) in jobs.iter().zip(results) {
         if let Some((dir, version, in_place)) =
             result.with_context(|| format!("dependency {url}"))?
