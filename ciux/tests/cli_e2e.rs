@@ -872,3 +872,111 @@ fn promote_copies_the_manifest_in_the_registry() {
         .failure()
         .stderr(predicate::str::contains("within one repository"));
 }
+
+/// `_e2e/test_revision_pin.sh` (original unmerged branch): a dependency pinned to a tag, then to a commit.
+#[test]
+fn pinned_dependency_revision() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = Server::registry(&d.path().join("reg"));
+    let remotes = d.path().join("remotes");
+    let dep = Repo::init(&remotes.join("dep"));
+    let c1 = dep.commit("c1", &[("one", "1")]);
+    dep.annotated("v1.0.0");
+    let c2 = dep.commit("c2", &[("two", "2")]);
+    dep.commit("c3", &[("three", "3")]);
+    let daemon = Server::git_daemon(&remotes);
+    let project = Repo::init(&d.path().join("work/proj"));
+    let write_ciux = |rev: &str| {
+        project.commit(
+            "ciux",
+            &[(".ciux", &format!(
+                "registry: {}/x\ndependencies:\n  - url: {}\n    clone: true\n    revision: {rev}\n",
+                reg.host(),
+                daemon.git_url("dep")
+            ))],
+        );
+    };
+    write_ciux("v1.0.0");
+    ciux().args(["ignite"]).arg(&project.dir).assert().success();
+    let clone = d.path().join("work/dep");
+    let head = || {
+        std::process::Command::new("git")
+            .args(["-C"])
+            .arg(&clone)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(String::from_utf8_lossy(&head().stdout).trim(), c1);
+    assert!(clone.join("one").exists() && !clone.join("two").exists());
+    let env = std::fs::read_to_string(project.dir.join(".ciux.d/ciux_project_core.sh")).unwrap();
+    assert!(
+        env.contains("export DEP_VERSION=v1.0.0\nexport DEP_WORKBRANCH=v1.0.0\n"),
+        "{env}"
+    );
+    write_ciux(&c2);
+    ciux().args(["ignite"]).arg(&project.dir).assert().success();
+    assert_eq!(String::from_utf8_lossy(&head().stdout).trim(), c2);
+    assert!(clone.join("two").exists() && !clone.join("three").exists());
+    write_ciux("no-such-thing");
+    ciux()
+        .args(["ignite"])
+        .arg(&project.dir)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "pinned revision \"no-such-thing\" is neither a branch, a tag nor a commit id",
+        ));
+}
+
+/// A cloned dependency holding a Cargo workspace: each publishable binary package is installed.
+#[test]
+fn cloned_cargo_workspace_is_installed_with_cargo() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = Server::registry(&d.path().join("reg"));
+    let remotes = d.path().join("remotes");
+    let tools = Repo::init(&remotes.join("fink-tools"));
+    tools.commit(
+        "c1",
+        &[(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"ktbx\", \"xtask\"]\n",
+        )],
+    );
+    let daemon = Server::git_daemon(&remotes);
+    let project = Repo::init(&d.path().join("work/proj"));
+    project.commit(
+        "c",
+        &[(
+            ".ciux",
+            &format!(
+                "registry: {}/x\ndependencies:\n  - url: {}\n    clone: true\n",
+                reg.host(),
+                daemon.git_url("fink-tools")
+            ),
+        )],
+    );
+    let clone = d.path().join("work/fink-tools");
+    let metadata = format!(
+        r#"{{"packages":[{{"name":"ktbx","publish":null,"manifest_path":"{0}/ktbx/Cargo.toml","targets":[{{"kind":["bin"]}}]}},{{"name":"xtask","publish":[],"manifest_path":"{0}/xtask/Cargo.toml","targets":[{{"kind":["bin"]}}]}},{{"name":"common","publish":null,"manifest_path":"{0}/common/Cargo.toml","targets":[{{"kind":["lib"]}}]}}]}}"#,
+        clone.display()
+    );
+    let fakes = FakeBins::new();
+    fakes.add("cargo", &metadata, 0);
+    ciux()
+        .env("PATH", fakes.path())
+        .args(["ignite"])
+        .arg(&project.dir)
+        .assert()
+        .success();
+    assert_eq!(
+        fakes.calls("cargo"),
+        [
+            format!(
+                "metadata --no-deps --format-version 1 --manifest-path {}/Cargo.toml",
+                clone.display()
+            ),
+            format!("install --locked --path {}/ktbx", clone.display()),
+        ]
+    );
+}
