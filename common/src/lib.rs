@@ -4,9 +4,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod download;
 pub mod duration;
 pub mod fs;
+pub mod kube;
 pub mod logging;
 pub mod names;
 pub mod process;
+pub mod progress;
 pub mod tls;

@@ -24,6 +24,7 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     hint: Option<String>,
+    secrets: Vec<String>,
 }
 
 impl Cmd {
@@ -77,6 +78,13 @@ impl Cmd {
         self
     }
 
+    /// Marks `value` (a password, a key) as secret: it is replaced by `***` wherever the command
+    /// appears in logs or error messages.
+    pub fn secret(mut self, value: impl Into<String>) -> Self {
+        self.secrets.push(value.into());
+        self
+    }
+
     /// The program as given.
     pub fn program(&self) -> &OsStr {
         &self.program
@@ -99,20 +107,45 @@ impl Cmd {
 
     /// The command as one POSIX shell line: extra environment variables as `KEY=value` prefixes,
     /// then the program and its arguments, each quoted only when needed. `sh -c` on the line runs
-    /// the same argv. The working directory and stdin are not part of the line.
+    /// the same argv. The working directory and stdin are not part of the line. Secrets are
+    /// included (this is what dry-run prints); logs and errors use [`Cmd::to_redacted_line`].
     pub fn to_shell_line(&self) -> String {
+        self.render(false)
+    }
+
+    /// [`Cmd::to_shell_line`] with every value registered through [`Cmd::secret`] replaced by
+    /// `***`: what logs and error messages show.
+    pub fn to_redacted_line(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, redact: bool) -> String {
+        let mask = |word: &OsStr| -> OsString {
+            if !redact {
+                return word.to_owned();
+            }
+            let mut text = word.to_string_lossy().into_owned();
+            for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+                text = text.replace(secret.as_str(), "***");
+            }
+            text.into()
+        };
         let mut words = Vec::new();
         if self.envs.iter().any(|(k, _)| !is_env_name(k)) {
             words.push("env".to_string());
         }
         for (key, value) in &self.envs {
             if is_env_name(key) {
-                words.push(format!("{}={}", key.to_string_lossy(), shell_quote(value)));
+                words.push(format!(
+                    "{}={}",
+                    key.to_string_lossy(),
+                    shell_quote(&mask(value))
+                ));
             } else {
                 let mut assignment = key.clone();
                 assignment.push("=");
                 assignment.push(value);
-                words.push(shell_quote(&assignment));
+                words.push(shell_quote(&mask(&assignment)));
             }
         }
         let program = shell_quote(&self.program);
@@ -124,7 +157,7 @@ impl Cmd {
             program
         };
         words.push(program);
-        words.extend(self.args.iter().map(|a| shell_quote(a)));
+        words.extend(self.args.iter().map(|a| shell_quote(&mask(a))));
         words.join(" ")
     }
 }
@@ -345,7 +378,7 @@ impl Runner {
         if self.print_if_dry_run(cmd)? {
             return Ok(ExitStatus::from_raw(0));
         }
-        tracing::info!(command = %cmd.to_shell_line(), "running");
+        tracing::info!(command = %cmd.to_redacted_line(), "running");
         let mut command = build(cmd)?;
         command.stdin(if cmd.stdin.is_some() {
             Stdio::piped()
@@ -363,16 +396,18 @@ impl Runner {
         if !self.dry_run {
             return Ok(false);
         }
-        let line = cmd.to_shell_line();
         let mut out = self.stdout.lock().unwrap_or_else(|p| p.into_inner());
-        writeln!(out, "{line}")
+        writeln!(out, "{}", cmd.to_shell_line())
             .and_then(|()| out.flush())
-            .map_err(|source| RunError::Spawn { line, source })?;
+            .map_err(|source| RunError::Spawn {
+                line: cmd.to_redacted_line(),
+                source,
+            })?;
         Ok(true)
     }
 
     fn capture(&self, cmd: &Cmd, forward: Forward) -> Result<Output, RunError> {
-        tracing::info!(command = %cmd.to_shell_line(), "running");
+        tracing::info!(command = %cmd.to_redacted_line(), "running");
         let mut command = build(cmd)?;
         command
             .stdin(if cmd.stdin.is_some() {
@@ -397,7 +432,7 @@ impl Runner {
         let stdout = out_thread.join().unwrap_or_default();
         let stderr = err_thread.join().unwrap_or_default();
         join_feeder(feeder);
-        tracing::debug!(command = %cmd.to_shell_line(), %status, "finished");
+        tracing::debug!(command = %cmd.to_redacted_line(), %status, "finished");
         Ok(Output {
             status,
             stdout,
@@ -442,7 +477,7 @@ fn spawn_error(cmd: &Cmd, source: std::io::Error) -> RunError {
         _ => source,
     };
     RunError::Spawn {
-        line: cmd.to_shell_line(),
+        line: cmd.to_redacted_line(),
         source,
     }
 }
@@ -455,7 +490,7 @@ fn checked(cmd: &Cmd, output: Output) -> Result<Output, RunError> {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n");
     Err(RunError::Failed {
-        line: cmd.to_shell_line(),
+        line: cmd.to_redacted_line(),
         code: output.status.code(),
         stderr_tail: tail,
     })
@@ -576,6 +611,28 @@ mod tests {
         assert_eq!(cmd.to_shell_line(), "A='1 2' B='' docker ps");
         let cmd = Cmd::new("a=b").env("X-Y", "1");
         assert_eq!(cmd.to_shell_line(), "env X-Y=1 'a=b'");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_logs_and_errors_only() {
+        let cmd = Cmd::new("spark-submit")
+            .args([
+                "--conf",
+                "spark.hadoop.fs.s3a.secret.key=s3cr3t",
+                "--user",
+                "fink",
+            ])
+            .env("KAFKA_PASSWORD", "s3cr3t")
+            .secret("s3cr3t");
+        assert_eq!(
+            cmd.to_redacted_line(),
+            "KAFKA_PASSWORD='***' spark-submit --conf 'spark.hadoop.fs.s3a.secret.key=***' --user fink"
+        );
+        assert!(cmd.to_shell_line().contains("secret.key=s3cr3t"));
+        let (runner, _, _) = runner(false);
+        let failing = sh("exit 1").arg("s3cr3t").secret("s3cr3t");
+        let err = runner.query(&failing).unwrap_err().to_string();
+        assert!(!err.contains("s3cr3t") && err.contains("***"), "{err}");
     }
 
     #[test]

@@ -1,16 +1,43 @@
 //! Command-line definition of `finkctl` (clap derive), kept apart from the commands so that
 //! `cargo xtask dist` can render man pages and completions from it.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
+
+use common::kube::KubeArgs;
+
+const LONG_ABOUT: &str = "\
+Command-line tool for managing and interacting with the Fink broker and its components on Spark over Kubernetes
+
+Configuration: finkctl.yaml, with finkctl.secret.yaml deep-merged over it, each searched in
+(1) $FINKCONFIG (the only directory searched when set), else (2) the current working directory,
+then (3) $HOME/.finkctl. --config and --secret name the files explicitly.";
 
 /// Command-line tool for managing and interacting with the Fink broker and its components on Spark over Kubernetes
 #[derive(Debug, Parser)]
-#[command(name = "finkctl", version, about, propagate_version = true)]
+#[command(name = "finkctl", version, about, long_about = LONG_ABOUT, propagate_version = true)]
 pub struct Cli {
-    /// Global flags.
+    /// Log level.
     #[command(flatten)]
     pub verbosity: Verbosity,
+    /// Only print what would be done (command line, manifest or action); change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// S3 service URL, with or without scheme (overrides s3.endpoint)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Main configuration file (instead of searching for finkctl.yaml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Secret configuration file (instead of searching for finkctl.secret.yaml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub secret: Option<PathBuf>,
+    /// Kubernetes access.
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -19,6 +46,331 @@ pub struct Cli {
 /// The commands of `finkctl`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the version of finkctl
+    Version,
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+    /// Display Fink-broker parameters, for running it on Spark over Kubernetes
+    Run(RunArgs),
+    /// Manage the S3 storage of Fink broker
+    S3(S3Args),
+    /// Create/update secrets used by Fink broker
+    #[command(alias = "cs")]
+    Createsecrets(CreateSecretsArgs),
+    /// Delete all spark pods in current namespace
+    Delete(DeleteArgs),
+    /// Display one or many resources
+    #[command(arg_required_else_help = true)]
+    Get(GetArgs),
+    /// Wait for Fink broker resources to reach a condition
+    #[command(arg_required_else_help = true)]
+    Wait(WaitArgs),
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Night to process, YYYYMMDD; overrides run.night, replaces {{.Night}} in finkctl.yaml
+    #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
+    pub night: Option<String>,
+    /// Fink-broker image; overrides run.image
+    #[arg(short = 'i', long, global = true)]
+    pub image: Option<String>,
+    /// Run without the science modules (also set by NOSCIENCE=true)
+    #[arg(short = 'n', long, global = true)]
+    pub noscience: bool,
+    /// Use today's UTC date as the night; takes precedence over --night
+    #[arg(short = 't', long, global = true)]
+    pub tonight: bool,
+    /// How to launch the task
+    #[arg(long, global = true, value_enum, default_value_t = Backend::SparkSubmit)]
+    pub backend: Backend,
+    /// The task to launch; without one, the configuration is logged (at -v 1)
+    #[command(subcommand)]
+    pub task: Option<Task>,
+}
+
+/// How `run <task>` launches the Spark job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Run spark-submit (blocks until the job ends)
+    SparkSubmit,
+    /// Apply a spark-operator SparkApplication (sparkoperator.k8s.io/v1beta2)
+    SparkOperator,
+}
+
+/// The Fink tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Task {
+    /// Launch Stream2raw service on Spark over Kubernetes
+    #[command(alias = "s2r")]
+    Stream2raw,
+    /// Launch Raw2science service on Spark over Kubernetes
+    #[command(alias = "r")]
+    Raw2science,
+    /// Launch Distribution service on Spark over Kubernetes
+    #[command(aliases = ["d", "dis"])]
+    Distribution,
+}
+
+impl Task {
+    /// The task's config section and name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Stream2raw => "stream2raw",
+            Task::Raw2science => "raw2science",
+            Task::Distribution => "distribution",
+        }
+    }
+
+    /// The fink-broker script of the task.
+    pub fn script(self) -> &'static str {
+        match self {
+            Task::Stream2raw => "stream2raw.py",
+            Task::Raw2science => "raw2science.py",
+            Task::Distribution => "distribute.py",
+        }
+    }
+}
+
+/// Arguments of `s3`.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// Night, YYYYMMDD, for {{.Night}} in s3.bucket; overrides run.night
+    #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
+    pub night: Option<String>,
+    /// Use today's UTC date as the night
+    #[arg(short = 't', long, global = true)]
+    pub tonight: bool,
+    /// The S3 action; without one, the configuration is logged (at -v 1)
+    #[command(subcommand)]
+    pub command: Option<S3Command>,
+}
+
+/// S3 actions.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum S3Command {
+    /// Create the Fink broker bucket (object lock enabled) if it does not exist
+    #[command(alias = "mb")]
+    Makebucket,
+}
+
+/// Arguments of `createsecrets`.
+#[derive(Debug, Args)]
+pub struct CreateSecretsArgs {
+    /// Kafka username
+    #[arg(short = 'k', long, default_value = "fink-producer")]
+    pub kafka_username: String,
+    /// Kafka password (default: read from the Kafka user's Secret)
+    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
+    pub kafka_password: String,
+    /// How long to wait for the namespace to exist (Go duration)
+    #[arg(long, default_value = "120s", value_parser = common::duration::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Arguments of `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Delete Spark pods of every namespace, not only the current one
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+/// Arguments of `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What to get.
+    #[command(subcommand)]
+    pub what: GetCommand,
+}
+
+/// Resources `get` can show.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// List the Kafka topics produced by the fink-broker
+    #[command(aliases = ["to", "topics"])]
+    Topic(TopicArgs),
+}
+
+/// How topics are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopicSource {
+    /// Run kafka-topics.sh in the Kafka broker pod
+    Exec,
+    /// List Strimzi KafkaTopic resources
+    Crd,
+}
+
+/// Output formats of `get topics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The original's text
+    Text,
+    /// A JSON array of topic names
+    Json,
+}
+
+/// Arguments shared by `get topics` and `wait topics`.
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
+    /// Where topic names come from
+    #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
+    pub source: TopicSource,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Arguments of `wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Total time to wait (Go duration)
+    #[arg(long, global = true, default_value = "10s", value_parser = common::duration::parse_duration)]
+    pub timeout: Duration,
+    /// What to wait for.
+    #[command(subcommand)]
+    pub what: WaitCommand,
+}
+
+/// Conditions `wait` can wait for.
+#[derive(Debug, Subcommand)]
+pub enum WaitCommand {
+    /// Wait for the fink-broker Kafka topics to be created
+    #[command(aliases = ["to", "topics"])]
+    Topic(WaitTopicArgs),
+    /// Wait for fink-broker pods to be launched
+    #[command(aliases = ["tsk", "tasks"])]
+    Task(WaitTaskArgs),
+}
+
+/// Arguments of `wait topics`.
+#[derive(Debug, Args)]
+pub struct WaitTopicArgs {
+    /// Number of fink topics expected
+    #[arg(short = 'e', long, default_value_t = 10)]
+    pub expected: usize,
+    /// Succeed when at least --expected topics exist (default: exactly)
+    #[arg(long)]
+    pub at_least: bool,
+    /// Where topic names come from
+    #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
+    pub source: TopicSource,
+    /// Time between two runs of kafka-topics.sh (Go duration); KafkaTopic resources are watched
+    #[arg(long, default_value = "10s", value_parser = common::duration::parse_duration)]
+    pub interval: Duration,
+}
+
+/// Arguments of `wait tasks`.
+#[derive(Debug, Args)]
+pub struct WaitTaskArgs {
+    /// Minimum number of pods per Spark role (driver, executor)
+    #[arg(short = 'e', long, default_value_t = 3)]
+    pub expected: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn flags_work_before_and_after_the_task_and_aliases_resolve() {
+        let cli = parse(&[
+            "finkctl",
+            "run",
+            "--noscience",
+            "s2r",
+            "--image",
+            "X",
+            "-N",
+            "20240101",
+            "--dry-run",
+        ]);
+        assert!(cli.dry_run);
+        let Command::Run(run) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.task, Some(Task::Stream2raw));
+        assert!(run.noscience);
+        assert_eq!(run.image.as_deref(), Some("X"));
+        for (alias, task) in [
+            ("r", Task::Raw2science),
+            ("d", Task::Distribution),
+            ("dis", Task::Distribution),
+        ] {
+            let Command::Run(run) = parse(&["finkctl", "run", alias]).command else {
+                panic!()
+            };
+            assert_eq!(run.task, Some(task));
+        }
+    }
+
+    #[test]
+    fn endpoint_is_accepted_before_s3() {
+        let cli = parse(&[
+            "finkctl",
+            "--endpoint=localhost:9000",
+            "s3",
+            "mb",
+            "-N",
+            "20240101",
+        ]);
+        assert_eq!(cli.endpoint.as_deref(), Some("localhost:9000"));
+        let Command::S3(s3) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s3.night.as_deref(), Some("20240101"));
+    }
+
+    #[test]
+    fn wait_and_create_secrets_defaults() {
+        let Command::Wait(w) = parse(&[
+            "finkctl",
+            "wait",
+            "topics",
+            "-e",
+            "20",
+            "--timeout",
+            "60s",
+            "-v1",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(w.timeout, Duration::from_secs(60));
+        let WaitCommand::Topic(t) = w.what else {
+            panic!()
+        };
+        assert_eq!((t.expected, t.at_least), (20, false));
+        let Command::Wait(w) = parse(&["finkctl", "wait", "tsk"]).command else {
+            panic!()
+        };
+        assert_eq!(w.timeout, Duration::from_secs(10));
+        let WaitCommand::Task(t) = w.what else {
+            panic!()
+        };
+        assert_eq!(t.expected, 3);
+        let Command::Createsecrets(c) = parse(&["finkctl", "cs"]).command else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                c.kafka_username.as_str(),
+                c.kafka_password.as_str(),
+                c.timeout
+            ),
+            ("fink-producer", "", Duration::from_secs(120))
+        );
+        assert!(Cli::try_parse_from(["finkctl", "wait", "topics", "--timeout", "ten"]).is_err());
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

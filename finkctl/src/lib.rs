@@ -4,18 +4,112 @@
 //! and so that `xtask` can reach the CLI definition.
 
 pub mod cli;
+pub mod config;
+pub mod createsecrets;
+pub mod delete;
+pub mod jaas;
+pub mod night;
+pub mod run;
+pub mod s3;
+pub mod sigv4;
+pub mod spark_application;
+pub mod spark_job;
+pub mod spark_submit;
+pub mod template;
+pub mod topics;
+pub mod wait;
 
+use std::future::Future;
+
+use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GetCommand, WaitCommand};
+use crate::config::{ConfigSources, FinkConfig};
+use common::kube::{KubeArgs, KubeTarget};
+
+/// What every command gets from the global flags.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--endpoint`.
+    pub endpoint: Option<String>,
+    /// Where the configuration files are.
+    pub sources: ConfigSources,
+    /// Kubernetes flags.
+    pub kube: KubeArgs,
+}
+
+impl Context {
+    /// Loads the configuration; `required` makes missing files an error.
+    pub fn config(&self, required: bool) -> anyhow::Result<FinkConfig> {
+        let mut config = FinkConfig::load(&self.sources, required)?;
+        if let Some(endpoint) = &self.endpoint {
+            config.set_string("s3.endpoint", endpoint);
+        }
+        Ok(config)
+    }
+
+    /// Reads the kubeconfig (no client is built).
+    pub fn kube_target(&self) -> anyhow::Result<KubeTarget> {
+        Ok(KubeTarget::load(&self.kube)?)
+    }
+}
+
+/// A Kubernetes client error as a short message: for API errors, the server's message, reason and
+/// HTTP code (instead of the whole `Status` structure).
+pub fn api_error(err: kube::Error) -> anyhow::Error {
+    match err {
+        kube::Error::Api(status) => {
+            anyhow::anyhow!(
+                "{} ({}, HTTP {})",
+                status.message,
+                status.reason,
+                status.code
+            )
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Runs `future` on a fresh single-threaded runtime (only commands that talk to a server).
+pub fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     common::logging::init(cli.verbosity.level);
+    let ctx = Context {
+        dry_run: cli.dry_run,
+        endpoint: cli.endpoint,
+        sources: ConfigSources::from_env(cli.config, cli.secret),
+        kube: cli.kube,
+    };
     match cli.command {
+        Command::Version => {
+            print!("v{}  ", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         Command::Completion(args) => {
             common::cli::write_completions(Cli::command(), &args, &mut std::io::stdout().lock());
             Ok(())
         }
+        Command::Run(args) => run::run(&ctx, &args),
+        Command::S3(args) => s3::command(&ctx, &args),
+        Command::Createsecrets(args) => createsecrets::command(&ctx, &args),
+        Command::Delete(args) => delete::command(&ctx, &args),
+        Command::Get(args) => match args.what {
+            GetCommand::Topic(args) => topics::get_command(&ctx, &args),
+        },
+        Command::Wait(args) => match args.what {
+            WaitCommand::Topic(topic) => wait::topics_command(&ctx, &topic, args.timeout),
+            WaitCommand::Task(task) => wait::tasks_command(&ctx, &task, args.timeout),
+        },
     }
 }

@@ -3,3 +3,12 @@
 //! No Kubernetes API server, kind node image or docker engine runs on the development and CI
 //! machines, so every test that touches a cluster, a registry, a git remote or a download runs
 //! against the real local stand-ins defined here, bound to loopback addresses only.
+
+pub mod apiserver;
+pub mod archive;
+pub mod fakebin;
+pub mod git;
+pub mod net;
+pub mod proxy;
+pub mod registry;
+pub mod release;

@@ -1,0 +1,509 @@
+//! Watch-based waits with a timeout, and readiness predicates.
+//!
+//! A wait lists and watches the objects selected by a [`watcher::Config`] (label and field
+//! selectors) and returns as soon as a predicate holds on the current set. Transient watch errors
+//! (connection drops, 5xx, 429, expired resource versions) are retried with back-off; an
+//! authorization error (401, 403) ends the wait at once. On timeout the error names what was
+//! awaited, which objects were not ready and the last watch error.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use ::kube::runtime::WatchStreamExt;
+use ::kube::runtime::watcher::{self, Event};
+use ::kube::{Api, Resource, ResourceExt};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use serde::de::DeserializeOwned;
+
+use crate::duration::format_duration;
+
+/// A wait that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// The condition did not hold in time.
+    #[error("timed out after {} waiting for {what}: {state}{}", format_duration(*.timeout), last_error_text(.last_error))]
+    Timeout {
+        /// What was awaited, such as `pods -l app=cilium in kube-system to be ready`.
+        what: String,
+        /// The timeout.
+        timeout: Duration,
+        /// What was seen last, such as `not ready: pod/cilium-x2b7c`.
+        state: String,
+        /// The last transient watch error, if any.
+        last_error: Option<String>,
+    },
+    /// The API server refused the watch (not authorised, or the resource cannot be watched).
+    #[error("cannot watch {what}: {source}")]
+    Watch {
+        /// What was awaited.
+        what: String,
+        /// The watch error.
+        #[source]
+        source: watcher::Error,
+    },
+}
+
+fn last_error_text(last: &Option<String>) -> String {
+    last.as_ref()
+        .map(|e| format!(" (last watch error: {e})"))
+        .unwrap_or_default()
+}
+
+/// Waits until `ready` holds on the set of objects selected by `cfg` (evaluated after the initial
+/// list and after each change), and returns that set. `what` describes the wait in the timeout
+/// error.
+pub async fn wait_for<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    ready: impl Fn(&[K]) -> bool,
+    timeout: Duration,
+    what: &str,
+) -> Result<Vec<K>, WaitError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let describe = |objects: &[K]| match objects.len() {
+        0 => "no matching object seen".to_string(),
+        n => format!(
+            "condition not met on {}",
+            names(&objects.iter().collect::<Vec<_>>(), n)
+        ),
+    };
+    watch_until(api, cfg, ready, describe, timeout, what).await
+}
+
+/// Waits until at least one object is selected by `cfg` and every selected object satisfies
+/// `is_ready` (`kubectl wait --for=condition=Ready pods -l …`, without the race when the objects
+/// do not exist yet). The timeout error lists the objects that are not ready.
+pub async fn wait_all_ready<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    is_ready: impl Fn(&K) -> bool,
+    timeout: Duration,
+    what: &str,
+) -> Result<Vec<K>, WaitError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let done = |objects: &[K]| !objects.is_empty() && objects.iter().all(&is_ready);
+    let describe = |objects: &[K]| {
+        let pending: Vec<&K> = objects.iter().filter(|o| !is_ready(o)).collect();
+        if objects.is_empty() {
+            "no matching object seen".to_string()
+        } else {
+            format!("not ready: {}", names(&pending, pending.len()))
+        }
+    };
+    watch_until(api, cfg, done, describe, timeout, what).await
+}
+
+async fn watch_until<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    done: impl Fn(&[K]) -> bool,
+    describe: impl Fn(&[K]) -> String,
+    timeout: Duration,
+    what: &str,
+) -> Result<Vec<K>, WaitError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let mut tracker = Tracker::default();
+    let mut last_error = None;
+    let stream = watcher::watcher(api, cfg).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let watching = async {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => {
+                    if tracker.apply(event) && done(&tracker.objects()) {
+                        return Ok(tracker.objects());
+                    }
+                }
+                Err(err) if is_permanent(&err) => return Err(err),
+                Err(err) => {
+                    tracing::debug!(error = %err, "watch error, retrying");
+                    last_error = Some(err.to_string());
+                }
+            }
+        }
+        // The watcher stream never ends on its own; treat an end like a timeout.
+        futures::future::pending().await
+    };
+    match tokio::time::timeout(timeout, watching).await {
+        Ok(Ok(objects)) => Ok(objects),
+        Ok(Err(source)) => Err(WaitError::Watch {
+            what: what.to_string(),
+            source,
+        }),
+        Err(_) => Err(WaitError::Timeout {
+            what: what.to_string(),
+            timeout,
+            state: describe(&tracker.objects()),
+            last_error,
+        }),
+    }
+}
+
+/// Errors that retrying cannot fix.
+fn is_permanent(err: &watcher::Error) -> bool {
+    let code = match err {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => match e {
+            ::kube::Error::Api(status) => status.code,
+            _ => return false,
+        },
+        watcher::Error::WatchError(status) => status.code,
+        watcher::Error::NoResourceVersion => return true,
+    };
+    matches!(code, 401 | 403)
+}
+
+/// `kind/name` of up to five objects, then `and N more`.
+fn names<K: Resource>(objects: &[&K], total: usize) -> String
+where
+    K::DynamicType: Default,
+{
+    const SHOWN: usize = 5;
+    let kind = K::kind(&K::DynamicType::default()).to_lowercase();
+    let mut listed: Vec<String> = objects
+        .iter()
+        .take(SHOWN)
+        .map(|o| format!("{kind}/{}", o.name_any()))
+        .collect();
+    if total > SHOWN {
+        listed.push(format!("and {} more", total - SHOWN));
+    }
+    listed.join(", ")
+}
+
+/// The current set of watched objects, rebuilt on every (re)list.
+struct Tracker<K> {
+    objects: BTreeMap<(String, String), K>,
+    relisting: Option<BTreeMap<(String, String), K>>,
+    synced: bool,
+}
+
+impl<K> Default for Tracker<K> {
+    fn default() -> Self {
+        Tracker {
+            objects: BTreeMap::new(),
+            relisting: None,
+            synced: false,
+        }
+    }
+}
+
+impl<K: Resource + Clone> Tracker<K> {
+    /// Applies a watch event; true when the set may have changed and is complete.
+    fn apply(&mut self, event: Event<K>) -> bool {
+        match event {
+            Event::Init => {
+                self.relisting = Some(BTreeMap::new());
+                false
+            }
+            Event::InitApply(obj) => {
+                self.relisting
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(key(&obj), obj);
+                false
+            }
+            Event::InitDone => {
+                self.objects = self.relisting.take().unwrap_or_default();
+                self.synced = true;
+                true
+            }
+            Event::Apply(obj) => {
+                self.objects.insert(key(&obj), obj);
+                self.synced
+            }
+            Event::Delete(obj) => {
+                self.objects.remove(&key(&obj));
+                self.synced
+            }
+        }
+    }
+
+    fn objects(&self) -> Vec<K> {
+        self.objects.values().cloned().collect()
+    }
+}
+
+fn key<K: Resource>(obj: &K) -> (String, String) {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The pod's `Ready` condition is `True`.
+pub fn is_pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+}
+
+/// The node's `Ready` condition is `True`.
+pub fn is_node_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+}
+
+/// `kubectl rollout status deployment/…` would succeed: the latest spec is observed, every replica
+/// is updated and available, and no old replica remains.
+pub fn is_deployment_rolled_out(deployment: &Deployment) -> bool {
+    let Some(status) = &deployment.status else {
+        return false;
+    };
+    if !generation_observed(deployment.metadata.generation, status.observed_generation) {
+        return false;
+    }
+    let wanted = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    updated >= wanted
+        && status.replicas.unwrap_or(0) <= updated
+        && status.available_replicas.unwrap_or(0) >= updated
+}
+
+/// `kubectl rollout status daemonset/…` would succeed: every scheduled pod is updated and
+/// available.
+pub fn is_daemonset_rolled_out(daemonset: &DaemonSet) -> bool {
+    let Some(status) = &daemonset.status else {
+        return false;
+    };
+    if !generation_observed(daemonset.metadata.generation, status.observed_generation) {
+        return false;
+    }
+    let desired = status.desired_number_scheduled;
+    status.updated_number_scheduled.unwrap_or(0) >= desired
+        && status.number_available.unwrap_or(0) >= desired
+}
+
+/// `kubectl rollout status statefulset/…` would succeed: every replica is ready and updated (up
+/// to the partition of a partitioned rolling update).
+pub fn is_statefulset_rolled_out(statefulset: &StatefulSet) -> bool {
+    let Some(status) = &statefulset.status else {
+        return false;
+    };
+    if status.observed_generation.unwrap_or(0) == 0
+        || !generation_observed(statefulset.metadata.generation, status.observed_generation)
+    {
+        return false;
+    }
+    let spec = statefulset.spec.as_ref();
+    let wanted = spec.and_then(|s| s.replicas).unwrap_or(1);
+    if status.ready_replicas.unwrap_or(0) < wanted {
+        return false;
+    }
+    let partition = spec
+        .and_then(|s| s.update_strategy.as_ref())
+        .filter(|u| u.type_.as_deref().unwrap_or("RollingUpdate") == "RollingUpdate")
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .filter(|p| *p > 0);
+    match partition {
+        Some(partition) => status.updated_replicas.unwrap_or(0) >= wanted - partition,
+        None => {
+            status.update_revision.is_some() && status.update_revision == status.current_revision
+        }
+    }
+}
+
+fn generation_observed(generation: Option<i64>, observed: Option<i64>) -> bool {
+    generation.unwrap_or(0) <= observed.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ready: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "kube-system"},
+            "status": {"conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": ready}
+            ]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pod_and_node_readiness() {
+        assert!(is_pod_ready(&pod("a", "True")));
+        assert!(!is_pod_ready(&pod("a", "False")));
+        assert!(!is_pod_ready(
+            &serde_json::from_value(json!({"metadata": {"name": "p"}})).unwrap()
+        ));
+        let node = |status: &str| -> Node {
+            serde_json::from_value(json!({
+                "metadata": {"name": "kind-control-plane"},
+                "status": {"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": status}]}
+            }))
+            .unwrap()
+        };
+        assert!(is_node_ready(&node("True")));
+        assert!(!is_node_ready(&node("Unknown")));
+    }
+
+    fn deployment(generation: i64, spec_replicas: i32, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "olm-operator", "generation": generation},
+            "spec": {"replicas": spec_replicas, "selector": {}, "template": {}},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn deployment_rollout() {
+        let done = json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2});
+        assert!(is_deployment_rolled_out(&deployment(2, 2, done)));
+        let stale = json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2});
+        assert!(!is_deployment_rolled_out(&deployment(2, 2, stale)));
+        let updating = json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 2});
+        assert!(!is_deployment_rolled_out(&deployment(2, 2, updating)));
+        let old_left = json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2});
+        assert!(!is_deployment_rolled_out(&deployment(2, 2, old_left)));
+        let unavailable = json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1});
+        assert!(!is_deployment_rolled_out(&deployment(2, 2, unavailable)));
+        assert!(!is_deployment_rolled_out(&deployment(1, 1, json!(null))));
+    }
+
+    #[test]
+    fn daemonset_rollout() {
+        let ds = |updated: i32, available: i32| -> DaemonSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "cilium", "generation": 1},
+                "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "currentNumberScheduled": 3,
+                           "numberMisscheduled": 0, "numberReady": available,
+                           "updatedNumberScheduled": updated, "numberAvailable": available}
+            }))
+            .unwrap()
+        };
+        assert!(is_daemonset_rolled_out(&ds(3, 3)));
+        assert!(!is_daemonset_rolled_out(&ds(2, 3)));
+        assert!(!is_daemonset_rolled_out(&ds(3, 2)));
+    }
+
+    #[test]
+    fn statefulset_rollout() {
+        let sts = |strategy: serde_json::Value, status: serde_json::Value| -> StatefulSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "kafka", "generation": 1},
+                "spec": {"replicas": 3, "selector": {}, "serviceName": "kafka", "template": {}, "updateStrategy": strategy},
+                "status": status
+            }))
+            .unwrap()
+        };
+        let rolling = json!({"type": "RollingUpdate"});
+        let same_rev = json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3,
+                              "currentRevision": "r2", "updateRevision": "r2"});
+        assert!(is_statefulset_rolled_out(&sts(rolling.clone(), same_rev)));
+        let new_rev = json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 1,
+                             "currentRevision": "r1", "updateRevision": "r2"});
+        assert!(!is_statefulset_rolled_out(&sts(
+            rolling.clone(),
+            new_rev.clone()
+        )));
+        let partitioned = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}});
+        assert!(is_statefulset_rolled_out(&sts(partitioned, new_rev)));
+        let not_ready = json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 2,
+                               "currentRevision": "r2", "updateRevision": "r2"});
+        assert!(!is_statefulset_rolled_out(&sts(rolling.clone(), not_ready)));
+        let unobserved = json!({"replicas": 3, "readyReplicas": 3, "currentRevision": "r2", "updateRevision": "r2"});
+        assert!(!is_statefulset_rolled_out(&sts(rolling, unobserved)));
+    }
+
+    #[test]
+    fn tracker_evaluates_only_complete_lists() {
+        let mut tracker = Tracker::default();
+        assert!(!tracker.apply(Event::Apply(pod("early", "True"))));
+        assert!(!tracker.apply(Event::Init));
+        assert!(!tracker.apply(Event::InitApply(pod("a", "False"))));
+        assert!(tracker.apply(Event::InitDone));
+        // A relist replaces everything seen before it.
+        let names = |t: &Tracker<Pod>| t.objects().iter().map(|p| p.name_any()).collect::<Vec<_>>();
+        assert_eq!(names(&tracker), ["a"]);
+        assert!(tracker.apply(Event::Apply(pod("a", "True"))));
+        assert!(tracker.apply(Event::Apply(pod("b", "True"))));
+        assert!(tracker.objects().iter().all(is_pod_ready));
+        assert!(tracker.apply(Event::Delete(pod("a", "True"))));
+        assert_eq!(names(&tracker), ["b"]);
+        assert!(!tracker.apply(Event::Init));
+        assert_eq!(
+            names(&tracker),
+            ["b"],
+            "the old set stays until the relist is done"
+        );
+        assert!(tracker.apply(Event::InitDone));
+        assert!(tracker.objects().is_empty());
+    }
+
+    #[test]
+    fn timeout_error_names_what_was_not_ready() {
+        let pending = [pod("cilium-a", "False"), pod("cilium-b", "False")];
+        let refs: Vec<&Pod> = pending.iter().collect();
+        let err = WaitError::Timeout {
+            what: "pods -l k8s-app=cilium in kube-system to be ready".into(),
+            timeout: Duration::from_secs(600),
+            state: format!("not ready: {}", names(&refs, refs.len())),
+            last_error: Some("connection reset".into()),
+        };
+        assert_eq!(
+            err.to_string(),
+            "timed out after 10m0s waiting for pods -l k8s-app=cilium in kube-system to be ready: \
+             not ready: pod/cilium-a, pod/cilium-b (last watch error: connection reset)"
+        );
+        let many: Vec<Pod> = (0..7).map(|i| pod(&format!("p{i}"), "False")).collect();
+        let refs: Vec<&Pod> = many.iter().collect();
+        assert_eq!(
+            names(&refs, 7),
+            "pod/p0, pod/p1, pod/p2, pod/p3, pod/p4, and 2 more"
+        );
+    }
+
+    #[test]
+    fn authorisation_errors_are_permanent_others_transient() {
+        let status = |code: u16| {
+            Box::new(::kube::core::Status {
+                code,
+                message: "m".into(),
+                reason: "r".into(),
+                ..Default::default()
+            })
+        };
+        assert!(is_permanent(&watcher::Error::InitialListFailed(
+            ::kube::Error::Api(status(403))
+        )));
+        assert!(is_permanent(&watcher::Error::WatchError(status(401))));
+        assert!(!is_permanent(&watcher::Error::WatchError(status(410))));
+        assert!(!is_permanent(&watcher::Error::WatchFailed(
+            ::kube::Error::Api(status(500))
+        )));
+        assert!(!is_permanent(&watcher::Error::InitialListFailed(
+            ::kube::Error::Api(status(429))
+        )));
+        assert!(is_permanent(&watcher::Error::NoResourceVersion));
+    }
+}

@@ -1,0 +1,76 @@
+//! `finkctl createsecrets`: the Kafka JAAS Secret in the current namespace, by server-side apply,
+//! once the namespace exists.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::runtime::watcher;
+
+use crate::Context;
+use crate::cli::CreateSecretsArgs;
+use crate::jaas::{jaas_secret, jaas_text};
+use crate::run::{apply_secret, kafka_password};
+use common::duration::format_duration;
+use common::kube::KubeTarget;
+use common::kube::wait::wait_for;
+
+/// Runs `finkctl createsecrets`.
+pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
+    let config = ctx.config(false)?;
+    let target = ctx.kube_target()?;
+    if ctx.dry_run {
+        let password = if args.kafka_password.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        let mut secret = jaas_secret(
+            target.namespace(),
+            &jaas_text(&args.kafka_username, password),
+        );
+        // Show the text, never the password (nor the base64 of it).
+        secret.string_data = secret.data.take().map(|d| {
+            d.into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect()
+        });
+        print!(
+            "{}",
+            serde_saphyr::to_string(&secret).context("cannot print the Secret")?
+        );
+        return Ok(());
+    }
+    crate::block_on(async {
+        let password = if args.kafka_password.is_empty() {
+            kafka_password(&config, &target).await?
+        } else {
+            args.kafka_password.clone()
+        };
+        wait_for_namespace(&target, args.timeout).await?;
+        apply_secret(&target, &args.kafka_username, &password).await
+    })?
+}
+
+async fn wait_for_namespace(target: &KubeTarget, timeout: Duration) -> anyhow::Result<()> {
+    let namespace = target.namespace();
+    let api: Api<Namespace> = Api::all(target.client().await?);
+    let config = watcher::Config::default().fields(&format!("metadata.name={namespace}"));
+    let what = format!("namespace {namespace}");
+    wait_for(
+        api,
+        config,
+        |namespaces| !namespaces.is_empty(),
+        timeout,
+        &what,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "namespace {namespace:?} is not available after {}",
+            format_duration(timeout)
+        )
+    })?;
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! `finkctl run [task]`: log the configuration, or launch a Fink task with spark-submit (blocking,
+//! like the original) or as a spark-operator SparkApplication.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+
+use common::process::Runner;
+
+use crate::Context;
+use crate::cli::{Backend, RunArgs};
+use crate::config::{FinkConfig, parse_go_bool};
+use crate::jaas::{jaas_secret, jaas_text};
+use crate::night::resolve_night;
+use crate::spark_application::{self, DEFAULT_SPARK_VERSION, application_name};
+use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
+use crate::spark_submit::SparkSubmit;
+use common::kube::KubeTarget;
+
+/// Field manager of every server-side apply (the original's, so objects it created stay ours).
+pub const FIELD_MANAGER: &str = "application/apply-patch";
+/// Default namespace of the Kafka cluster.
+pub const DEFAULT_KAFKA_NAMESPACE: &str = "kafka";
+/// Default name of the Kafka user (and of its Secret).
+pub const DEFAULT_KAFKA_USER: &str = "fink-producer";
+
+/// Runs `finkctl run`.
+pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
+    let config = ctx.config(true)?;
+    tracing::info!("Current finkctl configuration:\n{}", config.redacted_yaml());
+    let Some(task) = args.task else {
+        return Ok(());
+    };
+    let night = resolve_night(
+        args.tonight,
+        args.night.as_deref(),
+        &config.string("run.night")?,
+    )?;
+    let noscience = args.noscience || noscience_from_env()?;
+    let target = ctx.kube_target()?;
+    let request = JobRequest {
+        task,
+        night: &night,
+        image: args.image.as_deref(),
+        noscience,
+        namespace: target.namespace(),
+    };
+    let job = build_job(&config, &request)?;
+    match args.backend {
+        Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job),
+        Backend::SparkOperator => spark_operator(ctx, &config, &target, &job),
+    }
+}
+
+/// `NOSCIENCE=true` works like `--noscience` (Go booleans; empty or unset is false).
+fn noscience_from_env() -> anyhow::Result<bool> {
+    match std::env::var("NOSCIENCE") {
+        Ok(value) if !value.is_empty() => parse_go_bool(&value).with_context(|| {
+            format!("NOSCIENCE={value:?} is not a boolean: use NOSCIENCE=true or NOSCIENCE=false")
+        }),
+        _ => Ok(false),
+    }
+}
+
+fn spark_submit(
+    ctx: &Context,
+    config: &FinkConfig,
+    target: &KubeTarget,
+    job: &SparkJob,
+) -> anyhow::Result<()> {
+    if ctx.dry_run {
+        let template = job
+            .kafka_jaas
+            .then(|| temp_dir_name(&std::env::temp_dir()).join(POD_TEMPLATE));
+        print!(
+            "{}",
+            SparkSubmit::new(job, target.server(), template.as_deref()).to_text()
+        );
+        return Ok(());
+    }
+    let template_dir = if job.kafka_jaas {
+        crate::block_on(apply_jaas_secret(config, target))??;
+        Some(PodTemplateDir::create()?)
+    } else {
+        None
+    };
+    let template = template_dir.as_ref().map(|d| d.path.join(POD_TEMPLATE));
+    let command = SparkSubmit::new(job, target.server(), template.as_deref());
+    let status = Runner::new(false).interactive(&command.command())?;
+    if !status.success() {
+        bail!(
+            "spark-submit for {} failed ({status}); see its output above",
+            job.task.name()
+        );
+    }
+    Ok(())
+}
+
+fn spark_operator(
+    ctx: &Context,
+    config: &FinkConfig,
+    target: &KubeTarget,
+    job: &SparkJob,
+) -> anyhow::Result<()> {
+    let spark_version = config.string_or("run.spark_version", DEFAULT_SPARK_VERSION)?;
+    let manifest = spark_application::render(job, &spark_version);
+    if ctx.dry_run {
+        print!(
+            "{}",
+            serde_saphyr::to_string(&manifest).context("cannot print the manifest")?
+        );
+        return Ok(());
+    }
+    crate::block_on(async {
+        if job.kafka_jaas {
+            apply_jaas_secret(config, target).await?;
+        }
+        let client = target.client().await?;
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client, &job.namespace, &spark_application_resource());
+        let name = application_name(job);
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .map_err(crate::api_error)
+        .with_context(|| format!("cannot apply SparkApplication {}/{name}", job.namespace))?;
+        println!("sparkapplication.sparkoperator.k8s.io/{name} serverside-applied");
+        anyhow::Ok(())
+    })?
+}
+
+/// The SparkApplication API resource.
+pub fn spark_application_resource() -> ApiResource {
+    ApiResource {
+        group: "sparkoperator.k8s.io".into(),
+        version: "v1beta2".into(),
+        api_version: spark_application::API_VERSION.into(),
+        kind: "SparkApplication".into(),
+        plural: "sparkapplications".into(),
+    }
+}
+
+/// Reads the Kafka user's password from its Secret (`kafka/fink-producer`, key `password`).
+pub async fn kafka_password(config: &FinkConfig, target: &KubeTarget) -> anyhow::Result<String> {
+    let namespace = config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?;
+    let name = config.string_or("kafka.user_secret", DEFAULT_KAFKA_USER)?;
+    let api: Api<Secret> = Api::namespaced(target.client().await?, &namespace);
+    let secret = api
+        .get(&name)
+        .await
+        .map_err(crate::api_error)
+        .with_context(|| {
+            format!(
+                "cannot read the Kafka password from Secret {namespace}/{name}: pass it explicitly"
+            )
+        })?;
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove("password"))
+        .with_context(|| format!("Secret {namespace}/{name} has no key \"password\""))?;
+    String::from_utf8(bytes.0)
+        .with_context(|| format!("Secret {namespace}/{name}: the password is not UTF-8"))
+}
+
+/// Server-side applies the JAAS Secret in the target namespace.
+pub async fn apply_secret(
+    target: &KubeTarget,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let namespace = target.namespace();
+    let secret = jaas_secret(namespace, &jaas_text(username, password));
+    let api: Api<Secret> = Api::namespaced(target.client().await?, namespace);
+    api.patch(
+        JAAS_SECRET,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .map_err(crate::api_error)
+    .with_context(|| format!("cannot apply Secret {namespace}/{JAAS_SECRET}"))?;
+    tracing::info!(namespace, "Secret {JAAS_SECRET} applied");
+    Ok(())
+}
+
+async fn apply_jaas_secret(config: &FinkConfig, target: &KubeTarget) -> anyhow::Result<()> {
+    let username = config.string_or("distribution.kafka.username", DEFAULT_KAFKA_USER)?;
+    let mut password = config.string("distribution.kafka.password")?;
+    if password.is_empty() {
+        password = kafka_password(config, target).await?;
+    }
+    apply_secret(target, &username, &password).await
+}
+
+const POD_TEMPLATE: &str = "executor-pod-template.yaml";
+
+/// A `fink-broker-<digits>` directory holding the executor pod template; removed on drop.
+struct PodTemplateDir {
+    path: PathBuf,
+}
+
+impl PodTemplateDir {
+    fn create() -> anyhow::Result<Self> {
+        let base = std::env::temp_dir();
+        loop {
+            let path = temp_dir_name(&base);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    std::fs::write(path.join(POD_TEMPLATE), executor_pod_template()).with_context(
+                        || format!("cannot write {}", path.join(POD_TEMPLATE).display()),
+                    )?;
+                    return Ok(Self { path });
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(err) => {
+                    return Err(err).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PodTemplateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `<base>/fink-broker-<decimal digits>`, as Go's `os.MkdirTemp`.
+fn temp_dir_name(base: &Path) -> PathBuf {
+    let random = RandomState::new().build_hasher().finish() as u32;
+    base.join(format!("fink-broker-{random}"))
+}
+
+/// Executor pod template mounting the JAAS Secret.
+fn executor_pod_template() -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: spark-kubernetes-executor\n    volumeMounts:\n    - name: kafka-secret\n      mountPath: {JAAS_MOUNT_PATH}\n      readOnly: true\n  volumes:\n  - name: kafka-secret\n    secret:\n      secretName: {JAAS_SECRET}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_dir_suffix_is_decimal_digits() {
+        let name = temp_dir_name(Path::new("/tmp"));
+        let suffix = name
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("fink-broker-")
+            .unwrap();
+        assert!(
+            !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()),
+            "{suffix}"
+        );
+    }
+
+    #[test]
+    fn pod_template_mounts_the_secret() {
+        let pod: serde_json::Value = serde_saphyr::from_str(&executor_pod_template()).unwrap();
+        assert_eq!(
+            pod["spec"]["volumes"][0]["secret"]["secretName"],
+            "fink-kafka-jaas"
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/etc/fink-broker"
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! `finkctl s3 [makebucket]`: create the Fink bucket, with object lock, on an S3-compatible
+//! service (MinIO, Ceph RGW). Talks to S3 only: no kubeconfig is needed.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+
+use crate::Context;
+use crate::cli::{S3Args, S3Command};
+use crate::night::{civil_from_days, resolve_night};
+use crate::sigv4::{Credentials, Request, sha256_hex, sign};
+use crate::template::render_night;
+
+/// Region used for every request (MinIO's default; the original's `MakeBucket` region).
+const REGION: &str = "us-east-1";
+
+/// An S3 endpoint: `http(s)://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// `host[:port]`.
+    pub host: String,
+}
+
+impl Endpoint {
+    /// Parses `localhost:9000`, `http://minio.minio:9000` or `https://s3.example.org/`; without a
+    /// scheme, `use_ssl` chooses https.
+    pub fn parse(endpoint: &str, use_ssl: bool) -> anyhow::Result<Self> {
+        let trimmed = endpoint.trim();
+        let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+            ("https", rest)
+        } else if let Some(rest) = trimmed.strip_prefix("http://") {
+            ("http", rest)
+        } else if trimmed.contains("://") {
+            bail!("S3 endpoint {endpoint:?}: only http:// and https:// are supported");
+        } else {
+            (if use_ssl { "https" } else { "http" }, trimmed)
+        };
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() {
+            bail!("the S3 endpoint is empty: set s3.endpoint in finkctl.yaml or pass --endpoint");
+        }
+        if host.contains('/') {
+            bail!("S3 endpoint {endpoint:?}: a path is not supported, give scheme://host:port");
+        }
+        Ok(Self {
+            scheme,
+            host: host.to_string(),
+        })
+    }
+
+    /// `scheme://host`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+}
+
+/// One bucket of ListBuckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// Bucket name.
+    pub name: String,
+    /// Creation date as returned (ISO 8601).
+    pub creation_date: String,
+}
+
+impl Bucket {
+    /// Go's `%v` of minio's BucketInfo: `{name 2024-01-02 03:04:05 +0000 UTC}`.
+    pub fn go_format(&self) -> String {
+        let date = self
+            .creation_date
+            .trim_end_matches('Z')
+            .replacen('T', " ", 1);
+        let date = match date.split_once('.') {
+            Some((whole, fraction)) => {
+                let fraction = fraction.trim_end_matches('0');
+                if fraction.is_empty() {
+                    whole.to_string()
+                } else {
+                    format!("{whole}.{fraction}")
+                }
+            }
+            None => date,
+        };
+        format!("{{{} {date} +0000 UTC}}", self.name)
+    }
+}
+
+/// A minimal S3 client: ListBuckets, CreateBucket with object lock, GetObjectLockConfiguration.
+#[derive(Debug, Clone)]
+pub struct S3Client {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    credentials: Credentials,
+}
+
+impl S3Client {
+    /// A client for `endpoint` with static credentials.
+    pub fn new(endpoint: Endpoint, credentials: Credentials) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("finkctl/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            http,
+            endpoint,
+            credentials,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(reqwest::StatusCode, String)> {
+        let amz_date = amz_date_now();
+        let payload = sha256_hex(b"");
+        let request = Request {
+            method: method.as_str(),
+            host: &self.endpoint.host,
+            path,
+            query,
+            headers,
+            payload_sha256: &payload,
+            amz_date: &amz_date,
+            region: REGION,
+        };
+        let signed = sign(&request, &self.credentials);
+        let mut url = format!("{}{path}", self.endpoint.url());
+        if !query.is_empty() {
+            let q: Vec<String> = query
+                .iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect();
+            url = format!("{url}?{}", q.join("&"));
+        }
+        let mut builder = self.http.request(method.clone(), &url);
+        for (name, value) in headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(signed)
+        {
+            builder = builder.header(name, value);
+        }
+        let response = builder
+            .send()
+            .await
+            .with_context(|| format!("S3 request {method} {url} failed"))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Ok((status, body))
+    }
+
+    /// All buckets.
+    pub async fn list_buckets(&self) -> anyhow::Result<Vec<Bucket>> {
+        let (status, body) = self.send(Method::GET, "/", &[], &[]).await?;
+        if !status.is_success() {
+            bail!(
+                "cannot list S3 buckets at {}: {}",
+                self.endpoint.url(),
+                s3_error(status, &body)
+            );
+        }
+        Ok(xml_blocks(&body, "Bucket")
+            .into_iter()
+            .map(|b| Bucket {
+                name: xml_value(b, "Name").unwrap_or_default(),
+                creation_date: xml_value(b, "CreationDate").unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Creates `bucket` with object lock enabled (which also enables versioning).
+    pub async fn create_bucket_with_object_lock(&self, bucket: &str) -> anyhow::Result<()> {
+        let path = format!("/{bucket}");
+        let headers = [("x-amz-bucket-object-lock-enabled", "true")];
+        let (status, body) = self.send(Method::PUT, &path, &[], &headers).await?;
+        if !status.is_success() {
+            bail!(
+                "cannot create S3 bucket {bucket} at {}: {}",
+                self.endpoint.url(),
+                s3_error(status, &body)
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether object lock is enabled on `bucket` (GetObjectLockConfiguration).
+    pub async fn object_lock_enabled(&self, bucket: &str) -> anyhow::Result<bool> {
+        let path = format!("/{bucket}");
+        let (status, body) = self
+            .send(Method::GET, &path, &[("object-lock", "")], &[])
+            .await?;
+        if status == reqwest::StatusCode::NOT_FOUND
+            && body.contains("ObjectLockConfigurationNotFound")
+        {
+            return Ok(false);
+        }
+        if !status.is_success() {
+            bail!(
+                "cannot read the object lock configuration of {bucket}: {}",
+                s3_error(status, &body)
+            );
+        }
+        Ok(xml_value(&body, "ObjectLockEnabled").as_deref() == Some("Enabled"))
+    }
+}
+
+fn s3_error(status: reqwest::StatusCode, body: &str) -> String {
+    match (xml_value(body, "Code"), xml_value(body, "Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+        (Some(code), None) => format!("{code} (HTTP {status})"),
+        _ => format!("HTTP {status}"),
+    }
+}
+
+fn xml_blocks<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(&after[..end]);
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+fn xml_value(xml: &str, tag: &str) -> Option<String> {
+    xml_blocks(xml, tag).first().map(|v| v.trim().to_string())
+}
+
+fn amz_date_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Runs `finkctl s3 [makebucket]`.
+pub fn command(ctx: &Context, args: &S3Args) -> anyhow::Result<()> {
+    let config = ctx.config(true)?;
+    tracing::info!("Current finkctl configuration:\n{}", config.redacted_yaml());
+    let Some(S3Command::Makebucket) = args.command else {
+        return Ok(());
+    };
+    println!("Create S3 bucket for Fink broker");
+    let template = config.string("s3.bucket")?;
+    let bucket = if template.contains("{{") {
+        let night = resolve_night(
+            args.tonight,
+            args.night.as_deref(),
+            &config.string("run.night")?,
+        )?;
+        render_night("s3.bucket", &template, &night)?
+    } else {
+        template
+    };
+    if bucket.is_empty() {
+        bail!("s3.bucket is empty: set it in finkctl.yaml");
+    }
+    let endpoint = Endpoint::parse(
+        &config.string("s3.endpoint")?,
+        config.boolean("s3.use_ssl")?,
+    )?;
+    if ctx.dry_run {
+        println!(
+            "would create bucket {bucket} with object lock at {} (dry run)",
+            endpoint.url()
+        );
+        return Ok(());
+    }
+    let credentials = Credentials {
+        access_key: config.string("s3.id")?,
+        secret_key: config.string("s3.secret")?,
+    };
+    let client = S3Client::new(endpoint, credentials)?;
+    crate::block_on(async {
+        let buckets = client.list_buckets().await?;
+        for existing in &buckets {
+            println!("{}", existing.go_format());
+        }
+        if buckets.iter().any(|b| b.name == bucket) {
+            tracing::warn!(bucket, "Bucket exists");
+            return Ok(());
+        }
+        client.create_bucket_with_object_lock(&bucket).await?;
+        if !client.object_lock_enabled(&bucket).await? {
+            bail!(
+                "bucket {bucket} was created but object lock is not enabled: check the S3 service supports it"
+            );
+        }
+        tracing::info!(bucket, "Bucket created with object lock");
+        Ok(())
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_with_or_without_scheme() {
+        assert_eq!(
+            Endpoint::parse("localhost:9000", false).unwrap().url(),
+            "http://localhost:9000"
+        );
+        assert_eq!(
+            Endpoint::parse("localhost:9000", true).unwrap().url(),
+            "https://localhost:9000"
+        );
+        assert_eq!(
+            Endpoint::parse("http://minio.minio:9000", true)
+                .unwrap()
+                .url(),
+            "http://minio.minio:9000"
+        );
+        assert_eq!(
+            Endpoint::parse("https://h:8081/", false).unwrap().url(),
+            "https://h:8081"
+        );
+        assert!(
+            Endpoint::parse("", false)
+                .unwrap_err()
+                .to_string()
+                .contains("s3.endpoint")
+        );
+        assert!(Endpoint::parse("ftp://h", false).is_err());
+        assert!(Endpoint::parse("http://h/p", false).is_err());
+    }
+
+    #[test]
+    fn list_buckets_xml_and_go_format() {
+        let xml = "<ListAllMyBucketsResult><Buckets><Bucket><Name>a</Name><CreationDate>2024-01-02T03:04:05.000Z</CreationDate></Bucket><Bucket><Name>b</Name><CreationDate>2024-01-02T03:04:05.120Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>";
+        let buckets: Vec<String> = xml_blocks(xml, "Bucket")
+            .into_iter()
+            .map(|b| {
+                Bucket {
+                    name: xml_value(b, "Name").unwrap(),
+                    creation_date: xml_value(b, "CreationDate").unwrap(),
+                }
+                .go_format()
+            })
+            .collect();
+        assert_eq!(
+            buckets,
+            [
+                "{a 2024-01-02 03:04:05 +0000 UTC}",
+                "{b 2024-01-02 03:04:05.12 +0000 UTC}"
+            ]
+        );
+        assert_eq!(
+            s3_error(
+                reqwest::StatusCode::FORBIDDEN,
+                "<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+            ),
+            "AccessDenied: no (HTTP 403 Forbidden)"
+        );
+    }
+}

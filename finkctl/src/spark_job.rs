@@ -1,0 +1,420 @@
+//! One Fink task as a Spark job, independent of how it is launched: the image, the Spark confs,
+//! the resources and the Python arguments, all read from the configuration. The spark-submit
+//! renderer (`spark_submit`) and the SparkApplication renderer (`spark_application`) both start
+//! from a [`SparkJob`].
+
+use crate::cli::Task;
+use crate::config::{ConfigError, FinkConfig};
+use crate::template::{TemplateError, render_night};
+
+/// Default Kubernetes service account of the Spark driver.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "spark";
+/// Default directory of the fink-broker scripts inside the image.
+pub const DEFAULT_SCRIPT_DIR: &str = "local:///home/fink/fink-broker/bin/";
+/// Java options given to the driver (Ivy cache in a writable place).
+pub const DRIVER_JAVA_OPTIONS: &str = "-Divy.cache.dir=/tmp -Divy.home=/tmp";
+/// Name of the Secret holding the Kafka JAAS file.
+pub const JAAS_SECRET: &str = "fink-kafka-jaas";
+/// Where the JAAS Secret is mounted in the executors.
+pub const JAAS_MOUNT_PATH: &str = "/etc/fink-broker";
+/// File name of the JAAS text inside the Secret.
+pub const JAAS_FILE: &str = "kafka-jaas.conf";
+
+/// Error while building a job from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A config value has the wrong shape.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A templated value cannot be rendered.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// How a `--conf key=value` is written on the spark-submit line (the original's template).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfStyle {
+    /// `key=value`
+    Bare,
+    /// `key="value"`
+    QuotedValue,
+    /// `key="value"`, and the value is a secret (hidden in logs)
+    SecretValue,
+    /// `"key=value"`
+    QuotedWhole,
+}
+
+/// One Spark configuration property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conf {
+    /// Property name.
+    pub key: String,
+    /// Property value.
+    pub value: String,
+    /// Spark-submit quoting.
+    pub style: ConfStyle,
+}
+
+impl Conf {
+    fn new(key: &str, value: impl Into<String>, style: ConfStyle) -> Self {
+        Self {
+            key: key.to_string(),
+            value: value.into(),
+            style,
+        }
+    }
+}
+
+/// One argument of the Python script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppArg {
+    /// `-flag "value"`
+    Option(String, String),
+    /// `--flag` alone
+    Flag(String),
+    /// A verbatim token (extra arguments from the configuration)
+    Raw(String),
+}
+
+/// The requested cores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cpu {
+    /// No cores setting.
+    Unset,
+    /// `cpu: 0`: request zero cores (CI runners); Spark refuses `cores=0`.
+    ZeroRequest,
+    /// `cpu: N`: driver and executor cores.
+    Cores(String),
+}
+
+/// A Fink task ready to be rendered for spark-submit or for the spark-operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SparkJob {
+    /// Which task.
+    pub task: Task,
+    /// Kubernetes namespace of the driver.
+    pub namespace: String,
+    /// Service account of the driver.
+    pub service_account: String,
+    /// Container image.
+    pub image: String,
+    /// Storage confs (the S3A block, empty when `run.online_data_prefix` is set).
+    pub storage: Vec<Conf>,
+    /// Executor instances (`""`: Spark's default of the base conf).
+    pub instances: String,
+    /// Driver and executor memory (`""`: unset).
+    pub memory: String,
+    /// Driver and executor cores.
+    pub cpu: Cpu,
+    /// Whether the executors mount the Kafka JAAS Secret (distribution).
+    pub kafka_jaas: bool,
+    /// The Python script, e.g. `local:///home/fink/fink-broker/bin/stream2raw.py`.
+    pub main_file: String,
+    /// Python arguments, grouped by printed line.
+    pub arg_lines: Vec<Vec<AppArg>>,
+}
+
+/// What the command line adds to the configuration.
+#[derive(Debug, Clone)]
+pub struct JobRequest<'a> {
+    /// The task.
+    pub task: Task,
+    /// The resolved night.
+    pub night: &'a str,
+    /// `--image`, overriding `run.image`.
+    pub image: Option<&'a str>,
+    /// `--noscience` (or `NOSCIENCE=true`).
+    pub noscience: bool,
+    /// The namespace of the current kube context.
+    pub namespace: &'a str,
+}
+
+/// Builds the job of `request.task` from `config`.
+pub fn build_job(config: &FinkConfig, request: &JobRequest<'_>) -> Result<SparkJob, JobError> {
+    let task = request.task;
+    let section = task.name();
+    let per_task = |key: &str| -> Result<String, ConfigError> {
+        let specific = config.string(&format!("{section}.{key}"))?;
+        if specific.is_empty() {
+            config.string(&format!("run.{key}"))
+        } else {
+            Ok(specific)
+        }
+    };
+    let image = match request.image {
+        Some(image) if !image.is_empty() => image.to_string(),
+        _ => config.string("run.image")?,
+    };
+    let configured_prefix = config.string("run.online_data_prefix")?;
+    let (storage, online_data_prefix) = if configured_prefix.is_empty() {
+        let bucket = render_night("s3.bucket", &config.string("s3.bucket")?, request.night)?;
+        (s3_confs(config)?, format!("s3a://{bucket}"))
+    } else {
+        (Vec::new(), configured_prefix)
+    };
+    let cpu = match per_task("cpu")?.as_str() {
+        "" => Cpu::Unset,
+        "0" => Cpu::ZeroRequest,
+        cores => Cpu::Cores(cores.to_string()),
+    };
+    let mut script_dir = config.string_or("run.script_dir", DEFAULT_SCRIPT_DIR)?;
+    if !script_dir.ends_with('/') {
+        script_dir.push('/');
+    }
+
+    let opt = |flag: &str, value: String| AppArg::Option(flag.to_string(), value);
+    let mut arg_lines = vec![
+        vec![opt("-log_level", config.string("run.log_level")?)],
+        vec![opt("-online_data_prefix", online_data_prefix)],
+        vec![opt("-producer", config.string("run.producer")?)],
+        vec![opt("-tinterval", config.string("run.fink_trigger_update")?)],
+    ];
+    if request.noscience {
+        arg_lines.push(vec![AppArg::Flag("--noscience".into())]);
+    }
+    let night = request.night.to_string();
+    match task {
+        Task::Stream2raw => {
+            let topic = render_night(
+                "stream2raw.kafka_topic",
+                &config.string("stream2raw.kafka_topic")?,
+                request.night,
+            )?;
+            arg_lines.push(vec![opt(
+                "-servers",
+                config.string("stream2raw.kafka_socket")?,
+            )]);
+            arg_lines.push(vec![opt(
+                "-schema",
+                config.string("stream2raw.fink_alert_schema")?,
+            )]);
+            arg_lines.push(vec![opt(
+                "-startingoffsets_stream",
+                config.string("stream2raw.kafka_starting_offset")?,
+            )]);
+            arg_lines.push(vec![opt("-topic", topic)]);
+            arg_lines.push(vec![opt(
+                "-max_offsets_per_trigger",
+                config.string("stream2raw.max_offsets_per_trigger")?,
+            )]);
+            if config.boolean("stream2raw.night_arg")? {
+                arg_lines.push(vec![opt("-night", night)]);
+            }
+        }
+        Task::Raw2science => {
+            arg_lines.push(vec![
+                opt("-night", night),
+                opt("-mmconfigpath", config.string("raw2science.mmconfigpath")?),
+            ]);
+        }
+        Task::Distribution => {
+            let servers = config.string_or(
+                "distribution.distribution_servers",
+                &config.string("stream2raw.kafka_socket")?,
+            )?;
+            arg_lines.push(vec![opt("-distribution_servers", servers)]);
+            let schema = config.string("distribution.distribution_schema")?;
+            if !schema.is_empty() {
+                arg_lines.push(vec![opt("-distribution_schema", schema)]);
+            }
+            for key in [
+                "substream_prefix",
+                "kafka_buffer_memory",
+                "kafka_delivery_timeout_ms",
+                "mmconfigpath",
+            ] {
+                arg_lines.push(vec![opt(
+                    &format!("-{key}"),
+                    config.string(&format!("distribution.{key}"))?,
+                )]);
+            }
+            let protocol = config.string("distribution.kafka_security_protocol")?;
+            if !protocol.is_empty() {
+                arg_lines.push(vec![opt("-kafka_security_protocol", protocol)]);
+            }
+            arg_lines.push(vec![opt("-night", night)]);
+        }
+    }
+    let extra: Vec<AppArg> = config
+        .list("run.extra_args")?
+        .into_iter()
+        .chain(config.list(&format!("{section}.extra_args"))?)
+        .map(AppArg::Raw)
+        .collect();
+    if !extra.is_empty() {
+        arg_lines.push(extra);
+    }
+
+    Ok(SparkJob {
+        task,
+        namespace: request.namespace.to_string(),
+        service_account: config.string_or("run.service_account", DEFAULT_SERVICE_ACCOUNT)?,
+        image,
+        storage,
+        instances: per_task("instances")?,
+        memory: per_task("memory")?,
+        cpu,
+        kafka_jaas: task == Task::Distribution,
+        main_file: format!("{script_dir}{}", task.script()),
+        arg_lines,
+    })
+}
+
+fn s3_confs(config: &FinkConfig) -> Result<Vec<Conf>, ConfigError> {
+    use ConfStyle::*;
+    let ssl = config.boolean("s3.use_ssl")?;
+    Ok(vec![
+        Conf::new(
+            "spark.hadoop.fs.s3a.endpoint",
+            config.string("s3.endpoint")?,
+            Bare,
+        ),
+        Conf::new(
+            "spark.hadoop.fs.s3a.access.key",
+            config.string("s3.id")?,
+            SecretValue,
+        ),
+        Conf::new(
+            "spark.hadoop.fs.s3a.secret.key",
+            config.string("s3.secret")?,
+            SecretValue,
+        ),
+        Conf::new(
+            "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version",
+            "2",
+            Bare,
+        ),
+        Conf::new(
+            "spark.hadoop.fs.s3a.connection.ssl.enabled",
+            ssl.to_string(),
+            Bare,
+        ),
+        Conf::new("spark.hadoop.fs.s3a.fast.upload", "true", Bare),
+        Conf::new("spark.hadoop.fs.s3a.path.style.access", "true", Bare),
+        Conf::new(
+            "spark.hadoop.fs.s3a.aws.credentials.provider",
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+            Bare,
+        ),
+        Conf::new(
+            "spark.hadoop.fs.s3a.impl",
+            "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            QuotedValue,
+        ),
+    ])
+}
+
+/// The executor Java option pointing to the mounted JAAS file.
+pub fn executor_jaas_java_options() -> String {
+    format!("-Djava.security.auth.login.config={JAAS_MOUNT_PATH}/{JAAS_FILE}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(task: Task) -> JobRequest<'static> {
+        JobRequest {
+            task,
+            night: "20000101",
+            image: None,
+            noscience: false,
+            namespace: "ns",
+        }
+    }
+
+    #[test]
+    fn online_data_prefix_replaces_the_s3_block() {
+        let c = FinkConfig::from_yaml_texts(&[
+            "run:\n  online_data_prefix: hdfs://nn:8020/fink\ns3:\n  bucket: b\n",
+        ])
+        .unwrap();
+        let job = build_job(&c, &request(Task::Raw2science)).unwrap();
+        assert!(job.storage.is_empty());
+        assert_eq!(
+            job.arg_lines[1],
+            vec![AppArg::Option(
+                "-online_data_prefix".into(),
+                "hdfs://nn:8020/fink".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn per_task_values_override_run_values() {
+        let c = FinkConfig::from_yaml_texts(&[
+            "run:\n  cpu: 2\n  memory: 1g\n  instances: 1\nraw2science:\n  memory: 3g\n  cpu: 0\n",
+        ])
+        .unwrap();
+        let job = build_job(&c, &request(Task::Raw2science)).unwrap();
+        assert_eq!(
+            (job.memory.as_str(), job.instances.as_str(), &job.cpu),
+            ("3g", "1", &Cpu::ZeroRequest)
+        );
+        let job = build_job(&c, &request(Task::Stream2raw)).unwrap();
+        assert_eq!(job.cpu, Cpu::Cores("2".into()));
+    }
+
+    #[test]
+    fn current_fink_broker_arguments_are_reachable_through_config() {
+        let c = FinkConfig::from_yaml_texts(&[
+            "run:\n  script_dir: local:///home/fink/fink-broker/bin/ztf\n  extra_args: [-x, '1']\nstream2raw:\n  night_arg: true\ndistribution:\n  kafka_security_protocol: SASL_PLAINTEXT\n  extra_args: -y\n",
+        ])
+        .unwrap();
+        let job = build_job(&c, &request(Task::Stream2raw)).unwrap();
+        assert_eq!(
+            job.main_file,
+            "local:///home/fink/fink-broker/bin/ztf/stream2raw.py"
+        );
+        assert!(
+            job.arg_lines
+                .contains(&vec![AppArg::Option("-night".into(), "20000101".into())])
+        );
+        assert_eq!(
+            job.arg_lines.last().unwrap(),
+            &vec![AppArg::Raw("-x".into()), AppArg::Raw("1".into())]
+        );
+        let job = build_job(&c, &request(Task::Distribution)).unwrap();
+        let flat: Vec<_> = job.arg_lines.concat();
+        assert!(flat.contains(&AppArg::Option(
+            "-kafka_security_protocol".into(),
+            "SASL_PLAINTEXT".into()
+        )));
+        assert!(
+            !flat
+                .iter()
+                .any(|a| matches!(a, AppArg::Option(f, _) if f == "-distribution_schema"))
+        );
+        assert_eq!(
+            job.arg_lines.last().unwrap(),
+            &vec![
+                AppArg::Raw("-x".into()),
+                AppArg::Raw("1".into()),
+                AppArg::Raw("-y".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn distribution_servers_default_to_the_kafka_socket() {
+        let c = FinkConfig::from_yaml_texts(&["stream2raw:\n  kafka_socket: k:9092\n"]).unwrap();
+        let job = build_job(&c, &request(Task::Distribution)).unwrap();
+        assert!(job.arg_lines.concat().contains(&AppArg::Option(
+            "-distribution_servers".into(),
+            "k:9092".into()
+        )));
+    }
+
+    #[test]
+    fn unsupported_template_variables_fail() {
+        let c =
+            FinkConfig::from_yaml_texts(&["stream2raw:\n  kafka_topic: t-{{.Image}}\n"]).unwrap();
+        let err = build_job(&c, &request(Task::Stream2raw))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stream2raw.kafka_topic") && err.contains("{{.Image}}"),
+            "{err}"
+        );
+    }
+}

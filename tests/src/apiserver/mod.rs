@@ -1,0 +1,344 @@
+//! A fake Kubernetes API server over real HTTP on a loopback port.
+//!
+//! It keeps a stateful store of core, apps and custom resources (CRDs registered at run time are
+//! served in discovery), and answers as the real API server does for what the tools and their
+//! clients (kube-rs, kubectl) use: discovery, get/list with label and field selectors, create,
+//! update with optimistic concurrency, merge/strategic/JSON patches, server-side apply with field
+//! ownership, delete with finalizers and namespace cascade, watches resumable from a
+//! resourceVersion with bookmarks, and `pods/exec` over WebSocket with scripted replies.
+//!
+//! The server runs on its own thread and tokio runtime, so synchronous and async tests can use
+//! it alike; it stops when the [`FakeApiServer`] is dropped.
+//!
+//! ```no_run
+//! use harness::apiserver::FakeApiServer;
+//! let server = FakeApiServer::start();
+//! server.apply_json(serde_json::json!({
+//!     "apiVersion": "v1", "kind": "Pod",
+//!     "metadata": {"name": "p", "namespace": "default"},
+//!     "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+//! }));
+//! std::process::Command::new("kubectl").env("KUBECONFIG", server.kubeconfig()).args(["get", "pods"]);
+//! ```
+
+mod apply;
+mod clock;
+pub mod crds;
+mod discovery;
+mod exec;
+mod faults;
+mod patch;
+mod resources;
+mod routes;
+mod selectors;
+mod status;
+mod store;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub use exec::{ExecReply, ExecRequest};
+pub use faults::{Fault, FaultRule, RequestRecord};
+pub use store::Store;
+
+use routes::App;
+
+/// Options of a [`FakeApiServer`] before it starts.
+#[derive(Debug, Clone)]
+pub struct FakeApiServerBuilder {
+    watch_history: usize,
+    bookmark_interval: Duration,
+    crds: Vec<Value>,
+}
+
+impl Default for FakeApiServerBuilder {
+    fn default() -> Self {
+        Self {
+            watch_history: 1000,
+            bookmark_interval: Duration::from_secs(1),
+            crds: Vec::new(),
+        }
+    }
+}
+
+impl FakeApiServerBuilder {
+    /// How many events the watch history keeps (default 1000); older resourceVersions get `410 Gone`.
+    pub fn watch_history(mut self, events: usize) -> Self {
+        self.watch_history = events;
+        self
+    }
+
+    /// How often watches that allow bookmarks receive a `BOOKMARK` event (default 1 s).
+    pub fn bookmark_interval(mut self, every: Duration) -> Self {
+        self.bookmark_interval = every;
+        self
+    }
+
+    /// Registers a CustomResourceDefinition before the server starts (see [`crds`]).
+    pub fn crd(mut self, definition: Value) -> Self {
+        self.crds.push(definition);
+        self
+    }
+
+    /// Binds `127.0.0.1:0`, starts serving, and writes a kubeconfig (namespace `default`).
+    ///
+    /// # Panics
+    /// If no loopback port can be bound or the runtime cannot start (the test cannot run).
+    pub fn start(self) -> FakeApiServer {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("fake API server: bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("fake API server: non-blocking listener");
+        let addr = listener
+            .local_addr()
+            .expect("fake API server: local address");
+        let store = Arc::new(Store::new(self.watch_history));
+        for crd in self.crds {
+            store.apply_json(crd);
+        }
+        let (drop_watches, _) = tokio::sync::watch::channel(0);
+        let app = Arc::new(App {
+            store,
+            addr,
+            faults: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            exec_handlers: Mutex::new(Vec::new()),
+            drop_watches,
+            bookmark_interval: self.bookmark_interval,
+        });
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let served = app.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-apiserver-{}", addr.port()))
+            .spawn(move || serve(listener, served, shutdown_rx, handle_tx))
+            .expect("fake API server: spawn thread");
+        let runtime = handle_rx
+            .recv()
+            .expect("fake API server: runtime did not start");
+        let dir = tempfile::tempdir().expect("fake API server: temporary directory");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let server = FakeApiServer {
+            app,
+            url: format!("http://{addr}"),
+            runtime,
+            kubeconfig,
+            _dir: dir,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        };
+        server
+            .write_kubeconfig(&server.kubeconfig, "default")
+            .expect("fake API server: write kubeconfig");
+        server
+    }
+}
+
+fn serve(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    shutdown: oneshot::Receiver<()>,
+    handle_tx: std::sync::mpsc::Sender<tokio::runtime::Handle>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("fake API server: tokio runtime: {e}");
+            return;
+        }
+    };
+    let _ = handle_tx.send(rt.handle().clone());
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("fake API server: listener: {e}");
+                return;
+            }
+        };
+        let router = axum::Router::new()
+            .fallback(routes::dispatch)
+            .with_state(app);
+        tokio::select! {
+            r = axum::serve(listener, router) => {
+                if let Err(e) = r {
+                    tracing::error!("fake API server stopped: {e}");
+                }
+            }
+            _ = shutdown => {}
+        }
+    });
+    rt.shutdown_background();
+}
+
+/// A running fake Kubernetes API server; stops on drop.
+pub struct FakeApiServer {
+    app: Arc<App>,
+    url: String,
+    runtime: tokio::runtime::Handle,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeApiServer")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeApiServer {
+    /// Starts a server with default options.
+    pub fn start() -> Self {
+        Self::builder().start()
+    }
+
+    /// Options before starting.
+    pub fn builder() -> FakeApiServerBuilder {
+        FakeApiServerBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The loopback address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.app.addr
+    }
+
+    /// A kubeconfig file pointing at this server (context `fake`, namespace `default`).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Writes a kubeconfig pointing at this server: cluster, user and context `fake`, with this
+    /// default namespace.
+    pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\npreferences: {{}}\n",
+            url = self.url
+        );
+        std::fs::write(path, text)
+    }
+
+    /// The object store (also handed to [`after`](Self::after) closures).
+    pub fn store(&self) -> &Store {
+        &self.app.store
+    }
+
+    /// Creates or replaces any object as given, `status` included (see [`Store::apply_json`]).
+    pub fn apply_json(&self, object: Value) -> Value {
+        self.app.store.apply_json(object)
+    }
+
+    /// An object, if it exists; `kind` may be the kind, plural, singular or a short name.
+    pub fn get_json(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        self.app.store.get_json(api_version, kind, namespace, name)
+    }
+
+    /// Every object of a kind, in one namespace or all of them.
+    pub fn list_json(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Vec<Value> {
+        self.app.store.list_json(api_version, kind, namespace)
+    }
+
+    /// Runs `change` on the store after `delay` (e.g. a pod becomes Ready at t=1s); watchers see
+    /// the resulting events.
+    pub fn after(&self, delay: Duration, change: impl FnOnce(&Store) + Send + 'static) {
+        let store = self.app.store.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            change(&store);
+        });
+    }
+
+    /// Adds a fault; rules are tried in the order added, the first that hits answers.
+    pub fn fault(&self, rule: FaultRule) {
+        self.app
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(rule);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.app
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Ends every open watch stream now (clients see the connection end and must re-watch).
+    pub fn drop_watches(&self) {
+        self.app.drop_watches.send_modify(|n| *n += 1);
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.app
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        self.app
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Scripts `pods/exec` for one pod: `reply` gets the request (command, container, stdin) and
+    /// returns stdout, stderr and the exit code. A later registration for the same pod wins.
+    pub fn exec_handler(
+        &self,
+        namespace: &str,
+        pod: &str,
+        reply: impl Fn(&ExecRequest) -> ExecReply + Send + Sync + 'static,
+    ) {
+        let mut handlers = self
+            .app
+            .exec_handlers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        handlers.retain(|(ns, p, _)| !(ns == namespace && p == pod));
+        handlers.push((namespace.into(), pod.into(), Arc::new(reply)));
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Git fixtures built with the git CLI, and `git daemon` on loopback for `git://` remotes.
+//!
+//! Every git command runs from an argv vector with a fixed identity and a clock that advances one
+//! minute per commit or tag (author and committer dates through `GIT_*_DATE`), and with the user's
+//! and the system's git configuration ignored, so the same steps give the same hashes on every
+//! machine.
+//!
+//! ```no_run
+//! use harness::git::{GitDaemon, GitRepo};
+//! let repo = GitRepo::temp();
+//! let c1 = repo.commit("c1", &[("rootfs/file1.txt", "one\n")]);
+//! repo.annotated_tag("v1.0.0", "release 1.0.0");
+//! let root = tempfile::tempdir().unwrap();
+//! repo.bare_clone(&root.path().join("fink-broker.git"));
+//! let daemon = GitDaemon::serve(root.path());
+//! let url = daemon.url("fink-broker.git"); // git://127.0.0.1:PORT/fink-broker.git
+//! // later: new upstream commits
+//! repo.commit("c2", &[]);
+//! repo.push(&url, &["main"]);
+//! ```
+
+use std::ffi::OsStr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// Author and committer name of every fixture commit and tag.
+pub const AUTHOR_NAME: &str = "Fink Tester";
+/// Author and committer email of every fixture commit and tag.
+pub const AUTHOR_EMAIL: &str = "tester@fink-tools.invalid";
+/// The date of a fixture's first commit (2024-01-01T00:00:00Z), in seconds since the epoch.
+pub const FIRST_COMMIT_TIME: i64 = 1_704_067_200;
+
+/// A git command with the fixture identity, clock and an isolated configuration.
+fn git_command(time: i64) -> Command {
+    isolated_command(Path::new("git"), time)
+}
+
+/// `program` (git or one of its helpers) with the fixture identity, clock and configuration.
+fn isolated_command(program: &Path, time: i64) -> Command {
+    let date = format!("{time} +0000");
+    let mut command = Command::new(program);
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", AUTHOR_NAME)
+        .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
+        .env("GIT_COMMITTER_NAME", AUTHOR_NAME)
+        .env("GIT_COMMITTER_EMAIL", AUTHOR_EMAIL)
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` and returns its trimmed stdout; panics with git's stderr when it fails.
+fn run(mut command: Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("running {command:?}: {err} (is git installed?)"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_owned()
+}
+
+/// A git working repository used as a fixture. A temporary one is removed on drop.
+pub struct GitRepo {
+    dir: PathBuf,
+    clock: AtomicI64,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl GitRepo {
+    /// `git init` in `dir` (created if missing) with `main` as the initial branch.
+    pub fn init(dir: &Path) -> GitRepo {
+        GitRepo::init_on(dir, "main")
+    }
+
+    /// `git init` in `dir` (created if missing) with `branch` as the initial branch (e.g.
+    /// `master`, as in the Go originals' tests).
+    pub fn init_on(dir: &Path, branch: &str) -> GitRepo {
+        std::fs::create_dir_all(dir)
+            .unwrap_or_else(|err| panic!("creating {}: {err}", dir.display()));
+        let mut command = git_command(FIRST_COMMIT_TIME);
+        command
+            .arg("-c")
+            .arg(format!("init.defaultBranch={branch}"))
+            .args(["init", "-q"])
+            .arg(dir);
+        run(command);
+        GitRepo::open(dir)
+    }
+
+    /// `git init` in a new temporary directory, on `main`.
+    pub fn temp() -> GitRepo {
+        GitRepo::temp_on("main")
+    }
+
+    /// `git init` in a new temporary directory, on `branch`.
+    pub fn temp_on(branch: &str) -> GitRepo {
+        let temp = tempfile::Builder::new()
+            .prefix("git-fixture-")
+            .tempdir()
+            .expect("creating a temporary directory for a git fixture");
+        let repo = GitRepo::init_on(temp.path(), branch);
+        GitRepo {
+            _temp: Some(temp),
+            ..repo
+        }
+    }
+
+    /// `git clone <url> <dir>`: a working clone of a served or bare repository, e.g. to push new
+    /// upstream commits from.
+    pub fn clone_from(url: &str, dir: &Path) -> GitRepo {
+        let mut command = git_command(FIRST_COMMIT_TIME);
+        command.args(["clone", "-q", url]).arg(dir);
+        run(command);
+        GitRepo::open(dir)
+    }
+
+    fn open(dir: &Path) -> GitRepo {
+        GitRepo {
+            dir: dir.to_owned(),
+            clock: AtomicI64::new(FIRST_COMMIT_TIME),
+            _temp: None,
+        }
+    }
+
+    /// The working directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs `git <args>` in the repository and returns its trimmed stdout (for anything the
+    /// helpers below do not cover). Panics if git fails.
+    pub fn git<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = git_command(self.clock.load(Ordering::SeqCst));
+        command.arg("-C").arg(&self.dir).args(args);
+        run(command)
+    }
+
+    /// Advances the fixture clock by one minute.
+    fn tick(&self) {
+        self.clock.fetch_add(60, Ordering::SeqCst);
+    }
+
+    /// Writes `files` (`(relative path, content)`, parent directories created), stages them and
+    /// commits with `message` (an empty commit when `files` is empty). Returns the commit hash.
+    pub fn commit(&self, message: &str, files: &[(&str, &str)]) -> String {
+        for (path, content) in files {
+            let file = self.dir.join(path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)
+                    .unwrap_or_else(|err| panic!("creating {}: {err}", parent.display()));
+            }
+            std::fs::write(&file, content)
+                .unwrap_or_else(|err| panic!("writing {}: {err}", file.display()));
+            self.git(["add", "--", path]);
+        }
+        self.tick();
+        self.git(["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    /// A lightweight tag on HEAD.
+    pub fn tag(&self, name: &str) {
+        self.git(["tag", name]);
+    }
+
+    /// An annotated tag on HEAD.
+    pub fn annotated_tag(&self, name: &str, message: &str) {
+        self.tick();
+        self.git(["tag", "-a", name, "-m", message]);
+    }
+
+    /// Creates branch `name` at HEAD without switching to it.
+    pub fn branch(&self, name: &str) {
+        self.git(["branch", name]);
+    }
+
+    /// Switches to branch (or commit) `name`.
+    pub fn checkout(&self, name: &str) {
+        self.git(["checkout", "-q", name]);
+    }
+
+    /// Merges `branch` into the current branch with a merge commit (`--no-ff`); returns its hash.
+    pub fn merge(&self, branch: &str) -> String {
+        self.tick();
+        let message = format!("Merge branch '{branch}'");
+        self.git(["merge", "-q", "--no-ff", "-m", &message, branch]);
+        self.head()
+    }
+
+    /// The full hash of HEAD.
+    pub fn head(&self) -> String {
+        self.rev_parse("HEAD")
+    }
+
+    /// The full hash of `rev`.
+    pub fn rev_parse(&self, rev: &str) -> String {
+        self.git(["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")])
+    }
+
+    /// The current branch name (empty on a detached HEAD).
+    pub fn current_branch(&self) -> String {
+        self.git(["branch", "--show-current"])
+    }
+
+    /// `git clone --bare` of this repository into `dest` (all branches and tags), to be served by
+    /// [`GitDaemon`] or used as a `file://` remote. Returns `dest`.
+    pub fn bare_clone(&self, dest: &Path) -> PathBuf {
+        let mut command = git_command(FIRST_COMMIT_TIME);
+        command
+            .args(["clone", "-q", "--bare"])
+            .arg(&self.dir)
+            .arg(dest);
+        run(command);
+        dest.to_owned()
+    }
+
+    /// `git push <remote> <refspecs…>`; `remote` is a URL or path. Tags are pushed with
+    /// `--tags` or explicit refspecs.
+    pub fn push(&self, remote: &str, refspecs: &[&str]) {
+        let mut args = vec!["push", "-q", remote];
+        args.extend_from_slice(refspecs);
+        self.git(args);
+    }
+}
+
+/// `git daemon` serving the repositories under a root directory on 127.0.0.1, push enabled.
+/// Killed on drop.
+pub struct GitDaemon {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl GitDaemon {
+    /// Serves every repository under `root` (bare `name.git` directories or working
+    /// repositories) and waits until the daemon accepts connections.
+    pub fn serve(root: &Path) -> GitDaemon {
+        // The free port may be taken between probing and binding: retry with another one.
+        let mut exec_path = git_command(FIRST_COMMIT_TIME);
+        exec_path.arg("--exec-path");
+        let daemon_program = PathBuf::from(run(exec_path)).join("git-daemon");
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = crate::net::free_port();
+            // `git-daemon` itself, not `git daemon`: the `git` wrapper would run it as a child
+            // process that outlives a kill of the wrapper.
+            let mut command = isolated_command(&daemon_program, FIRST_COMMIT_TIME);
+            command
+                .args(["--reuseaddr", "--export-all", "--informative-errors"])
+                .arg(format!("--base-path={}", root.display()))
+                .arg("--listen=127.0.0.1")
+                .arg(format!("--port={port}"))
+                .arg("--enable=receive-pack")
+                .arg(root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = command
+                .spawn()
+                .unwrap_or_else(|err| panic!("starting git daemon: {err} (is git installed?)"));
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            match crate::net::wait_for_port(addr, Duration::from_secs(10)) {
+                Ok(()) if matches!(child.try_wait(), Ok(None)) => {
+                    return GitDaemon { addr, child };
+                }
+                Ok(()) => last_error = format!("git daemon exited, port {port} taken"),
+                Err(err) => last_error = err.to_string(),
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("git daemon did not start on loopback: {last_error}");
+    }
+
+    /// The `git://` URL of repository `name` (a path relative to the served root).
+    pub fn url(&self, name: &str) -> String {
+        format!("git://{}/{name}", self.addr)
+    }
+
+    /// The daemon's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

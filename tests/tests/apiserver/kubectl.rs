@@ -1,0 +1,405 @@
+//! The reference client: the real kubectl (1.32) against the fake, from synchronous tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use harness::apiserver::{ExecReply, FakeApiServer, crds};
+use serde_json::{Value, json};
+
+use super::support::pod;
+
+/// kubectl with the server's kubeconfig and a discovery cache of its own (ports get reused).
+fn kubectl(server: &FakeApiServer, cache: &Path) -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", server.kubeconfig())
+        .env("KUBECACHEDIR", cache)
+        .env_remove("KUBECTL_EXTERNAL_DIFF");
+    cmd
+}
+
+fn run(server: &FakeApiServer, cache: &Path, args: &[&str]) -> Output {
+    kubectl(server, cache)
+        .args(args)
+        .output()
+        .expect("kubectl runs (is /usr/bin/kubectl installed?)")
+}
+
+fn ok(server: &FakeApiServer, cache: &Path, args: &[&str]) -> String {
+    let out = run(server, cache, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const MANIFEST: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: spark
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: conf
+  namespace: spark
+  labels: {app: fink}
+data:
+  night: \"20200101\"
+";
+
+#[test]
+fn kubectl_create_then_get_json() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "m.yaml", MANIFEST);
+    let out = ok(&server, dir.path(), &["create", "-f", &file]);
+    assert_eq!(out, "namespace/spark created\nconfigmap/conf created\n");
+    let got: Value = serde_json::from_str(&ok(
+        &server,
+        dir.path(),
+        &[
+            "get",
+            "configmap",
+            "conf",
+            "-n",
+            "spark",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(got["data"], json!({"night": "20200101"}));
+    let stored = server
+        .get_json("v1", "ConfigMap", Some("spark"), "conf")
+        .unwrap();
+    assert_eq!(got["metadata"]["uid"], stored["metadata"]["uid"]);
+    assert_eq!(
+        got["metadata"]["managedFields"][0]["manager"],
+        "kubectl-create"
+    );
+    let again = run(&server, dir.path(), &["create", "-f", &file]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("AlreadyExists"));
+}
+
+#[test]
+fn kubectl_get_name_with_label_selectors() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(pod("default", "driver-1", json!({"spark-role": "driver"})));
+    server.apply_json(pod("default", "exec-1", json!({"spark-role": "executor"})));
+    server.apply_json(pod("default", "other", json!({})));
+    for (selector, want) in [
+        ("spark-role=driver", "pod/driver-1\n"),
+        ("spark-role!=driver", "pod/exec-1\npod/other\n"),
+        (
+            "spark-role in (driver,executor)",
+            "pod/driver-1\npod/exec-1\n",
+        ),
+        ("spark-role notin (driver)", "pod/exec-1\npod/other\n"),
+        ("spark-role", "pod/driver-1\npod/exec-1\n"),
+        ("!spark-role", "pod/other\n"),
+    ] {
+        assert_eq!(
+            ok(
+                &server,
+                dir.path(),
+                &["get", "pods", "-l", selector, "-o", "name"]
+            ),
+            want,
+            "{selector}"
+        );
+    }
+    let table = ok(
+        &server,
+        dir.path(),
+        &["get", "pods", "-l", "spark-role=driver"],
+    );
+    assert!(
+        table.starts_with("NAME") && table.contains("driver-1"),
+        "{table}"
+    );
+}
+
+#[test]
+fn kubectl_apply_server_side_creates_updates_and_reports_conflicts() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "m.yaml", MANIFEST);
+    let out = ok(
+        &server,
+        dir.path(),
+        &["apply", "--server-side", "-f", &file],
+    );
+    assert_eq!(
+        out,
+        "namespace/spark serverside-applied\nconfigmap/conf serverside-applied\n"
+    );
+    let stored = server
+        .get_json("v1", "ConfigMap", Some("spark"), "conf")
+        .unwrap();
+    assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "kubectl");
+    assert_eq!(stored["metadata"]["managedFields"][0]["operation"], "Apply");
+    let other = write(
+        dir.path(),
+        "other.yaml",
+        &MANIFEST.replace("20200101", "20240101"),
+    );
+    let conflict = run(
+        &server,
+        dir.path(),
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "other",
+            "-f",
+            &other,
+        ],
+    );
+    assert!(!conflict.status.success());
+    let stderr = String::from_utf8_lossy(&conflict.stderr);
+    assert!(
+        stderr.contains("conflict with \"kubectl\"") && stderr.contains(".data.night"),
+        "{stderr}"
+    );
+    ok(
+        &server,
+        dir.path(),
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "other",
+            "--force-conflicts",
+            "-f",
+            &other,
+        ],
+    );
+    assert_eq!(
+        server.get_json("v1", "cm", Some("spark"), "conf").unwrap()["data"]["night"],
+        "20240101"
+    );
+}
+
+#[test]
+fn kubectl_label_then_delete_then_not_found() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(pod("default", "p", json!({"app": "web"})));
+    assert_eq!(
+        ok(&server, dir.path(), &["label", "pod", "p", "tier=front"]),
+        "pod/p labeled\n"
+    );
+    assert_eq!(
+        server.get_json("v1", "Pod", Some("default"), "p").unwrap()["metadata"]["labels"],
+        json!({"app": "web", "tier": "front"})
+    );
+    assert_eq!(
+        ok(
+            &server,
+            dir.path(),
+            &["get", "pods", "-l", "tier=front", "-o", "name"]
+        ),
+        "pod/p\n"
+    );
+    assert_eq!(
+        ok(&server, dir.path(), &["delete", "pod", "p"]),
+        "pod \"p\" deleted\n"
+    );
+    let gone = run(&server, dir.path(), &["get", "pod", "p"]);
+    assert!(!gone.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&gone.stderr),
+        "Error from server (NotFound): pods \"p\" not found\n"
+    );
+}
+
+#[test]
+fn kubectl_get_watch_sees_a_later_create() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "early", "namespace": "default"}}));
+    let mut child = kubectl(&server, dir.path())
+        .args([
+            "get",
+            "configmaps",
+            "-w",
+            "-o",
+            "name",
+            "--request-timeout=0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    server.after(Duration::from_millis(1500), |s| {
+        s.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late", "namespace": "default"}}));
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let done = line == "configmap/late";
+            let _ = tx.send(line);
+            if done {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        let done = line == "configmap/late";
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(lines, ["configmap/early", "configmap/late"]);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.query_param("watch").as_deref() == Some("true"))
+    );
+}
+
+#[test]
+fn kubectl_applies_a_crd_then_its_custom_resources() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let crd = write(dir.path(), "crd.json", &crds::kafka_topic().to_string());
+    ok(&server, dir.path(), &["apply", "-f", &crd]);
+    let waited = ok(
+        &server,
+        dir.path(),
+        &[
+            "wait",
+            "--for=condition=established",
+            "--timeout=10s",
+            "crd/kafkatopics.kafka.strimzi.io",
+        ],
+    );
+    assert!(waited.contains("condition met"), "{waited}");
+    let topic = write(
+        dir.path(),
+        "kt.yaml",
+        "apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata:\n  name: fink-alerts\n  namespace: default\n  labels: {strimzi.io/cluster: kafka-cluster}\nspec:\n  partitions: 1\n",
+    );
+    assert_eq!(
+        ok(&server, dir.path(), &["apply", "-f", &topic]),
+        "kafkatopic.kafka.strimzi.io/fink-alerts created\n"
+    );
+    assert_eq!(
+        ok(&server, dir.path(), &["apply", "-f", &topic]),
+        "kafkatopic.kafka.strimzi.io/fink-alerts unchanged\n"
+    );
+    assert_eq!(
+        ok(
+            &server,
+            dir.path(),
+            &[
+                "get",
+                "kt",
+                "-l",
+                "strimzi.io/cluster=kafka-cluster",
+                "-o",
+                "name"
+            ]
+        ),
+        "kafkatopic.kafka.strimzi.io/fink-alerts\n"
+    );
+    let stored = server
+        .get_json(
+            "kafka.strimzi.io/v1beta2",
+            "KafkaTopic",
+            Some("default"),
+            "fink-alerts",
+        )
+        .unwrap();
+    assert_eq!(stored["spec"]["partitions"], 1);
+}
+
+#[test]
+fn kubectl_wait_sees_a_pod_become_ready() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(pod("default", "p", json!({})));
+    server.after(Duration::from_secs(1), |s| {
+        let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        s.merge_patch_json("v1", "Pod", Some("default"), "p", &ready);
+    });
+    let out = ok(
+        &server,
+        dir.path(),
+        &["wait", "--for=condition=Ready", "pod/p", "--timeout=20s"],
+    );
+    assert_eq!(out, "pod/p condition met\n");
+}
+
+#[test]
+fn kubectl_rollout_status_follows_deployment_status() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
+    }));
+    server.after(Duration::from_secs(1), |s| {
+        let status = json!({"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+            "conditions": [{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}});
+        s.merge_patch_json("apps/v1", "Deployment", Some("default"), "web", &status);
+    });
+    let out = ok(
+        &server,
+        dir.path(),
+        &["rollout", "status", "deployment/web", "--timeout=20s"],
+    );
+    assert!(
+        out.ends_with("deployment \"web\" successfully rolled out\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn kubectl_exec_runs_a_scripted_command() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(pod("default", "p", json!({})));
+    server.exec_handler("default", "p", |req| match req.command.as_slice() {
+        [echo, rest @ ..] if echo == "echo" => ExecReply::stdout(format!("{}\n", rest.join(" "))),
+        _ => ExecReply::default()
+            .with_stderr("not found\n")
+            .with_exit_code(127),
+    });
+    assert_eq!(
+        ok(
+            &server,
+            dir.path(),
+            &["exec", "p", "--", "echo", "hello", "fink"]
+        ),
+        "hello fink\n"
+    );
+    let failed = run(
+        &server,
+        dir.path(),
+        &["exec", "p", "-c", "main", "--", "nope"],
+    );
+    assert_eq!(failed.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("not found"));
+}

@@ -1,0 +1,12 @@
+//! The fake Kubernetes API server, driven over real HTTP by kube-rs, raw HTTP and kubectl.
+
+mod binary;
+mod crud;
+mod discovery;
+mod exec;
+mod faults;
+mod kubectl;
+mod patch;
+mod selectors;
+mod support;
+mod watch;
