@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use predicates::prelude::*;
-use support::{FakeBins, Repo, Server, ciux, push_image};
+use support::{FakeBins, GitDaemon, Registry, Repo, Script, calls, ciux};
 
 /// `_e2e/create_git_repo.sh`: `.ciux` with `sourcePathes: [rootfs]`, one commit, ignite with
 /// `--selector itest=true`, then `rootfs/hello.txt` and the annotated tag v1.0.0.
@@ -40,7 +40,7 @@ fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
 #[test]
 fn get_imagetag() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let registry = format!("{}/test_org", reg.host());
     let dir = d.path().join("get_imagetag");
     let r = create_git_repo(&dir, &registry);
@@ -90,7 +90,7 @@ fn get_imagetag() {
 #[test]
 fn existing_image_of_an_older_commit_is_reused() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let registry = format!("{}/fink", reg.host());
     let dir = d.path().join("proj");
     let r = create_git_repo(&dir, &registry);
@@ -98,8 +98,8 @@ fn existing_image_of_an_older_commit_is_reused() {
     let src_version = format!("v1.0.0-1-g{}", r.short());
     r.commit("doc", &[("README", "doc")]);
     let doc_version = format!("v1.0.0-2-g{}", r.short());
-    push_image(&reg.host(), "fink/proj", &doc_version);
-    push_image(&reg.host(), "fink/proj", &src_version);
+    reg.push_image("fink/proj", &doc_version);
+    reg.push_image("fink/proj", &src_version);
     let out = stdout_of(ciux().args(["get", "image", "--check"]).arg(&dir));
     assert_eq!(
         out,
@@ -128,7 +128,7 @@ fn existing_image_of_an_older_commit_is_reused() {
 #[test]
 fn get_revision_isrelease() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let dir = d.path().join("get_revision");
     let r = create_git_repo(&dir, &format!("{}/x", reg.host()));
     assert_eq!(
@@ -164,7 +164,7 @@ fn ciux_bin_dir() -> String {
 #[test]
 fn get_configpath_and_the_helper_script() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let registry = format!("{}/test_org", reg.host());
     let dir = d.path().join("get_configpath");
     create_git_repo(&dir, &registry);
@@ -242,7 +242,7 @@ fn get_configpath_and_the_helper_script() {
 #[test]
 fn selector_file_names_and_ciuxconfig_override() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let dir = d.path().join("names");
     create_git_repo(&dir, &format!("{}/o", reg.host()));
     for (sel, file) in [
@@ -299,7 +299,7 @@ fn selector_file_names_and_ciuxconfig_override() {
 #[test]
 fn ignite_with_dependencies() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(&d.path().join("reg"));
+    let reg = Registry::start();
     let remotes = d.path().join("remotes");
     let sim = Repo::init(&remotes.join("fink-alert-simulator.git"));
     sim.commit("c1", &[("go.mod", "module sim\n"), ("go.sum", "")]);
@@ -311,10 +311,10 @@ fn ignite_with_dependencies() {
     let cd = Repo::init(&remotes.join("fink-cd"));
     cd.commit("c1", &[]);
     cd.git(&["branch", "-m", "main"]);
-    let daemon = Server::git_daemon(&remotes);
+    let daemon = GitDaemon::serve(&remotes);
     let host = reg.host();
-    push_image(&host, "fink/fink-alert-simulator", &sim_version);
-    push_image(&host, "fink/stackable-hadoop", "v24.11.0");
+    reg.push_image("fink/fink-alert-simulator", &sim_version);
+    reg.push_image("fink/stackable-hadoop", "v24.11.0");
 
     let work = d.path().join("work");
     let broker = Repo::init(&work.join("fink-broker"));
@@ -325,11 +325,11 @@ fn ignite_with_dependencies() {
         "dependencies:".into(),
         "  - package: github.com/k8s-school/ink@v0.0.1-rc5".into(),
         "    labels: {itest: \"true\"}".into(),
-        format!("  - url: {}", daemon.git_url("fink-alert-simulator.git")),
+        format!("  - url: {}", daemon.url("fink-alert-simulator.git")),
         "    clone: true".into(),
         "    pull: true".into(),
         "    labels: {itest: \"true\"}".into(),
-        format!("  - url: {}", daemon.git_url("fink-cd")),
+        format!("  - url: {}", daemon.url("fink-cd")),
         "    labels: {itest: \"true\"}".into(),
         format!("  - image: {host}/fink/stackable-hadoop:v24.11.0"),
         "    labels: {itest: \"true\"}".into(),
@@ -347,10 +347,10 @@ fn ignite_with_dependencies() {
     broker.git(&["checkout", "-q", "--detach"]);
 
     let fakes = FakeBins::new();
-    fakes.add("go", "", 0);
-    fakes.add("cargo", "", 0);
+    fakes.add("go", Script::stdout(""));
+    fakes.add("cargo", Script::stdout(""));
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args([
             "ignite",
             "--selector",
@@ -369,13 +369,13 @@ fn ignite_with_dependencies() {
         "sibling clone without the .git suffix"
     );
     assert_eq!(
-        fakes.calls("go"),
+        calls(&fakes, "go"),
         [
             "install github.com/k8s-school/ink@v0.0.1-rc5".to_string(),
             format!("install -C {}", sim_dir.display())
         ]
     );
-    assert_eq!(fakes.calls("cargo"), ["install --locked ktbx@1.2.0"]);
+    assert_eq!(calls(&fakes, "cargo"), ["install --locked ktbx@1.2.0"]);
     let env = std::fs::read_to_string(broker.dir.join(".ciux.d/ciux_itest.sh")).unwrap();
     let expected = format!(
         "# Label selector: itest
@@ -405,7 +405,7 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
     // A second run reuses the clone (fetched, still on its branch) and honours --tmp-registry: every
     // line ends with a newline.
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args([
             "ig",
             "-l",
@@ -444,9 +444,9 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
     );
 
     // Without the project branch in the dependency, `main`/`master` is used.
-    push_image(&host, "fink/fink-alert-simulator", "v3.2.0");
+    reg.push_image("fink/fink-alert-simulator", "v3.2.0");
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args(["ignite", "-l", "itest", "-b", "other"])
         .arg(&broker.dir)
         .assert()
@@ -468,7 +468,7 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
         format!("  {host}/fink/fink-deps-noscience-ztf:v2.54.9\n")
     );
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args(["ignite", "-l", "build=noscience"])
         .arg(&broker.dir)
         .assert()
@@ -497,7 +497,7 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
 #[test]
 fn dry_run_and_github_outputs() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let dir = d.path().join("dry");
     create_git_repo(&dir, &format!("{}/o", reg.host()));
     let out = stdout_of(ciux().args(["--dry-run", "ignite", "-l", "ci"]).arg(&dir));
@@ -683,7 +683,7 @@ fn bad_inputs_have_clear_messages() {
 #[test]
 fn missing_toolchain_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let dir = d.path().join("tools");
     let r = Repo::init(&dir);
     r.commit(
@@ -711,17 +711,17 @@ fn missing_toolchain_is_a_clear_error() {
 fn image_load_and_cleanup_with_fake_docker() {
     let d = tempfile::tempdir().unwrap();
     let fakes = FakeBins::new();
-    fakes.add("docker", "Loaded image: x", 0);
+    fakes.add("docker", Script::stdout("Loaded image: x"));
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args(["image", "load", "-r", "['ubuntu-22.04']", "-i", "r.io/a:v1", "-b", "false"])
         .assert()
         .success()
         .stdout("Loading image: r.io/a:v1 (build-status: false, runner: ['ubuntu-22.04'])\nUsing existing remote image: r.io/a:v1\n");
-    assert!(fakes.calls("docker").is_empty());
+    assert!(calls(&fakes, "docker").is_empty());
     let tar = d.path().join("image.tar");
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args([
             "image",
             "load",
@@ -742,7 +742,7 @@ fn image_load_and_cleanup_with_fake_docker() {
         )));
     std::fs::write(&tar, "tar").unwrap();
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args([
             "image",
             "load",
@@ -762,14 +762,14 @@ fn image_load_and_cleanup_with_fake_docker() {
             tar.display()
         )));
     assert_eq!(
-        fakes.calls("docker"),
+        calls(&fakes, "docker"),
         [format!("load --input {}", tar.display())]
     );
 
     let fakes = FakeBins::new();
-    fakes.add("docker", "other/image:v1", 0);
+    fakes.add("docker", Script::stdout("other/image:v1"));
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args([
             "image",
             "load",
@@ -787,14 +787,10 @@ fn image_load_and_cleanup_with_fake_docker() {
         ));
 
     let fakes = FakeBins::new();
-    fakes.add(
-        "docker",
-        r#"{"Repository":"r.io/fink-broker","Tag":"old","CreatedAt":"2020-01-02 15:04:05 +0100 CET","ID":"111"}
+    fakes.add("docker", Script::stdout(r#"{"Repository":"r.io/fink-broker","Tag":"old","CreatedAt":"2020-01-02 15:04:05 +0100 CET","ID":"111"}
 {"Repository":"r.io/fink-broker","Tag":"new","CreatedAt":"1 minutes ago","ID":"222"}
-{"Repository":"r.io/other","Tag":"old","CreatedAt":"2020-01-02 15:04:05 +0100 CET","ID":"333"}"#,
-        0,
-    );
-    let out = stdout_of(ciux().env("PATH", fakes.path()).args([
+{"Repository":"r.io/other","Tag":"old","CreatedAt":"2020-01-02 15:04:05 +0100 CET","ID":"333"}"#));
+    let out = stdout_of(ciux().env("PATH", fakes.path_env()).args([
         "image",
         "cleanup",
         "--pattern",
@@ -810,14 +806,14 @@ fn image_load_and_cleanup_with_fake_docker() {
         out.ends_with("Cleanup completed: removed 1 images\n"),
         "{out}"
     );
-    let calls = fakes.calls("docker");
+    let calls = calls(&fakes, "docker");
     assert!(
         calls.contains(&"rmi 111".to_string()) && !calls.iter().any(|c| c.contains("333")),
         "{calls:?}"
     );
     assert!(calls.contains(&"image prune -f".to_string()));
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args(["image", "cleanup", "-p", "x", "-m", "5y"])
         .assert()
         .failure()
@@ -828,10 +824,9 @@ fn image_load_and_cleanup_with_fake_docker() {
 
 #[test]
 fn promote_copies_the_manifest_in_the_registry() {
-    let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(d.path());
+    let reg = Registry::start();
     let host = reg.host();
-    push_image(&host, "fink/broker", "v1.0.0-3-gabcdef0");
+    reg.push_image("fink/broker", "v1.0.0-3-gabcdef0");
     ciux()
         .args([
             "image",
@@ -843,10 +838,7 @@ fn promote_copies_the_manifest_in_the_registry() {
         .success();
     let out = std::process::Command::new("curl")
         .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
-        .args([
-            "-H",
-            "Accept: application/vnd.docker.distribution.manifest.v2+json",
-        ])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
         .arg(format!("http://{host}/v2/fink/broker/manifests/v1.0.0"))
         .output()
         .unwrap();
@@ -877,14 +869,14 @@ fn promote_copies_the_manifest_in_the_registry() {
 #[test]
 fn pinned_dependency_revision() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(&d.path().join("reg"));
+    let reg = Registry::start();
     let remotes = d.path().join("remotes");
     let dep = Repo::init(&remotes.join("dep"));
     let c1 = dep.commit("c1", &[("one", "1")]);
     dep.annotated("v1.0.0");
     let c2 = dep.commit("c2", &[("two", "2")]);
     dep.commit("c3", &[("three", "3")]);
-    let daemon = Server::git_daemon(&remotes);
+    let daemon = GitDaemon::serve(&remotes);
     let project = Repo::init(&d.path().join("work/proj"));
     let write_ciux = |rev: &str| {
         project.commit(
@@ -892,7 +884,7 @@ fn pinned_dependency_revision() {
             &[(".ciux", &format!(
                 "registry: {}/x\ndependencies:\n  - url: {}\n    clone: true\n    revision: {rev}\n",
                 reg.host(),
-                daemon.git_url("dep")
+                daemon.url("dep")
             ))],
         );
     };
@@ -933,7 +925,7 @@ fn pinned_dependency_revision() {
 #[test]
 fn cloned_cargo_workspace_is_installed_with_cargo() {
     let d = tempfile::tempdir().unwrap();
-    let reg = Server::registry(&d.path().join("reg"));
+    let reg = Registry::start();
     let remotes = d.path().join("remotes");
     let tools = Repo::init(&remotes.join("fink-tools"));
     tools.commit(
@@ -943,7 +935,7 @@ fn cloned_cargo_workspace_is_installed_with_cargo() {
             "[workspace]\nmembers = [\"ktbx\", \"xtask\"]\n",
         )],
     );
-    let daemon = Server::git_daemon(&remotes);
+    let daemon = GitDaemon::serve(&remotes);
     let project = Repo::init(&d.path().join("work/proj"));
     project.commit(
         "c",
@@ -952,7 +944,7 @@ fn cloned_cargo_workspace_is_installed_with_cargo() {
             &format!(
                 "registry: {}/x\ndependencies:\n  - url: {}\n    clone: true\n",
                 reg.host(),
-                daemon.git_url("fink-tools")
+                daemon.url("fink-tools")
             ),
         )],
     );
@@ -962,15 +954,15 @@ fn cloned_cargo_workspace_is_installed_with_cargo() {
         clone.display()
     );
     let fakes = FakeBins::new();
-    fakes.add("cargo", &metadata, 0);
+    fakes.add("cargo", Script::stdout(&metadata));
     ciux()
-        .env("PATH", fakes.path())
+        .env("PATH", fakes.path_env())
         .args(["ignite"])
         .arg(&project.dir)
         .assert()
         .success();
     assert_eq!(
-        fakes.calls("cargo"),
+        calls(&fakes, "cargo"),
         [
             format!(
                 "metadata --no-deps --format-version 1 --manifest-path {}/Cargo.toml",

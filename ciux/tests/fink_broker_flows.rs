@@ -6,19 +6,20 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{FakeBins, Repo, Server, push_image};
+use support::{FakeBins, GitDaemon, Registry, Repo, Script, calls};
 
 struct Stack {
     _tmp: tempfile::TempDir,
-    _daemon: Server,
-    registry: Server,
+    _daemon: GitDaemon,
+    registry: Registry,
     broker: Repo,
     fakes: FakeBins,
 }
 
 fn stack() -> Stack {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Server::registry(&tmp.path().join("reg"));
+    let registry = Registry::start();
+    let reg = &registry;
     let remotes = tmp.path().join("remotes");
     let sim = Repo::init(&remotes.join("fink-alert-simulator"));
     sim.commit("c1", &[("README", "sim")]);
@@ -26,19 +27,11 @@ fn stack() -> Stack {
     let cd = Repo::init(&remotes.join("fink-cd"));
     cd.commit("c1", &[]);
     cd.git(&["branch", "-m", "main"]);
-    let daemon = Server::git_daemon(&remotes);
+    let daemon = GitDaemon::serve(&remotes);
     let host = registry.host();
-    push_image(
-        &host,
-        "astrolabsoftware/fink/fink-alert-simulator",
-        "v3.2.0",
-    );
-    push_image(&host, "astrolabsoftware/fink/stackable-hadoop", "v24.11.0");
-    push_image(
-        &host,
-        "astrolabsoftware/fink/fink-deps-noscience-ztf",
-        "v2.54.9",
-    );
+    reg.push_image("astrolabsoftware/fink/fink-alert-simulator", "v3.2.0");
+    reg.push_image("astrolabsoftware/fink/stackable-hadoop", "v24.11.0");
+    reg.push_image("astrolabsoftware/fink/fink-deps-noscience-ztf", "v2.54.9");
     let ciux_file = [
         "apiVersion: v1alpha1".to_string(),
         format!("registry: {host}/astrolabsoftware/fink"),
@@ -46,11 +39,11 @@ fn stack() -> Stack {
         "dependencies:".into(),
         "  - package: github.com/k8s-school/ink@v0.0.1-rc5".into(),
         "    labels: {itest: \"true\"}".into(),
-        format!("  - url: {}", daemon.git_url("fink-alert-simulator")),
+        format!("  - url: {}", daemon.url("fink-alert-simulator")),
         "    clone: true".into(),
         "    pull: true".into(),
         "    labels: {dev: \"true\", itest: \"true\", release: \"true\"}".into(),
-        format!("  - url: {}", daemon.git_url("fink-cd")),
+        format!("  - url: {}", daemon.url("fink-cd")),
         "    labels: {dev: \"true\", itest: \"true\", release: \"true\"}".into(),
         "  - package: github.com/k8s-school/home-ci-reporter@v0.0.2-rc8".into(),
         "    labels: {itest: \"true\", gha_dispatch: \"true\"}".into(),
@@ -77,9 +70,9 @@ fn stack() -> Stack {
     );
     broker.annotated("v3.1.0");
     let fakes = FakeBins::new();
-    fakes.add("go", "", 0);
-    fakes.add("cargo", "", 0);
-    fakes.add("docker", "Loaded image", 0);
+    fakes.add("go", Script::stdout(""));
+    fakes.add("cargo", Script::stdout(""));
+    fakes.add("docker", Script::stdout("Loaded image"));
     Stack {
         _tmp: tmp,
         _daemon: daemon,
@@ -100,7 +93,11 @@ fn bash(stack: &Stack, script: &str, cwd: &Path, envs: &[(&str, String)]) -> Str
         .current_dir(cwd)
         .env(
             "PATH",
-            format!("{}:{}", bin.parent().unwrap().display(), stack.fakes.path()),
+            format!(
+                "{}:{}",
+                bin.parent().unwrap().display(),
+                stack.fakes.path_env().to_string_lossy()
+            ),
         )
         .env("DIR", &stack.broker.dir)
         .env("CIUX_REGISTRY_TIMEOUT", "5")
@@ -128,7 +125,7 @@ fn build_sh_builds_then_skips_once_the_image_exists() {
     let url = format!("{host}/astrolabsoftware/fink/fink-broker-noscience:v3.1.0");
     assert!(out.ends_with(&format!("built {url}\n")), "{out}");
     assert_eq!(
-        s.fakes.calls("docker"),
+        calls(&s.fakes, "docker"),
         [format!(
             "image build --tag {url} --build-arg base_image={host}/astrolabsoftware/fink/fink-deps-noscience-ztf:v2.54.9 {}",
             s.broker.dir.display()
@@ -141,11 +138,8 @@ fn build_sh_builds_then_skips_once_the_image_exists() {
             .is_file()
     );
     // Once pushed, a commit outside the sources reuses it.
-    push_image(
-        &host,
-        "astrolabsoftware/fink/fink-broker-noscience",
-        "v3.1.0",
-    );
+    s.registry
+        .push_image("astrolabsoftware/fink/fink-broker-noscience", "v3.1.0");
     s.broker.commit("docs", &[("README.md", "doc")]);
     let out = bash(&s, "build.sh", &s.broker.dir, &[]);
     assert!(
@@ -190,16 +184,12 @@ fn github_e2e_steps() {
         out.contains("Cleanup completed: removed 0 images\n"),
         "{out}"
     );
-    let go = s.fakes.calls("go");
+    let go = calls(&s.fakes, "go");
     assert!(
         go.contains(&"install github.com/k8s-school/ktbx@v1.1.6-rc5".to_string()),
         "itest selects optional: {go:?}"
     );
-    assert!(
-        s.fakes
-            .calls("docker")
-            .contains(&format!("load --input {}", artifact.display()))
-    );
+    assert!(calls(&s.fakes, "docker").contains(&format!("load --input {}", artifact.display())));
 }
 
 #[test]
@@ -219,7 +209,7 @@ fn finkctl_ciuxconfig_and_release_flows() {
         )),
         "{out}"
     );
-    assert_eq!(s.fakes.calls("cargo"), ["install --locked finkctl@3.1.3"]);
+    assert_eq!(calls(&s.fakes, "cargo"), ["install --locked finkctl@3.1.3"]);
     let out = bash(&s, "release.sh", &s.broker.dir, &[]);
     assert!(out.starts_with("  git://127.0.0.1:"), "{out}");
     assert!(

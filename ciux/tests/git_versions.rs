@@ -4,7 +4,7 @@ mod support;
 
 use ciux::git::{self, SourcePaths};
 use git2::Oid;
-use support::{Repo, Server};
+use support::{GitDaemon, Repo};
 
 fn oid(s: &str) -> Oid {
     Oid::from_str(s).unwrap()
@@ -243,10 +243,10 @@ fn ls_remote_lists_branches_without_cloning() {
         branches.contains(&"master".to_string()) && branches.contains(&"testbranch".to_string())
     );
     assert!(!branches.contains(&"notexist".to_string()));
-    let daemon = Server::git_daemon(d.path());
-    let listing = git::ls_remote(&daemon.git_url("origin")).unwrap();
+    let daemon = GitDaemon::serve(d.path());
+    let listing = git::ls_remote(&daemon.url("origin")).unwrap();
     assert!(ciux::branch_rule::remote_branches(&listing).contains(&"testbranch".to_string()));
-    let err = git::ls_remote(&daemon.git_url("missing"))
+    let err = git::ls_remote(&daemon.url("missing"))
         .unwrap_err()
         .to_string();
     assert!(
@@ -265,9 +265,9 @@ fn clone_work_branch_is_single_branch_with_tags() {
     let c2 = r.commit("c2", &[]);
     r.annotated("v2.0.0");
     r.git(&["checkout", "-q", "master"]);
-    let daemon = Server::git_daemon(d.path());
+    let daemon = GitDaemon::serve(d.path());
     let dest = d.path().join("clone");
-    let repo = git::clone(&daemon.git_url("origin"), &dest, Some("testbranch")).unwrap();
+    let repo = git::clone(&daemon.url("origin"), &dest, Some("testbranch")).unwrap();
     assert_eq!(git::head_branch(&repo), "testbranch");
     let v = git::head_revision(&repo).unwrap();
     assert_eq!(
