@@ -75,6 +75,8 @@ pub struct RegistryClient {
     credentials: Credentials,
     /// Bearer tokens by (registry, scope); fetched once and reused.
     tokens: Mutex<HashMap<(String, String), String>>,
+    /// Held while a token is fetched, so that concurrent look-ups wait for it instead of asking too.
+    token_fetch: tokio::sync::Mutex<()>,
     backoff: Duration,
 }
 
@@ -96,6 +98,7 @@ impl RegistryClient {
             http,
             credentials,
             tokens: Mutex::new(HashMap::new()),
+            token_fetch: tokio::sync::Mutex::new(()),
             backoff: Duration::from_millis(300),
         })
     }
@@ -186,8 +189,12 @@ impl RegistryClient {
             let Some(challenge) = reply.1 else {
                 return Err(denied(image, reply.0.status));
             };
+            let used = match &auth {
+                Some(RegistryAuth::Bearer(t)) => Some(t.clone()),
+                _ => None,
+            };
             auth = Some(
-                self.answer_challenge(image, &challenge, scope, &key)
+                self.answer_challenge(image, &challenge, scope, &key, used)
                     .await?,
             );
         }
@@ -203,6 +210,7 @@ impl RegistryClient {
         challenge: &str,
         scope: &str,
         key: &(String, String),
+        used: Option<String>,
     ) -> Result<RegistryAuth, RegistryError> {
         let creds = self.credentials.for_registry(&image.registry);
         let (scheme, params) = parse_challenge(challenge);
@@ -217,6 +225,12 @@ impl RegistryClient {
                 image: image.to_string(),
                 reason: format!("unsupported authentication scheme {scheme:?}"),
             });
+        }
+        let _fetching = self.token_fetch.lock().await;
+        if let Some(token) = self.cached_token(key)
+            && Some(&token) != used.as_ref()
+        {
+            return Ok(RegistryAuth::Bearer(token));
         }
         let realm = params.get("realm").ok_or_else(|| RegistryError::Protocol {
             image: image.to_string(),

@@ -972,3 +972,101 @@ fn cloned_cargo_workspace_is_installed_with_cargo() {
         ]
     );
 }
+
+/// Docker-v2 token auth (Docker Hub / GitLab style) on the real registry: anonymous pull tokens are
+/// fetched once per repository and reused for every candidate; promotion needs credentials.
+#[test]
+fn token_auth_registry() {
+    let reg = Registry::start_with_token_auth("ci", "s3cret");
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let project = Repo::init(&dir.path().join("proj"));
+    project.commit(
+        "c1",
+        &[
+            (
+                ".ciux",
+                &format!("registry: {host}/fink\nsourcePathes: [src]\n"),
+            ),
+            ("src/a", "1"),
+        ],
+    );
+    project.annotated("v1.0.0");
+    project.commit("c2", &[("doc", "1")]);
+    project.commit("c3", &[("doc", "2")]);
+    reg.push_image("fink/proj", &format!("v1.0.0-2-g{}", project.short()));
+    let before = reg.token_requests().len();
+    let out = stdout_of(ciux().args(["get", "image", "--check"]).arg(&project.dir));
+    assert_eq!(
+        out,
+        format!(
+            "Image: {host}/fink/proj:v1.0.0-2-g{}, in registry: true\n",
+            project.short()
+        )
+    );
+    let tokens: Vec<_> = reg.token_requests().into_iter().skip(before).collect();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "one token for three candidates: {tokens:?}"
+    );
+    assert_eq!(tokens[0].scopes, ["repository:fink/proj:pull"]);
+    assert_eq!(tokens[0].account, None);
+
+    let image = format!("{host}/fink/proj:v1.0.0-2-g{}", project.short());
+    ciux()
+        .args(["image", "promote", &image, "v1.0.0"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("refused access"));
+    ciux()
+        .env("CIUX_REGISTRY_USERNAME", "ci")
+        .env("CIUX_REGISTRY_PASSWORD", "s3cret")
+        .args(["image", "promote", &image, "v1.0.0"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("s3cret").not());
+    assert_eq!(
+        reg.token_requests().last().unwrap().account.as_deref(),
+        Some("ci")
+    );
+}
+
+/// Basic auth (htpasswd): without credentials the check is an error, never "absent"; with
+/// `~/.docker/config.json` credentials it works.
+#[test]
+fn basic_auth_registry_with_docker_config() {
+    let reg = Registry::start_with_htpasswd("ci", "s3cret");
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let project = Repo::init(&dir.path().join("proj"));
+    project.commit("c1", &[(".ciux", &format!("registry: {host}/fink\n"))]);
+    project.annotated("v1.0.0");
+    reg.push_image("fink/proj", "v1.0.0");
+    ciux()
+        .args(["get", "image", "--check"])
+        .arg(&project.dir)
+        .assert()
+        .failure()
+        .stdout("")
+        .stderr(
+            predicate::str::contains("refused access").and(predicate::str::contains("HTTP 401")),
+        );
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"Y2k6czNjcmV0"}}}}}}"#),
+    )
+    .unwrap();
+    let out = stdout_of(
+        ciux()
+            .env("DOCKER_CONFIG", &docker)
+            .args(["get", "image", "--check"])
+            .arg(&project.dir),
+    );
+    assert_eq!(
+        out,
+        format!("Image: {host}/fink/proj:v1.0.0, in registry: true\n")
+    );
+}
