@@ -25,7 +25,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prepare a build or test run: dependencies, tools, image decision and the env file
-    #[command(visible_aliases = ["ig", "ign"], args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    #[command(
+        visible_aliases = ["ig", "ign"],
+        subcommand_negates_reqs = true,
+        override_usage = "ciux ignite [OPTIONS] <REPOSITORY>\n       ciux ignite env [OPTIONS] <REPOSITORY>"
+    )]
     Ignite(IgniteArgs),
     /// Read information about a project
     #[command(subcommand)]

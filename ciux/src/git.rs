@@ -17,12 +17,12 @@ use crate::semver_tag::TagVersion;
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// The path is not inside a git work tree.
-    #[error("{path} is not a git repository: {source}")]
+    #[error("{path} is not a git repository: {reason}")]
     NotARepository {
         /// The path given.
         path: PathBuf,
         /// libgit2's reason.
-        source: git2::Error,
+        reason: git2::Error,
     },
     /// The path is inside a work tree but not at its root.
     #[error("{path} is a sub-directory of the git repository {root}: pass the repository root")]
@@ -44,20 +44,20 @@ pub enum GitError {
         root: PathBuf,
     },
     /// Any other libgit2 failure.
-    #[error("{what}: {source}")]
+    #[error("{what}: {reason}")]
     Git {
         /// What was being done.
         what: String,
         /// libgit2's reason.
-        source: git2::Error,
+        reason: git2::Error,
     },
 }
 
 /// Wraps a libgit2 error with a description of the operation.
 pub(crate) fn ctx(what: impl FnOnce() -> String) -> impl FnOnce(git2::Error) -> GitError {
-    move |source| GitError::Git {
+    move |reason| GitError::Git {
         what: what(),
-        source,
+        reason,
     }
 }
 
@@ -68,14 +68,14 @@ pub fn open_root(path: &Path) -> Result<Repository, GitError> {
         RepositoryOpenFlags::NO_SEARCH,
         std::iter::empty::<&str>(),
     )
-    .map_err(|source| match Repository::discover(path) {
+    .map_err(|reason| match Repository::discover(path) {
         Ok(found) if found.workdir().is_some() => GitError::NotRoot {
             path: path.to_path_buf(),
             root: found.workdir().map(trim_slash).unwrap_or_default(),
         },
         _ => GitError::NotARepository {
             path: path.to_path_buf(),
-            source,
+            reason,
         },
     })?;
     if repo.workdir().is_none() {
@@ -561,7 +561,7 @@ pub fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitErr
             "pinned revision {revision:?} is neither a branch, a tag nor a commit of {}",
             dir.display()
         ),
-        source: git2::Error::from_str("not found"),
+        reason: git2::Error::from_str("not found"),
     })
 }
 

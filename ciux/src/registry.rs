@@ -52,7 +52,7 @@ pub enum RegistryError {
         detail: String,
     },
     /// Network failure or timeout, after retries.
-    #[error("cannot reach the registry for {image}: {source}")]
+    #[error("cannot reach the registry for {image}")]
     Transport {
         /// The image.
         image: String,
