@@ -480,7 +480,7 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
     // `ignite env` rewrites the project-core file from the local clones, for a relative path too.
     ciux()
         .current_dir(&work)
-        .args(["ignite", "env", "fink-broker"])
+        .args(["ignite", "-b", "my-feature", "env", "fink-broker"])
         .assert()
         .success();
     let env = std::fs::read_to_string(broker.dir.join(".ciux.d/ciux_project_core.sh")).unwrap();
@@ -492,6 +492,11 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
         "{env}"
     );
     assert!(env.contains("export FINK_CD_WORKBRANCH=\n"), "{env}");
+    assert!(
+        env.contains("export FINK_BROKER_WORKBRANCH=my-feature\n"),
+        "{env}"
+    );
+    assert!(env.contains("export CIUX_BUILD=true\n"), "{env}");
 }
 
 #[test]

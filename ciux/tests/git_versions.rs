@@ -367,3 +367,35 @@ fn a_root_commit_adding_sources_is_the_last_change() {
         .collect();
     assert_eq!(change, [c1, c2]);
 }
+
+#[test]
+fn a_diverged_local_branch_is_left_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    r.commit("c1", &[("f", "1")]);
+    let dest = d.path().join("clone");
+    let repo = git::clone(&r.url(), &dest, Some("master")).unwrap();
+    r.commit("upstream", &[("f", "2")]);
+    std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "local",
+        ])
+        .current_dir(&dest)
+        .status()
+        .unwrap();
+    let before = git::head_commit(&repo).unwrap();
+    git::update(&repo, "master").unwrap();
+    assert_eq!(
+        git::head_commit(&repo).unwrap(),
+        before,
+        "local commits are never thrown away"
+    );
+}
