@@ -841,13 +841,19 @@ fn promote_copies_the_manifest_in_the_registry() {
         ])
         .assert()
         .success();
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
-        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .arg(format!("http://{host}/v2/fink/broker/manifests/v1.0.0"))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    // The promoted tag now exists: it can be promoted in turn.
+    ciux()
+        .args([
+            "image",
+            "promote",
+            &format!("{host}/fink/broker:v1.0.0"),
+            "v1.0.0-copy",
+        ])
+        .assert()
+        .success()
+        .stdout(format!(
+            "Promoted {host}/fink/broker:v1.0.0 as {host}/fink/broker:v1.0.0-copy\n"
+        ));
     ciux()
         .args([
             "image",
