@@ -107,11 +107,13 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
 
     let client = crate::registry_client()?;
     let dep_images = dependency_images(&project, &deps)?;
-    let decision = crate::block_on(async {
-        check_images(&client, &dep_images).await?;
-        image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(&client))
-            .await
-            .map_err(anyhow::Error::from)
+    // Dependency images and the project image are looked up together.
+    let ((), decision) = crate::block_on(async {
+        futures::try_join!(check_images(&client, &dep_images), async {
+            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(&client))
+                .await
+                .map_err(anyhow::Error::from)
+        })
     })?;
 
     let env = env_file_of(&project, &deps, &project_branch, &decision);
