@@ -17,7 +17,7 @@ use crate::semver_tag::TagVersion;
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// The path is not inside a git work tree.
-    #[error("{path} is not a git repository: {reason}")]
+    #[error("{path} is not a git repository: {}", reason.message())]
     NotARepository {
         /// The path given.
         path: PathBuf,
@@ -44,7 +44,7 @@ pub enum GitError {
         root: PathBuf,
     },
     /// Any other libgit2 failure.
-    #[error("{what}: {reason}")]
+    #[error("{what}: {}", reason.message())]
     Git {
         /// What was being done.
         what: String,
