@@ -256,8 +256,9 @@ pub struct WaitTopicArgs {
     /// Where topic names come from
     #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
     pub source: TopicSource,
-    /// Time between two runs of kafka-topics.sh (Go duration); KafkaTopic resources are watched
-    #[arg(long, default_value = "10s", value_parser = common::duration::parse_duration)]
+    /// Time between the starts of two runs of kafka-topics.sh (Go duration, at least 100ms; one
+    /// run at a time); KafkaTopic resources are watched instead
+    #[arg(long, default_value = "250ms", value_parser = common::duration::parse_duration)]
     pub interval: Duration,
 }
 
@@ -346,7 +347,10 @@ mod tests {
         let WaitCommand::Topic(t) = w.what else {
             panic!()
         };
-        assert_eq!((t.expected, t.at_least), (20, false));
+        assert_eq!(
+            (t.expected, t.at_least, t.interval),
+            (20, false, Duration::from_millis(250))
+        );
         let Command::Wait(w) = parse(&["finkctl", "wait", "tsk"]).command else {
             panic!()
         };

@@ -1,6 +1,7 @@
 //! `finkctl wait topics` and `finkctl wait tasks`, under one global deadline. Kubernetes objects
 //! are watched (the state is checked as soon as it changes; dropped watches and server errors are
-//! retried with backoff); topics listed through `kafka-topics.sh` are polled.
+//! retried with backoff); topics listed through `kafka-topics.sh` are polled every 250 ms by
+//! default, one exec at a time.
 
 use std::fmt::Debug;
 use std::pin::pin;
@@ -87,6 +88,9 @@ where
         .unwrap_or(Err(WaitError::Timeout))
 }
 
+/// The shortest time between the starts of two `kafka-topics.sh` runs (bounds the exec rate).
+pub const MIN_EXEC_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Whether `count` topics satisfy the expectation.
 pub fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bool {
     if at_least {
@@ -154,14 +158,19 @@ async fn wait_topics(
         })?;
         return Ok(count);
     }
+    // kafka-topics.sh cannot be watched: it runs again every `interval` (default 250 ms, so a
+    // change is seen within about a quarter of a second), one run at a time, never more often
+    // than every MIN_EXEC_INTERVAL.
+    let interval = args.interval.max(MIN_EXEC_INTERVAL);
     loop {
+        let started = Instant::now();
         match tokio::time::timeout_at(deadline, fink_topics(target, settings, args.source)).await {
             Ok(Ok(topics)) if found(&topics) => return Ok(topics.len()),
             Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!("listing topics failed, retrying: {err:#}"),
             Err(_) => break,
         }
-        let next = Instant::now() + args.interval.max(Duration::from_millis(100));
+        let next = started + interval;
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             break;
