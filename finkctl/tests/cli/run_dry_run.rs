@@ -100,7 +100,8 @@ fn noscience_line_follows_tinterval_for_every_task_and_from_the_environment() {
             "    -tinterval \"2\" \\\n",
             "    -tinterval \"2\" \\\n    --noscience \\\n",
         );
-        assert_eq!(dry_run(&setup, task, &["--noscience"]), expected);
+        let flag = if task == "r" { "-n" } else { "--noscience" };
+        assert_eq!(dry_run(&setup, task, &[flag]), expected);
         let out = setup
             .finkctl()
             .env("NOSCIENCE", "true")
@@ -135,9 +136,9 @@ fn flags_before_the_task_and_dash_i() {
         .args([
             "run",
             "--dry-run",
-            "-i",
+            "--image",
             "param_image",
-            "-N",
+            "--night",
             "20000101",
             "stream2raw",
         ])
@@ -190,7 +191,7 @@ fn bad_nights_fail_with_the_original_messages() {
 
 #[test]
 fn tonight_uses_todays_utc_date() {
-    let out = dry_run(&Setup::new(|c| c), "raw2science", &["--tonight"]);
+    let out = dry_run(&Setup::new(|c| c), "raw2science", &["-t"]);
     let today = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("-night \""))
