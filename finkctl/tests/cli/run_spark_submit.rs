@@ -141,9 +141,16 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
         .finkctl()
         .env("KUBECONFIG", &kubeconfig)
         .env("TMPDIR", tmp.path())
-        .args(["run", "dis", "--image=param_image", "-N", "20000101"])
+        .args(["run", "dis", "--image=param_image", "-N", "20000101", "-v2"])
         .assert()
-        .success();
+        .success()
+        .stderr(
+            // Debug logs (finkctl, kube, the runner) show neither the S3 keys nor the password.
+            predicate::str::contains("running")
+                .and(predicate::str::contains("minioadmin").not())
+                .and(predicate::str::contains("changeme").not())
+                .and(predicate::str::contains("Y2hhbmdlbWU").not()),
+        );
 
     let secret = server
         .get_json("v1", "Secret", Some("spark"), "fink-kafka-jaas")
