@@ -282,8 +282,10 @@ async fn wait_spark_applications(
     Ok(())
 }
 
+/// Every SparkApplication RUNNING or COMPLETED (none at all: nothing to follow); a failed one
+/// fails the wait.
 fn applications_running(apps: &[Arc<DynamicObject>]) -> Check {
-    let mut all_running = !apps.is_empty();
+    let mut all_running = true;
     for app in apps {
         let name = app.metadata.name.as_deref().unwrap_or("?");
         let state = &app.data["status"]["applicationState"];

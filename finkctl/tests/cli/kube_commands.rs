@@ -834,3 +834,29 @@ fn delete_all_namespaces_says_so() {
         .success()
         .stdout("Delete all spark pods in all namespaces\npod other/driver-x would be deleted (dry run)\n");
 }
+
+#[test]
+fn wait_tasks_goes_on_to_the_pods_when_listing_spark_applications_fails_once() {
+    let cluster = Cluster::start();
+    cluster.server.fault(
+        FaultRule::new(Fault::Status(500))
+            .method("GET")
+            .path_prefix("/apis/sparkoperator.k8s.io/v1beta2/namespaces/spark/sparkapplications")
+            .times(1),
+    );
+    cluster
+        .server
+        .apply_json(pod("driver-0", "driver", "Running", true));
+    cluster
+        .server
+        .apply_json(pod("exec-0", "executor", "Running", true));
+    cluster
+        .finkctl()
+        .args(["wait", "tasks", "-e", "1", "--timeout", "10s"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::ends_with(
+            "Pods with label 'spark-role=driver' are ready\nPods with label 'spark-role=executor' are ready\n",
+        ));
+}
