@@ -30,7 +30,8 @@ pub fn render(job: &SparkJob, spark_version: &str) -> Value {
     let mut executor = Map::new();
     driver.insert("serviceAccount".into(), json!(job.service_account));
     driver.insert("javaOptions".into(), json!(DRIVER_JAVA_OPTIONS));
-    let instances: i64 = job.instances.parse().unwrap_or(1);
+    // Validated by `build_job`; empty means Spark's default of one executor.
+    let instances: u32 = job.instances.parse().unwrap_or(1);
     executor.insert("instances".into(), json!(instances));
     if !job.memory.is_empty() {
         driver.insert("memory".into(), json!(job.memory));
