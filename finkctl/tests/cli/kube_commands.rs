@@ -121,7 +121,8 @@ fn createsecrets_applies_the_jaas_secret_with_the_kafka_user_password() {
         .arg("createsecrets")
         .assert()
         .success()
-        .stdout("");
+        .stdout("")
+        .stderr("");
     assert_eq!(
         cluster.jaas().unwrap(),
         jaas_text("fink-producer", "s3cr\\\"t")
@@ -255,7 +256,8 @@ fn get_topics_execs_kafka_topics_in_the_broker_pod() {
         .args(["get", "topics"])
         .assert()
         .success()
-        .stdout("Filtered Kafka topics:\nfink_early_sn\nfink_kn\n");
+        .stdout("Filtered Kafka topics:\nfink_early_sn\nfink_kn\n")
+        .stderr("");
     cluster
         .finkctl()
         .args(["get", "to", "-o", "json"])
@@ -373,7 +375,8 @@ fn wait_topics_exact_count_and_at_least() {
         .args(["wait", "topics", "-e", "3", "--timeout", "5s"])
         .assert()
         .success()
-        .stdout("Condition met: Found 3 fink topics\n");
+        .stdout("Condition met: Found 3 fink topics\n")
+        .stderr("");
     cluster
         .finkctl()
         .args([
@@ -387,7 +390,8 @@ fn wait_topics_exact_count_and_at_least() {
         ])
         .assert()
         .success()
-        .stdout("Condition met: Found 3 fink topics\n");
+        .stdout("Condition met: Found 3 fink topics\n")
+        .stderr("");
     cluster
         .finkctl()
         .args([
@@ -582,7 +586,8 @@ fn delete_acts_on_the_current_namespace_unless_all_namespaces() {
         .arg("delete")
         .assert()
         .success()
-        .stdout("Delete all spark pods in current namespace\n");
+        .stdout("Delete all spark pods in current namespace\n")
+        .stderr("");
     assert!(!exists("spark", "driver-0") && exists("other", "driver-x"));
 
     cluster
@@ -624,7 +629,8 @@ fn spark_operator_backend_applies_the_application_and_the_jaas_secret() {
         ])
         .assert()
         .success()
-        .stdout("sparkapplication.sparkoperator.k8s.io/fink-distribution serverside-applied\n");
+        .stdout("sparkapplication.sparkoperator.k8s.io/fink-distribution serverside-applied\n")
+        .stderr("");
     let app = cluster
         .server
         .get_json(
