@@ -121,14 +121,22 @@ async fn wait_topics(
 ) -> anyhow::Result<usize> {
     let start = Instant::now();
     let deadline = start + timeout;
+    // Logged at info when the topics change (a check runs every 250 ms), at debug otherwise.
+    let last_seen = std::cell::RefCell::new(None::<Vec<String>>);
     let found = |topics: &[String]| {
-        tracing::info!(
-            elapsed = ?start.elapsed(),
-            ?topics,
-            count = topics.len(),
-            expected = args.expected,
-            "Found topics"
-        );
+        let changed = last_seen.borrow().as_deref() != Some(topics);
+        if changed {
+            tracing::info!(
+                elapsed = ?start.elapsed(),
+                ?topics,
+                count = topics.len(),
+                expected = args.expected,
+                "Found topics"
+            );
+            *last_seen.borrow_mut() = Some(topics.to_vec());
+        } else {
+            tracing::debug!(count = topics.len(), "Found topics (unchanged)");
+        }
         topics_condition_met(topics.len(), args.expected, args.at_least)
     };
     if args.source == TopicSource::Crd {

@@ -767,6 +767,15 @@ fn wait_topics_sees_a_changed_exec_output_within_the_default_interval() {
         .success()
         .stdout("Condition met: Found 2 fink topics\n")
         .stderr("");
+    // At -v 1 the topics are logged when they change, not on every check.
+    let out = cluster
+        .finkctl()
+        .args(["wait", "topics", "-e", "3", "--timeout", "1s", "-v1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.matches("Found topics").count(), 1, "{stderr}");
     // One exec at a time, at most one every 100 ms: about 4 per second at the 250 ms default.
     let elapsed_ms = start.elapsed().as_millis() as usize;
     let calls = calls.load(Ordering::SeqCst);
