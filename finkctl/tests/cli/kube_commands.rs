@@ -815,9 +815,9 @@ fn wait_tasks_readiness_messages() {
 #[test]
 fn wait_tasks_has_one_deadline_for_every_step() {
     let cluster = Cluster::start();
-    // Drivers come after 2 s, executors never: with a timeout per step (the original) this would
-    // fail after 2 s + 3 s; with one deadline it fails at 3 s.
-    cluster.server.after(Duration::from_secs(2), |store| {
+    // Drivers come after 2.5 s, executors never: with a timeout per step (the original) this
+    // would fail after 2.5 s + 3 s; with one deadline it fails at 3 s.
+    cluster.server.after(Duration::from_millis(2500), |store| {
         store.apply_json(pod("driver-0", "driver", "Running", true));
     });
     let start = Instant::now();
@@ -830,7 +830,7 @@ fn wait_tasks_has_one_deadline_for_every_step() {
             "Pods with label 'spark-role=driver' are ready\nerror: timed out waiting for executor pods to be created, reason: error: timed out waiting for pods with label spark-role=executor\n",
         );
     assert!(
-        start.elapsed() < Duration::from_millis(4500),
+        start.elapsed() < Duration::from_millis(5000),
         "{:?}",
         start.elapsed()
     );
