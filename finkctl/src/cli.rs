@@ -374,6 +374,20 @@ mod tests {
     }
 
     #[test]
+    fn verbosity_takes_a_value_in_every_form_and_anywhere() {
+        for (args, level) in [
+            (&["finkctl", "-v1", "version"][..], 1),
+            (&["finkctl", "version", "-v", "2"], 2),
+            (&["finkctl", "--verbosity=3", "delete"], 3),
+            (&["finkctl", "run", "s2r", "-v", "-1"], -1),
+            (&["finkctl", "version"], 0),
+        ] {
+            assert_eq!(parse(args).verbosity.level, level, "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["finkctl", "version", "-v"]).is_err());
+    }
+
+    #[test]
     fn the_definition_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();
     }
