@@ -234,7 +234,7 @@ async fn wait_spark_applications(
         Err(err) => tracing::warn!("cannot list SparkApplications, watching anyway: {err}"),
     }
     tracing::info!(namespace, "Wait for SparkApplications to be running");
-    watch_until(
+    let apps = watch_until(
         api,
         spark_application_resource(),
         watcher::Config::default(),
@@ -250,7 +250,9 @@ async fn wait_spark_applications(
         WaitError::Failed { reason, .. } => anyhow!(reason),
         other => anyhow::Error::new(other),
     })?;
-    eprintln!("SparkApplications in namespace '{namespace}' are running");
+    if !apps.is_empty() {
+        eprintln!("SparkApplications in namespace '{namespace}' are running");
+    }
     Ok(())
 }
 

@@ -871,7 +871,10 @@ fn wait_tasks_goes_on_to_the_pods_when_listing_spark_applications_fails_once() {
         .assert()
         .success()
         .stdout("")
-        .stderr(predicate::str::ends_with(
-            "Pods with label 'spark-role=driver' are ready\nPods with label 'spark-role=executor' are ready\n",
-        ));
+        .stderr(
+            predicate::str::ends_with(
+                "Pods with label 'spark-role=driver' are ready\nPods with label 'spark-role=executor' are ready\n",
+            )
+            .and(predicate::str::contains("SparkApplications in namespace").not()),
+        );
 }
