@@ -189,11 +189,7 @@ impl Demo {
             .start();
         api.write_kubeconfig(&self.root.join("kubeconfig"), "spark")
             .context("writing the demo kubeconfig")?;
-        std::fs::write(self.root.join("finkctl/finkctl.yaml"), FINKCTL_YAML)?;
-        std::fs::write(
-            self.root.join("finkctl/finkctl.secret.yaml"),
-            FINKCTL_SECRET_YAML,
-        )?;
+        write_finkctl_config(&self.root.join("finkctl"))?;
         for namespace in ["spark", "kafka"] {
             api.apply_json(
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
@@ -336,6 +332,18 @@ pub(crate) fn spark_pod(name: &str, app: &str, role: &str, ready: bool) -> Value
         "status": {"phase": "Running",
                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
     })
+}
+
+/// Writes the demo's `finkctl.yaml` and `finkctl.secret.yaml` into `dir` (its `$FINKCONFIG`).
+pub(crate) fn write_finkctl_config(dir: &Path) -> Result<()> {
+    for (name, text) in [
+        ("finkctl.yaml", FINKCTL_YAML),
+        ("finkctl.secret.yaml", FINKCTL_SECRET_YAML),
+    ] {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
+    Ok(())
 }
 
 /// The value of `export NAME=value` in an env file.

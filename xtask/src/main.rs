@@ -5,6 +5,7 @@
 //! - `cargo xtask demo`: the three tools on a generated stack and a simulated cluster, in one command.
 //! - `cargo xtask bench [ktbx|ciux|finkctl]`: the performance table (release builds).
 
+mod bench;
 mod ci;
 mod demo;
 mod dist;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("dist") => dist::run(&args[1..]),
         Some("demo") => demo::run(),
+        Some("bench") => bench::run(&args[1..]),
 
         _ => {
             eprintln!(
