@@ -1,16 +1,38 @@
 //! Command-line definition of `ktbx` (clap derive), kept apart from the commands so that
 //! `cargo xtask dist` can render man pages and completions from it.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
+use common::kube::KubeArgs;
+
+const ROOT_LONG: &str = "Creates kind-based Kubernetes cluster
+
+Examples:
+  ktbx create --single -c calico
+  ktbx delete";
 
 /// A high-level cli on top of kind
 #[derive(Debug, Parser)]
-#[command(name = "ktbx", version, about, propagate_version = true)]
+#[command(name = "ktbx", version, about, long_about = ROOT_LONG, arg_required_else_help = true)]
 pub struct Cli {
-    /// Global flags.
+    /// Global `-v N`.
     #[command(flatten)]
     pub verbosity: Verbosity,
+    /// kind cluster name (default: $KIND_CLUSTER_NAME, else "kind")
+    #[arg(
+        short = 'n',
+        long = "name",
+        global = true,
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub name: String,
+    /// Global `--kubeconfig`, `--context`, `--namespace` (add-ons, `exist`, `status`).
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -19,6 +41,374 @@ pub struct Cli {
 /// The commands of `ktbx`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a kind cluster
+    Create(CreateArgs),
+    /// Delete a kind cluster
+    Delete(DeleteArgs),
+    /// Install Kubernetes components on the cluster or on the client machine
+    #[command(
+        long_about = "Install Kubernetes components on the cluster or on the client machine.\n\
+        Client tools go to $KTBX_INSTALL_DIR (default /usr/local/bin); sudo is used only when that \
+        directory is not writable and ktbx runs on a terminal.\n\
+        Several tools can be given at once: `ktbx install kind kubectl helm`."
+    )]
+    Install(InstallArgs),
+    /// Launch an interactive shell with k8s client tools installed
+    #[command(visible_alias = "d")]
+    Desk(DeskArgs),
+    /// Wait for a kubernetes resource to exist
+    #[command(visible_alias = "e")]
+    Exist(ExistArgs),
+    /// List the kind clusters and the readiness of their nodes
+    Status(StatusArgs),
+    /// Print the version number of k8s-toolbox
+    Version(VersionArgs),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+}
+
+/// Environment variable naming the directory of client binaries.
+pub const INSTALL_DIR_ENV: &str = "KTBX_INSTALL_DIR";
+/// Default directory of client binaries.
+pub const DEFAULT_INSTALL_DIR: &str = "/usr/local/bin";
+
+/// `$KTBX_INSTALL_DIR`, else `/usr/local/bin` (for tools `create` installs).
+pub fn default_install_dir() -> PathBuf {
+    std::env::var_os(INSTALL_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_INSTALL_DIR), PathBuf::from)
+}
+
+/// Parses a Go-style duration (`90s`, `1m30s`) for a timeout flag.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    common::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// The CNI plugins `create -c` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cni {
+    /// Calico, through the tigera operator
+    Calico,
+    /// Cilium, through the cilium CLI
+    Cilium,
+}
+
+/// The components `create -i` installs once the nodes are Ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Component {
+    /// Operator Lifecycle Manager
+    Olm,
+    /// ArgoCD (through OLM; OLM is installed first when asked for in the same call)
+    Argocd,
+    /// Argo Workflows
+    Argowf,
+    /// The helm client
+    Helm,
+}
+
+/// Arguments of `ktbx create`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// Create a single-node cluster (no worker nodes)
+    #[arg(short = 's', long = "single")]
+    pub single: bool,
+    /// CNI plugin replacing kindnet: calico or cilium
+    #[arg(short = 'c', long = "cni", value_enum)]
+    pub cni: Option<Cni>,
+    /// Components to install once the nodes are Ready: olm, argocd, argowf, helm (comma separated or repeated)
+    #[arg(short = 'i', long = "install", value_enum, value_delimiter = ',')]
+    pub install: Vec<Component>,
+    /// Number of clusters; more than one are named <name>-0 … <name>-(N-1) (base name: --name, else "kind")
+    #[arg(long = "count", default_value_t = 1)]
+    pub count: u32,
+    /// Node image (e.g. kindest/node:v1.35.0); overrides kind.image of the config file
+    #[arg(long = "image")]
+    pub image: Option<String>,
+    /// Map a host port to a control-plane port: [LISTEN_ADDRESS:]HOST_PORT:CONTAINER_PORT[/PROTOCOL] (repeatable)
+    #[arg(long = "port", value_name = "MAPPING")]
+    pub ports: Vec<String>,
+    /// Create (or reuse) a local registry container on 127.0.0.1:<PORT> and connect the cluster to it
+    #[arg(long = "registry", value_name = "PORT", num_args = 0..=1, default_missing_value = "5001")]
+    pub registry: Option<u16>,
+    /// Succeed without changes when a cluster with that name already exists
+    #[arg(long = "if-not-exists", conflicts_with = "recreate")]
+    pub if_not_exists: bool,
+    /// Delete an existing cluster with that name first
+    #[arg(long = "recreate")]
+    pub recreate: bool,
+    /// How long to wait for nodes, CNI and add-ons to become ready
+    #[arg(long = "timeout", value_parser = parse_timeout, default_value = "3m")]
+    pub timeout: Duration,
+    /// Print the plan (commands and generated kind config) and change nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`)
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+/// Arguments of `ktbx delete`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// delete cluster by name regexp pattern (matches anywhere in the name)
+    #[arg(short = 'p', long = "pattern")]
+    pub pattern: Option<String>,
+    /// Print the kind commands and delete nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Ignored extra words (scripts use `ktbx delete cluster -n X`)
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+/// Client tools and cluster add-ons `ktbx install` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum InstallTarget {
+    /// ArgoCD operator (through OLM), an ArgoCD instance and the argocd CLI
+    Argocd,
+    /// Argo Workflows and the argo CLI
+    Argowf,
+    /// Falco (helm chart; alias: fa)
+    #[value(alias = "fa")]
+    Falco,
+    /// Helm on the client machine
+    Helm,
+    /// kind on the client machine
+    Kind,
+    /// kubectl on the client machine
+    Kubectl,
+    /// Operator Lifecycle Manager (OLM)
+    Olm,
+    /// kube-prometheus-stack (helm chart; alias: prom)
+    #[value(alias = "prom")]
+    Prometheus,
+    /// telepresence on the client machine (client only)
+    Telepresence,
+}
+
+/// Arguments of `ktbx install`.
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    /// What to install (several allowed; client tools are downloaded in parallel)
+    #[arg(value_enum, required = true, value_name = "TOOL")]
+    pub targets: Vec<InstallTarget>,
+    /// kind version, with its leading v (also $KTBX_KIND_VERSION, config tools.kind.version)
+    #[arg(long = "kind-version", value_name = "VERSION")]
+    pub kind_version: Option<String>,
+    /// kubectl version (also $KTBX_KUBECTL_VERSION, config tools.kubectl.version)
+    #[arg(long = "kubectl-version", value_name = "VERSION")]
+    pub kubectl_version: Option<String>,
+    /// helm version (also $KTBX_HELM_VERSION, config tools.helm.version)
+    #[arg(long = "helm-version", value_name = "VERSION")]
+    pub helm_version: Option<String>,
+    /// Directory receiving client binaries
+    #[arg(long = "install-dir", env = INSTALL_DIR_ENV, default_value = DEFAULT_INSTALL_DIR)]
+    pub install_dir: PathBuf,
+    /// How long to wait for each add-on to become ready
+    #[arg(long = "timeout", value_parser = parse_timeout, default_value = "10m")]
+    pub timeout: Duration,
+    /// Print what would be downloaded, applied or run, and change nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+/// Arguments of `ktbx desk`.
+#[derive(Debug, Clone, Args)]
+pub struct DeskArgs {
+    /// Print docker command
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Container image of the desk
+    #[arg(long = "image", default_value = crate::desk::DEFAULT_IMAGE)]
+    pub image: String,
+    /// Ignored extra words
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+/// Arguments of `ktbx exist`.
+#[derive(Debug, Clone, Args)]
+pub struct ExistArgs {
+    /// Resource type, as kubectl names it (e.g. statefulset.apps, pods, installplans)
+    pub resource: String,
+    /// Object name; without it, waits until at least one object of that type exists
+    pub object: Option<String>,
+    /// How long to wait
+    #[arg(long = "timeout", value_parser = parse_timeout, default_value = "2m")]
+    pub timeout: Duration,
+}
+
+/// Arguments of `ktbx status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {}
+
+/// Arguments of `ktbx version`.
+#[derive(Debug, Clone, Args)]
+pub struct VersionArgs {
+    /// only print version number
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Ignored extra words
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn create(args: &[&str]) -> CreateArgs {
+        match parse(args).command {
+            Command::Create(c) => c,
+            other => panic!("not create: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn create_flags_keep_the_original_forms() {
+        let c = create(&[
+            "ktbx",
+            "create",
+            "-s",
+            "-c",
+            "calico",
+            "-i",
+            "olm,argocd",
+            "-i",
+            "helm",
+        ]);
+        assert!(c.single);
+        assert_eq!(c.cni, Some(Cni::Calico));
+        assert_eq!(
+            c.install,
+            vec![Component::Olm, Component::Argocd, Component::Helm]
+        );
+        assert_eq!(c.count, 1);
+        let c = create(&[
+            "ktbx",
+            "create",
+            "--single",
+            "--cni=cilium",
+            "--install",
+            "argowf",
+            "--count",
+            "3",
+        ]);
+        assert_eq!((c.single, c.cni, c.count), (true, Some(Cni::Cilium), 3));
+        assert_eq!(c.install, vec![Component::Argowf]);
+        assert_eq!(c.timeout, Duration::from_secs(180));
+    }
+
+    #[test]
+    fn unknown_cni_and_components_are_rejected_at_parse_time() {
+        assert!(Cli::try_parse_from(["ktbx", "create", "-c", "flannel"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "create", "-i", "olm,argo-workflow"]).is_err());
+    }
+
+    #[test]
+    fn global_name_and_verbosity_go_anywhere() {
+        let cli = parse(&["ktbx", "-n", "x", "-v2", "delete"]);
+        assert_eq!((cli.name.as_str(), cli.verbosity.level), ("x", 2));
+        let cli = parse(&["ktbx", "delete", "cluster", "-n", "y", "--verbosity=1"]);
+        assert_eq!((cli.name.as_str(), cli.verbosity.level), ("y", 1));
+        let Command::Delete(d) = cli.command else {
+            panic!()
+        };
+        assert_eq!(d.extra, vec!["cluster"]);
+        assert!(Cli::try_parse_from(["ktbx", "delete", "-v"]).is_err());
+    }
+
+    #[test]
+    fn delete_pattern() {
+        let Command::Delete(d) = parse(&["ktbx", "delete", "-p", "fink-ci"]).command else {
+            panic!()
+        };
+        assert_eq!(d.pattern.as_deref(), Some("fink-ci"));
+    }
+
+    #[test]
+    fn install_takes_several_tools_and_aliases() {
+        let Command::Install(i) = parse(&[
+            "ktbx",
+            "install",
+            "kind",
+            "kubectl",
+            "helm",
+            "fa",
+            "prom",
+            "--kind-version=v0.20.0",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        use InstallTarget::*;
+        assert_eq!(i.targets, vec![Kind, Kubectl, Helm, Falco, Prometheus]);
+        assert_eq!(i.kind_version.as_deref(), Some("v0.20.0"));
+        assert!(Cli::try_parse_from(["ktbx", "install", "kubeclt"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "install"]).is_err());
+    }
+
+    #[test]
+    fn aliases_of_desk_and_exist() {
+        assert!(matches!(
+            parse(&["ktbx", "d", "--dry-run"]).command,
+            Command::Desk(DeskArgs { dry_run: true, .. })
+        ));
+        let cli = parse(&[
+            "ktbx",
+            "e",
+            "pods",
+            "--namespace",
+            "olm",
+            "--timeout",
+            "30s",
+        ]);
+        assert_eq!(cli.kube.namespace.as_deref(), Some("olm"));
+        let Command::Exist(e) = cli.command else {
+            panic!()
+        };
+        assert_eq!(e.resource, "pods");
+        assert_eq!(e.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn version_quiet() {
+        assert!(matches!(
+            parse(&["ktbx", "version", "-q"]).command,
+            Command::Version(VersionArgs { quiet: true, .. })
+        ));
+        assert!(matches!(
+            parse(&["ktbx", "version", "--quiet"]).command,
+            Command::Version(VersionArgs { quiet: true, .. })
+        ));
+    }
+
+    #[test]
+    fn registry_flag_has_a_default_port() {
+        assert_eq!(
+            create(&["ktbx", "create", "--registry"]).registry,
+            Some(5001)
+        );
+        assert_eq!(
+            create(&["ktbx", "create", "--registry", "5002"]).registry,
+            Some(5002)
+        );
+        assert_eq!(create(&["ktbx", "create"]).registry, None);
+    }
+
+    #[test]
+    fn if_not_exists_and_recreate_exclude_each_other() {
+        assert!(Cli::try_parse_from(["ktbx", "create", "--if-not-exists", "--recreate"]).is_err());
+    }
 }

@@ -154,7 +154,8 @@ pub struct Call {
     pub name: String,
     /// The arguments after the program name.
     pub argv: Vec<String>,
-    /// What was read on stdin (lossy UTF-8; empty when stdin was a terminal).
+    /// What was read on stdin (lossy UTF-8; empty when stdin was a terminal or did not reach
+    /// end-of-file within 2 s).
     pub stdin: String,
     /// The recorded environment variables (those of [`Script::record_env`] that were set).
     pub env: BTreeMap<String, String>,
@@ -261,18 +262,52 @@ impl Default for FakeBins {
 /// The path of the `fake-exe` binary that every fake is a link to.
 ///
 /// Resolution, once per process:
-/// 1. `$FINK_FAKE_EXE` if set (CI can build it once with `cargo build -p tests --bins` and export
-///    the path to skip step 2);
-/// 2. otherwise `cargo build -p tests --bin fake-exe --message-format=json` against this
-///    workspace (`$CARGO` or `cargo` on `PATH`), and the executable path cargo reports. That
-///    works from the tests of any crate of the workspace, honours `CARGO_TARGET_DIR`, and never
-///    uses a stale binary; when it is up to date it costs one no-op cargo run.
+/// 1. `$FINK_FAKE_EXE` if set.
+/// 2. `fake-exe` next to the running test executable's `deps` directory (`<target>/debug/`), if
+///    it was built from the same `fakebin.rs` as this library: it prints a fingerprint of that
+///    source when run as `fake-exe --fingerprint`. `cargo test`/`nextest` of the workspace or of
+///    this package build it there, so then nothing more is needed.
+/// 3. Otherwise `cargo build -p tests --bin fake-exe --message-format=json` against this
+///    workspace (`$CARGO`, else `cargo` on `PATH`) and the executable path cargo reports: this
+///    works from the tests of any crate (cargo does not hold the build lock while tests run),
+///    honours `CARGO_TARGET_DIR` and never uses a stale binary. The first time it may compile the
+///    `tests` package's dependencies with that package's own feature set (minutes, once); after
+///    that it is a no-op cargo run of about half a second per test process.
 pub fn fake_exe_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| match std::env::var_os("FINK_FAKE_EXE") {
-        Some(path) => PathBuf::from(path),
-        None => build_fake_exe(),
+    PATH.get_or_init(|| {
+        if let Some(path) = std::env::var_os("FINK_FAKE_EXE") {
+            return PathBuf::from(path);
+        }
+        sibling_fake_exe().unwrap_or_else(build_fake_exe)
     })
+}
+
+/// A fingerprint (FNV-1a) of this file, compiled into both the library and `fake-exe`.
+const FINGERPRINT: u64 = {
+    let source = include_bytes!("fakebin.rs");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < source.len() {
+        hash = (hash ^ source[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+};
+
+/// `<target>/<profile>/fake-exe` beside the running test's `deps` directory, when it has this
+/// library's fingerprint.
+fn sibling_fake_exe() -> Option<PathBuf> {
+    let test_exe = std::env::current_exe().ok()?;
+    let candidate = test_exe.parent()?.parent()?.join("fake-exe");
+    let output = Command::new(&candidate)
+        .arg("--fingerprint")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    (output.status.success() && output.stdout == format!("{FINGERPRINT:016x}\n").as_bytes())
+        .then_some(candidate)
 }
 
 fn build_fake_exe() -> PathBuf {
@@ -330,6 +365,16 @@ fn run_fake() -> Result<i32, String> {
         .and_then(|name| name.to_str())
         .ok_or("executable name is not UTF-8")?
         .to_owned();
+    if name == "fake-exe" {
+        // Not a fake: the binary itself, asked which source it was built from.
+        if std::env::args().nth(1).as_deref() == Some("--fingerprint") {
+            println!("{FINGERPRINT:016x}");
+            return Ok(0);
+        }
+        return Err(
+            "run me through a link named after the faked program (see harness::fakebin)".into(),
+        );
+    }
     let script_path = dir.join(format!("{name}{SCRIPT_SUFFIX}"));
     let script: Script = fs::read(&script_path)
         .map_err(|err| err.to_string())

@@ -90,23 +90,36 @@ pub struct GitRepo {
 impl GitRepo {
     /// `git init` in `dir` (created if missing) with `main` as the initial branch.
     pub fn init(dir: &Path) -> GitRepo {
+        GitRepo::init_on(dir, "main")
+    }
+
+    /// `git init` in `dir` (created if missing) with `branch` as the initial branch (e.g.
+    /// `master`, as in the Go originals' tests).
+    pub fn init_on(dir: &Path, branch: &str) -> GitRepo {
         std::fs::create_dir_all(dir)
             .unwrap_or_else(|err| panic!("creating {}: {err}", dir.display()));
         let mut command = git_command(FIRST_COMMIT_TIME);
         command
-            .args(["-c", "init.defaultBranch=main", "init", "-q"])
+            .arg("-c")
+            .arg(format!("init.defaultBranch={branch}"))
+            .args(["init", "-q"])
             .arg(dir);
         run(command);
         GitRepo::open(dir)
     }
 
-    /// `git init` in a new temporary directory.
+    /// `git init` in a new temporary directory, on `main`.
     pub fn temp() -> GitRepo {
+        GitRepo::temp_on("main")
+    }
+
+    /// `git init` in a new temporary directory, on `branch`.
+    pub fn temp_on(branch: &str) -> GitRepo {
         let temp = tempfile::Builder::new()
             .prefix("git-fixture-")
             .tempdir()
             .expect("creating a temporary directory for a git fixture");
-        let repo = GitRepo::init(temp.path());
+        let repo = GitRepo::init_on(temp.path(), branch);
         GitRepo {
             _temp: Some(temp),
             ..repo

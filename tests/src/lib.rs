@@ -5,6 +5,7 @@
 //! against the real local stand-ins defined here, bound to loopback addresses only.
 
 pub mod apiserver;
+pub mod archive;
 pub mod fakebin;
 pub mod git;
 pub mod net;

@@ -1,6 +1,6 @@
 //! A real OCI registry on loopback: Debian's `docker-registry` (distribution 2.8) with filesystem
-//! storage in a temporary directory, optional htpasswd (basic) auth, and image pushes through the
-//! registry HTTP API.
+//! storage in a temporary directory, optional htpasswd (basic) or Docker-v2 token auth, and
+//! image pushes through the registry HTTP API.
 //!
 //! ```no_run
 //! use harness::registry::Registry;
@@ -18,7 +18,13 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::json;
 
+use crate::archive::{self, Entry};
 use crate::release::sha256_hex;
+
+mod token;
+
+pub use token::TokenRequest;
+use token::TokenServer;
 
 const REGISTRY_BIN: &str = "docker-registry";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,38 +62,60 @@ impl ManifestFormat {
     }
 }
 
+/// How clients authenticate.
+enum Auth {
+    Anonymous,
+    Htpasswd,
+    Token(TokenServer),
+}
+
 /// A running `docker-registry` process; killed on drop, its storage removed.
 pub struct Registry {
     addr: SocketAddr,
     child: Child,
     credentials: Option<(String, String)>,
+    auth: Auth,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
     /// Starts an anonymous registry on 127.0.0.1 and waits until `/v2/` answers.
     pub fn start() -> Registry {
-        Registry::launch(None)
+        let dir = registry_dir();
+        Registry::launch(dir, None, Auth::Anonymous)
     }
 
     /// Starts a registry that requires basic auth as `user`/`password` (htpasswd, bcrypt).
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_owned(), password.to_owned())))
+        let dir = registry_dir();
+        let credentials = (user.to_owned(), password.to_owned());
+        Registry::launch(dir, Some(credentials), Auth::Htpasswd)
     }
 
-    fn launch(credentials: Option<(String, String)>) -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("registry-")
-            .tempdir()
-            .expect("creating a temporary directory for the registry");
+    /// Starts a registry with Docker-v2 token auth, like Docker Hub or GitLab: `/v2/` answers
+    /// `401` with `WWW-Authenticate: Bearer realm=…,service=…`, and a token server on loopback
+    /// gives anyone pull access and `user`/`password` (basic auth on the token request) every
+    /// action. Needs `openssl` (see [`TokenRequest`] for what it records).
+    pub fn start_with_token_auth(user: &str, password: &str) -> Registry {
+        let dir = registry_dir();
+        let credentials = (user.to_owned(), password.to_owned());
+        let token = TokenServer::start(dir.path(), credentials.clone());
+        Registry::launch(dir, Some(credentials), Auth::Token(token))
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        credentials: Option<(String, String)>,
+        auth: Auth,
+    ) -> Registry {
         let mut last_error = String::new();
         // The free port may be taken between probing and binding: retry with another one.
         for _ in 0..3 {
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::net::free_port()));
-            let config = write_config(dir.path(), addr, credentials.as_ref());
+            let config = write_config(dir.path(), addr, credentials.as_ref(), &auth);
             let log_path = dir.path().join("registry.log");
             let log = std::fs::File::create(&log_path).expect("creating the registry log");
-            let child = Command::new(REGISTRY_BIN)
+            let mut child = Command::new(REGISTRY_BIN)
                 .arg("serve")
                 .arg(&config)
                 .stdin(Stdio::null())
@@ -97,13 +125,13 @@ impl Registry {
                 .unwrap_or_else(|err| {
                     panic!("starting {REGISTRY_BIN}: {err} (install the Debian package docker-registry)")
                 });
-            let mut child = child;
             match wait_ready(addr, &mut child) {
                 Ok(()) => {
                     return Registry {
                         addr,
                         child,
                         credentials,
+                        auth,
                         _dir: dir,
                     };
                 }
@@ -133,11 +161,19 @@ impl Registry {
         self.addr
     }
 
-    /// The user and password of a registry started with [`Registry::start_with_htpasswd`].
+    /// The user and password of a registry started with authentication.
     pub fn credentials(&self) -> Option<(&str, &str)> {
         self.credentials
             .as_ref()
             .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
+    /// The token requests received so far (empty unless started with token auth).
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        match &self.auth {
+            Auth::Token(token) => token.requests(),
+            Auth::Anonymous | Auth::Htpasswd => Vec::new(),
+        }
     }
 
     /// Pushes a small linux/amd64 image with an OCI manifest as `repo:tag`; returns the manifest
@@ -190,8 +226,12 @@ impl Registry {
         arch: &str,
         format: ManifestFormat,
     ) -> Vec<u8> {
-        let tar = layer_tar(content);
-        let layer = gzip(&tar);
+        let tar = archive::tar(&[Entry {
+            path: "image.txt",
+            content: content.as_bytes(),
+            mode: 0o644,
+        }]);
+        let layer = archive::gzip(&tar);
         let config = json!({
             "architecture": arch,
             "os": os,
@@ -212,7 +252,14 @@ impl Registry {
 
     /// Monolithic blob upload: `POST /v2/<repo>/blobs/uploads/`, then `PUT <location>&digest=…`.
     fn upload_blob(&self, repo: &str, blob: &[u8]) {
-        let started = self.call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"", 202);
+        let started = self.call(
+            repo,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            b"",
+            202,
+        );
         let location = started
             .header("location")
             .unwrap_or_else(|| panic!("blob upload for {repo} answered without a Location"));
@@ -220,6 +267,7 @@ impl Registry {
         let separator = if location.contains('?') { '&' } else { '?' };
         let target = format!("{location}{separator}digest={}", digest_of(blob));
         self.call(
+            repo,
             "PUT",
             &target,
             &[("Content-Type", "application/octet-stream")],
@@ -237,6 +285,7 @@ impl Registry {
         manifest: &[u8],
     ) -> String {
         let response = self.call(
+            repo,
             "PUT",
             &format!("/v2/{repo}/manifests/{reference}"),
             &[("Content-Type", media_type)],
@@ -255,20 +304,31 @@ impl Registry {
         digest
     }
 
-    /// One authenticated request that must answer `expected`.
+    /// One authenticated request about `repo` that must answer `expected`. Basic credentials go
+    /// with every request of an htpasswd registry; with token auth, a `pull,push` token for `repo`
+    /// is first fetched from the token server with the basic credentials (sending a body without
+    /// it would meet a `401` and a reset connection).
     fn call(
         &self,
+        repo: &str,
         method: &str,
         target: &str,
         headers: &[(&str, &str)],
         body: &[u8],
         expected: u16,
     ) -> Response {
-        let authorization = self.credentials.as_ref().map(|(user, password)| {
-            let token =
+        let basic = self.credentials.as_ref().map(|(user, password)| {
+            let encoded =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            format!("Basic {token}")
+            format!("Basic {encoded}")
         });
+        let authorization = match (&self.auth, basic) {
+            (Auth::Token(token), Some(basic)) => {
+                Some(format!("Bearer {}", fetch_token(token, repo, &basic)))
+            }
+            (Auth::Htpasswd, basic) => basic,
+            _ => None,
+        };
         let mut all_headers = headers.to_vec();
         if let Some(authorization) = &authorization {
             all_headers.push(("Authorization", authorization));
@@ -283,6 +343,36 @@ impl Registry {
         );
         response
     }
+}
+
+/// A `pull,push` token for `repo` from the token server, authenticated with `basic`.
+fn fetch_token(token: &TokenServer, repo: &str, basic: &str) -> String {
+    let target = format!(
+        "/token?service={}&scope=repository:{repo}:pull,push",
+        token::SERVICE
+    );
+    let response = http(
+        token.addr(),
+        "GET",
+        &target,
+        &[("Authorization", basic)],
+        b"",
+    )
+    .unwrap_or_else(|err| panic!("GET {target} on the token server: {err}"));
+    assert_eq!(response.status, 200, "GET {target} on the token server");
+    let answer: serde_json::Value =
+        serde_json::from_slice(&response.body).expect("token server answered JSON");
+    answer["token"]
+        .as_str()
+        .expect("token server answer has a token")
+        .to_owned()
+}
+
+fn registry_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("registry-")
+        .tempdir()
+        .expect("creating a temporary directory for the registry")
 }
 
 impl Drop for Registry {
@@ -315,6 +405,7 @@ fn write_config(
     dir: &std::path::Path,
     addr: SocketAddr,
     credentials: Option<&(String, String)>,
+    auth: &Auth,
 ) -> PathBuf {
     let storage = dir.join("storage");
     let mut config = format!(
@@ -324,13 +415,22 @@ fn write_config(
          http:\n  addr: {addr}\n  secret: fink-tools-test-registry\n",
         storage = storage.display(),
     );
-    if let Some((user, password)) = credentials {
+    if let (Auth::Htpasswd, Some((user, password))) = (auth, credentials) {
         let htpasswd = dir.join("htpasswd");
         let hash = bcrypt::hash(password, 4).expect("bcrypt-hashing the registry password");
         std::fs::write(&htpasswd, format!("{user}:{hash}\n")).expect("writing the htpasswd file");
         config.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: fink-tools-test\n    path: {}\n",
             htpasswd.display()
+        ));
+    }
+    if let Auth::Token(token) = auth {
+        config.push_str(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            token.realm(),
+            token::SERVICE,
+            token::ISSUER,
+            token.certificate().display()
         ));
     }
     let path = dir.join("config.yml");
@@ -341,26 +441,6 @@ fn write_config(
 /// `sha256:<hex>` of `bytes`.
 fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
-}
-
-/// A tar archive with one file `image.txt` holding `content` (fixed metadata: reproducible).
-fn layer_tar(content: &str) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "image.txt", content.as_bytes())
-        .expect("building a layer tar");
-    builder.into_inner().expect("finishing a layer tar")
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).expect("compressing a layer");
-    encoder.finish().expect("compressing a layer")
 }
 
 /// A response of the small HTTP/1.1 client below.

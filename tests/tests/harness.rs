@@ -1,6 +1,8 @@
 //! Tests of the harness's stand-ins, each over real HTTP, git or processes; one module per stand-in.
 
 mod apiserver;
+#[path = "harness/archive.rs"]
+mod archive;
 #[path = "harness/fakebin.rs"]
 mod fakebin;
 #[path = "harness/git.rs"]

@@ -173,3 +173,52 @@ fn fakes_come_first_on_path_in_a_kept_directory() {
     );
     assert!(dir.path().join("bin/sh").exists());
 }
+
+#[test]
+fn fresh_fake_exe_beside_the_test_binary_is_used_without_cargo() {
+    // cargo built `fake-exe` for this package's integration tests, in <target>/debug.
+    let test_exe = std::env::current_exe().unwrap();
+    let beside = test_exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("fake-exe");
+    assert_eq!(harness::fakebin::fake_exe_path(), beside);
+    let fingerprint = Command::new(&beside).arg("--fingerprint").output().unwrap();
+    assert!(fingerprint.status.success());
+    assert_eq!(fingerprint.stdout.len(), 17, "16 hex digits and a newline");
+}
+
+#[test]
+fn fake_exe_under_its_own_name_refuses_to_act() {
+    let output = Command::new(harness::fakebin::fake_exe_path())
+        .arg("version")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("link named after the faked program"));
+}
+
+#[test]
+fn stdin_left_open_is_given_up_on_after_a_while() {
+    let fakes = FakeBins::new();
+    fakes.add("go", Script::stdout("go1.23\n"));
+    let mut child = Command::new("go")
+        .env("PATH", fakes.path_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"partial").unwrap();
+    // The write end stays open until the fake has answered.
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(output.stdout, b"go1.23\n");
+    assert_eq!(
+        fakes.calls("go")[0].stdin,
+        "",
+        "nothing recorded without end-of-file"
+    );
+}

@@ -216,3 +216,15 @@ fn daemon_stops_on_drop() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn initial_branch_can_be_master() {
+    let repo = GitRepo::temp_on("master");
+    repo.commit("c1", &[]);
+    assert_eq!(repo.current_branch(), "master");
+    let dir = tempfile::tempdir().unwrap();
+    let kept = GitRepo::init_on(&dir.path().join("nested/repo"), "develop");
+    kept.commit("c1", &[]);
+    assert_eq!(kept.current_branch(), "develop");
+    assert_eq!(kept.path(), dir.path().join("nested/repo"));
+}

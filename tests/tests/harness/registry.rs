@@ -221,3 +221,141 @@ fn registry_process_stops_on_drop() {
     drop(registry);
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+/// The `key="value"` parameters of a `Bearer …` challenge.
+fn bearer_params(challenge: &str) -> std::collections::BTreeMap<String, String> {
+    let params = challenge
+        .strip_prefix("Bearer ")
+        .expect("a Bearer challenge");
+    quoted_params(params)
+}
+
+/// Splits `a="x",b="y,z"` (values always quoted in distribution's challenges).
+fn quoted_params(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.split("\",")
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap();
+            (key.to_owned(), value.trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+/// The anonymous Docker-v2 token dance for `scope` against the challenge of `url`.
+async fn anonymous_token(url: &str, scope: &str) -> String {
+    let challenge = client().get(url).send().await.unwrap();
+    assert_eq!(challenge.status(), 401);
+    let params = bearer_params(challenge.headers()["www-authenticate"].to_str().unwrap());
+    let token: serde_json::Value = client()
+        .get(format!(
+            "{}?service={}&scope={scope}",
+            params["realm"], params["service"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn token_registry_challenges_with_a_bearer_realm() {
+    let registry = Registry::start_with_token_auth("fink", "s3cret");
+    let response = client()
+        .get(format!("{}/v2/", registry.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let params = bearer_params(response.headers()["www-authenticate"].to_str().unwrap());
+    assert!(
+        params["realm"].starts_with("http://127.0.0.1:"),
+        "{params:?}"
+    );
+    assert!(params["realm"].ends_with("/token"), "{params:?}");
+    assert_eq!(params["service"], "fink-tools-test-registry");
+}
+
+#[tokio::test]
+async fn anonymous_tokens_pull_but_do_not_push() {
+    let registry = Registry::start_with_token_auth("fink", "s3cret");
+    let digest = registry.push_image("fink/app", "v1");
+    assert!(
+        registry
+            .token_requests()
+            .iter()
+            .all(|request| request.account.as_deref() == Some("fink")),
+        "pushes authenticate"
+    );
+
+    let manifest_url = format!("{}/v2/fink/app/manifests/v1", registry.url());
+    let token = anonymous_token(&manifest_url, "repository:fink/app:pull").await;
+    let pulled = client()
+        .get(&manifest_url)
+        .header("Accept", ACCEPT)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled.status(), 200);
+    assert_eq!(pulled.headers()["docker-content-digest"], digest.as_str());
+    let last = registry.token_requests().pop().unwrap();
+    assert_eq!(last.account, None);
+    assert_eq!(last.scopes, ["repository:fink/app:pull"]);
+
+    let upload_url = format!("{}/v2/fink/app/blobs/uploads/", registry.url());
+    let token = anonymous_token(&upload_url, "repository:fink/app:pull,push").await;
+    let pushed = client()
+        .post(&upload_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pushed.status(),
+        401,
+        "an anonymous token carries no push access"
+    );
+}
+
+#[test]
+fn skopeo_follows_the_anonymous_token_flow() {
+    let registry = Registry::start_with_token_auth("fink", "s3cret");
+    let digest = registry.push_image("fink/app", "v1");
+    let output = skopeo_inspect(&registry, "fink/app:v1", &["--no-creds"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["Digest"], digest.as_str());
+    assert!(
+        registry
+            .token_requests()
+            .iter()
+            .any(|request| request.account.is_none()
+                && request.scopes == ["repository:fink/app:pull"]),
+        "{:?}",
+        registry.token_requests()
+    );
+}
+
+#[tokio::test]
+async fn token_server_rejects_wrong_credentials() {
+    let registry = Registry::start_with_token_auth("fink", "s3cret");
+    let response = client()
+        .get(format!("{}/v2/", registry.url()))
+        .send()
+        .await
+        .unwrap();
+    let params = bearer_params(response.headers()["www-authenticate"].to_str().unwrap());
+    let denied = client()
+        .get(format!("{}?service={}", params["realm"], params["service"]))
+        .basic_auth("fink", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+}

@@ -1,0 +1,312 @@
+//! Installs client tools (kind, kubectl, helm, telepresence, cilium, argocd, argo) natively:
+//! download for this os/arch, verify the checksum upstream publishes, unpack, and install
+//! atomically into `$KTBX_INSTALL_DIR`, skipping a tool already at that version there. Several
+//! tools download in parallel. `sudo` is used only when the directory is not writable and ktbx
+//! runs on a terminal; never a prompt in CI.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, bail};
+use common::download::{Checksum, Downloader};
+use common::process::{Cmd, Runner};
+
+use crate::cli::InstallTarget;
+use crate::config::Config;
+use crate::tools::{self, Overrides, Packaging, Platform, Resolved};
+
+/// How client tools are resolved and where they go, for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Target directory.
+    pub install_dir: PathBuf,
+    /// Versions given on the command line, by tool name.
+    pub flag_versions: Vec<(&'static str, String)>,
+    /// The config file (tools.<tool>.{version,url}).
+    pub config: Config,
+    /// Print instead of installing.
+    pub dry_run: bool,
+}
+
+/// The tool name of a client-side install target.
+pub fn tool_name(target: InstallTarget) -> Option<&'static str> {
+    match target {
+        InstallTarget::Kind => Some("kind"),
+        InstallTarget::Kubectl => Some("kubectl"),
+        InstallTarget::Helm => Some("helm"),
+        InstallTarget::Telepresence => Some("telepresence"),
+        _ => None,
+    }
+}
+
+fn downloader() -> anyhow::Result<&'static Downloader> {
+    static DOWNLOADER: OnceLock<Downloader> = OnceLock::new();
+    if let Some(d) = DOWNLOADER.get() {
+        return Ok(d);
+    }
+    let d = Downloader::new(true)?;
+    Ok(DOWNLOADER.get_or_init(|| d))
+}
+
+/// Fetches a text resource (a manifest).
+pub async fn fetch_text(url: &str) -> anyhow::Result<String> {
+    Ok(downloader()?.fetch_text(url).await?)
+}
+
+/// Resolves a tool with this run's overrides and the process environment.
+pub fn resolve(name: &str, s: &Settings) -> anyhow::Result<Resolved> {
+    let tool = tools::tool(name).with_context(|| format!("unknown client tool {name}"))?;
+    let flag = s
+        .flag_versions
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str());
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(tools::resolve(
+        tool,
+        Platform::current(),
+        &Overrides {
+            flag_version: flag,
+            env: Some(&env),
+            config: Some(&s.config),
+        },
+    )?)
+}
+
+/// What happened to one tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already at that version in the directory.
+    AlreadyInstalled,
+    /// Downloaded and installed.
+    Installed,
+    /// Dry run: what would be done.
+    Planned(String),
+}
+
+/// The message for an outcome, as the original's scripts printed it.
+pub fn message(r: &Resolved, dir: &Path, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::AlreadyInstalled => format!(
+            "INFO: {} {} is already installed in {}",
+            r.tool.name,
+            r.version,
+            dir.display()
+        ),
+        Outcome::Installed => format!(
+            "Successfully installed {} {} in {}",
+            r.tool.name,
+            r.version,
+            dir.display()
+        ),
+        Outcome::Planned(plan) => plan.clone(),
+    }
+}
+
+/// Whether `dest` already runs as version `r.version`.
+fn already_installed(runner: &Runner, dest: &Path, r: &Resolved) -> bool {
+    dest.is_file()
+        && runner
+            .probe(&Cmd::new(dest).args(r.tool.version_args.iter().copied()))
+            .is_ok_and(|o| {
+                o.status.success() && tools::reports_version(&o.stdout_str(), &r.version)
+            })
+}
+
+/// Extracts the binary from the downloaded bytes.
+pub fn unpack(r: &Resolved, bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    match r.tool.packaging {
+        Packaging::Raw => Ok(bytes),
+        Packaging::Gz => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut out)
+                .with_context(|| format!("decompressing {}", r.url))?;
+            Ok(out)
+        }
+        Packaging::TarGz(_) => {
+            let member = r.member.as_deref().context("archive member")?;
+            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+            for entry in archive
+                .entries()
+                .with_context(|| format!("reading {}", r.url))?
+            {
+                let mut entry = entry.with_context(|| format!("reading {}", r.url))?;
+                let path = entry
+                    .path()?
+                    .to_string_lossy()
+                    .trim_start_matches("./")
+                    .to_string();
+                if path == member {
+                    let mut out = Vec::new();
+                    entry.read_to_end(&mut out)?;
+                    return Ok(out);
+                }
+            }
+            bail!("{} has no {member}", r.url)
+        }
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    tempfile::tempfile_in(dir).is_ok()
+}
+
+/// Installs `bytes` as `dest` (mode 0755): directly when the directory is writable, else with
+/// `sudo install` on a terminal, else an error saying what to do.
+fn put(runner: &Runner, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = dest.parent().context("install path without a directory")?;
+    if writable(dir) {
+        common::fs::atomic_write(dest, bytes, 0o755)?;
+        return Ok(());
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive || common::process::which("sudo").is_none() {
+        bail!(
+            "no write access to {}: set KTBX_INSTALL_DIR (or --install-dir) to a writable directory{}",
+            dir.display(),
+            if interactive {
+                " or install sudo"
+            } else {
+                " (sudo is only used on a terminal)"
+            }
+        );
+    }
+    let mut tmp = tempfile::NamedTempFile::new().context("creating a temp file")?;
+    tmp.write_all(bytes)?;
+    tmp.flush()?;
+    let cmd = Cmd::new("sudo")
+        .args(["install", "-D", "-m", "0755"])
+        .arg(tmp.path())
+        .arg(dest);
+    let status = runner.interactive(&cmd)?;
+    if !status.success() {
+        bail!("`{}` failed", cmd.to_shell_line());
+    }
+    Ok(())
+}
+
+/// Installs one tool, returning its path and what happened. Does not print.
+pub async fn install_one(
+    runner: &Runner,
+    name: &str,
+    s: &Settings,
+) -> anyhow::Result<(PathBuf, Resolved, Outcome)> {
+    let r = resolve(name, s)?;
+    let dest = s.install_dir.join(r.tool.name);
+    if already_installed(runner, &dest, &r) {
+        return Ok((dest, r, Outcome::AlreadyInstalled));
+    }
+    if s.dry_run {
+        let check = match &r.checksum {
+            Checksum::SumsFile { url } => format!("verify sha256 from {url}"),
+            Checksum::Sha256(digest) => format!("verify sha256 {digest}"),
+            Checksum::Unverified { reason } => format!("unverified: {reason}"),
+        };
+        let plan = format!(
+            "download {} ({check}) and install {} {} as {}",
+            r.url,
+            r.tool.name,
+            r.version,
+            dest.display()
+        );
+        return Ok((dest, r, Outcome::Planned(plan)));
+    }
+    let bytes = downloader()?
+        .fetch(&r.url, &r.checksum)
+        .await
+        .with_context(|| format!("downloading {} {}", r.tool.name, r.version))?;
+    let binary = unpack(&r, bytes)?;
+    put(runner, &dest, &binary).with_context(|| format!("installing {}", dest.display()))?;
+    Ok((dest, r, Outcome::Installed))
+}
+
+/// Makes sure a tool is installed (this run's settings), prints the outcome, returns its path.
+pub async fn ensure(
+    runner: &Runner,
+    name: &str,
+    s: &Settings,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<PathBuf> {
+    let (dest, r, outcome) = install_one(runner, name, s).await?;
+    writeln!(out, "{}", message(&r, &s.install_dir, &outcome))?;
+    Ok(dest)
+}
+
+/// Installs several tools in parallel; prints one line per tool in the given order.
+pub async fn install_many(
+    runner: &Runner,
+    names: &[&str],
+    s: &Settings,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let results = futures::future::join_all(names.iter().map(|n| install_one(runner, n, s))).await;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok((_, r, outcome)) => writeln!(out, "{}", message(&r, &s.install_dir, &outcome))?,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o755);
+            header.set_cksum();
+            builder.append_data(&mut header, path, *data).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn helm_is_taken_out_of_its_tarball() {
+        let s = Settings::default();
+        let mut r = resolve("helm", &s).unwrap();
+        r.member = Some("linux-amd64/helm".into());
+        let bytes = tar_gz(&[
+            ("linux-amd64/README.md", b"doc"),
+            ("linux-amd64/helm", b"HELM"),
+        ]);
+        assert_eq!(unpack(&r, bytes).unwrap(), b"HELM");
+        let err = unpack(&r, tar_gz(&[("other", b"x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("has no linux-amd64/helm"), "{err}");
+        assert!(unpack(&r, b"not a tarball".to_vec()).is_err());
+    }
+
+    #[test]
+    fn messages_match_the_scripts() {
+        let r = resolve("kind", &Settings::default()).unwrap();
+        assert_eq!(
+            message(&r, Path::new("/opt/bin"), &Outcome::AlreadyInstalled),
+            format!("INFO: kind {} is already installed in /opt/bin", r.version)
+        );
+        assert_eq!(
+            message(&r, Path::new("/opt/bin"), &Outcome::Installed),
+            format!("Successfully installed kind {} in /opt/bin", r.version)
+        );
+    }
+}

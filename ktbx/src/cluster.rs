@@ -1,0 +1,213 @@
+//! kind cluster names, the container runtime, preflight checks and the kind commands shared by
+//! `create`, `delete` and `status`.
+
+use anyhow::{Context, bail};
+use common::process::{Cmd, Runner, which};
+
+/// Hint printed when kind is missing.
+pub const KIND_HINT: &str = "install it with `ktbx install kind`";
+/// inotify limits kind recommends for multi-node clusters.
+const INOTIFY_LIMITS: [(&str, u64); 2] = [
+    ("/proc/sys/fs/inotify/max_user_watches", 524_288),
+    ("/proc/sys/fs/inotify/max_user_instances", 512),
+];
+
+/// The cluster names `--count` gives: one name (possibly empty = kind's default) or `<base>-i`.
+pub fn cluster_names(name: &str, count: u32) -> Vec<String> {
+    if count <= 1 {
+        return vec![name.to_string()];
+    }
+    let base = if name.is_empty() { "kind" } else { name };
+    (0..count).map(|i| format!("{base}-{i}")).collect()
+}
+
+/// The name kind will use: the given one, else `$KIND_CLUSTER_NAME`, else `kind`.
+pub fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
+    if !name.is_empty() {
+        return name.to_string();
+    }
+    kind_cluster_name
+        .filter(|n| !n.is_empty())
+        .unwrap_or("kind")
+        .to_string()
+}
+
+/// The kube context kind writes for a cluster.
+pub fn context_of(cluster: &str) -> String {
+    format!("kind-{cluster}")
+}
+
+/// Checks a cluster name the way kind needs it (a DNS-1123 subdomain, short enough for its node
+/// container names), so that nothing odd ever reaches a command line.
+pub fn validate_name(name: &str) -> anyhow::Result<()> {
+    common::names::validate_dns1123_subdomain("cluster name", name)?;
+    // `<name>-control-plane` must remain a valid host name label.
+    if name.len() > 49 {
+        bail!(
+            "invalid cluster name {name:?}: must be at most 49 characters so that kind's node names stay valid"
+        );
+    }
+    Ok(())
+}
+
+/// `kind create cluster` / `kind delete cluster` with `--name` only when a name was given.
+pub fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
+    let cmd = Cmd::new("kind").args([verb, "cluster"]).hint(KIND_HINT);
+    if name.is_empty() {
+        cmd
+    } else {
+        cmd.args(["--name", name])
+    }
+}
+
+/// The clusters kind knows (`kind get clusters`; "No kind clusters found." goes to stderr).
+pub fn list_clusters(runner: &Runner) -> anyhow::Result<Vec<String>> {
+    let out = runner.query(&Cmd::new("kind").args(["get", "clusters"]).hint(KIND_HINT))?;
+    Ok(out
+        .stdout_str()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The node containers of a cluster (`kind get nodes --name N`).
+pub fn list_nodes(runner: &Runner, cluster: &str) -> anyhow::Result<Vec<String>> {
+    let out = runner.query(
+        &Cmd::new("kind")
+            .args(["get", "nodes", "--name", cluster])
+            .hint(KIND_HINT),
+    )?;
+    Ok(out
+        .stdout_str()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The container runtime kind uses: `$KIND_EXPERIMENTAL_PROVIDER`, else the first of docker,
+/// podman, nerdctl on PATH.
+pub fn container_runtime(
+    provider: Option<&str>,
+    on_path: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    if let Some(p) = provider.filter(|p| !p.is_empty()) {
+        if !["docker", "podman", "nerdctl"].contains(&p) {
+            bail!(
+                "KIND_EXPERIMENTAL_PROVIDER={p:?} is not a kind provider: use docker, podman or nerdctl"
+            );
+        }
+        if !on_path(p) {
+            bail!("KIND_EXPERIMENTAL_PROVIDER={p} but `{p}` is not on PATH");
+        }
+        return Ok(p.to_string());
+    }
+    ["docker", "podman", "nerdctl"]
+        .into_iter()
+        .find(|r| on_path(r))
+        .map(str::to_string)
+        .context("no container runtime found on PATH: install docker, podman or nerdctl")
+}
+
+/// The runtime of this process's environment.
+pub fn runtime_from_env() -> anyhow::Result<String> {
+    container_runtime(
+        std::env::var("KIND_EXPERIMENTAL_PROVIDER").ok().as_deref(),
+        |p| which(p).is_some(),
+    )
+}
+
+/// Warnings for inotify limits below kind's recommendation (multi-node clusters exhaust them).
+pub fn inotify_warnings(read: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    INOTIFY_LIMITS
+        .iter()
+        .filter_map(|(path, min)| {
+            let value: u64 = read(path)?.trim().parse().ok()?;
+            let key = path.trim_start_matches("/proc/sys/").replace('/', ".");
+            (value < *min).then(|| {
+                format!("{key} is {value}, below the {min} kind recommends for multi-node clusters: `sudo sysctl {key}={min}`")
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_names() {
+        assert_eq!(cluster_names("", 1), vec![""]);
+        assert_eq!(cluster_names("x", 0), vec!["x"]);
+        assert_eq!(cluster_names("", 3), vec!["kind-0", "kind-1", "kind-2"]);
+        assert_eq!(cluster_names("ci", 2), vec!["ci-0", "ci-1"]);
+    }
+
+    #[test]
+    fn effective_names() {
+        assert_eq!(effective_name("", None), "kind");
+        assert_eq!(effective_name("", Some("dev")), "dev");
+        assert_eq!(effective_name("x", Some("dev")), "x");
+        assert_eq!(context_of("x"), "kind-x");
+    }
+
+    #[test]
+    fn names_with_metacharacters_are_rejected() {
+        for bad in ["a;rm -rf /", "$(id)", "A", "x y", "-x", &"a".repeat(50)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        validate_name("fink-ci-0").unwrap();
+        validate_name("user-main-abc123").unwrap();
+    }
+
+    #[test]
+    fn kind_argv() {
+        let c = kind_cluster_cmd("delete", "");
+        assert_eq!(c.to_shell_line(), "kind delete cluster");
+        assert_eq!(
+            kind_cluster_cmd("delete", "a").to_shell_line(),
+            "kind delete cluster --name a"
+        );
+    }
+
+    #[test]
+    fn runtime_choice() {
+        assert_eq!(
+            container_runtime(None, |p| p == "podman").unwrap(),
+            "podman"
+        );
+        assert_eq!(container_runtime(None, |_| true).unwrap(), "docker");
+        assert_eq!(
+            container_runtime(Some("nerdctl"), |_| true).unwrap(),
+            "nerdctl"
+        );
+        assert!(container_runtime(Some("lxc"), |_| true).is_err());
+        assert!(container_runtime(Some("podman"), |p| p == "docker").is_err());
+        let err = container_runtime(None, |_| false).unwrap_err().to_string();
+        assert!(err.contains("install docker, podman or nerdctl"), "{err}");
+    }
+
+    #[test]
+    fn inotify() {
+        let low = inotify_warnings(|p| {
+            Some(
+                if p.ends_with("watches") {
+                    "8192\n"
+                } else {
+                    "1024"
+                }
+                .to_string(),
+            )
+        });
+        assert_eq!(
+            low,
+            vec![
+                "fs.inotify.max_user_watches is 8192, below the 524288 kind recommends for multi-node clusters: `sudo sysctl fs.inotify.max_user_watches=524288`"
+            ]
+        );
+        assert!(inotify_warnings(|_| None).is_empty());
+    }
+}

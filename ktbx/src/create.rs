@@ -1,0 +1,516 @@
+//! `ktbx create`: validate everything, render the kind config, run `kind create cluster`, make
+//! the nodes trust the registries, install the CNI, wait for the nodes and install components,
+//! always against the context of the cluster just created (`kind-<name>`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use common::process::{Cmd, Runner};
+
+use crate::addons::{self, Target};
+use crate::cli::{Component, CreateArgs, InstallTarget};
+use crate::cluster;
+use crate::config::{Config, KindSettings};
+use crate::kind_config::{KindCluster, KubeadmApis, PortMapping};
+use crate::registry;
+
+/// Everything `create` needs besides the arguments.
+pub struct CreateEnv<'a> {
+    /// Global `--name`.
+    pub name: &'a str,
+    /// Global `-v`.
+    pub verbosity: i64,
+    /// The loaded config.
+    pub config: &'a Config,
+    /// Where relative paths of the config resolve.
+    pub cwd: &'a Path,
+    /// `$KIND_CLUSTER_NAME`.
+    pub kind_cluster_name: Option<String>,
+    /// Global `--kubeconfig` / `--context` (the context is replaced by the new cluster's).
+    pub kube: &'a common::kube::KubeArgs,
+    /// Runs kind, docker, helm, cilium.
+    pub runner: &'a Runner,
+}
+
+/// Checks a container image reference enough to keep it one plain argument.
+fn validate_image(image: &str) -> anyhow::Result<()> {
+    let ok = !image.is_empty()
+        && !image.starts_with('-')
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "./:@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        bail!("invalid node image {image:?}: expected e.g. kindest/node:v1.35.0")
+    }
+}
+
+/// Checks `host[:port]` of `kind.privateRegistry`.
+fn validate_registry(registry: &str) -> anyhow::Result<()> {
+    let (host, port) = registry
+        .rsplit_once(':')
+        .map_or((registry, None), |(h, p)| (h, Some(p)));
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        bail!(
+            "invalid kind.privateRegistry {registry:?}: expected host[:port], e.g. docker-registry.docker-registry:5000"
+        )
+    }
+}
+
+/// The effective kind settings: the config file, then the flags; paths made absolute and checked.
+pub fn effective_settings(
+    config: &Config,
+    args: &CreateArgs,
+    cwd: &Path,
+) -> anyhow::Result<KindSettings> {
+    let mut s = config.kind.clone();
+    if args.single || config.single {
+        s.workers = 0;
+    }
+    if let Some(cni) = args.cni {
+        s.cni = Some(cni);
+    }
+    if let Some(image) = &args.image {
+        s.image = image.clone();
+    }
+    if !s.image.is_empty() {
+        validate_image(&s.image)?;
+    }
+    if !s.audit_policy.is_empty() {
+        let path = cwd.join(&s.audit_policy);
+        match std::fs::metadata(&path) {
+            Err(_) => bail!("audit policy file not found: {}", path.display()),
+            Ok(m) if m.is_dir() => bail!("audit policy file is a directory: {}", path.display()),
+            Ok(_) => s.audit_policy = path.display().to_string(),
+        }
+    }
+    if !s.extra_mount_path.is_empty() {
+        s.extra_mount_path = cwd.join(&s.extra_mount_path).display().to_string();
+    }
+    if !s.private_registry.is_empty() {
+        validate_registry(&s.private_registry)?;
+    }
+    Ok(s)
+}
+
+/// `vMAJOR.MINOR` of a node image tag (`kindest/node:v1.36.1@sha256:…` → (1, 36)).
+fn image_minor(image: &str) -> Option<(u64, u64)> {
+    let without_digest = image.split('@').next()?;
+    let tag = without_digest.rsplit_once(':')?.1;
+    let mut parts = tag.strip_prefix('v')?.split('.');
+    Some((
+        parts.next()?.parse().ok()?,
+        parts.next()?.split('-').next()?.parse().ok()?,
+    ))
+}
+
+/// Which kubeadm API versions to patch: from the node image when given, else from the kind
+/// version (kind v0.32 defaults to Kubernetes 1.36, which uses v1beta4); both when unknown.
+pub fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
+    if let Some(minor) = image_minor(image) {
+        return if minor >= (1, 36) {
+            KubeadmApis::V1beta3AndV1beta4
+        } else {
+            KubeadmApis::V1beta3
+        };
+    }
+    let parsed = kind_version.and_then(|v| {
+        let mut p = v.trim().trim_start_matches('v').split('.');
+        Some((
+            p.next()?.parse::<u64>().ok()?,
+            p.next()?.parse::<u64>().ok()?,
+        ))
+    });
+    match parsed {
+        Some(v) if v < (0, 32) => KubeadmApis::V1beta3,
+        _ => KubeadmApis::V1beta3AndV1beta4,
+    }
+}
+
+/// Components in dependency order (OLM before ArgoCD), without duplicates.
+pub fn ordered_components(components: &[Component]) -> Vec<Component> {
+    let mut out = components.to_vec();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn component_target(c: Component) -> InstallTarget {
+    match c {
+        Component::Olm => InstallTarget::Olm,
+        Component::Argocd => InstallTarget::Argocd,
+        Component::Argowf => InstallTarget::Argowf,
+        Component::Helm => InstallTarget::Helm,
+    }
+}
+
+/// The `kind create cluster` command.
+pub fn kind_create_cmd(
+    config_path: &Path,
+    name: &str,
+    image: &str,
+    verbosity: i64,
+    kubeconfig: Option<&Path>,
+) -> Cmd {
+    let mut cmd = cluster::kind_cluster_cmd("create", "")
+        .arg("--config")
+        .arg(config_path);
+    if let Some(kubeconfig) = kubeconfig {
+        cmd = cmd.arg("--kubeconfig").arg(kubeconfig);
+    }
+    if !name.is_empty() {
+        cmd = cmd.args(["--name", name]);
+    }
+    if !image.is_empty() {
+        cmd = cmd.args(["--image", image]);
+    }
+    if verbosity > 0 {
+        cmd = cmd.args(["--verbosity".to_string(), verbosity.to_string()]);
+    }
+    cmd
+}
+
+/// Runs `ktbx create`.
+pub async fn run(
+    args: &CreateArgs,
+    env: &CreateEnv<'_>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    if !args.extra.is_empty() {
+        tracing::debug!(words = ?args.extra, "ignoring extra arguments");
+    }
+    // Validate everything before kind runs.
+    let settings = effective_settings(env.config, args, env.cwd)?;
+    let ports = args
+        .ports
+        .iter()
+        .map(|p| PortMapping::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let names = cluster::cluster_names(env.name, args.count);
+    for name in names.iter().filter(|n| !n.is_empty()) {
+        cluster::validate_name(name)?;
+    }
+    let components = ordered_components(&args.install);
+    let dry = env.runner.is_dry_run();
+
+    // Preflight.
+    let kind_found = common::process::which("kind").is_some();
+    if !kind_found && !dry {
+        bail!("`kind` not found on PATH: {}", cluster::KIND_HINT);
+    }
+    let runtime = match cluster::runtime_from_env() {
+        Ok(r) => r,
+        Err(e) if dry => {
+            tracing::warn!("{e:#}");
+            "docker".to_string()
+        }
+        Err(e) => return Err(e),
+    };
+    if settings.workers > 0 || names.len() > 1 {
+        for warning in cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
+            tracing::warn!("{warning}");
+        }
+    }
+    let kind_version = if kind_found {
+        env.runner
+            .probe(&Cmd::new("kind").args(["version", "-q"]))
+            .ok()
+            .map(|o| o.stdout_str())
+    } else {
+        None
+    };
+    let cluster_config = KindCluster::from_settings(
+        &settings,
+        &ports,
+        kubeadm_apis(kind_version.as_deref(), &settings.image),
+    );
+    let plan = Plan {
+        rendered: cluster_config.render(),
+        settings,
+        runtime,
+        components,
+    };
+
+    writeln!(out, "Create k8s cluster")?;
+    tracing::info!(config = ?plan.settings, "current ktbx configuration");
+    let existing = if kind_found {
+        cluster::list_clusters(env.runner)?
+    } else {
+        Vec::new()
+    };
+    for (index, name) in names.iter().enumerate() {
+        if names.len() > 1 {
+            tracing::info!(name = %name, index = index + 1, total = names.len(), "creating cluster");
+        }
+        let effective = cluster::effective_name(name, env.kind_cluster_name.as_deref());
+        if existing.contains(&effective) {
+            if args.if_not_exists {
+                writeln!(out, "Cluster {effective} already exists")?;
+                continue;
+            }
+            if !args.recreate {
+                bail!(
+                    "a kind cluster named {effective} already exists: use --if-not-exists to keep it, --recreate to replace it, or `ktbx delete -n {effective}`"
+                );
+            }
+            env.runner
+                .run_logged(&cluster::kind_cluster_cmd("delete", &effective))?;
+        }
+        create_one(args, env, &plan, name, &effective, out).await?;
+    }
+    Ok(())
+}
+
+/// What every cluster of one `create` shares, validated up front.
+struct Plan {
+    settings: KindSettings,
+    rendered: String,
+    runtime: String,
+    components: Vec<Component>,
+}
+
+async fn create_one(
+    args: &CreateArgs,
+    env: &CreateEnv<'_>,
+    plan: &Plan,
+    name: &str,
+    effective: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let Plan {
+        settings,
+        rendered,
+        runtime,
+        components,
+    } = plan;
+    let runner = env.runner;
+    let dry = runner.is_dry_run();
+    if let Some(port) = args.registry {
+        registry::ensure_container(runner, runtime, port)?;
+    }
+    // The temp dir (and the config in it) is removed when this function returns; a dry run makes none.
+    let tmp = if dry {
+        None
+    } else {
+        Some(
+            tempfile::Builder::new()
+                .prefix("ktbx-kind-config")
+                .tempdir()
+                .context("creating a temp dir")?,
+        )
+    };
+    let config_path = tmp.as_ref().map_or_else(
+        || PathBuf::from("$TMPDIR/kind-config.yaml"),
+        |t| t.path().join("kind-config.yaml"),
+    );
+    if dry {
+        writeln!(out, "# kind config {}\n{rendered}", config_path.display())?;
+    } else {
+        std::fs::write(&config_path, rendered)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+    out.flush()?;
+    runner
+        .run_logged(&kind_create_cmd(
+            &config_path,
+            name,
+            &settings.image,
+            env.verbosity,
+            env.kube.kubeconfig.as_deref(),
+        ))
+        .context("kind create cluster failed")?;
+
+    let nodes = if dry {
+        Vec::new()
+    } else {
+        cluster::list_nodes(runner, effective)?
+    };
+    if !settings.private_registry.is_empty() {
+        registry::trust_insecure(runner, runtime, &nodes, &settings.private_registry)?;
+    }
+    if let Some(port) = args.registry {
+        registry::connect_local(runner, runtime, &nodes, port)?;
+    }
+    let tools = crate::client_tools::Settings {
+        install_dir: crate::cli::default_install_dir(),
+        config: env.config.clone(),
+        dry_run: dry,
+        ..Default::default()
+    };
+    let target = Target::new(
+        env.kube,
+        Some(cluster::context_of(effective)),
+        dry,
+        args.timeout,
+        tools,
+    )?;
+    if let Some(port) = args.registry {
+        registry::publish_hosting_configmap(&target, port, out).await?;
+    }
+    if let Some(cni) = settings.cni {
+        tracing::info!("install custom CNI");
+        addons::install_cni(cni, &target, runner, out).await?;
+    }
+    tracing::info!("wait for Kubernetes nodes to be up and running");
+    addons::wait_nodes(&target, out).await?;
+    for component in components {
+        addons::install(component_target(*component), &target, runner, out).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cni;
+    use std::time::Duration;
+
+    fn args() -> CreateArgs {
+        CreateArgs {
+            single: false,
+            cni: None,
+            install: vec![],
+            count: 1,
+            image: None,
+            ports: vec![],
+            registry: None,
+            if_not_exists: false,
+            recreate: false,
+            timeout: Duration::from_secs(180),
+            dry_run: false,
+            extra: vec![],
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let mut config = Config::default();
+        config.kind.cni = Some(Cni::Cilium);
+        config.kind.workers = 2;
+        let s = effective_settings(
+            &config,
+            &CreateArgs {
+                single: true,
+                cni: Some(Cni::Calico),
+                ..args()
+            },
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!((s.workers, s.cni), (0, Some(Cni::Calico)));
+        config.single = true;
+        assert_eq!(
+            effective_settings(&config, &args(), Path::new("/"))
+                .unwrap()
+                .workers,
+            0
+        );
+    }
+
+    #[test]
+    fn audit_policy_is_checked_and_made_absolute() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("audit.yaml"), "x").unwrap();
+        let mut config = Config::default();
+        config.kind.audit_policy = "audit.yaml".into();
+        let s = effective_settings(&config, &args(), tmp.path()).unwrap();
+        assert_eq!(
+            s.audit_policy,
+            tmp.path().join("audit.yaml").display().to_string()
+        );
+        config.kind.audit_policy = "missing.yaml".into();
+        let err = effective_settings(&config, &args(), tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "audit policy file not found: {}",
+                tmp.path().join("missing.yaml").display()
+            )
+        );
+        config.kind.audit_policy = tmp.path().display().to_string();
+        let err = effective_settings(&config, &args(), tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("audit policy file is a directory: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn odd_images_and_registries_are_rejected() {
+        let err = effective_settings(
+            &Config::default(),
+            &CreateArgs {
+                image: Some("x;id".into()),
+                ..args()
+            },
+            Path::new("/"),
+        );
+        assert!(err.is_err());
+        let mut config = Config::default();
+        config.kind.private_registry = "reg\"]\nx".into();
+        assert!(effective_settings(&config, &args(), Path::new("/")).is_err());
+        config.kind.private_registry = "docker-registry.docker-registry:5000".into();
+        assert!(effective_settings(&config, &args(), Path::new("/")).is_ok());
+    }
+
+    #[test]
+    fn kubeadm_versions_follow_kind_and_image() {
+        assert_eq!(kubeadm_apis(Some("0.31.0\n"), ""), KubeadmApis::V1beta3);
+        assert_eq!(
+            kubeadm_apis(Some("0.32.0"), ""),
+            KubeadmApis::V1beta3AndV1beta4
+        );
+        assert_eq!(kubeadm_apis(None, ""), KubeadmApis::V1beta3AndV1beta4);
+        assert_eq!(
+            kubeadm_apis(Some("0.32.0"), "kindest/node:v1.35.0"),
+            KubeadmApis::V1beta3
+        );
+        assert_eq!(
+            kubeadm_apis(Some("0.31.0"), "kindest/node:v1.36.1@sha256:ab"),
+            KubeadmApis::V1beta3AndV1beta4
+        );
+    }
+
+    #[test]
+    fn olm_goes_before_argocd() {
+        use Component::*;
+        assert_eq!(
+            ordered_components(&[Helm, Argocd, Olm, Argocd]),
+            vec![Olm, Argocd, Helm]
+        );
+    }
+
+    #[test]
+    fn kind_argv() {
+        let line = kind_create_cmd(
+            Path::new("/t/kind-config.yaml"),
+            "x",
+            "kindest/node:v1.35.0",
+            2,
+            None,
+        )
+        .to_shell_line();
+        assert_eq!(
+            line,
+            "kind create cluster --config /t/kind-config.yaml --name x --image kindest/node:v1.35.0 --verbosity 2"
+        );
+        assert_eq!(
+            kind_create_cmd(Path::new("/c"), "", "", 0, Some(Path::new("/k"))).to_shell_line(),
+            "kind create cluster --config /c --kubeconfig /k"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! `ktbx delete`: one cluster (`kind delete cluster [--name N]`, idempotent through kind) or every
+//! cluster whose name matches `-p REGEX` anywhere (unanchored, as the original; empty lines of
+//! `kind get clusters` never match).
+
+use std::io::Write;
+
+use anyhow::Context;
+use common::process::Runner;
+use regex::Regex;
+
+use crate::cli::DeleteArgs;
+use crate::cluster;
+
+/// The names of `clusters` that `pattern` matches anywhere.
+pub fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
+    clusters
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.is_empty() && pattern.is_match(c))
+        .collect()
+}
+
+/// Runs `ktbx delete`.
+pub fn run(
+    args: &DeleteArgs,
+    name: &str,
+    runner: &Runner,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if !args.extra.is_empty() {
+        tracing::debug!(words = ?args.extra, "ignoring extra arguments");
+    }
+    let targets: Vec<String> = match &args.pattern {
+        Some(pattern) => {
+            let re =
+                Regex::new(pattern).with_context(|| format!("invalid --pattern {pattern:?}"))?;
+            let clusters = cluster::list_clusters(runner)?;
+            let found: Vec<String> = matching(&re, &clusters)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            if found.is_empty() {
+                writeln!(out, "No kind cluster matches {pattern:?}")?;
+            }
+            found
+        }
+        None => {
+            if !name.is_empty() {
+                cluster::validate_name(name)?;
+            }
+            vec![name.to_string()]
+        }
+    };
+    for target in targets {
+        let shown = if target.is_empty() {
+            "<kind default>"
+        } else {
+            target.as_str()
+        };
+        writeln!(out, "Delete kind cluster {shown}")?;
+        out.flush()?;
+        runner
+            .run_logged(&cluster::kind_cluster_cmd("delete", &target))
+            .with_context(|| format!("Error while deleting cluster {shown}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unanchored_and_never_the_empty_line() {
+        let clusters: Vec<String> = ["fink-ci-1", "kind", "my-fink-ci", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            matching(&Regex::new("fink-ci").unwrap(), &clusters),
+            vec!["fink-ci-1", "my-fink-ci"]
+        );
+        assert_eq!(
+            matching(&Regex::new(".*").unwrap(), &clusters),
+            vec!["fink-ci-1", "kind", "my-fink-ci"]
+        );
+        assert_eq!(
+            matching(&Regex::new("^kind$").unwrap(), &clusters),
+            vec!["kind"]
+        );
+        assert!(matching(&Regex::new("x*").unwrap(), &[String::new()]).is_empty());
+    }
+}

@@ -1,0 +1,114 @@
+//! `ktbx install TOOL...`: client tools (downloaded in parallel) and cluster add-ons (in the
+//! given order, into `--context`, else `kind-<name>` when `--name` is given, else the current context).
+
+use std::io::Write;
+
+use common::kube::KubeArgs;
+use common::process::Runner;
+
+use crate::addons::{self, Target};
+use crate::cli::{InstallArgs, InstallTarget};
+use crate::client_tools::{self, Settings};
+use crate::cluster;
+use crate::config::Config;
+
+/// The client-tool settings of an install run.
+pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
+    let flag_versions = [
+        ("kind", &args.kind_version),
+        ("kubectl", &args.kubectl_version),
+        ("helm", &args.helm_version),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.clone().map(|v| (name, v)))
+    .collect();
+    Settings {
+        install_dir: args.install_dir.clone(),
+        flag_versions,
+        config: config.clone(),
+        dry_run,
+    }
+}
+
+/// The kube context add-ons go to.
+pub fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
+    kube.context
+        .clone()
+        .or_else(|| (!name.is_empty()).then(|| cluster::context_of(name)))
+}
+
+/// The command-line name of an install target.
+fn target_name(target: InstallTarget) -> String {
+    clap::ValueEnum::to_possible_value(&target)
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// The banner the original printed on stdout for client tools.
+fn banner(target: InstallTarget) -> Option<&'static str> {
+    match target {
+        InstallTarget::Helm => Some("Install helm"),
+        InstallTarget::Kind => Some("Install kind"),
+        InstallTarget::Kubectl => Some("Install kubectl"),
+        InstallTarget::Telepresence => Some("Install telepresence"),
+        _ => None,
+    }
+}
+
+/// Runs `ktbx install`.
+pub async fn run(
+    args: &InstallArgs,
+    kube: &KubeArgs,
+    name: &str,
+    config: &Config,
+    runner: &Runner,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let mut targets = args.targets.clone();
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert(*t));
+    let settings = tool_settings(args, config, runner.is_dry_run());
+    // Validate every version before anything is downloaded.
+    let clients: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| client_tools::tool_name(*t))
+        .collect();
+    for tool in &clients {
+        client_tools::resolve(tool, &settings)?;
+    }
+    for banner in targets.iter().filter_map(|t| banner(*t)) {
+        writeln!(out, "{banner}")?;
+    }
+    client_tools::install_many(runner, &clients, &settings, out).await?;
+    let addons: Vec<InstallTarget> = targets
+        .into_iter()
+        .filter(|t| client_tools::tool_name(*t).is_none())
+        .collect();
+    if addons.is_empty() {
+        return Ok(());
+    }
+    let context = addon_context(kube, name);
+    let target = Target::new(kube, context, runner.is_dry_run(), args.timeout, settings)?;
+    for addon in addons {
+        addons::install(addon, &target, runner, out)
+            .await
+            .map_err(|e| e.context(format!("Error while installing {}", target_name(addon))))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addons_target_the_named_cluster() {
+        let none = KubeArgs::default();
+        assert_eq!(addon_context(&none, ""), None);
+        assert_eq!(addon_context(&none, "ci").as_deref(), Some("kind-ci"));
+        let explicit = KubeArgs {
+            context: Some("prod".into()),
+            ..KubeArgs::default()
+        };
+        assert_eq!(addon_context(&explicit, "ci").as_deref(), Some("prod"));
+    }
+}

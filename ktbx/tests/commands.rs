@@ -1,0 +1,554 @@
+//! The argv sequences of `ktbx` commands against fake `kind`, `docker`, `helm` on PATH, their
+//! output, failure paths and exit codes.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use harness::fakebin::{FakeBins, Reply, Script};
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+struct World {
+    fakes: FakeBins,
+    home: TempDir,
+}
+
+impl World {
+    fn new() -> Self {
+        let world = World {
+            fakes: FakeBins::new(),
+            home: tempfile::tempdir().unwrap(),
+        };
+        world.fakes.add("docker", Script::default());
+        world.fakes.add(
+            "kind",
+            Script::default().on(&["version", "-q"], Reply::stdout("0.31.0\n")),
+        );
+        world
+    }
+
+    fn kind(&self, script: Script) -> &Self {
+        self.fakes.add(
+            "kind",
+            script.on(&["version", "-q"], Reply::stdout("0.31.0\n")),
+        );
+        self
+    }
+
+    /// `ktbx` in a clean environment: only the fakes on PATH, HOME and the working dir in a temp dir.
+    fn ktbx(&self) -> Command {
+        let mut cmd = Command::cargo_bin("ktbx").unwrap();
+        cmd.env_clear()
+            .env("PATH", self.fakes.path_env())
+            .env("HOME", self.home.path())
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .current_dir(self.home.path());
+        cmd
+    }
+
+    fn argv(&self, name: &str) -> Vec<String> {
+        self.fakes
+            .calls(name)
+            .into_iter()
+            .map(|c| c.argv.join(" "))
+            .collect()
+    }
+
+    fn kind_calls(&self) -> Vec<String> {
+        self.argv("kind")
+            .into_iter()
+            .filter(|c| c != "version -q")
+            .collect()
+    }
+
+    fn write(&self, rel: &str, text: &str) -> std::path::PathBuf {
+        let path = self.home.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+#[test]
+fn version_output_is_exact_and_has_no_newline() {
+    let w = World::new();
+    let v = env!("CARGO_PKG_VERSION");
+    w.ktbx()
+        .arg("version")
+        .assert()
+        .success()
+        .stdout(format!("k8s-toolbox, version: v{v}, checksum: "));
+    w.ktbx()
+        .args(["version", "-q"])
+        .assert()
+        .success()
+        .stdout(format!("v{v}"));
+}
+
+#[test]
+fn no_arguments_prints_help_and_succeeds() {
+    World::new()
+        .ktbx()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("A high-level cli on top of kind"));
+}
+
+#[test]
+fn usage_errors_exit_one() {
+    let w = World::new();
+    w.ktbx().arg("shell").assert().code(1);
+    w.ktbx()
+        .args(["install", "kubeclt"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("kubectl"));
+    w.ktbx().args(["-v"]).assert().code(1);
+    w.ktbx().args(["create", "-c", "flannel"]).assert().code(1);
+    assert!(w.fakes.calls("kind").is_empty());
+}
+
+#[test]
+fn delete_runs_kind_with_and_without_a_name() {
+    let w = World::new();
+    w.ktbx()
+        .arg("delete")
+        .assert()
+        .success()
+        .stdout("Delete kind cluster <kind default>\n");
+    w.ktbx()
+        .args(["delete", "cluster", "-n", "ci"])
+        .assert()
+        .success();
+    w.ktbx().args(["delete", "--name", "x"]).assert().success();
+    assert_eq!(
+        w.kind_calls(),
+        vec![
+            "delete cluster",
+            "delete cluster --name ci",
+            "delete cluster --name x"
+        ]
+    );
+}
+
+#[test]
+fn delete_pattern_matches_anywhere_and_skips_empty_lines() {
+    let w = World::new();
+    w.kind(Script::default().on(
+        &["get", "clusters"],
+        Reply::stdout("fink-ci-1\nkind\nmy-fink-ci\n\n"),
+    ));
+    w.ktbx()
+        .args(["delete", "-p", "fink-ci"])
+        .assert()
+        .success();
+    assert_eq!(
+        w.kind_calls(),
+        vec![
+            "get clusters",
+            "delete cluster --name fink-ci-1",
+            "delete cluster --name my-fink-ci"
+        ]
+    );
+}
+
+#[test]
+fn delete_pattern_matching_everything_never_deletes_the_unnamed_default() {
+    let w = World::new();
+    w.kind(Script::default().on(&["get", "clusters"], Reply::stdout("a\n")));
+    w.ktbx().args(["delete", "-p", ".*"]).assert().success();
+    assert_eq!(
+        w.kind_calls(),
+        vec!["get clusters", "delete cluster --name a"]
+    );
+}
+
+#[test]
+fn invalid_pattern_is_an_error_not_a_panic() {
+    let w = World::new();
+    w.ktbx()
+        .args(["delete", "-p", "("])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "error: invalid --pattern \"(\"",
+        ));
+    assert!(w.kind_calls().is_empty());
+}
+
+#[test]
+fn delete_failure_exits_one() {
+    let w = World::new();
+    w.kind(Script::default().on(&["delete"], Reply::fail(3, "boom\n")));
+    w.ktbx()
+        .args(["delete", "-n", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("Error while deleting cluster x"));
+}
+
+#[test]
+fn delete_dry_run_prints_and_runs_nothing() {
+    let w = World::new();
+    w.ktbx()
+        .args(["delete", "-n", "x", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kind delete cluster --name x\n"));
+    assert!(w.kind_calls().is_empty());
+}
+
+#[test]
+fn names_with_shell_metacharacters_are_rejected_before_kind_runs() {
+    let w = World::new();
+    for name in ["a;touch pwned", "$(id)", "x y"] {
+        w.ktbx()
+            .args(["delete", "-n", name])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("invalid cluster name"));
+        w.ktbx()
+            .args(["create", "-n", name])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("invalid cluster name"));
+    }
+    assert!(w.kind_calls().is_empty());
+    assert!(!w.home.path().join("pwned").exists());
+}
+
+#[test]
+fn create_dry_run_prints_the_kind_config_and_the_commands() {
+    let w = World::new();
+    let out = w
+        .ktbx()
+        .args(["create", "-s", "-n", "ci", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let expected = "Create k8s cluster
+# kind config $TMPDIR/kind-config.yaml
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+- role: control-plane
+  kubeadmConfigPatches:
+  - |
+    apiVersion: kubeadm.k8s.io/v1beta3
+    kind: ClusterConfiguration
+    metadata:
+      name: config
+    apiServer:
+      extraArgs:
+        enable-admission-plugins: NodeRestriction,ResourceQuota
+
+kind create cluster --config '$TMPDIR/kind-config.yaml' --name ci
+wait for nodes to be Ready
+";
+    assert_eq!(out, expected);
+    // Only read-only queries ran.
+    assert_eq!(w.kind_calls(), vec!["get clusters"]);
+}
+
+#[test]
+fn create_dry_run_plans_cni_components_and_kind_v0_32_patches() {
+    let w = World::new();
+    w.fakes.add(
+        "kind",
+        Script::default().on(&["version", "-q"], Reply::stdout("0.32.0\n")),
+    );
+    let out = w
+        .ktbx()
+        .args([
+            "create",
+            "-s",
+            "-c",
+            "calico",
+            "-i",
+            "argocd,olm",
+            "--dry-run",
+        ])
+        .env("KTBX_INSTALL_DIR", w.home.path().join("bin"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("apiVersion: kubeadm.k8s.io/v1beta4\n"),
+        "{out}"
+    );
+    let calico = out.find("apply --server-side https://raw.githubusercontent.com/projectcalico/calico/v3.28.2/manifests/tigera-operator.yaml").unwrap();
+    let nodes = out.find("wait for nodes to be Ready").unwrap();
+    let olm = out
+        .find("operator-lifecycle-manager/releases/download/v0.28.0/crds.yaml")
+        .unwrap();
+    let argocd = out
+        .find("apply --server-side Subscription/argocd-operator -n operators")
+        .unwrap();
+    assert!(calico < nodes && nodes < olm && olm < argocd, "{out}");
+    assert!(!w.home.path().join("bin").exists());
+}
+
+#[test]
+fn create_runs_kind_with_the_generated_config() {
+    let w = World::new();
+    // kind fails right after creating, so the test needs no API server; the config must have been passed.
+    w.kind(Script::default().on(
+        &["create"],
+        Reply::fail(1, "ERROR: failed to create cluster\n"),
+    ));
+    w.ktbx()
+        .args(["create", "-n", "ci", "-v", "2"])
+        .assert()
+        .code(1)
+        .stdout("Create k8s cluster\n")
+        .stderr(predicate::str::contains("kind create cluster failed"));
+    let calls = w.fakes.calls("kind");
+    let create = calls
+        .iter()
+        .find(|c| c.argv.first().map(String::as_str) == Some("create"))
+        .unwrap();
+    assert_eq!(create.argv[..3], ["create", "cluster", "--config"]);
+    assert!(
+        create.argv[3].ends_with("/kind-config.yaml"),
+        "{:?}",
+        create.argv
+    );
+    assert_eq!(create.argv[4..], ["--name", "ci", "--verbosity", "2"]);
+    // The temp dir is cleaned up.
+    assert!(!Path::new(&create.argv[3]).exists());
+}
+
+#[test]
+fn existing_cluster_is_an_error_unless_asked_otherwise() {
+    let w = World::new();
+    w.kind(Script::default().on(&["get", "clusters"], Reply::stdout("ci\n")));
+    w.ktbx()
+        .args(["create", "-n", "ci"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "a kind cluster named ci already exists: use --if-not-exists",
+        ));
+    w.ktbx()
+        .args(["create", "-n", "ci", "--if-not-exists"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Cluster ci already exists"));
+    assert_eq!(w.kind_calls(), vec!["get clusters", "get clusters"]);
+}
+
+#[test]
+fn recreate_deletes_first() {
+    let w = World::new();
+    w.kind(
+        Script::default()
+            .on(&["get", "clusters"], Reply::stdout("ci\n"))
+            .on(&["create"], Reply::fail(1, "stop here\n")),
+    );
+    w.ktbx()
+        .args(["create", "-n", "ci", "--recreate"])
+        .assert()
+        .code(1);
+    let calls = w.kind_calls();
+    assert_eq!(calls[..2], ["get clusters", "delete cluster --name ci"]);
+    assert!(calls[2].starts_with("create cluster --config "));
+}
+
+#[test]
+fn kind_missing_suggests_ktbx_install_kind() {
+    let w = World::new();
+    let empty = tempfile::tempdir().unwrap();
+    w.ktbx()
+        .env("PATH", empty.path())
+        .arg("create")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`kind` not found on PATH: install it with `ktbx install kind`",
+        ));
+}
+
+#[test]
+fn no_container_runtime_is_a_preflight_error() {
+    let w = World::new();
+    let only_kind = FakeBins::new();
+    only_kind.add("kind", Script::default());
+    w.ktbx()
+        .env("PATH", only_kind.dir())
+        .arg("create")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "install docker, podman or nerdctl",
+        ));
+    assert!(only_kind.calls("kind").is_empty());
+}
+
+#[test]
+fn config_errors_stop_create_before_kind_runs() {
+    let w = World::new();
+    w.write("config.yaml", "kind:\n  workers: -1\n");
+    w.ktbx().arg("create").assert().code(1).stderr(
+        predicate::str::contains("invalid config file")
+            .and(predicate::str::contains("config.yaml")),
+    );
+    let missing_audit = w.write(
+        ".ktbx/config",
+        "kind:\n  auditPolicy: /nonexistent/audit.yaml\n",
+    );
+    std::fs::remove_file(w.home.path().join("config.yaml")).unwrap();
+    w.ktbx()
+        .arg("create")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "audit policy file not found: /nonexistent/audit.yaml",
+        ));
+    w.ktbx()
+        .env("KTBXCONFIG", w.home.path().join("nope"))
+        .arg("create")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope"));
+    assert!(missing_audit.exists());
+    assert!(w.kind_calls().is_empty());
+}
+
+#[test]
+fn golden_config_from_the_sample_file() {
+    let w = World::new();
+    let audit = w.write(
+        "audit-policy.yaml",
+        include_str!("fixtures/audit-policy.yaml"),
+    );
+    let text = include_str!("fixtures/dot-config-audit")
+        .replace("/tmp/audit-policy.yaml", audit.to_str().unwrap());
+    let config = w.write("cfg/ktbx.yaml", &text);
+    let out = w
+        .ktbx()
+        .env("KTBXCONFIG", &config)
+        .args(["create", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&format!("  - hostPath: {}\n    containerPath: /etc/kubernetes/policies/audit-policy.yaml\n    readOnly: true\n", audit.display())), "{out}");
+    assert!(
+        out.contains("registry.configs.\"docker-registry.docker-registry:5000\".tls]"),
+        "{out}"
+    );
+    assert_eq!(out.matches("- role: worker\n").count(), 1);
+}
+
+#[test]
+fn desk_dry_run_prints_the_docker_command_without_side_effects() {
+    let w = World::new();
+    let out = w
+        .ktbx()
+        .args(["desk", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let line = String::from_utf8(out).unwrap();
+    let home = w.home.path().display().to_string();
+    assert!(line.starts_with(&format!("docker run -it --net=host -v {home}/.ktbx/homefs:{home} -v {home}/.kube:{home}/.kube -v /tmp:/tmp")), "{line}");
+    assert!(line.contains("/kind:/usr/local/bin/kind "), "{line}");
+    assert!(
+        line.trim_end().ends_with(&format!(
+            "-w {home} -- docker.io/k8sschool/k8s-toolbox:latest"
+        )),
+        "{line}"
+    );
+    assert!(!w.home.path().join(".ktbx").exists());
+    assert!(w.fakes.calls("docker").is_empty());
+    w.ktbx().args(["d", "--dry-run"]).assert().success();
+}
+
+#[test]
+fn desk_needs_a_terminal() {
+    let w = World::new();
+    w.ktbx()
+        .arg("desk")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("needs a terminal"));
+    assert!(w.fakes.calls("docker").is_empty());
+}
+
+#[test]
+fn falco_and_prometheus_go_through_helm_upgrade_install() {
+    let w = World::new();
+    w.fakes.add("helm", Script::default());
+    w.ktbx().args(["-n", "ci", "install", "fa", "prom", "--dry-run"]).assert().success().stdout(predicate::str::contains(
+        "helm upgrade --install falco falcosecurity/falco --namespace falco --create-namespace --set tty=true --set falcosidekick.enabled=true --set falcosidekick.webui.enabled=true --kube-context kind-ci\n",
+    ).and(predicate::str::contains(
+        "helm upgrade --install prometheus-stack prometheus-community/kube-prometheus-stack --version 69.3.0 --namespace monitoring --create-namespace -f - --kube-context kind-ci\n",
+    )));
+    assert!(w.fakes.calls("helm").is_empty());
+}
+
+#[test]
+fn completion_scripts() {
+    let w = World::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        w.ktbx()
+            .args(["completion", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("ktbx"));
+    }
+}
+
+#[test]
+fn image_and_port_mappings_reach_kind() {
+    let w = World::new();
+    let out = w
+        .ktbx()
+        .args([
+            "create",
+            "-s",
+            "--image",
+            "kindest/node:v1.36.1",
+            "--port",
+            "127.0.0.1:8080:80",
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    // A 1.36 node uses kubeadm v1beta4 even with kind v0.31: both patches are written.
+    assert!(
+        out.contains("apiVersion: kubeadm.k8s.io/v1beta3\n")
+            && out.contains("apiVersion: kubeadm.k8s.io/v1beta4\n")
+    );
+    assert!(out.contains("  extraPortMappings:\n  - containerPort: 80\n    hostPort: 8080\n    listenAddress: \"127.0.0.1\"\n"), "{out}");
+    assert!(
+        out.contains(
+            "kind create cluster --config '$TMPDIR/kind-config.yaml' --image kindest/node:v1.36.1\n"
+        ),
+        "{out}"
+    );
+    w.ktbx()
+        .args(["create", "--port", "80", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid port mapping"));
+    w.ktbx()
+        .args(["create", "--image", "x;id", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid node image"));
+}
