@@ -1,7 +1,9 @@
 //! A generated Fink-like multi-repository stack for `ciux`: the `fink-broker` project with its
 //! `.ciux`, a simulator dependency that is cloned (and whose image is pulled), a remote-only
 //! deployment repository and an image dependency, all served by `git daemon` on loopback.
-//! Used by the cross-tool scenario tests and by `cargo xtask demo`.
+//! Also the cluster side of a Fink CI run on the fake API server (platform objects, the
+//! spark-operator's part) and finkctl's configuration. Used by the cross-tool scenario tests,
+//! `cargo xtask demo` and `cargo xtask bench`.
 //!
 //! ```text
 //! <root>/remotes/fink-alert-simulator.git  tag v3.2.0 on main          (clone: true, pull: true)
@@ -10,7 +12,11 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use serde_json::{Value, json};
+
+use crate::apiserver::FakeApiServer;
 use crate::git::{GitDaemon, GitRepo};
 
 /// The branch the project works on (fink-cd has it too, the simulator does not).
@@ -131,4 +137,102 @@ impl FinkStack {
             Vec::new()
         }
     }
+}
+
+// ---------- The cluster side: what the fake API server holds in a Fink CI run ----------
+
+/// `finkctl.yaml` of the stack (the e2e sample of finkctl, trimmed).
+pub const FINKCTL_YAML: &str = include_str!("stack/finkctl.yaml");
+/// `finkctl.secret.yaml` of the stack: demo values; the Kafka password comes from the cluster.
+pub const FINKCTL_SECRET_YAML: &str = include_str!("stack/finkctl.secret.yaml");
+
+/// Writes `finkctl.yaml` and `finkctl.secret.yaml` into `dir` (a `$FINKCONFIG` directory).
+pub fn write_finkctl_config(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(dir.join("finkctl.yaml"), FINKCTL_YAML)?;
+    std::fs::write(dir.join("finkctl.secret.yaml"), FINKCTL_SECRET_YAML)
+}
+
+/// A kubeconfig like the one `kind create cluster --name <cluster>` writes (context
+/// `kind-<cluster>`), pointing at `server`, with `namespace` as the context's namespace.
+pub fn write_kind_kubeconfig(
+    path: &Path,
+    cluster: &str,
+    server: &str,
+    namespace: &str,
+) -> std::io::Result<()> {
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-{cluster}\n  cluster:\n    server: {server}\n\
+         contexts:\n- name: kind-{cluster}\n  context:\n    cluster: kind-{cluster}\n    user: u\n    namespace: {namespace}\n\
+         current-context: kind-{cluster}\nusers:\n- name: u\n  user: {{}}\n"
+    );
+    std::fs::write(path, text)
+}
+
+/// What Fink's platform provides before finkctl runs: namespaces `spark` and `kafka`, and the
+/// Strimzi user secret `kafka/fink-producer` (password `changeme`).
+pub fn seed_platform(api: &FakeApiServer) {
+    for namespace in ["spark", "kafka"] {
+        api.apply_json(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        );
+    }
+    api.apply_json(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "fink-producer", "namespace": "kafka"},
+        "data": {"password": "Y2hhbmdlbWU="},
+    }));
+}
+
+/// A node, Ready or not.
+pub fn node(name: &str, ready: bool) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    })
+}
+
+/// A Running Spark pod of application `app` in namespace `spark`, Ready or not.
+pub fn spark_pod(name: &str, app: &str, role: &str, ready: bool) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "spark",
+                     "labels": {"spark-role": role, "spark-app-name": app}},
+        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "fink-broker"}]},
+        "status": {"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+    })
+}
+
+/// The spark-operator's part for the SparkApplication `spark/<app>`: a driver and an executor pod
+/// at once (not Ready), both Ready and the application `RUNNING` after `ready_after`. Returns the
+/// pod names, or `None` when the application does not exist.
+pub fn play_spark_operator(
+    api: &FakeApiServer,
+    app: &str,
+    ready_after: Duration,
+) -> Option<Vec<String>> {
+    let application = api.get_json(
+        "sparkoperator.k8s.io/v1beta2",
+        "SparkApplication",
+        Some("spark"),
+        app,
+    )?;
+    let pods = [
+        (format!("{app}-driver"), "driver"),
+        (format!("{app}-exec-1"), "executor"),
+    ];
+    for (name, role) in &pods {
+        api.apply_json(spark_pod(name, app, role, false));
+    }
+    let names = pods.iter().map(|(name, _)| name.clone()).collect();
+    let app = app.to_owned();
+    api.after(ready_after, move |store| {
+        for (name, role) in &pods {
+            store.apply_json(spark_pod(name, &app, role, true));
+        }
+        let mut running = application;
+        running["status"] = json!({"applicationState": {"state": "RUNNING"}});
+        store.apply_json(running);
+    });
+    Some(names)
 }

@@ -18,16 +18,11 @@ use anyhow::{Context, Result, bail};
 use harness::apiserver::{FakeApiServer, crds};
 use harness::registry::Registry;
 use harness::release::ReleaseServer;
-use harness::stack::FinkStack;
+use harness::stack::{self, FinkStack};
 use harness::tools::{Profile, Tools};
-use serde_json::{Value, json};
 
-/// The finkctl configuration the demo uses.
-const FINKCTL_YAML: &str = include_str!("demo/finkctl.yaml");
-/// Its secrets file (demo values).
-const FINKCTL_SECRET_YAML: &str = include_str!("demo/finkctl.secret.yaml");
-/// base64 of `changeme`, the Kafka user's password in the simulated cluster.
-const KAFKA_PASSWORD_B64: &str = "Y2hhbmdlbWU=";
+/// When the simulated spark-operator's pods get Ready.
+const PODS_READY_AFTER: Duration = Duration::from_secs(1);
 
 /// Runs the demo.
 pub(crate) fn run() -> Result<()> {
@@ -189,17 +184,9 @@ impl Demo {
             .start();
         api.write_kubeconfig(&self.root.join("kubeconfig"), "spark")
             .context("writing the demo kubeconfig")?;
-        write_finkctl_config(&self.root.join("finkctl"))?;
-        for namespace in ["spark", "kafka"] {
-            api.apply_json(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-            );
-        }
-        api.apply_json(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "fink-producer", "namespace": "kafka"},
-            "data": {"password": KAFKA_PASSWORD_B64},
-        }));
+        stack::write_finkctl_config(&self.root.join("finkctl"))
+            .context("writing the finkctl configuration")?;
+        stack::seed_platform(&api);
         println!(
             "  SIMULATED: the harness's fake Kubernetes API server on {} (namespaces spark and kafka,\n  \
              the Strimzi user secret kafka/fink-producer, the SparkApplication CRD); this demo plays the\n  \
@@ -226,7 +213,12 @@ impl Demo {
                 &image,
             ],
         )?;
-        play_spark_operator(&api, "fink-stream2raw")?;
+        let pods = stack::play_spark_operator(&api, "fink-stream2raw", PODS_READY_AFTER)
+            .context("SparkApplication spark/fink-stream2raw was not applied")?;
+        println!(
+            "  [simulated spark-operator] SparkApplication fink-stream2raw → pods {} (Ready in 1 s)",
+            pods.join(", ")
+        );
         self.tool(
             "finkctl",
             &["wait", "tasks", "--expected", "1", "--timeout", "30s"],
@@ -279,71 +271,6 @@ impl Demo {
             println!("{indent}{line}");
         }
     }
-}
-
-/// The spark-operator's part: once the SparkApplication exists, a driver and an executor pod
-/// (Running, not Ready), Ready and the application RUNNING one second later.
-fn play_spark_operator(api: &FakeApiServer, app: &str) -> Result<()> {
-    let application = api
-        .get_json(
-            "sparkoperator.k8s.io/v1beta2",
-            "SparkApplication",
-            Some("spark"),
-            app,
-        )
-        .with_context(|| format!("SparkApplication spark/{app} was not applied"))?;
-    let mut pods = Vec::new();
-    for role in ["driver", "exec-1"] {
-        let name = format!("{app}-{role}");
-        let spark_role = if role == "driver" {
-            "driver"
-        } else {
-            "executor"
-        };
-        api.apply_json(spark_pod(&name, app, spark_role, false));
-        pods.push((name, spark_role));
-    }
-    println!(
-        "  [simulated spark-operator] SparkApplication {app} → pods {} (Ready in 1 s)",
-        pods.iter()
-            .map(|(name, _)| name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let app = app.to_string();
-    api.after(Duration::from_secs(1), move |store| {
-        for (name, role) in &pods {
-            store.apply_json(spark_pod(name, &app, role, true));
-        }
-        let mut running = application;
-        running["status"] = json!({"applicationState": {"state": "RUNNING"}});
-        store.apply_json(running);
-    });
-    Ok(())
-}
-
-/// A Spark pod of application `app` in namespace `spark`, Running, Ready or not.
-pub(crate) fn spark_pod(name: &str, app: &str, role: &str, ready: bool) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "spark",
-                     "labels": {"spark-role": role, "spark-app-name": app}},
-        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "fink-broker"}]},
-        "status": {"phase": "Running",
-                   "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
-    })
-}
-
-/// Writes the demo's `finkctl.yaml` and `finkctl.secret.yaml` into `dir` (its `$FINKCONFIG`).
-pub(crate) fn write_finkctl_config(dir: &Path) -> Result<()> {
-    for (name, text) in [
-        ("finkctl.yaml", FINKCTL_YAML),
-        ("finkctl.secret.yaml", FINKCTL_SECRET_YAML),
-    ] {
-        std::fs::write(dir.join(name), text)
-            .with_context(|| format!("writing {}", dir.join(name).display()))?;
-    }
-    Ok(())
 }
 
 /// The value of `export NAME=value` in an env file.

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use harness::apiserver::{FakeApiServer, crds};
+use harness::stack::{spark_pod, write_finkctl_config};
 use harness::tools::Tools;
 
 use super::{Limit, Row, median, process_baseline, scratch, time};
-use crate::demo::{spark_pod, write_finkctl_config};
 
 /// When the fake cluster makes the last pod Ready.
 const READY_AT: Duration = Duration::from_secs(1);

@@ -1,17 +1,16 @@
 //! ktbx: a 50 MB verified download, three installs in one call behind a 40 ms round trip,
 //! `create` readiness, start-up.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use harness::apiserver::FakeApiServer;
 use harness::fakebin::{FakeBins, Reply, Script};
 use harness::proxy::LatencyProxy;
 use harness::release::ReleaseServer;
+use harness::stack::{node, write_kind_kubeconfig};
 use harness::tools::Tools;
-use serde_json::json;
 
 use super::{Limit, Row, median, process_baseline, scratch, time};
 
@@ -127,22 +126,6 @@ fn three_installs(tools: &Tools) -> Result<Row> {
     .baseline("3 sequential installs", baseline))
 }
 
-fn node(ready: bool) -> serde_json::Value {
-    json!({
-        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "bench-control-plane"},
-        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
-    })
-}
-
-fn write_kubeconfig(path: &Path, server: &str) -> Result<()> {
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n\
-         contexts:\n- name: kind-bench\n  context:\n    cluster: c\n    user: u\n\
-         current-context: kind-bench\nusers:\n- name: u\n  user: {{}}\n"
-    );
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
 fn create_readiness(tools: &Tools) -> Result<Row> {
     let dir = scratch("bench-ktbx-create-")?;
     let api = FakeApiServer::start();
@@ -155,12 +138,12 @@ fn create_readiness(tools: &Tools) -> Result<Row> {
             .on(&["get", "nodes"], Reply::stdout("bench-control-plane\n")),
     );
     let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, api.url())?;
+    write_kind_kubeconfig(&kubeconfig, "bench", api.url(), "default")?;
     let figure = median(3, || {
-        api.apply_json(node(false));
+        api.apply_json(node("bench-control-plane", false));
         let start = Instant::now();
         api.after(READY_AT, |store| {
-            store.apply_json(node(true));
+            store.apply_json(node("bench-control-plane", true));
         });
         time(
             Command::new(&tools.ktbx)
