@@ -45,14 +45,6 @@ pub enum ConfigError {
         /// The file names tried.
         names: String,
     },
-    /// Nothing found in any searched place, for a file that is required.
-    #[error("no {names} found (searched {searched})")]
-    NotFound {
-        /// The file names tried.
-        names: String,
-        /// The places searched.
-        searched: String,
-    },
     /// The file exists but cannot be read.
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
@@ -86,21 +78,13 @@ pub enum ConfigError {
 
 impl ConfigLocator {
     /// Finds the config file: `Ok(None)` when nothing exists in the working directory or under
-    /// `$HOME` (the caller decides between defaults and an error, see [`ConfigLocator::require`]).
+    /// `$HOME` (the caller decides between defaults and an error naming [`ConfigLocator::searched`]).
     pub fn find(&self) -> Result<Option<PathBuf>, ConfigError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from);
         self.find_from(std::env::var_os(self.env_var), &cwd, home.as_deref())
-    }
-
-    /// Like [`ConfigLocator::find`], but finding nothing is [`ConfigError::NotFound`].
-    pub fn require(&self) -> Result<PathBuf, ConfigError> {
-        self.find()?.ok_or_else(|| ConfigError::NotFound {
-            names: self.names(),
-            searched: self.searched(),
-        })
     }
 
     /// [`ConfigLocator::find`] with the environment value, working directory and home given.
@@ -408,17 +392,13 @@ mod tests {
     }
 
     #[test]
-    fn nothing_found_is_none_or_a_not_found_error() {
+    fn nothing_found_is_none_and_the_search_is_described() {
         let d = dirs();
         assert_eq!(KTBX.find_from(None, &d.cwd, Some(&d.home)).unwrap(), None);
         assert_eq!(KTBX.find_from(None, &d.cwd, None).unwrap(), None);
-        let err = ConfigError::NotFound {
-            names: KTBX.names(),
-            searched: KTBX.searched(),
-        };
         assert_eq!(
-            err.to_string(),
-            "no config.yaml or config.yml or config found (searched $KTBXCONFIG, the working directory, $HOME/.ktbx)"
+            KTBX.searched(),
+            "$KTBXCONFIG, the working directory, $HOME/.ktbx"
         );
     }
 

@@ -140,44 +140,54 @@ pub struct Downloader {
     progress: bool,
 }
 
+/// A new HTTP client with the workspace's settings: rustls with the `ring` provider and the
+/// platform's trust store, `fink-tools/<version>` user agent, 30 s connect and 60 s read timeouts,
+/// up to 10 redirects of which none may lead to plain HTTP outside loopback. Clones share one
+/// connection pool: build one per tokio runtime and pass clones around (a pool must not outlive
+/// the runtime its connections were opened on, so this is deliberately not a process-wide static).
+/// A [`Downloader`] holds one ([`Downloader::http_client`]).
+pub fn http_client() -> Result<reqwest::Client, DownloadError> {
+    crate::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("fink-tools/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if let Err(reason) = check_scheme(attempt.url()) {
+                let message = format!("refusing redirect to {}: {reason}", attempt.url());
+                attempt.error(message)
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .map_err(DownloadError::Client)
+}
+
 impl Downloader {
-    /// A downloader with the default cache directory; `progress` draws a bar on a terminal.
+    /// A downloader with its own [`http_client`] and the default cache directory; `progress`
+    /// draws a bar on a terminal.
     pub fn new(progress: bool) -> Result<Self, DownloadError> {
-        crate::tls::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("fink-tools/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
-                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-                } else if let Err(reason) = check_scheme(attempt.url()) {
-                    let message = format!("refusing redirect to {}: {reason}", attempt.url());
-                    attempt.error(message)
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .build()
-            .map_err(DownloadError::Client)?;
         let cache_dir =
             default_cache_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"));
         Ok(Downloader {
-            client,
+            client: http_client()?,
             cache_dir,
             progress,
         })
+    }
+
+    /// The HTTP client (for other requests with the same settings, such as S3 calls).
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Uses `dir` as the download cache, or no cache with `None`.
     pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.cache_dir = dir;
         self
-    }
-
-    /// The cache directory in use.
-    pub fn cache_dir(&self) -> Option<&Path> {
-        self.cache_dir.as_deref()
     }
 
     /// Downloads `url` into memory and verifies it.

@@ -70,19 +70,9 @@ impl AtomicFile {
         })
     }
 
-    /// The final path.
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
-
     /// The temporary file's path (its content so far can be read from there).
     pub fn temp_path(&self) -> &Path {
         self.temp.path()
-    }
-
-    /// The open temporary file.
-    pub fn file(&self) -> &File {
-        self.temp.as_file()
     }
 
     /// Flushes to disk, sets `mode`, renames over the destination and syncs the directory.

@@ -311,7 +311,7 @@ impl KubeTarget {
     }
 
     /// The client, built on first use and shared afterwards (clones are cheap). Needs a tokio
-    /// runtime.
+    /// runtime, and its connections belong to that runtime: use one `KubeTarget` per runtime.
     pub async fn client(&self) -> Result<::kube::Client, KubeError> {
         self.client
             .get_or_try_init(|| async {

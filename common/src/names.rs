@@ -2,9 +2,9 @@
 //! what is wrong and suggest a valid name.
 
 /// Longest DNS-1123 label (namespace, cluster, service names).
-pub const LABEL_MAX_LEN: usize = 63;
+const LABEL_MAX_LEN: usize = 63;
 /// Longest DNS-1123 subdomain (most object names).
-pub const SUBDOMAIN_MAX_LEN: usize = 253;
+const SUBDOMAIN_MAX_LEN: usize = 253;
 
 /// A name that is not a valid DNS-1123 label or subdomain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -35,6 +35,14 @@ pub enum WaitError {
         /// The last transient watch error, if any.
         last_error: Option<String>,
     },
+    /// The check reported that the condition can no longer hold.
+    #[error("gave up waiting for {what}: {reason}")]
+    Failed {
+        /// What was awaited.
+        what: String,
+        /// Why, as the check said.
+        reason: String,
+    },
     /// The API server refused the watch (not authorised, or the resource cannot be watched).
     #[error("cannot watch {what}: {source}")]
     Watch {
@@ -52,6 +60,18 @@ fn last_error_text(last: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// The verdict of a check over the watched objects (see [`watch_until`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Not yet: keep watching.
+    Pending,
+    /// The condition holds: the wait succeeds.
+    Done,
+    /// The condition can no longer hold (a pod failed, a job errored): the wait fails with this
+    /// reason.
+    Failed(String),
+}
+
 /// Waits until `ready` holds on the set of objects selected by `cfg` (evaluated after the initial
 /// list and after each change), and returns that set. `what` describes the wait in the timeout
 /// error.
@@ -66,14 +86,21 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     K::DynamicType: Default,
 {
-    let describe = |objects: &[K]| match objects.len() {
-        0 => "no matching object seen".to_string(),
-        n => format!(
-            "condition not met on {}",
-            names(&objects.iter().collect::<Vec<_>>(), n)
-        ),
-    };
-    watch_until(api, cfg, ready, describe, timeout, what).await
+    watch_until(
+        api,
+        K::DynamicType::default(),
+        cfg,
+        timeout,
+        what,
+        |objects| {
+            if ready(objects) {
+                Check::Done
+            } else {
+                Check::Pending
+            }
+        },
+    )
+    .await
 }
 
 /// Waits until at least one object is selected by `cfg` and every selected object satisfies
@@ -90,29 +117,64 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     K::DynamicType: Default,
 {
-    let done = |objects: &[K]| !objects.is_empty() && objects.iter().all(&is_ready);
+    let kind = K::kind(&K::DynamicType::default()).to_lowercase();
+    let check = |objects: &[K]| {
+        if !objects.is_empty() && objects.iter().all(&is_ready) {
+            Check::Done
+        } else {
+            Check::Pending
+        }
+    };
     let describe = |objects: &[K]| {
         let pending: Vec<&K> = objects.iter().filter(|o| !is_ready(o)).collect();
         if objects.is_empty() {
             "no matching object seen".to_string()
         } else {
-            format!("not ready: {}", names(&pending, pending.len()))
+            format!("not ready: {}", names(&kind, &pending))
         }
     };
-    watch_until(api, cfg, done, describe, timeout, what).await
+    watch(api, cfg, check, describe, timeout, what).await
 }
 
-async fn watch_until<K>(
+/// Watches the objects selected by `cfg` and returns them as soon as `check` says
+/// [`Check::Done`]; fails when it says [`Check::Failed`], on an authorisation error, or after
+/// `timeout`. `dyntype` is the resource's dynamic type (`()` for k8s-openapi types, the
+/// `ApiResource` of a [`kube::api::DynamicObject`](::kube::api::DynamicObject)).
+pub async fn watch_until<K>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    cfg: watcher::Config,
+    timeout: Duration,
+    what: &str,
+    check: impl FnMut(&[K]) -> Check,
+) -> Result<Vec<K>, WaitError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let kind = K::kind(&dyntype).to_lowercase();
+    let describe = |objects: &[K]| {
+        if objects.is_empty() {
+            "no matching object seen".to_string()
+        } else {
+            format!(
+                "condition not met on {}",
+                names(&kind, &objects.iter().collect::<Vec<_>>())
+            )
+        }
+    };
+    watch(api, cfg, check, describe, timeout, what).await
+}
+
+async fn watch<K>(
     api: Api<K>,
     cfg: watcher::Config,
-    done: impl Fn(&[K]) -> bool,
+    mut check: impl FnMut(&[K]) -> Check,
     describe: impl Fn(&[K]) -> String,
     timeout: Duration,
     what: &str,
 ) -> Result<Vec<K>, WaitError>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default,
 {
     let mut tracker = Tracker::default();
     let mut last_error = None;
@@ -122,13 +184,29 @@ where
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
-                    if tracker.apply(event) && done(&tracker.objects()) {
-                        return Ok(tracker.objects());
+                    if !tracker.apply(event) {
+                        continue;
+                    }
+                    let objects = tracker.objects();
+                    match check(&objects) {
+                        Check::Pending => {}
+                        Check::Done => return Ok(objects),
+                        Check::Failed(reason) => {
+                            return Err(WaitError::Failed {
+                                what: what.to_string(),
+                                reason,
+                            });
+                        }
                     }
                 }
-                Err(err) if is_permanent(&err) => return Err(err),
+                Err(err) if is_permanent(&err) => {
+                    return Err(WaitError::Watch {
+                        what: what.to_string(),
+                        source: err,
+                    });
+                }
                 Err(err) => {
-                    tracing::debug!(error = %err, "watch error, retrying");
+                    tracing::warn!("watching {what} failed, retrying: {err}");
                     last_error = Some(err.to_string());
                 }
             }
@@ -137,11 +215,7 @@ where
         futures::future::pending().await
     };
     match tokio::time::timeout(timeout, watching).await {
-        Ok(Ok(objects)) => Ok(objects),
-        Ok(Err(source)) => Err(WaitError::Watch {
-            what: what.to_string(),
-            source,
-        }),
+        Ok(result) => result,
         Err(_) => Err(WaitError::Timeout {
             what: what.to_string(),
             timeout,
@@ -167,19 +241,15 @@ fn is_permanent(err: &watcher::Error) -> bool {
 }
 
 /// `kind/name` of up to five objects, then `and N more`.
-fn names<K: Resource>(objects: &[&K], total: usize) -> String
-where
-    K::DynamicType: Default,
-{
+fn names<K: Resource>(kind: &str, objects: &[&K]) -> String {
     const SHOWN: usize = 5;
-    let kind = K::kind(&K::DynamicType::default()).to_lowercase();
     let mut listed: Vec<String> = objects
         .iter()
         .take(SHOWN)
         .map(|o| format!("{kind}/{}", o.name_any()))
         .collect();
-    if total > SHOWN {
-        listed.push(format!("and {} more", total - SHOWN));
+    if objects.len() > SHOWN {
+        listed.push(format!("and {} more", objects.len() - SHOWN));
     }
     listed.join(", ")
 }
@@ -467,7 +537,7 @@ mod tests {
         let err = WaitError::Timeout {
             what: "pods -l k8s-app=cilium in kube-system to be ready".into(),
             timeout: Duration::from_secs(600),
-            state: format!("not ready: {}", names(&refs, refs.len())),
+            state: format!("not ready: {}", names("pod", &refs)),
             last_error: Some("connection reset".into()),
         };
         assert_eq!(
@@ -478,7 +548,7 @@ mod tests {
         let many: Vec<Pod> = (0..7).map(|i| pod(&format!("p{i}"), "False")).collect();
         let refs: Vec<&Pod> = many.iter().collect();
         assert_eq!(
-            names(&refs, 7),
+            names("pod", &refs),
             "pod/p0, pod/p1, pod/p2, pod/p3, pod/p4, and 2 more"
         );
     }
