@@ -143,14 +143,14 @@ fn ignite(tools: &Tools) -> Result<Vec<Row>> {
             "ciux",
             "cold `ignite`, 8 git deps, 40 ms round trip",
             cold,
-            Limit::Ratio(0.5),
+            Limit::Ratio(0.3),
         )
         .baseline("git CLI, one dep at a time", cold_baseline),
         Row::seconds(
             "ciux",
             "warm `ignite`, 8 git deps, 40 ms round trip",
             warm,
-            Limit::Ratio(0.5),
+            Limit::Ratio(0.1),
         )
         .baseline("git CLI, one dep at a time", warm_baseline),
     ];
@@ -188,7 +188,7 @@ fn peak_rss(world: &IgniteWorld, tools: &Tools) -> Row {
         "ciux",
         "peak RSS of a warm `ignite` (8 deps)",
         figure,
-        Limit::Mib(64.0),
+        Limit::Mib(60.0),
     )
 }
 
@@ -240,7 +240,7 @@ fn image_scan(tools: &Tools) -> Result<Row> {
         "ciux",
         &format!("image scan over {CANDIDATES} commits ({lookups} lookups), 40 ms round trip"),
         figure,
-        Limit::Ratio(0.5),
+        Limit::Ratio(0.2),
     )
     .baseline("curl, one request at a time", baseline))
 }
