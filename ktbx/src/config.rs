@@ -343,6 +343,10 @@ impl<'de> Deserialize<'de> for ToolsSection {
                 while let Some(key) = map.next_key::<String>()? {
                     let name = key.to_ascii_lowercase();
                     let entry = map.next_value::<Option<ToolEntry>>()?;
+                    if crate::tools::tool(&name).is_none() {
+                        section.unknown.push(format!("tools.{key}"));
+                        continue;
+                    }
                     if let Some(entry) = entry {
                         section.unknown.extend(
                             entry
@@ -463,12 +467,12 @@ mod tests {
     #[test]
     fn unknown_keys_are_collected_with_their_path() {
         let c = parse(
-            "kind:\n  wrokers: 1\nother: 2\ntools:\n  kind:\n    version: v0.30.0\n    sha: x\n",
+            "kind:\n  wrokers: 1\nother: 2\ntools:\n  kind:\n    version: v0.30.0\n    sha: x\n  flannel:\n    version: v1.0.0\n",
         )
         .unwrap();
         assert_eq!(
             c.unknown_keys,
-            vec!["kind.wrokers", "other", "tools.kind.sha"]
+            vec!["kind.wrokers", "other", "tools.kind.sha", "tools.flannel"]
         );
         assert_eq!(c.tools["kind"].version.as_deref(), Some("v0.30.0"));
     }
