@@ -9,40 +9,21 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use common::kube::wait::{
-    is_daemonset_rolled_out, is_deployment_rolled_out, is_node_ready, is_pod_ready,
-    is_statefulset_rolled_out, wait_all_ready,
+    Check, is_daemonset_rolled_out, is_deployment_rolled_out, is_node_ready, is_pod_ready,
+    is_statefulset_rolled_out, wait_all_ready, watch_until,
 };
 use common::kube::{KubeArgs, KubeTarget};
 use common::process::{Cmd, Runner};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::DynamicObject;
+use kube::ResourceExt;
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 
 use crate::apply::{Applier, parse_manifests};
 use crate::cli::{Cni, InstallTarget};
 use crate::client_tools;
-
-/// Calico release.
-pub const CALICO_VERSION: &str = "v3.28.2";
-/// Cilium release installed by the cilium CLI.
-pub const CILIUM_VERSION: &str = "1.18.0";
-/// OLM release.
-pub const OLM_VERSION: &str = "v0.28.0";
-/// ArgoCD version of the `ArgoCD` instance.
-pub const ARGOCD_VERSION: &str = "v2.12.3";
-/// Argo Workflows release.
-pub const ARGOWF_VERSION: &str = "v3.5.2";
-/// kube-prometheus-stack chart version.
-pub const PROMETHEUS_CHART_VERSION: &str = "69.3.0";
-
-const CALICO_URL: &str =
-    "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests";
-const OLM_URL: &str =
-    "https://github.com/operator-framework/operator-lifecycle-manager/releases/download/{version}";
-const ARGOWF_URL: &str =
-    "https://github.com/argoproj/argo-workflows/releases/download/{version}/install.yaml";
 
 const PROMETHEUS_VALUES: &str = "prometheus:
   prometheusSpec:
@@ -130,8 +111,17 @@ impl Target {
     }
 }
 
-fn url(template: &str, version: &str) -> String {
-    crate::tools::mirror_url(&template.replace("{version}", version))
+/// Downloads and server-side applies the manifests of a table entry, in order.
+async fn apply_manifests(
+    target: &Target,
+    name: &str,
+    default_ns: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    for url in client_tools::manifest_urls(name, &target.tools)? {
+        apply_url(target, &url, default_ns, out).await?;
+    }
+    Ok(())
 }
 
 /// Downloads and server-side applies a manifest URL.
@@ -335,21 +325,7 @@ pub async fn install_cni(
 ) -> anyhow::Result<()> {
     match cni {
         Cni::Calico => {
-            let base = url(CALICO_URL, CALICO_VERSION);
-            apply_url(
-                target,
-                &format!("{base}/tigera-operator.yaml"),
-                "tigera-operator",
-                out,
-            )
-            .await?;
-            apply_url(
-                target,
-                &format!("{base}/custom-resources.yaml"),
-                "default",
-                out,
-            )
-            .await?;
+            apply_manifests(target, "calico", "tigera-operator", out).await?;
             // The operator creates calico-system and its workloads later: wait for them to appear and roll out.
             wait_rollout(
                 target,
@@ -369,7 +345,8 @@ pub async fn install_cni(
             .await
         }
         Cni::Cilium => {
-            let cilium = client_tools::ensure(runner, "cilium", &target.tools, out).await?;
+            let version = client_tools::version("cilium", &target.tools)?;
+            let cilium = client_tools::ensure(runner, "cilium-cli", &target.tools, out).await?;
             // Install unless the agent already runs: the original skipped this when its CLI was present.
             let present = match &target.kube {
                 Some(_) => Api::<DaemonSet>::namespaced(target.client().await?, "kube-system")
@@ -380,7 +357,7 @@ pub async fn install_cni(
             };
             if !present {
                 let cmd = Cmd::new(cilium)
-                    .args(["install", "--version", CILIUM_VERSION])
+                    .args(["install", "--version", &version])
                     .args(target.context_args("--context"));
                 runner.run_logged(&cmd).context("cilium install failed")?;
             }
@@ -390,9 +367,7 @@ pub async fn install_cni(
 }
 
 async fn install_olm(target: &Target, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
-    let base = url(OLM_URL, OLM_VERSION);
-    apply_url(target, &format!("{base}/crds.yaml"), "olm", out).await?;
-    apply_url(target, &format!("{base}/olm.yaml"), "olm", out).await?;
+    apply_manifests(target, "olm", "olm", out).await?;
     wait_rollout(target, Workload::Deployment, "olm", "olm-operator", out).await?;
     wait_rollout(target, Workload::Deployment, "olm", "catalog-operator", out).await?;
     wait_phase(
@@ -429,13 +404,73 @@ async fn require_olm(target: &Target) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits for the InstallPlan that installs `csv` and approves it.
+async fn approve_install_plan(
+    target: &Target,
+    namespace: &str,
+    csv: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let what = format!("the InstallPlan of {csv} in {namespace}");
+    if target.dry() {
+        writeln!(out, "approve {what}")?;
+        return Ok(());
+    }
+    let client = target.client().await?;
+    let gvk = kube::core::GroupVersionKind::gvk("operators.coreos.com", "v1alpha1", "InstallPlan");
+    let (ar, _) = kube::discovery::pinned_kind(&client, &gvk)
+        .await
+        .context("discovering InstallPlan")?;
+    let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &ar);
+    let installs = |plan: &DynamicObject| {
+        plan.data["spec"]["clusterServiceVersionNames"]
+            .as_array()
+            .is_some_and(|names| names.iter().any(|n| n == csv))
+    };
+    let spinner = common::progress::spinner(&format!("waiting for {what}"));
+    let plans = watch_until(
+        api.clone(),
+        ar,
+        watcher::Config::default(),
+        target.timeout,
+        &what,
+        |plans| {
+            if plans.iter().any(installs) {
+                Check::Done
+            } else {
+                Check::Pending
+            }
+        },
+    )
+    .await;
+    spinner.finish_and_clear();
+    for plan in plans?.iter().filter(|p| installs(p)) {
+        if plan.data["spec"]["approved"] != serde_json::Value::Bool(true) {
+            api.patch(
+                &plan.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"approved": true}})),
+            )
+            .await
+            .with_context(|| format!("approving InstallPlan {}", plan.name_any()))?;
+        }
+    }
+    Ok(())
+}
+
 async fn install_argocd(
     target: &Target,
     runner: &Runner,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
     require_olm(target).await?;
-    let subscription = "apiVersion: operators.coreos.com/v1alpha1
+    // Manual approval of the pinned CSV: OLM installs exactly that version and never upgrades on its own.
+    let csv = format!(
+        "argocd-operator.{}",
+        client_tools::version("argocd-operator", &target.tools)?
+    );
+    let subscription = format!(
+        "apiVersion: operators.coreos.com/v1alpha1
 kind: Subscription
 metadata:
   name: argocd-operator
@@ -445,12 +480,16 @@ spec:
   name: argocd-operator
   source: operatorhubio-catalog
   sourceNamespace: olm
+  startingCSV: {csv}
+  installPlanApproval: Manual
   config:
     env:
     - name: ARGOCD_CLUSTER_CONFIG_NAMESPACES
       value: argocd
-";
-    apply_objects(target, subscription, out).await?;
+"
+    );
+    apply_objects(target, &subscription, out).await?;
+    approve_install_plan(target, "operators", &csv, out).await?;
     wait_rollout(
         target,
         Workload::Deployment,
@@ -464,8 +503,9 @@ spec:
             .wait_established(vec!["argocds.argoproj.io".into()], target.timeout)
             .await?;
     }
+    let version = client_tools::version("argocd", &target.tools)?;
     let instance = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n---\napiVersion: argoproj.io/v1beta1\nkind: ArgoCD\nmetadata:\n  name: argocd\n  namespace: argocd\nspec:\n  version: {ARGOCD_VERSION}\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n---\napiVersion: argoproj.io/v1beta1\nkind: ArgoCD\nmetadata:\n  name: argocd\n  namespace: argocd\nspec:\n  version: {version}\n"
     );
     apply_objects(target, &instance, out).await?;
     client_tools::ensure(runner, "argocd", &target.tools, out).await?;
@@ -494,77 +534,96 @@ async fn install_argowf(
         out,
     )
     .await?;
-    apply_url(target, &url(ARGOWF_URL, ARGOWF_VERSION), "argo", out).await?;
-    client_tools::ensure(runner, "argo", &target.tools, out).await?;
+    apply_manifests(target, "argowf", "argo", out).await?;
+    client_tools::ensure(runner, "argowf", &target.tools, out).await?;
     for deployment in ["workflow-controller", "argo-server"] {
         wait_rollout(target, Workload::Deployment, "argo", deployment, out).await?;
     }
     Ok(())
 }
 
-/// The helm commands of the Falco install.
-pub fn falco_cmds(target: &Target) -> Vec<Cmd> {
-    vec![
-        target.helm().args([
-            "repo",
-            "add",
-            "falcosecurity",
-            "https://falcosecurity.github.io/charts",
-            "--force-update",
-        ]),
-        target
-            .helm()
-            .args([
-                "upgrade",
-                "--install",
-                "falco",
-                "falcosecurity/falco",
-                "--namespace",
-                "falco",
-                "--create-namespace",
-            ])
-            .args([
-                "--set",
-                "tty=true",
-                "--set",
-                "falcosidekick.enabled=true",
-                "--set",
-                "falcosidekick.webui.enabled=true",
-            ])
-            .args(target.context_args("--kube-context")),
-    ]
+/// A helm release of a chart from the table.
+pub struct Release {
+    /// Table entry holding the chart and its version.
+    pub tool: &'static str,
+    /// Release name.
+    pub name: &'static str,
+    /// Namespace (created when missing).
+    pub namespace: &'static str,
+    /// `--set` values.
+    pub set: &'static [&'static str],
+    /// Values file given on stdin.
+    pub values: Option<&'static str>,
 }
 
-/// The helm commands of the Prometheus install (values on stdin).
-pub fn prometheus_cmds(target: &Target) -> Vec<Cmd> {
-    vec![
-        target.helm().args([
-            "repo",
-            "add",
-            "prometheus-community",
-            "https://prometheus-community.github.io/helm-charts",
-            "--force-update",
-        ]),
-        target
-            .helm()
-            .args([
-                "upgrade",
-                "--install",
-                "prometheus-stack",
-                "prometheus-community/kube-prometheus-stack",
-            ])
-            .args([
-                "--version",
-                PROMETHEUS_CHART_VERSION,
-                "--namespace",
-                "monitoring",
-                "--create-namespace",
-                "-f",
-                "-",
-            ])
-            .args(target.context_args("--kube-context"))
-            .stdin_bytes(PROMETHEUS_VALUES),
-    ]
+/// Falco with falcosidekick and its web UI, as the original.
+pub const FALCO: Release = Release {
+    tool: "falco",
+    name: "falco",
+    namespace: "falco",
+    set: &[
+        "tty=true",
+        "falcosidekick.enabled=true",
+        "falcosidekick.webui.enabled=true",
+    ],
+    values: None,
+};
+
+/// kube-prometheus-stack scraping every ServiceMonitor/PodMonitor, with a 50Gi volume.
+pub const PROMETHEUS: Release = Release {
+    tool: "prometheus",
+    name: "prometheus-stack",
+    namespace: "monitoring",
+    set: &[],
+    values: Some(PROMETHEUS_VALUES),
+};
+
+/// `helm repo add --force-update` and `helm upgrade --install` of a release (idempotent).
+pub fn helm_cmds(target: &Target, release: &Release) -> anyhow::Result<[Cmd; 2]> {
+    let chart = crate::tools::lookup(release.tool)?
+        .chart
+        .with_context(|| format!("{} has no helm chart", release.tool))?;
+    let version = client_tools::version(release.tool, &target.tools)?;
+    let repo = target
+        .helm()
+        .args(["repo", "add", chart.repo, chart.repo_url, "--force-update"]);
+    let mut upgrade = target
+        .helm()
+        .args(["upgrade", "--install", release.name, chart.chart]);
+    if !version.is_empty() {
+        upgrade = upgrade.args(["--version", &version]);
+    }
+    upgrade = upgrade.args(["--namespace", release.namespace, "--create-namespace"]);
+    for value in release.set {
+        upgrade = upgrade.args(["--set", value]);
+    }
+    if let Some(values) = release.values {
+        upgrade = upgrade.args(["-f", "-"]).stdin_bytes(values);
+    }
+    Ok([repo, upgrade.args(target.context_args("--kube-context"))])
+}
+
+/// The table entries an install target uses (validated before anything runs).
+pub fn pins(what: InstallTarget) -> &'static [&'static str] {
+    match what {
+        InstallTarget::Argocd => &["argocd", "argocd-operator"],
+        InstallTarget::Argowf => &["argowf"],
+        InstallTarget::Falco => &["falco"],
+        InstallTarget::Helm => &["helm"],
+        InstallTarget::Kind => &["kind"],
+        InstallTarget::Kubectl => &["kubectl"],
+        InstallTarget::Olm => &["olm"],
+        InstallTarget::Prometheus => &["prometheus"],
+        InstallTarget::Telepresence => &["telepresence"],
+    }
+}
+
+/// The table entries a CNI uses.
+pub fn cni_pins(cni: Cni) -> &'static [&'static str] {
+    match cni {
+        Cni::Calico => &["calico"],
+        Cni::Cilium => &["cilium-cli", "cilium"],
+    }
 }
 
 /// Installs one cluster add-on (or, for client tools, delegates to the client installer).
@@ -576,30 +635,30 @@ pub async fn install(
 ) -> anyhow::Result<()> {
     match what {
         InstallTarget::Olm => {
-            tracing::info!("install OLM");
+            tracing::info!("Install OLM");
             install_olm(target, out).await
         }
         InstallTarget::Argocd => {
-            tracing::info!("install ArgoCD");
+            tracing::info!("Install ArgoCD");
             install_argocd(target, runner, out).await
         }
         InstallTarget::Argowf => {
-            tracing::info!("install Argo Workflows");
+            tracing::info!("Install Argo-workflows");
             install_argowf(target, runner, out).await
         }
         InstallTarget::Falco => {
-            tracing::info!("install Falco");
+            tracing::info!("Install Falco");
             for warning in crate::cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
                 tracing::warn!("{warning}");
             }
-            for cmd in falco_cmds(target) {
+            for cmd in helm_cmds(target, &FALCO)? {
                 runner.run_logged(&cmd)?;
             }
             wait_pods(target, "falco", None, out).await
         }
         InstallTarget::Prometheus => {
-            tracing::info!("install Prometheus");
-            for cmd in prometheus_cmds(target) {
+            tracing::info!("Install Prometheus");
+            for cmd in helm_cmds(target, &PROMETHEUS)? {
                 runner.run_logged(&cmd)?;
             }
             Ok(())

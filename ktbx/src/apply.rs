@@ -191,7 +191,8 @@ impl Applier {
             .await
             .map_err(|_| {
                 anyhow::anyhow!(
-                    "timed out after {timeout:?} waiting for CRD {name} to be Established"
+                    "timed out after {} waiting for CRD {name} to be Established",
+                    common::duration::format_duration(timeout)
                 )
             })?
             .with_context(|| format!("waiting for CRD {name}"))?;

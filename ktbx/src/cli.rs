@@ -84,6 +84,30 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     common::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// Parses `NAME=VERSION` of `--pin` (the name must be in the version table).
+fn parse_pin(s: &str) -> Result<(String, String), String> {
+    let (name, version) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VERSION, e.g. calico=v3.29.0 (got {s:?})"))?;
+    crate::tools::lookup(name).map_err(|e| e.to_string())?;
+    Ok((name.to_string(), version.to_string()))
+}
+
+/// Default of `create --timeout` (the original's node wait).
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Default of `install --timeout` (the original's CNI and Falco waits).
+pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Version overrides shared by `create` and `install`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PinArgs {
+    /// Use VERSION instead of the pinned version of NAME (repeatable, comma separated); NAME is one of
+    /// kind, kubectl, helm, telepresence, cilium-cli, cilium, calico, olm, argocd-operator, argocd, argowf, falco,
+    /// prometheus
+    #[arg(long = "pin", value_name = "NAME=VERSION", value_delimiter = ',', value_parser = parse_pin)]
+    pub pins: Vec<(String, String)>,
+}
+
 /// The CNI plugins `create -c` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,9 +161,12 @@ pub struct CreateArgs {
     /// Delete an existing cluster with that name first
     #[arg(long = "recreate")]
     pub recreate: bool,
-    /// How long to wait for nodes, CNI and add-ons to become ready
-    #[arg(long = "timeout", value_parser = parse_timeout, default_value = "3m")]
-    pub timeout: Duration,
+    /// How long each wait for nodes, CNI and add-ons may take [default: config `timeout`, else 3m]
+    #[arg(long = "timeout", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Versions of the CNI and components.
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
     pub dry_run: bool,
@@ -191,7 +218,7 @@ pub enum InstallTarget {
 #[derive(Debug, Clone, Args)]
 pub struct InstallArgs {
     /// What to install (several allowed; client tools are downloaded in parallel)
-    #[arg(value_enum, required = true, value_name = "TOOL")]
+    #[arg(value_enum, value_name = "TOOL")]
     pub targets: Vec<InstallTarget>,
     /// kind version, with its leading v (also $KTBX_KIND_VERSION, config tools.kind.version)
     #[arg(long = "kind-version", value_name = "VERSION")]
@@ -205,9 +232,12 @@ pub struct InstallArgs {
     /// Directory receiving client binaries
     #[arg(long = "install-dir", env = INSTALL_DIR_ENV, default_value = DEFAULT_INSTALL_DIR)]
     pub install_dir: PathBuf,
-    /// How long to wait for each add-on to become ready
-    #[arg(long = "timeout", value_parser = parse_timeout, default_value = "10m")]
-    pub timeout: Duration,
+    /// How long each wait for an add-on may take [default: config `timeout`, else 10m]
+    #[arg(long = "timeout", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Versions of any tool or add-on.
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Print what would be downloaded, applied or run, and change nothing
     #[arg(long = "dry-run")]
     pub dry_run: bool,
@@ -229,14 +259,36 @@ pub struct DeskArgs {
 
 /// Arguments of `ktbx exist`.
 #[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  ktbx exist statefulset.apps argocd-application-controller --namespace argocd\n  ktbx exist --type installplans --namespace operators --timeout 4m"
+)]
 pub struct ExistArgs {
-    /// Resource type, as kubectl names it (e.g. statefulset.apps, pods, installplans)
-    pub resource: String,
-    /// Object name; without it, waits until at least one object of that type exists
-    pub object: Option<String>,
+    /// TYPE [NAME]: the resource type, as kubectl names it (statefulset.apps, pods, installplans), then an
+    /// optional object name; with --type, only NAME. Without a name, waits for any object of that type
+    #[arg(value_name = "TYPE [NAME]", num_args = 0..=2)]
+    pub words: Vec<String>,
+    /// Resource type (the original's planned flag; then the only positional word is the name)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
     /// How long to wait
     #[arg(long = "timeout", value_parser = parse_timeout, default_value = "2m")]
     pub timeout: Duration,
+}
+
+impl ExistArgs {
+    /// The resource type and the optional object name.
+    pub fn target(&self) -> Result<(&str, Option<&str>), String> {
+        match (&self.kind, self.words.as_slice()) {
+            (Some(kind), []) => Ok((kind, None)),
+            (Some(kind), [name]) => Ok((kind, Some(name))),
+            (None, [kind]) => Ok((kind, None)),
+            (None, [kind, name]) => Ok((kind, Some(name))),
+            (Some(_), _) => Err("with --type, give at most one name".into()),
+            (None, _) => {
+                Err("give the resource type: ktbx exist TYPE [NAME] (or --type TYPE)".into())
+            }
+        }
+    }
 }
 
 /// Arguments of `ktbx status`.
@@ -267,6 +319,21 @@ mod tests {
             Command::Create(c) => c,
             other => panic!("not create: {other:?}"),
         }
+    }
+
+    #[test]
+    fn pin_help_names_every_table_entry() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let help = cmd
+            .find_subcommand_mut("install")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&format!("NAME is one of {}", crate::tools::names())),
+            "{help}"
+        );
     }
 
     #[test]
@@ -306,7 +373,7 @@ mod tests {
         ]);
         assert_eq!((c.single, c.cni, c.count), (true, Some(Cni::Cilium), 3));
         assert_eq!(c.install, vec![Component::Argowf]);
-        assert_eq!(c.timeout, Duration::from_secs(180));
+        assert_eq!(c.timeout, None);
     }
 
     #[test]
@@ -356,7 +423,6 @@ mod tests {
         assert_eq!(i.targets, vec![Kind, Kubectl, Helm, Falco, Prometheus]);
         assert_eq!(i.kind_version.as_deref(), Some("v0.20.0"));
         assert!(Cli::try_parse_from(["ktbx", "install", "kubeclt"]).is_err());
-        assert!(Cli::try_parse_from(["ktbx", "install"]).is_err());
     }
 
     #[test]
@@ -378,8 +444,56 @@ mod tests {
         let Command::Exist(e) = cli.command else {
             panic!()
         };
-        assert_eq!(e.resource, "pods");
+        assert_eq!(e.target(), Ok(("pods", None)));
         assert_eq!(e.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn exist_takes_the_type_as_a_word_or_a_flag() {
+        let exist = |args: &[&str]| match parse(args).command {
+            Command::Exist(e) => e,
+            other => panic!("not exist: {other:?}"),
+        };
+        let e = exist(&["ktbx", "exist", "statefulset.apps", "argocd-server"]);
+        assert_eq!(e.target(), Ok(("statefulset.apps", Some("argocd-server"))));
+        let e = exist(&["ktbx", "exist", "--type", "installplans"]);
+        assert_eq!(e.target(), Ok(("installplans", None)));
+        let e = exist(&["ktbx", "e", "--type", "pods", "p"]);
+        assert_eq!(e.target(), Ok(("pods", Some("p"))));
+        assert!(
+            exist(&["ktbx", "exist", "--type", "pods", "a", "b"])
+                .target()
+                .is_err()
+        );
+        assert!(exist(&["ktbx", "exist"]).target().is_err());
+    }
+
+    #[test]
+    fn pins_name_a_table_entry() {
+        let c = create(&[
+            "ktbx",
+            "create",
+            "--pin",
+            "calico=v3.29.0,cilium=1.18.1",
+            "--pin",
+            "olm=v0.30.0",
+        ]);
+        assert_eq!(
+            c.pin.pins,
+            vec![
+                ("calico".to_string(), "v3.29.0".to_string()),
+                ("cilium".to_string(), "1.18.1".to_string()),
+                ("olm".to_string(), "v0.30.0".to_string())
+            ]
+        );
+        let err = Cli::try_parse_from(["ktbx", "install", "olm", "--pin", "flannel=v1.0.0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown tool \"flannel\": expected one of kind, kubectl"),
+            "{err}"
+        );
+        assert!(Cli::try_parse_from(["ktbx", "install", "olm", "--pin", "olm"]).is_err());
     }
 
     #[test]

@@ -21,8 +21,8 @@ use crate::tools::{self, Overrides, Packaging, Platform, Resolved};
 pub struct Settings {
     /// Target directory.
     pub install_dir: PathBuf,
-    /// Versions given on the command line, by tool name.
-    pub flag_versions: Vec<(&'static str, String)>,
+    /// Versions given on the command line, by table name.
+    pub flag_versions: Vec<(String, String)>,
     /// The config file (tools.<tool>.{version,url}).
     pub config: Config,
     /// Print instead of installing.
@@ -54,24 +54,56 @@ pub async fn fetch_text(url: &str) -> anyhow::Result<String> {
     Ok(downloader()?.fetch_text(url).await?)
 }
 
-/// Resolves a tool with this run's overrides and the process environment.
-pub fn resolve(name: &str, s: &Settings) -> anyhow::Result<Resolved> {
-    let tool = tools::tool(name).with_context(|| format!("unknown client tool {name}"))?;
+/// Runs `f` on the table entry `name` with this run's overrides and the process environment.
+fn with_overrides<R>(
+    name: &str,
+    s: &Settings,
+    f: impl FnOnce(&'static tools::Tool, &Overrides<'_>) -> Result<R, tools::ToolError>,
+) -> anyhow::Result<R> {
+    let tool = tools::lookup(name)?;
     let flag = s
         .flag_versions
         .iter()
-        .find(|(n, _)| *n == name)
+        .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str());
     let env = |k: &str| std::env::var(k).ok();
-    Ok(tools::resolve(
-        tool,
-        Platform::current(),
-        &Overrides {
-            flag_version: flag,
-            env: Some(&env),
-            config: Some(&s.config),
-        },
-    )?)
+    let overrides = Overrides {
+        flag_version: flag,
+        env: Some(&env),
+        config: Some(&s.config),
+    };
+    Ok(f(tool, &overrides)?)
+}
+
+/// Resolves the client binary of a table entry.
+pub fn resolve(name: &str, s: &Settings) -> anyhow::Result<Resolved> {
+    with_overrides(name, s, |tool, o| {
+        tools::resolve(tool, Platform::current(), o)
+    })
+}
+
+/// The version of a table entry for this run (validated).
+pub fn version(name: &str, s: &Settings) -> anyhow::Result<String> {
+    with_overrides(name, s, tools::resolve_version)
+}
+
+/// The manifest URLs of a table entry for this run.
+pub fn manifest_urls(name: &str, s: &Settings) -> anyhow::Result<Vec<String>> {
+    with_overrides(name, s, |tool, o| {
+        let version = tools::resolve_version(tool, o)?;
+        Ok(tools::manifest_urls(tool, &version, o))
+    })
+}
+
+/// Validates the versions (and, for client binaries, the URLs) of table entries before anything runs.
+pub fn validate(names: &[&str], s: &Settings) -> anyhow::Result<()> {
+    for name in names {
+        match tools::lookup(name)?.binary {
+            Some(_) => drop(resolve(name, s)?),
+            None => drop(version(name, s)?),
+        }
+    }
+    Ok(())
 }
 
 /// What happened to one tool.
@@ -88,15 +120,12 @@ pub enum Outcome {
 /// The message for an outcome, as the original's scripts printed it.
 pub fn message(r: &Resolved, dir: &Path, outcome: &Outcome) -> String {
     match outcome {
-        Outcome::AlreadyInstalled => format!(
-            "INFO: {} {} is already installed in {}",
-            r.tool.name,
-            r.version,
-            dir.display()
-        ),
+        Outcome::AlreadyInstalled => {
+            format!("INFO: {} {} is already installed", r.binary.file, r.version)
+        }
         Outcome::Installed => format!(
             "Successfully installed {} {} in {}",
-            r.tool.name,
+            r.binary.file,
             r.version,
             dir.display()
         ),
@@ -108,7 +137,7 @@ pub fn message(r: &Resolved, dir: &Path, outcome: &Outcome) -> String {
 fn already_installed(runner: &Runner, dest: &Path, r: &Resolved) -> bool {
     dest.is_file()
         && runner
-            .probe(&Cmd::new(dest).args(r.tool.version_args.iter().copied()))
+            .probe(&Cmd::new(dest).args(r.binary.version_args.iter().copied()))
             .is_ok_and(|o| {
                 o.status.success() && tools::reports_version(&o.stdout_str(), &r.version)
             })
@@ -116,7 +145,7 @@ fn already_installed(runner: &Runner, dest: &Path, r: &Resolved) -> bool {
 
 /// Extracts the binary from the downloaded bytes.
 pub fn unpack(r: &Resolved, bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    match r.tool.packaging {
+    match r.binary.packaging {
         Packaging::Raw => Ok(bytes),
         Packaging::Gz => {
             let mut out = Vec::new();
@@ -197,7 +226,7 @@ pub async fn install_one(
     s: &Settings,
 ) -> anyhow::Result<(PathBuf, Resolved, Outcome)> {
     let r = resolve(name, s)?;
-    let dest = s.install_dir.join(r.tool.name);
+    let dest = s.install_dir.join(r.binary.file);
     if already_installed(runner, &dest, &r) {
         return Ok((dest, r, Outcome::AlreadyInstalled));
     }
@@ -210,7 +239,7 @@ pub async fn install_one(
         let plan = format!(
             "download {} ({check}) and install {} {} as {}",
             r.url,
-            r.tool.name,
+            r.binary.file,
             r.version,
             dest.display()
         );
@@ -219,7 +248,7 @@ pub async fn install_one(
     let bytes = downloader()?
         .fetch(&r.url, &r.checksum)
         .await
-        .with_context(|| format!("downloading {} {}", r.tool.name, r.version))?;
+        .with_context(|| format!("downloading {} {}", r.binary.file, r.version))?;
     let binary = unpack(&r, bytes)?;
     put(runner, &dest, &binary).with_context(|| format!("installing {}", dest.display()))?;
     Ok((dest, r, Outcome::Installed))
@@ -302,7 +331,7 @@ mod tests {
         let r = resolve("kind", &Settings::default()).unwrap();
         assert_eq!(
             message(&r, Path::new("/opt/bin"), &Outcome::AlreadyInstalled),
-            format!("INFO: kind {} is already installed in /opt/bin", r.version)
+            format!("INFO: kind {} is already installed", r.version)
         );
         assert_eq!(
             message(&r, Path::new("/opt/bin"), &Outcome::Installed),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::config::ConfigLocator;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -87,6 +88,8 @@ pub struct Config {
     pub kind: KindSettings,
     /// The `tools:` map, keyed by lower-case tool name.
     pub tools: BTreeMap<String, ToolSettings>,
+    /// Top-level `timeout` (`90s`, `5m`): how long each wait may take when `--timeout` is not given.
+    pub timeout: Option<Duration>,
     /// Keys that were ignored, as dotted paths (reported as warnings).
     pub unknown_keys: Vec<String>,
 }
@@ -161,13 +164,30 @@ fn opt_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<String, A::Error> {
     Ok(map.next_value::<Option<String>>()?.unwrap_or_default())
 }
 
+/// A string value (YAML null: empty) and where it is, for errors about a valid YAML value that ktbx rejects.
+fn located_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(String, String), A::Error> {
+    Ok(
+        match map.next_value::<Option<serde_saphyr::Spanned<String>>>()? {
+            Some(s) => {
+                let at = format!(
+                    "at line {} column {}",
+                    s.referenced.line(),
+                    s.referenced.column()
+                );
+                (s.value, at)
+            }
+            None => (String::new(), String::new()),
+        },
+    )
+}
+
 struct ConfigVisitor;
 
 impl<'de> Visitor<'de> for ConfigVisitor {
     type Value = Config;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map with the keys kind, single, tools")
+        f.write_str("a map with the keys kind, single, timeout, tools")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Config, A::Error> {
@@ -176,6 +196,17 @@ impl<'de> Visitor<'de> for ConfigVisitor {
         visit_map_ci(map, "", &mut unknown, |key, map, unknown| {
             match key {
                 "single" => config.single = map.next_value::<Option<bool>>()?.unwrap_or(false),
+                "timeout" => {
+                    let (text, at) = located_string(map)?;
+                    config.timeout = if text.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            common::duration::parse_duration(&text)
+                                .map_err(|e| de::Error::custom(format!("timeout: {e} {at}")))?,
+                        )
+                    };
+                }
                 "kind" => {
                     let section = map.next_value::<Option<KindSection>>()?.unwrap_or_default();
                     config.kind = section.settings;
@@ -226,14 +257,14 @@ impl<'de> Deserialize<'de> for KindSection {
                             s.workers = map.next_value::<Option<u32>>()?.unwrap_or(DEFAULT_WORKERS)
                         }
                         "cni" => {
-                            let value = opt_string(map)?;
+                            let (value, at) = located_string(map)?;
                             s.cni = match value.as_str() {
                                 "" => None,
                                 "calico" => Some(Cni::Calico),
                                 "cilium" => Some(Cni::Cilium),
                                 other => {
                                     return Err(de::Error::custom(format!(
-                                        "kind.cni: unsupported cni plugin {other:?} (expected calico or cilium)"
+                                        "kind.cni: unsupported cni plugin {other:?} (expected calico or cilium) {at}"
                                     )));
                                 }
                             };
@@ -312,6 +343,10 @@ impl<'de> Deserialize<'de> for ToolsSection {
                 while let Some(key) = map.next_key::<String>()? {
                     let name = key.to_ascii_lowercase();
                     let entry = map.next_value::<Option<ToolEntry>>()?;
+                    if crate::tools::tool(&name).is_none() {
+                        section.unknown.push(format!("tools.{key}"));
+                        continue;
+                    }
                     if let Some(entry) = entry {
                         section.unknown.extend(
                             entry
@@ -399,21 +434,45 @@ mod tests {
     }
 
     #[test]
+    fn timeout_is_a_go_duration() {
+        assert_eq!(
+            parse("timeout: 5m\n").unwrap().timeout,
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse("timeout:\n").unwrap().timeout, None);
+        let err = parse("single: false\ntimeout: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "invalid config file /cfg/config.yaml: timeout: invalid duration \"soon\""
+            ),
+            "{err}"
+        );
+        assert!(err.contains(" at line 2 column 10"), "{err}");
+    }
+
+    #[test]
     fn unsupported_cni_in_the_file_is_rejected() {
         let err = parse("kind:\n  cni: flannel\n").unwrap_err().to_string();
-        assert!(err.contains("unsupported cni plugin \"flannel\""), "{err}");
+        assert!(
+            err.contains(
+                "unsupported cni plugin \"flannel\" (expected calico or cilium) at line 2 column 8"
+            ),
+            "{err}"
+        );
         assert_eq!(parse("kind:\n  cni: \"\"\n").unwrap().kind.cni, None);
     }
 
     #[test]
     fn unknown_keys_are_collected_with_their_path() {
         let c = parse(
-            "kind:\n  wrokers: 1\nother: 2\ntools:\n  kind:\n    version: v0.30.0\n    sha: x\n",
+            "kind:\n  wrokers: 1\nother: 2\ntools:\n  kind:\n    version: v0.30.0\n    sha: x\n  flannel:\n    version: v1.0.0\n",
         )
         .unwrap();
         assert_eq!(
             c.unknown_keys,
-            vec!["kind.wrokers", "other", "tools.kind.sha"]
+            vec!["kind.wrokers", "other", "tools.kind.sha", "tools.flannel"]
         );
         assert_eq!(c.tools["kind"].version.as_deref(), Some("v0.30.0"));
     }

@@ -202,6 +202,25 @@ pub async fn run(
     }
     let components = ordered_components(&args.install);
     let dry = env.runner.is_dry_run();
+    let tools = crate::client_tools::Settings {
+        install_dir: crate::cli::default_install_dir(),
+        flag_versions: crate::install::flag_versions(&args.pin, &[]),
+        config: env.config.clone(),
+        dry_run: dry,
+    };
+    let pins: Vec<&str> = settings
+        .cni
+        .map(addons::cni_pins)
+        .unwrap_or_default()
+        .iter()
+        .chain(
+            components
+                .iter()
+                .flat_map(|c| addons::pins(component_target(*c))),
+        )
+        .copied()
+        .collect();
+    crate::client_tools::validate(&pins, &tools)?;
 
     // Preflight.
     let kind_found = common::process::which("kind").is_some();
@@ -239,10 +258,15 @@ pub async fn run(
         settings,
         runtime,
         components,
+        tools,
+        timeout: args
+            .timeout
+            .or(env.config.timeout)
+            .unwrap_or(crate::cli::CREATE_TIMEOUT),
     };
 
     writeln!(out, "Create k8s cluster")?;
-    tracing::info!(config = ?plan.settings, "current ktbx configuration");
+    tracing::info!(config = ?plan.settings, "Current ktbx configuration");
     let existing = if kind_found {
         cluster::list_clusters(env.runner)?
     } else {
@@ -250,7 +274,7 @@ pub async fn run(
     };
     for (index, name) in names.iter().enumerate() {
         if names.len() > 1 {
-            tracing::info!(name = %name, index = index + 1, total = names.len(), "creating cluster");
+            tracing::info!(name = %name, index = index + 1, total = names.len(), "Creating cluster");
         }
         let effective = cluster::effective_name(name, env.kind_cluster_name.as_deref());
         if existing.contains(&effective) {
@@ -277,6 +301,8 @@ struct Plan {
     rendered: String,
     runtime: String,
     components: Vec<Component>,
+    tools: crate::client_tools::Settings,
+    timeout: std::time::Duration,
 }
 
 async fn create_one(
@@ -292,6 +318,8 @@ async fn create_one(
         rendered,
         runtime,
         components,
+        tools,
+        timeout,
     } = plan;
     let runner = env.runner;
     let dry = runner.is_dry_run();
@@ -341,27 +369,21 @@ async fn create_one(
     if let Some(port) = args.registry {
         registry::connect_local(runner, runtime, &nodes, port)?;
     }
-    let tools = crate::client_tools::Settings {
-        install_dir: crate::cli::default_install_dir(),
-        config: env.config.clone(),
-        dry_run: dry,
-        ..Default::default()
-    };
     let target = Target::new(
         env.kube,
         Some(cluster::context_of(effective)),
         dry,
-        args.timeout,
-        tools,
+        *timeout,
+        tools.clone(),
     )?;
     if let Some(port) = args.registry {
         registry::publish_hosting_configmap(&target, port, out).await?;
     }
     if let Some(cni) = settings.cni {
-        tracing::info!("install custom CNI");
+        tracing::info!("Install custom CNI");
         addons::install_cni(cni, &target, runner, out).await?;
     }
-    tracing::info!("wait for Kubernetes nodes to be up and running");
+    tracing::info!("Wait for Kubernetes nodes to be up and running");
     addons::wait_nodes(&target, out).await?;
     for component in components {
         addons::install(component_target(*component), &target, runner, out).await?;
@@ -373,7 +395,6 @@ async fn create_one(
 mod tests {
     use super::*;
     use crate::cli::Cni;
-    use std::time::Duration;
 
     fn args() -> CreateArgs {
         CreateArgs {
@@ -386,7 +407,8 @@ mod tests {
             registry: None,
             if_not_exists: false,
             recreate: false,
-            timeout: Duration::from_secs(180),
+            timeout: None,
+            pin: crate::cli::PinArgs::default(),
             dry_run: false,
             extra: vec![],
         }

@@ -54,15 +54,16 @@ pub async fn run(
     kube: &KubeArgs,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
+    let (resource, object) = args.target().map_err(anyhow::Error::msg)?;
     let target = KubeTarget::load(kube)?;
     let client = target.client().await?;
     let namespace = target.namespace().to_string();
-    let what = match &args.object {
-        Some(name) => format!("{}/{name} in {namespace}", args.resource),
-        None => format!("{} in {namespace}", args.resource),
+    let what = match object {
+        Some(name) => format!("{resource}/{name} in {namespace}"),
+        None => format!("{resource} in {namespace}"),
     };
     let deadline = tokio::time::Instant::now() + args.timeout;
-    let (ar, caps) = match find_resource(&client, &args.resource).await {
+    let (ar, caps) = match find_resource(&client, resource).await {
         Ok(found) => found,
         Err(unknown) => {
             // The type may come with a CRD still being installed: discover again on each CRD change.
@@ -72,7 +73,7 @@ pub async fn run(
                 let mut stream = std::pin::pin!(stream);
                 while let Some(event) = stream.next().await {
                     if matches!(event, Ok(Event::Apply(_) | Event::InitDone))
-                        && let Ok(found) = find_resource(&client, &args.resource).await
+                        && let Ok(found) = find_resource(&client, resource).await
                     {
                         return Some(found);
                     }
@@ -91,7 +92,7 @@ pub async fn run(
         Scope::Cluster => Api::all_with(client, &ar),
     };
     let mut cfg = watcher::Config::default();
-    if let Some(name) = &args.object {
+    if let Some(name) = object {
         cfg = cfg.fields(&format!("metadata.name={name}"));
     }
     let spinner = common::progress::spinner(&format!("waiting for {what} to exist"));

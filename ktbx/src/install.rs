@@ -7,27 +7,52 @@ use common::kube::KubeArgs;
 use common::process::Runner;
 
 use crate::addons::{self, Target};
-use crate::cli::{InstallArgs, InstallTarget};
+use crate::cli::{INSTALL_TIMEOUT, InstallArgs, InstallTarget, PinArgs};
 use crate::client_tools::{self, Settings};
 use crate::cluster;
 use crate::config::Config;
 
-/// The client-tool settings of an install run.
+/// The version overrides given on the command line: `--pin NAME=VERSION`, then the per-tool
+/// flags (which win).
+pub fn flag_versions(pins: &PinArgs, named: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
+    let mut versions = pins.pins.clone();
+    for (name, version) in named {
+        if let Some(v) = version {
+            versions.retain(|(n, _)| n != name);
+            versions.push((name.to_string(), v.clone()));
+        }
+    }
+    versions
+}
+
+/// The tool settings of an install run.
 pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
-    let flag_versions = [
+    let named = [
         ("kind", &args.kind_version),
         ("kubectl", &args.kubectl_version),
         ("helm", &args.helm_version),
-    ]
-    .into_iter()
-    .filter_map(|(name, v)| v.clone().map(|v| (name, v)))
-    .collect();
+    ];
     Settings {
         install_dir: args.install_dir.clone(),
-        flag_versions,
+        flag_versions: flag_versions(&args.pin, &named),
         config: config.clone(),
         dry_run,
     }
+}
+
+/// Fails, listing the tools, when none was given (the original printed `install called`).
+pub fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
+    if args.targets.is_empty() {
+        let names: Vec<String> = <InstallTarget as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(|t| target_name(*t))
+            .collect();
+        anyhow::bail!(
+            "which tool? `ktbx install TOOL...` where TOOL is one of {} (aliases: fa, prom)",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The kube context add-ons go to.
@@ -67,14 +92,17 @@ pub async fn run(
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| seen.insert(*t));
     let settings = tool_settings(args, config, runner.is_dry_run());
-    // Validate every version before anything is downloaded.
+    // Validate every version before anything is downloaded or applied.
+    let pins: Vec<&str> = targets
+        .iter()
+        .flat_map(|t| addons::pins(*t))
+        .copied()
+        .collect();
+    client_tools::validate(&pins, &settings)?;
     let clients: Vec<&str> = targets
         .iter()
         .filter_map(|t| client_tools::tool_name(*t))
         .collect();
-    for tool in &clients {
-        client_tools::resolve(tool, &settings)?;
-    }
     for banner in targets.iter().filter_map(|t| banner(*t)) {
         writeln!(out, "{banner}")?;
     }
@@ -87,7 +115,8 @@ pub async fn run(
         return Ok(());
     }
     let context = addon_context(kube, name);
-    let target = Target::new(kube, context, runner.is_dry_run(), args.timeout, settings)?;
+    let timeout = args.timeout.or(config.timeout).unwrap_or(INSTALL_TIMEOUT);
+    let target = Target::new(kube, context, runner.is_dry_run(), timeout, settings)?;
     for addon in addons {
         addons::install(addon, &target, runner, out)
             .await
@@ -99,6 +128,24 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_tool_flags_win_over_pins() {
+        let pins = PinArgs {
+            pins: vec![
+                ("kind".into(), "v0.29.0".into()),
+                ("olm".into(), "v0.30.0".into()),
+            ],
+        };
+        let kind = Some("v0.20.0".to_string());
+        assert_eq!(
+            flag_versions(&pins, &[("kind", &kind), ("helm", &None)]),
+            vec![
+                ("olm".to_string(), "v0.30.0".to_string()),
+                ("kind".to_string(), "v0.20.0".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn addons_target_the_named_cluster() {

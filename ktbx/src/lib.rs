@@ -30,7 +30,7 @@ use crate::config::Config;
 fn load_config() -> anyhow::Result<Config> {
     let (config, path) = Config::discover(config::locator().find()?)?;
     if let Some(path) = &path {
-        tracing::info!(file = %path.display(), "use config file");
+        tracing::info!(file = %path.display(), "Use config file");
         for key in &config.unknown_keys {
             tracing::warn!(file = %path.display(), key = %key, "unknown config key ignored");
         }
@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(create::run(&args, &env, &mut out))
         }
         Command::Install(args) => {
+            install::require_targets(&args)?;
             let config = load_config()?;
             let runner = Runner::new(args.dry_run);
             runtime()?.block_on(install::run(

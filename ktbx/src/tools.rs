@@ -1,6 +1,7 @@
-//! The client-tool table: pinned versions, download URLs, published checksums and archive layout,
-//! plus the resolution of per-tool overrides (flag, `KTBX_<TOOL>_VERSION` / `KTBX_<TOOL>_URL`,
-//! config `tools.<tool>.{version,url}`) and of the download mirror (`KTBX_DOWNLOAD_MIRROR`).
+//! The one table of pinned versions: client tools (download URL, published checksum, archive
+//! layout) and cluster add-ons (manifest URLs, helm chart), plus the resolution of per-tool
+//! overrides (`--<tool>-version` / `--pin NAME=VERSION`, `KTBX_<NAME>_VERSION` / `KTBX_<NAME>_URL`,
+//! config `tools.<name>.{version,url}`) and of the download mirror (`KTBX_DOWNLOAD_MIRROR`).
 
 use common::download::Checksum;
 
@@ -31,13 +32,20 @@ pub enum Packaging {
     Gz,
 }
 
-/// One client tool.
+/// How a version is spelled upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tool {
-    /// Binary name (also the table key and the config/env key).
-    pub name: &'static str,
-    /// Pinned version (with its leading v).
-    pub version: &'static str,
+pub enum VersionStyle {
+    /// A release tag with its leading v: `v1.2.3[-pre]`.
+    Tag,
+    /// A bare semantic version (charts, Cilium): `1.2.3[-pre]`.
+    Semver,
+}
+
+/// A client binary downloaded from upstream releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binary {
+    /// File name in the install directory.
+    pub file: &'static str,
     /// Download URL template (`{version}`, `{os}`, `{arch}`).
     pub url: &'static str,
     /// Where the checksum comes from.
@@ -48,67 +56,183 @@ pub struct Tool {
     pub version_args: &'static [&'static str],
 }
 
-/// Every client tool ktbx installs.
+/// A helm chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chart {
+    /// Local name of the chart repository.
+    pub repo: &'static str,
+    /// URL of the chart repository.
+    pub repo_url: &'static str,
+    /// Chart reference (`<repo>/<chart>`).
+    pub chart: &'static str,
+}
+
+/// One pinned component: a client binary, a cluster add-on, or both (ArgoCD, Argo Workflows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tool {
+    /// Table key: `--pin NAME=…`, config `tools.<name>`, env `KTBX_<NAME>_VERSION` (`-` as `_`).
+    pub name: &'static str,
+    /// Pinned version; empty: the chart repository's latest.
+    pub version: &'static str,
+    /// How versions are spelled.
+    pub style: VersionStyle,
+    /// The client binary, if any.
+    pub binary: Option<Binary>,
+    /// Manifest URL templates (`{version}`), applied in this order.
+    pub manifests: &'static [&'static str],
+    /// The helm chart, if any.
+    pub chart: Option<Chart>,
+}
+
+impl Tool {
+    const fn pin(name: &'static str, version: &'static str, style: VersionStyle) -> Self {
+        Self {
+            name,
+            version,
+            style,
+            binary: None,
+            manifests: &[],
+            chart: None,
+        }
+    }
+}
+
+const fn binary(
+    file: &'static str,
+    url: &'static str,
+    checksum: Published,
+    packaging: Packaging,
+    version_args: &'static [&'static str],
+) -> Option<Binary> {
+    Some(Binary {
+        file,
+        url,
+        checksum,
+        packaging,
+        version_args,
+    })
+}
+
+/// Every pinned version ktbx uses.
 pub const TOOLS: &[Tool] = &[
     Tool {
-        name: "kind",
-        version: "v0.31.0",
-        url: "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}",
-        checksum: Published::Suffix(".sha256sum"),
-        packaging: Packaging::Raw,
-        version_args: &["version", "-q"],
-    },
-    Tool {
-        name: "kubectl",
-        version: "v1.35.0",
-        url: "https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl",
-        checksum: Published::Suffix(".sha256"),
-        packaging: Packaging::Raw,
-        version_args: &["version", "--client"],
-    },
-    Tool {
-        name: "helm",
-        version: "v3.16.2",
-        url: "https://get.helm.sh/helm-{version}-{os}-{arch}.tar.gz",
-        checksum: Published::Suffix(".sha256sum"),
-        packaging: Packaging::TarGz("{os}-{arch}/helm"),
-        version_args: &["version", "--short"],
-    },
-    Tool {
-        name: "telepresence",
-        version: "v2.15.0",
-        url: "https://app.getambassador.io/download/tel2oss/releases/download/{version}/telepresence-{os}-{arch}",
-        checksum: Published::Nothing("telepresence publishes no checksum for its client binaries"),
-        packaging: Packaging::Raw,
-        version_args: &["version"],
-    },
-    Tool {
-        name: "cilium",
-        version: "v0.18.6",
-        url: "https://github.com/cilium/cilium-cli/releases/download/{version}/cilium-{os}-{arch}.tar.gz",
-        checksum: Published::Suffix(".sha256sum"),
-        packaging: Packaging::TarGz("cilium"),
-        version_args: &["version", "--client"],
-    },
-    Tool {
-        name: "argocd",
-        version: "v2.12.3",
-        url: "https://github.com/argoproj/argo-cd/releases/download/{version}/argocd-{os}-{arch}",
-        checksum: Published::SumsFile(
-            "https://github.com/argoproj/argo-cd/releases/download/{version}/cli_checksums.txt",
+        binary: binary(
+            "kind",
+            "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}",
+            Published::Suffix(".sha256sum"),
+            Packaging::Raw,
+            &["version", "-q"],
         ),
-        packaging: Packaging::Raw,
-        version_args: &["version", "--client", "--short"],
+        ..Tool::pin("kind", "v0.31.0", VersionStyle::Tag)
     },
     Tool {
-        name: "argo",
-        version: "v3.5.2",
-        url: "https://github.com/argoproj/argo-workflows/releases/download/{version}/argo-{os}-{arch}.gz",
-        checksum: Published::Nothing("ktbx knows no checksum file published for the argo CLI"),
-        packaging: Packaging::Gz,
-        version_args: &["version", "--short"],
+        binary: binary(
+            "kubectl",
+            "https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl",
+            Published::Suffix(".sha256"),
+            Packaging::Raw,
+            &["version", "--client"],
+        ),
+        ..Tool::pin("kubectl", "v1.35.0", VersionStyle::Tag)
+    },
+    Tool {
+        binary: binary(
+            "helm",
+            "https://get.helm.sh/helm-{version}-{os}-{arch}.tar.gz",
+            Published::Suffix(".sha256sum"),
+            Packaging::TarGz("{os}-{arch}/helm"),
+            &["version", "--short"],
+        ),
+        ..Tool::pin("helm", "v3.16.2", VersionStyle::Tag)
+    },
+    Tool {
+        binary: binary(
+            "telepresence",
+            "https://app.getambassador.io/download/tel2oss/releases/download/{version}/telepresence-{os}-{arch}",
+            Published::Nothing("telepresence publishes no checksum for its client binaries"),
+            Packaging::Raw,
+            &["version"],
+        ),
+        ..Tool::pin("telepresence", "v2.15.0", VersionStyle::Tag)
+    },
+    Tool {
+        binary: binary(
+            "cilium",
+            "https://github.com/cilium/cilium-cli/releases/download/{version}/cilium-{os}-{arch}.tar.gz",
+            Published::Suffix(".sha256sum"),
+            Packaging::TarGz("cilium"),
+            &["version", "--client"],
+        ),
+        ..Tool::pin("cilium-cli", "v0.18.6", VersionStyle::Tag)
+    },
+    // Installed by `cilium install --version`.
+    Tool::pin("cilium", "1.18.0", VersionStyle::Semver),
+    Tool {
+        manifests: &[
+            "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/tigera-operator.yaml",
+            "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/custom-resources.yaml",
+        ],
+        ..Tool::pin("calico", "v3.28.2", VersionStyle::Tag)
+    },
+    Tool {
+        manifests: &[
+            "https://github.com/operator-framework/operator-lifecycle-manager/releases/download/{version}/crds.yaml",
+            "https://github.com/operator-framework/operator-lifecycle-manager/releases/download/{version}/olm.yaml",
+        ],
+        ..Tool::pin("olm", "v0.28.0", VersionStyle::Tag)
+    },
+    // The operator OLM installs (`startingCSV: argocd-operator.<version>`, manual approval).
+    Tool::pin("argocd-operator", "v0.11.0", VersionStyle::Tag),
+    // The argocd CLI and the `spec.version` of the ArgoCD instance.
+    Tool {
+        binary: binary(
+            "argocd",
+            "https://github.com/argoproj/argo-cd/releases/download/{version}/argocd-{os}-{arch}",
+            Published::SumsFile(
+                "https://github.com/argoproj/argo-cd/releases/download/{version}/cli_checksums.txt",
+            ),
+            Packaging::Raw,
+            &["version", "--client", "--short"],
+        ),
+        ..Tool::pin("argocd", "v2.12.3", VersionStyle::Tag)
+    },
+    // Argo Workflows: the release manifest and the argo CLI.
+    Tool {
+        binary: binary(
+            "argo",
+            "https://github.com/argoproj/argo-workflows/releases/download/{version}/argo-{os}-{arch}.gz",
+            Published::Nothing("ktbx knows no checksum file published for the argo CLI"),
+            Packaging::Gz,
+            &["version", "--short"],
+        ),
+        manifests: &[
+            "https://github.com/argoproj/argo-workflows/releases/download/{version}/install.yaml",
+        ],
+        ..Tool::pin("argowf", "v3.5.2", VersionStyle::Tag)
+    },
+    // Unpinned as in the original: the repository's latest chart unless overridden.
+    Tool {
+        chart: Some(Chart {
+            repo: "falcosecurity",
+            repo_url: "https://falcosecurity.github.io/charts",
+            chart: "falcosecurity/falco",
+        }),
+        ..Tool::pin("falco", "", VersionStyle::Semver)
+    },
+    Tool {
+        chart: Some(Chart {
+            repo: "prometheus-community",
+            repo_url: "https://prometheus-community.github.io/helm-charts",
+            chart: "prometheus-community/kube-prometheus-stack",
+        }),
+        ..Tool::pin("prometheus", "69.3.0", VersionStyle::Semver)
     },
 ];
+
+/// The table's names, comma separated (for help and errors).
+pub fn names() -> String {
+    TOOLS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+}
 
 /// Looks a tool up by name.
 pub fn tool(name: &str) -> Option<&'static Tool> {
@@ -118,6 +242,14 @@ pub fn tool(name: &str) -> Option<&'static Tool> {
 /// Errors of tool resolution.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
+    /// The name is not in the table.
+    #[error("unknown tool {name:?}: expected one of {known}")]
+    Unknown {
+        /// Given name.
+        name: String,
+        /// The table's names.
+        known: String,
+    },
     /// The version string is not a release version.
     #[error("invalid {tool} version {version:?}: expected a release version like {example}")]
     BadVersion {
@@ -125,8 +257,14 @@ pub enum ToolError {
         tool: &'static str,
         /// Given value.
         version: String,
-        /// The pinned version, as an example.
+        /// An example of the expected form.
         example: &'static str,
+    },
+    /// The tool has no client binary to download.
+    #[error("{tool} is not a client binary")]
+    NoBinary {
+        /// Tool.
+        tool: &'static str,
     },
     /// No build for this machine.
     #[error("{tool} has no build for {os}/{arch}")]
@@ -138,6 +276,14 @@ pub enum ToolError {
         /// Architecture.
         arch: &'static str,
     },
+}
+
+/// Looks a tool up by name, or says which names exist.
+pub fn lookup(name: &str) -> Result<&'static Tool, ToolError> {
+    tool(name).ok_or_else(|| ToolError::Unknown {
+        name: name.to_string(),
+        known: names(),
+    })
 }
 
 /// Go-style os/arch names of this machine.
@@ -170,12 +316,14 @@ impl Platform {
     }
 }
 
-/// A tool resolved for this run: version, URLs, checksum source.
+/// A client binary resolved for this run: version, URLs, checksum source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     /// The table entry.
     pub tool: &'static Tool,
-    /// Version to install (with its leading v).
+    /// Its binary.
+    pub binary: &'static Binary,
+    /// Version to install.
     pub version: String,
     /// Download URL.
     pub url: String,
@@ -185,14 +333,22 @@ pub struct Resolved {
     pub member: Option<String>,
 }
 
-/// Checks that a version is a plain release version: `v1.2.3` with an optional `-rc.1`-style suffix.
+/// Checks that a version is a plain release version in the tool's style (`v1.2.3` or `1.2.3`,
+/// with an optional `-rc.1`-style suffix), so that nothing odd reaches a URL or a command line.
 pub fn validate_version(tool: &'static Tool, version: &str) -> Result<(), ToolError> {
     let bad = || ToolError::BadVersion {
         tool: tool.name,
         version: version.to_string(),
-        example: tool.version,
+        example: match (tool.style, tool.version) {
+            (VersionStyle::Tag, "") => "v1.2.3",
+            (VersionStyle::Semver, "") => "1.2.3",
+            (_, pinned) => pinned,
+        },
     };
-    let rest = version.strip_prefix('v').ok_or_else(bad)?;
+    let rest = match tool.style {
+        VersionStyle::Tag => version.strip_prefix('v').ok_or_else(bad)?,
+        VersionStyle::Semver => version,
+    };
     let (core, pre) = rest.split_once('-').unwrap_or((rest, ""));
     let numbers: Vec<&str> = core.split('.').collect();
     let numeric = |s: &&str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
@@ -221,8 +377,18 @@ pub struct Overrides<'a> {
     pub config: Option<&'a Config>,
 }
 
-fn env_key(tool: &Tool, what: &str) -> String {
-    format!("KTBX_{}_{what}", tool.name.to_ascii_uppercase())
+impl Overrides<'_> {
+    fn env(&self, key: &str) -> Option<String> {
+        self.env.and_then(|f| f(key)).filter(|v| !v.is_empty())
+    }
+}
+
+/// `KTBX_<NAME>_<WHAT>` (`cilium-cli` → `KTBX_CILIUM_CLI_VERSION`).
+pub fn env_key(tool: &Tool, what: &str) -> String {
+    format!(
+        "KTBX_{}_{what}",
+        tool.name.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 fn fill(template: &str, version: &str, platform: Platform) -> String {
@@ -244,46 +410,59 @@ fn mirrored(url: &str, mirror: Option<&str>) -> String {
     }
 }
 
-/// A built-in URL with `$KTBX_DOWNLOAD_MIRROR` applied (manifests of the cluster add-ons).
-pub fn mirror_url(url: &str) -> String {
-    mirrored(
-        url,
-        std::env::var(MIRROR_ENV)
-            .ok()
-            .filter(|m| !m.is_empty())
-            .as_deref(),
-    )
+/// The version of `tool` for this run: flag, then env, then config, then the pin; validated.
+/// Empty (falco's chart) means the repository's latest.
+pub fn resolve_version(tool: &'static Tool, o: &Overrides<'_>) -> Result<String, ToolError> {
+    let settings = o.config.and_then(|c| c.tools.get(tool.name));
+    let version = o
+        .flag_version
+        .map(str::to_string)
+        .or_else(|| o.env(&env_key(tool, "VERSION")))
+        .or_else(|| settings.and_then(|s| s.version.clone()))
+        .unwrap_or_else(|| tool.version.to_string());
+    if !(version.is_empty() && tool.version.is_empty()) {
+        validate_version(tool, &version)?;
+    }
+    Ok(version)
 }
 
-/// Resolves version and URLs of `tool` for `platform`: flag, then env, then config, then the pin.
+/// The manifest URLs of `tool` at `version`, through the mirror.
+pub fn manifest_urls(tool: &'static Tool, version: &str, o: &Overrides<'_>) -> Vec<String> {
+    let mirror = o.env(MIRROR_ENV);
+    tool.manifests
+        .iter()
+        .map(|t| mirrored(&t.replace("{version}", version), mirror.as_deref()))
+        .collect()
+}
+
+/// Resolves version and URLs of the client binary of `tool` for `platform`.
 pub fn resolve(
     tool: &'static Tool,
     platform: Platform,
     o: &Overrides<'_>,
 ) -> Result<Resolved, ToolError> {
-    let env = |key: &str| o.env.and_then(|f| f(key)).filter(|v| !v.is_empty());
-    let settings = o.config.and_then(|c| c.tools.get(tool.name));
-    let version = o
-        .flag_version
-        .map(str::to_string)
-        .or_else(|| env(&env_key(tool, "VERSION")))
-        .or_else(|| settings.and_then(|s| s.version.clone()))
-        .unwrap_or_else(|| tool.version.to_string());
-    validate_version(tool, &version)?;
-    if platform.os == "windows" || (tool.name == "argo" && platform.arch == "arm") {
+    let binary = tool
+        .binary
+        .as_ref()
+        .ok_or(ToolError::NoBinary { tool: tool.name })?;
+    let version = resolve_version(tool, o)?;
+    if platform.os == "windows" || (binary.file == "argo" && platform.arch == "arm") {
         return Err(ToolError::Platform {
             tool: tool.name,
             os: platform.os,
             arch: platform.arch,
         });
     }
-    let mirror = env(MIRROR_ENV);
-    let custom = env(&env_key(tool, "URL")).or_else(|| settings.and_then(|s| s.url.clone()));
+    let settings = o.config.and_then(|c| c.tools.get(tool.name));
+    let mirror = o.env(MIRROR_ENV);
+    let custom = o
+        .env(&env_key(tool, "URL"))
+        .or_else(|| settings.and_then(|s| s.url.clone()));
     let url = match &custom {
         Some(template) => fill(template, &version, platform),
-        None => mirrored(&fill(tool.url, &version, platform), mirror.as_deref()),
+        None => mirrored(&fill(binary.url, &version, platform), mirror.as_deref()),
     };
-    let checksum = match tool.checksum {
+    let checksum = match binary.checksum {
         Published::Suffix(suffix) => Checksum::SumsFile {
             url: format!("{url}{suffix}"),
         },
@@ -292,12 +471,13 @@ pub fn resolve(
         },
         Published::Nothing(reason) => Checksum::Unverified { reason },
     };
-    let member = match tool.packaging {
+    let member = match binary.packaging {
         Packaging::TarGz(template) => Some(fill(template, &version, platform)),
         Packaging::Raw | Packaging::Gz => None,
     };
     Ok(Resolved {
         tool,
+        binary,
         version,
         url,
         checksum,
@@ -496,5 +676,140 @@ mod tests {
         assert!(reports_version("v3.16.2+g13654a5\n", "v3.16.2"));
         assert!(!reports_version("v3.16.20+g13654a5\n", "v3.16.2"));
         assert!(!reports_version("0.30.0\n", "v0.31.0"));
+    }
+
+    fn version_with(
+        name: &str,
+        flag: Option<&str>,
+        env: &[(&str, &str)],
+        config: Option<&Config>,
+    ) -> Result<String, ToolError> {
+        let lookup = |k: &str| {
+            env.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        resolve_version(
+            tool(name).unwrap(),
+            &Overrides {
+                flag_version: flag,
+                env: Some(&lookup),
+                config,
+            },
+        )
+    }
+
+    #[test]
+    fn addon_versions_are_in_the_table_and_overridable() {
+        assert_eq!(version_with("calico", None, &[], None).unwrap(), "v3.28.2");
+        assert_eq!(version_with("cilium", None, &[], None).unwrap(), "1.18.0");
+        assert_eq!(version_with("olm", None, &[], None).unwrap(), "v0.28.0");
+        assert_eq!(version_with("argocd", None, &[], None).unwrap(), "v2.12.3");
+        assert_eq!(version_with("argowf", None, &[], None).unwrap(), "v3.5.2");
+        assert_eq!(
+            version_with("prometheus", None, &[], None).unwrap(),
+            "69.3.0"
+        );
+        assert_eq!(version_with("falco", None, &[], None).unwrap(), "");
+        let mut config = Config::default();
+        config.tools.insert(
+            "olm".into(),
+            ToolSettings {
+                version: Some("v0.29.0".into()),
+                url: None,
+            },
+        );
+        assert_eq!(
+            version_with("olm", None, &[], Some(&config)).unwrap(),
+            "v0.29.0"
+        );
+        assert_eq!(
+            version_with(
+                "olm",
+                None,
+                &[("KTBX_OLM_VERSION", "v0.30.0")],
+                Some(&config)
+            )
+            .unwrap(),
+            "v0.30.0"
+        );
+        assert_eq!(
+            version_with(
+                "cilium-cli",
+                None,
+                &[("KTBX_CILIUM_CLI_VERSION", "v0.19.0")],
+                None
+            )
+            .unwrap(),
+            "v0.19.0"
+        );
+        assert_eq!(
+            version_with("falco", Some("4.20.1"), &[], None).unwrap(),
+            "4.20.1"
+        );
+    }
+
+    #[test]
+    fn version_style_follows_upstream() {
+        let err = version_with("prometheus", Some("v70.0.0"), &[], None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid prometheus version \"v70.0.0\": expected a release version like 69.3.0"
+        );
+        let err = version_with("falco", Some("latest"), &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("like 1.2.3"), "{err}");
+        assert!(version_with("calico", Some("3.29.0"), &[], None).is_err());
+        assert!(version_with("cilium", Some("1.18.0; id"), &[], None).is_err());
+    }
+
+    #[test]
+    fn manifests_follow_the_version_and_the_mirror() {
+        let lookup = |k: &str| (k == MIRROR_ENV).then(|| "http://127.0.0.1:9".to_string());
+        let o = Overrides {
+            env: Some(&lookup),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            manifest_urls(tool("olm").unwrap(), "v0.30.0", &o),
+            vec![
+                "http://127.0.0.1:9/operator-framework/operator-lifecycle-manager/releases/download/v0.30.0/crds.yaml",
+                "http://127.0.0.1:9/operator-framework/operator-lifecycle-manager/releases/download/v0.30.0/olm.yaml",
+            ]
+        );
+        assert_eq!(
+            manifest_urls(tool("calico").unwrap(), "v3.28.2", &Overrides::default())[1],
+            "https://raw.githubusercontent.com/projectcalico/calico/v3.28.2/manifests/custom-resources.yaml"
+        );
+    }
+
+    #[test]
+    fn every_entry_is_usable_and_named_once() {
+        let mut seen = std::collections::HashSet::new();
+        for t in TOOLS {
+            assert!(seen.insert(t.name), "{} twice", t.name);
+            assert!(
+                t.binary.is_some()
+                    || !t.manifests.is_empty()
+                    || t.chart.is_some()
+                    || ["cilium", "argocd-operator"].contains(&t.name),
+                "{} is used for nothing",
+                t.name
+            );
+            if !t.version.is_empty() {
+                validate_version(t, t.version).unwrap();
+            }
+        }
+        assert!(matches!(
+            resolve(tool("olm").unwrap(), LINUX, &Overrides::default()),
+            Err(ToolError::NoBinary { tool: "olm" })
+        ));
+        assert_eq!(
+            lookup("flannel").unwrap_err().to_string(),
+            format!("unknown tool \"flannel\": expected one of {}", names())
+        );
     }
 }

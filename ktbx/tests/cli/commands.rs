@@ -8,6 +8,8 @@ use harness::fakebin::{FakeBins, Reply, Script};
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+use crate::support;
+
 struct World {
     fakes: FakeBins,
     home: TempDir,
@@ -37,21 +39,13 @@ impl World {
 
     /// `ktbx` in a clean environment: only the fakes on PATH, HOME and the working dir in a temp dir.
     fn ktbx(&self) -> Command {
-        let mut cmd = Command::cargo_bin("ktbx").unwrap();
-        cmd.env_clear()
-            .env("PATH", self.fakes.path_env())
-            .env("HOME", self.home.path())
-            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
-            .current_dir(self.home.path());
+        let mut cmd = support::ktbx(self.home.path());
+        cmd.env("PATH", self.fakes.path_env());
         cmd
     }
 
     fn argv(&self, name: &str) -> Vec<String> {
-        self.fakes
-            .calls(name)
-            .into_iter()
-            .map(|c| c.argv.join(" "))
-            .collect()
+        support::argv(self.fakes.calls(name))
     }
 
     fn kind_calls(&self) -> Vec<String> {
@@ -425,9 +419,9 @@ fn golden_config_from_the_sample_file() {
     let w = World::new();
     let audit = w.write(
         "audit-policy.yaml",
-        include_str!("fixtures/audit-policy.yaml"),
+        include_str!("../fixtures/audit-policy.yaml"),
     );
-    let text = include_str!("fixtures/dot-config-audit")
+    let text = include_str!("../fixtures/dot-config-audit")
         .replace("/tmp/audit-policy.yaml", audit.to_str().unwrap());
     let config = w.write("cfg/ktbx.yaml", &text);
     let out = w
@@ -551,4 +545,206 @@ fn image_and_port_mappings_reach_kind() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("invalid node image"));
+}
+
+#[test]
+fn dash_dash_version_reads_no_config() {
+    let w = World::new();
+    w.write("config.yaml", "kind: [broken\n");
+    w.ktbx()
+        .env("KTBXCONFIG", w.home.path().join("missing"))
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(format!("ktbx {}\n", env!("CARGO_PKG_VERSION")))
+        .stderr("");
+    w.ktbx()
+        .args(["version", "-q", "extra"])
+        .assert()
+        .success()
+        .stderr("");
+}
+
+#[test]
+fn logs_go_to_stderr_and_data_to_stdout() {
+    let w = World::new();
+    w.write("config.yaml", "kind:\n  wrokers: 1\n");
+    let run = |verbosity: &str| {
+        let out = w
+            .ktbx()
+            .args(["create", "-s", "-n", "ci", "--dry-run", "-v", verbosity])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (stdout, stderr) = run("1");
+    assert!(
+        stdout.starts_with("Create k8s cluster\n# kind config "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Current ktbx configuration") && !stdout.contains("INFO"));
+    assert!(stderr.contains("Current ktbx configuration"), "{stderr}");
+    assert!(stderr.contains("Use config file"), "{stderr}");
+    // Warnings are visible at the default level, info is not.
+    let (_, stderr) = run("0");
+    assert!(
+        stderr.contains("unknown config key ignored") && stderr.contains("kind.wrokers"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Current ktbx configuration"), "{stderr}");
+}
+
+#[test]
+fn negative_verbosity_means_debug_and_is_not_forwarded_to_kind() {
+    let w = World::new();
+    w.kind(Script::default().on(&["create"], Reply::fail(1, "stop\n")));
+    w.ktbx()
+        .args(["create", "cluster", "-n", "ci", "-v", "-1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ignoring extra arguments"));
+    let create = w
+        .kind_calls()
+        .into_iter()
+        .find(|c| c.starts_with("create "))
+        .unwrap();
+    assert!(create.ends_with(" --name ci"), "{create}");
+}
+
+#[test]
+fn help_succeeds_and_parse_errors_exit_one_on_stderr() {
+    let w = World::new();
+    for args in [
+        &["--help"][..],
+        &["help"],
+        &["help", "create"],
+        &["create", "-h"],
+    ] {
+        w.ktbx()
+            .args(args)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage: ktbx"))
+            .stderr("");
+    }
+    for args in [
+        &["create", "--nope"][..],
+        &["create", "--count", "x"],
+        &["install"],
+    ] {
+        w.ktbx()
+            .args(args)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::starts_with("error: "));
+    }
+    w.ktbx()
+        .args(["install", "kubeclt"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "[possible values: argocd, argowf, falco, helm, kind, kubectl, olm, prometheus, telepresence]",
+        ));
+    w.ktbx()
+        .args(["completion", "bash", "--no-descriptions"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn addon_versions_follow_config_env_and_pins() {
+    let w = World::new();
+    w.write(
+        "config.yaml",
+        "tools:\n  calico:\n    version: v3.29.0\n  argocd:\n    version: v2.13.0\n",
+    );
+    let out = w
+        .ktbx()
+        .env("KTBX_OLM_VERSION", "v0.30.0")
+        .env("KTBX_INSTALL_DIR", w.home.path().join("bin"))
+        .args([
+            "create",
+            "-s",
+            "-c",
+            "calico",
+            "-i",
+            "olm,argocd",
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("apply --server-side https://raw.githubusercontent.com/projectcalico/calico/v3.29.0/manifests/tigera-operator.yaml\n"), "{out}");
+    assert!(out.contains("apply --server-side https://github.com/operator-framework/operator-lifecycle-manager/releases/download/v0.30.0/olm.yaml\n"), "{out}");
+    assert!(
+        out.contains("argoproj/argo-cd/releases/download/v2.13.0/argocd-"),
+        "{out}"
+    );
+    assert!(out.contains("install argocd v2.13.0 as "), "{out}");
+    w.ktbx()
+        .args(["install", "prom", "--pin", "prometheus=70.1.0", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "helm upgrade --install prometheus-stack prometheus-community/kube-prometheus-stack --version 70.1.0 ",
+        ));
+    w.ktbx()
+        .args(["install", "falco", "--pin", "falco=4.20.1", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "helm upgrade --install falco falcosecurity/falco --version 4.20.1 --namespace falco",
+        ));
+    w.ktbx()
+        .env("KTBX_INSTALL_DIR", w.home.path().join("bin"))
+        .args([
+            "create",
+            "-s",
+            "-c",
+            "cilium",
+            "--pin",
+            "cilium=1.19.0,cilium-cli=v0.19.0",
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("cilium-cli/releases/download/v0.19.0/cilium-").and(
+                predicate::str::contains("install --version 1.19.0 --context kind-kind\n"),
+            ),
+        );
+    assert!(!w.home.path().join("bin").exists());
+}
+
+#[test]
+fn a_bad_addon_version_stops_create_before_kind_runs() {
+    let w = World::new();
+    w.ktbx()
+        .args(["create", "-c", "calico", "--pin", "calico=3.29.0"])
+        .assert()
+        .code(1)
+        .stderr(
+            "error: invalid calico version \"3.29.0\": expected a release version like v3.28.2\n",
+        );
+    w.write("config.yaml", "tools:\n  olm:\n    version: latest\n");
+    w.ktbx()
+        .args(["create", "-i", "olm"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid olm version \"latest\""));
+    w.ktbx()
+        .args(["install", "olm", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid olm version \"latest\""));
+    assert!(w.kind_calls().is_empty());
 }

@@ -9,6 +9,8 @@ use harness::release::{Fault, ReleaseServer};
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+use crate::support;
+
 const KIND_PATH: &str = "/kubernetes-sigs/kind/releases/download/v0.31.0/kind-linux-amd64";
 const KUBECTL_PATH: &str = "/release/v1.35.0/bin/linux/amd64/kubectl";
 const HELM_PATH: &str = "/helm-v3.16.2-linux-amd64.tar.gz";
@@ -56,14 +58,10 @@ impl World {
     }
 
     fn ktbx(&self) -> Command {
-        let mut cmd = Command::cargo_bin("ktbx").unwrap();
-        cmd.env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.home.path())
-            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+        let mut cmd = support::ktbx(self.home.path());
+        cmd.env("PATH", "/usr/bin:/bin")
             .env("KTBX_DOWNLOAD_MIRROR", self.server.url(""))
-            .env("KTBX_INSTALL_DIR", self.bin())
-            .current_dir(self.home.path());
+            .env("KTBX_INSTALL_DIR", self.bin());
         cmd
     }
 
@@ -112,10 +110,7 @@ fn kind_is_verified_installed_and_then_skipped() {
         .args(["install", "kind"])
         .assert()
         .success()
-        .stdout(format!(
-            "Install kind\nINFO: kind v0.31.0 is already installed in {}\n",
-            w.bin().display()
-        ));
+        .stdout("Install kind\nINFO: kind v0.31.0 is already installed\n");
     assert_eq!(w.binary_requests().len(), 1, "{:?}", w.server.requests());
 }
 

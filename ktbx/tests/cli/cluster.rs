@@ -15,6 +15,8 @@ use predicates::prelude::*;
 use serde_json::json;
 use tempfile::TempDir;
 
+use crate::support;
+
 struct World {
     api: FakeApiServer,
     fakes: FakeBins,
@@ -51,14 +53,10 @@ impl World {
     }
 
     fn ktbx(&self) -> Command {
-        let mut cmd = Command::cargo_bin("ktbx").unwrap();
-        cmd.env_clear()
-            .env("PATH", self.fakes.path_env())
-            .env("HOME", self.home.path())
+        let mut cmd = support::ktbx(self.home.path());
+        cmd.env("PATH", self.fakes.path_env())
             .env("KUBECONFIG", self.kubeconfig())
-            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
-            .env("KTBX_INSTALL_DIR", self.home.path().join("bin"))
-            .current_dir(self.home.path());
+            .env("KTBX_INSTALL_DIR", self.home.path().join("bin"));
         cmd
     }
 
@@ -90,12 +88,7 @@ fn create_waits_for_the_nodes_of_the_new_cluster_and_trusts_the_registry() {
         .args(["create", "-s", "-n", "ci"])
         .assert()
         .success();
-    let kind: Vec<String> = w
-        .fakes
-        .calls("kind")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let kind = support::argv(w.fakes.calls("kind"));
     assert_eq!(kind[0], "version -q");
     assert_eq!(kind[1], "get clusters");
     assert!(
@@ -137,6 +130,84 @@ fn a_node_that_never_gets_ready_is_named_in_the_timeout() {
             predicate::str::contains("timed out after 2s waiting for nodes to be Ready")
                 .and(predicate::str::contains("ci-control-plane")),
         );
+}
+
+#[test]
+fn the_config_timeout_bounds_the_waits() {
+    let w = World::new("ci");
+    w.node("ci-control-plane", false);
+    std::fs::write(w.home.path().join("config.yaml"), "timeout: 1s\n").unwrap();
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "timed out after 1s waiting for nodes to be Ready",
+        ));
+    // The flag wins over the file.
+    w.api.after(Duration::from_millis(1500), |store| {
+        store.apply_json(node("ci-control-plane", true));
+    });
+    w.fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(&["get", "nodes"], Reply::stdout("ci-control-plane\n")),
+    );
+    w.ktbx()
+        .args(["create", "-s", "-n", "ci", "--timeout", "20s"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn exist_accepts_the_type_as_a_flag() {
+    let w = World::new("ci");
+    w.api.apply_json(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "olm"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }));
+    w.ktbx()
+        .args(["exist", "--type", "pods", "p", "--namespace", "olm"])
+        .assert()
+        .success()
+        .stdout("pods/p in olm exists\n");
+    w.ktbx()
+        .args(["exist", "--type", "pods", "--namespace", "olm"])
+        .assert()
+        .success()
+        .stdout("pods in olm exists\n");
+    w.ktbx()
+        .args(["exist", "--namespace", "olm"])
+        .assert()
+        .code(1)
+        .stderr("error: give the resource type: ktbx exist TYPE [NAME] (or --type TYPE)\n");
+}
+
+#[test]
+fn an_addon_timeout_names_what_was_not_ready() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let w = World::new("ci");
+    let release = ReleaseServer::start();
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
+        ARGOWF_MANIFEST,
+    );
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
+        gz(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+    );
+    // No controller rolls the deployments out.
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+        .args(["-n", "ci", "install", "argowf", "--timeout", "1s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: Error while installing argowf: timed out after 1s waiting for deployment/workflow-controller in argo to roll out",
+        ));
 }
 
 #[test]
@@ -222,6 +293,15 @@ spec:
         image: quay.io/argoproj/argocli:v3.5.2
 ";
 
+/// Stops a simulation thread when the test body ends, also by a panic (else the scope would wait forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Plays the deployment controller: marks the argo deployments rolled out once they exist.
 fn roll_out(store: &Store, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
@@ -262,6 +342,7 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| roll_out(w.api.store(), &stop));
+        let _stop = StopOnDrop(&stop);
         for _ in 0..2 {
             w.ktbx()
                 .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
@@ -269,7 +350,6 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
                 .assert()
                 .success();
         }
-        stop.store(true, Ordering::Relaxed);
     });
     assert!(w.api.get_json("v1", "Namespace", None, "argo").is_some());
     let controller = w
@@ -362,11 +442,7 @@ fn cilium_is_installed_into_the_new_cluster_even_when_its_cli_exists() {
         ])
         .assert()
         .success();
-    let calls: Vec<String> = bin
-        .calls("cilium")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let calls = support::argv(bin.calls("cilium"));
     assert_eq!(
         calls,
         vec![
@@ -395,11 +471,7 @@ fn cilium_already_running_is_not_reinstalled() {
         ])
         .assert()
         .success();
-    let calls: Vec<String> = bin
-        .calls("cilium")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let calls = support::argv(bin.calls("cilium"));
     assert_eq!(calls, vec!["version --client"]);
 }
 
@@ -423,12 +495,7 @@ fn local_registry_the_kind_way() {
         .args(["create", "-s", "-n", "ci", "--registry"])
         .assert()
         .success();
-    let docker: Vec<String> = w
-        .fakes
-        .calls("docker")
-        .into_iter()
-        .map(|c| c.argv.join(" "))
-        .collect();
+    let docker = support::argv(w.fakes.calls("docker"));
     assert_eq!(
         docker,
         vec![
@@ -519,7 +586,7 @@ fn operators(store: &Store, stop: &AtomicBool) {
             if let Some(d) = store.get_json("apps/v1", "Deployment", Some("olm"), name)
                 && d["status"]["observedGeneration"].is_null()
             {
-                store.apply_json(deployment("olm", name));
+                store.complete_rollout("apps/v1", "Deployment", "olm", name);
             }
         }
         let crd_exists = |name: &str| {
@@ -547,13 +614,40 @@ fn operators(store: &Store, stop: &AtomicBool) {
                 "spec": {"containers": [{"name": "c", "image": "x"}]},
                 "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}));
         }
-        if crd_exists("subscriptions.operators.coreos.com")
-            && exists(
+        // The subscription gets an InstallPlan for its starting CSV; once approved, the operator runs.
+        let olm_crds = crd_exists("subscriptions.operators.coreos.com")
+            && crd_exists("installplans.operators.coreos.com");
+        if olm_crds
+            && let Some(sub) = store.get_json(
                 "operators.coreos.com/v1alpha1",
                 "Subscription",
                 Some("operators"),
                 "argocd-operator",
             )
+            && !exists(
+                "operators.coreos.com/v1alpha1",
+                "InstallPlan",
+                Some("operators"),
+                "install-argocd",
+            )
+        {
+            store.apply_json(
+                json!({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "InstallPlan",
+                "metadata": {"name": "install-argocd", "namespace": "operators"},
+                "spec": {"approval": "Manual", "approved": false,
+                    "clusterServiceVersionNames": [sub["spec"]["startingCSV"]]}}),
+            );
+        }
+        let approved = olm_crds
+            && store
+                .get_json(
+                    "operators.coreos.com/v1alpha1",
+                    "InstallPlan",
+                    Some("operators"),
+                    "install-argocd",
+                )
+                .is_some_and(|plan| plan["spec"]["approved"] == true);
+        if approved
             && !exists(
                 "apps/v1",
                 "Deployment",
@@ -615,6 +709,12 @@ fn olm_then_argocd_through_its_subscription_twice() {
             "subscriptions",
             "v1alpha1",
         ),
+        crd(
+            "operators.coreos.com",
+            "InstallPlan",
+            "installplans",
+            "v1alpha1",
+        ),
     ];
     release.add_file(
         &format!("{olm}/crds.yaml"),
@@ -652,14 +752,16 @@ fn olm_then_argocd_through_its_subscription_twice() {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| operators(w.api.store(), &stop));
-        for _ in 0..2 {
+        let _stop = StopOnDrop(&stop);
+        // As CI scripts do (`ktbx install olm && ktbx install argocd`), then both again in one call.
+        for args in [&["olm"][..], &["argocd"], &["olm", "argocd"]] {
             w.ktbx()
                 .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
-                .args(["-n", "ci", "install", "olm", "argocd", "--timeout", "20s"])
+                .args(["-n", "ci", "install", "--timeout", "20s"])
+                .args(args)
                 .assert()
                 .success();
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let sub = w
         .api
@@ -671,6 +773,19 @@ fn olm_then_argocd_through_its_subscription_twice() {
         )
         .unwrap();
     assert_eq!(sub["spec"]["source"], "operatorhubio-catalog");
+    // The operator version is pinned: that CSV, approved by ktbx, never upgraded by OLM on its own.
+    assert_eq!(sub["spec"]["startingCSV"], "argocd-operator.v0.11.0");
+    assert_eq!(sub["spec"]["installPlanApproval"], "Manual");
+    let plan = w
+        .api
+        .get_json(
+            "operators.coreos.com/v1alpha1",
+            "InstallPlan",
+            Some("operators"),
+            "install-argocd",
+        )
+        .unwrap();
+    assert_eq!(plan["spec"]["approved"], true);
     assert_eq!(sub["spec"]["config"]["env"][0]["value"], "argocd");
     let argocd = w
         .api
@@ -699,10 +814,12 @@ fn calico_is_applied_and_awaited_without_racing_the_operator() {
     w.node("ci-control-plane", true);
     let release = ReleaseServer::start();
     let base = "/projectcalico/calico/v3.28.2/manifests";
+    // As upstream, the Installation is cluster-scoped.
+    let mut installation = crd("operator.tigera.io", "Installation", "installations", "v1");
+    installation["spec"]["scope"] = json!("Cluster");
     let operator = format!(
-        "{}\n---\n{}\n",
+        "{}\n---\n{installation}\n",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tigera-operator"}}),
-        crd("operator.tigera.io", "Installation", "installations", "v1")
     );
     release.add_file(&format!("{base}/tigera-operator.yaml"), operator);
     release.add_file(

@@ -1,5 +1,5 @@
-//! End-to-end flow on a real machine with docker and network (opt-in: `KTBX_E2E=1`, run by
-//! `cargo xtask e2e`): install kind and kubectl, create a single-node cluster (nodes Ready),
+//! End-to-end flow on a real machine with docker and network (opt-in:
+//! `KTBX_E2E=1 cargo test -p ktbx --test cli e2e`): install kind and kubectl, create a single-node cluster (nodes Ready),
 //! re-run create idempotently, list it, delete it twice.
 
 use assert_cmd::Command;
