@@ -4,6 +4,7 @@
 //! - `cargo xtask dist <tool>`: an optimised release archive of one tool with completions and a man page.
 //! - `cargo xtask demo`: the three tools on a generated stack and a simulated cluster, in one command.
 //! - `cargo xtask bench [ktbx|ciux|finkctl]`: the performance table (release builds).
+//! - `cargo xtask e2e`: the opt-in tests that need docker and network (a real kind cluster).
 
 mod bench;
 mod ci;
@@ -22,10 +23,11 @@ fn main() -> ExitCode {
         Some("dist") => dist::run(&args[1..]),
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args[1..]),
+        Some("e2e") => e2e(),
 
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | dist <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]..."
+                "usage: cargo xtask ci | dist <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]... | e2e"
             );
             return ExitCode::from(2);
         }
@@ -60,4 +62,25 @@ pub(crate) fn cargo(args: &[&str]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// The tests that need what CI machines lack (a docker engine, network): ignored by default.
+fn e2e() -> Result<()> {
+    let docker = Command::new("docker").arg("info").output();
+    if !docker.is_ok_and(|output| output.status.success()) {
+        bail!(
+            "`docker info` fails: the e2e tests need a running docker engine (and network for kind's node image)"
+        );
+    }
+    cargo(&[
+        "test",
+        "--locked",
+        "-p",
+        "ktbx",
+        "--test",
+        "cli",
+        "e2e",
+        "--",
+        "--ignored",
+    ])
 }
