@@ -1,7 +1,9 @@
 //! Command-line definition of `ciux` (clap derive), kept apart from the commands so that
 //! `cargo xtask dist` can render man pages and completions from it.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
 
 /// Software stack versioning and release management for CI
@@ -11,6 +13,9 @@ pub struct Cli {
     /// Global flags.
     #[command(flatten)]
     pub verbosity: Verbosity,
+    /// Print what would be changed (commands, env file) on stdout and change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -19,6 +24,215 @@ pub struct Cli {
 /// The commands of `ciux`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Prepare a build or test run: dependencies, tools, image decision and the env file
+    #[command(
+        visible_aliases = ["ig", "ign"],
+        subcommand_negates_reqs = true,
+        override_usage = "ciux ignite [OPTIONS] <REPOSITORY>\n       ciux ignite env [OPTIONS] <REPOSITORY>"
+    )]
+    Ignite(IgniteArgs),
+    /// Read information about a project
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Suggest the next release-candidate tag (prints the git commands to create it)
+    #[command(visible_alias = "rel")]
+    Tag(TagArgs),
+    /// Manage container images in CI
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+}
+
+/// Arguments of `ignite`.
+#[derive(Debug, Args)]
+pub struct IgniteArgs {
+    /// Legacy sub-command.
+    #[command(subcommand)]
+    pub env: Option<IgniteCommand>,
+    /// Path to the root of the project's git repository
+    #[arg(required = true)]
+    pub repository: Option<PathBuf>,
+    /// Label selector filtering the dependencies of .ciux (k8s syntax, e.g. `itest` or `build=noscience`)
+    #[arg(short = 'l', long, default_value = "", hide_default_value = true)]
+    pub selector: String,
+    /// Work branch of the project (default: the current branch; needed on CI's detached checkouts)
+    #[arg(
+        short = 'b',
+        long,
+        global = true,
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub branch: String,
+    /// Only the main project: no dependencies, --selector ignored
+    #[arg(short = 'm', long)]
+    pub main: bool,
+    /// Suffix of the image name (`<name>-<suffix>`)
+    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
+    pub suffix: String,
+    /// Registry of the image to build when no existing image holds the current sources
+    #[arg(short = 't', long, default_value = "", hide_default_value = true)]
+    pub tmp_registry: String,
+    /// Also append the variables to $GITHUB_ENV and $GITHUB_OUTPUT when they are set
+    #[arg(long)]
+    pub github: bool,
+}
+
+/// Sub-commands of `ignite`.
+#[derive(Debug, Subcommand)]
+pub enum IgniteCommand {
+    /// Rewrite the env file from what is on disk (local clones, no network, image not checked)
+    Env(IgniteEnvArgs),
+}
+
+/// Arguments of `ignite env`.
+#[derive(Debug, Args)]
+pub struct IgniteEnvArgs {
+    /// Path to the root of the project's git repository
+    pub repository: PathBuf,
+}
+
+/// Output format of the `get` commands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The original text output
+    #[default]
+    Text,
+    /// One JSON object
+    Json,
+}
+
+/// The `-o/--output` flag of every `get` command.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// Sub-commands of `get`.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Image name, tag and whether it must be built
+    #[command(visible_alias = "img")]
+    Image(GetImageArgs),
+    /// Revision (describe-style version) of HEAD
+    #[command(visible_alias = "rev")]
+    Revision(GetRevisionArgs),
+    /// List the dependencies selected by a label selector
+    #[command(visible_alias = "deps")]
+    Dependencies(SelectorRepoArgs),
+    /// Kind cluster name from $USER, the branch and the commit
+    #[command(visible_alias = "cn")]
+    Clustername(SelectorRepoArgs),
+    /// Path of the env file that `ignite` writes for a selector
+    #[command(visible_alias = "cp")]
+    Configpath(SelectorRepoArgs),
+}
+
+/// Arguments of `get image`.
+#[derive(Debug, Args)]
+pub struct GetImageArgs {
+    /// Path to the root of the project's git repository
+    pub repository: PathBuf,
+    /// Look for an existing image built from the current sources
+    #[arg(short = 'c', long)]
+    pub check: bool,
+    /// Suffix of the image name
+    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
+    pub suffix: String,
+    /// Registry of the image to build when none exists
+    #[arg(short = 't', long, default_value = "", hide_default_value = true)]
+    pub tmp_registry: String,
+    /// Print `export CIUX_IMAGE_URL=…` and `export CIUX_BUILD=…` lines
+    #[arg(short = 'e', long)]
+    pub env: bool,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Arguments of `get revision`.
+#[derive(Debug, Args)]
+pub struct GetRevisionArgs {
+    /// Path to the root of the project's git repository
+    pub repository: PathBuf,
+    /// Print the tag only if HEAD is a release (on a tag, clean, on main or master), else nothing
+    #[arg(short = 'r', long)]
+    pub isrelease: bool,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// A repository and a selector.
+#[derive(Debug, Args)]
+pub struct SelectorRepoArgs {
+    /// Path to the root of the project's git repository
+    pub repository: PathBuf,
+    /// Label selector (k8s syntax)
+    #[arg(short = 'l', long, default_value = "", hide_default_value = true)]
+    pub selector: String,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Arguments of `tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Path to the root of the project's git repository
+    pub repository: PathBuf,
+    /// Ignored (accepted for compatibility)
+    #[arg(hide = true)]
+    pub ignored: Vec<String>,
+}
+
+/// Sub-commands of `image`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Get a CI-built image into the local Docker daemon
+    Load(ImageLoadArgs),
+    /// Remove old local Docker images whose `repo:tag` contains a pattern
+    Cleanup(ImageCleanupArgs),
+    /// Give an existing image another tag in its repository through the registry API (no pull)
+    Promote(ImagePromoteArgs),
+}
+
+/// Arguments of `image load`.
+#[derive(Debug, Args)]
+pub struct ImageLoadArgs {
+    /// Runner label string, e.g. `['self-hosted']`
+    #[arg(short = 'r', long, required = true)]
+    pub runner: String,
+    /// Image reference
+    #[arg(short = 'i', long, required = true)]
+    pub image_url: String,
+    /// `true` when the image was built in this CI run
+    #[arg(short = 'b', long, required = true)]
+    pub build_status: String,
+    /// Tarball made by `docker save`
+    #[arg(short = 'a', long, default_value = "artifacts/image.tar")]
+    pub artifact_path: PathBuf,
+}
+
+/// Arguments of `image cleanup`.
+#[derive(Debug, Args)]
+pub struct ImageCleanupArgs {
+    /// Substring matched against `repository:tag`
+    #[arg(short = 'p', long, required = true)]
+    pub pattern: String,
+    /// Images older than this are removed: `<n><unit>`, unit d, h, w or m (minutes)
+    #[arg(short = 'm', long, default_value = "5d")]
+    pub max_age: String,
+}
+
+/// Arguments of `image promote`.
+#[derive(Debug, Args)]
+pub struct ImagePromoteArgs {
+    /// Existing image (`registry/repo:tag`)
+    pub image: String,
+    /// New tag, or a full reference in the same repository (e.g. $CIUX_PROMOTED_IMAGE_URL)
+    pub target: String,
 }

@@ -117,8 +117,8 @@ pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> 
         if !d.short_names.is_empty() {
             r["shortNames"] = json!(d.short_names);
         }
-        if !d.group.is_empty() && d.group.contains('.') && d.group != "apiextensions.k8s.io" {
-            r["categories"] = json!(["all"]);
+        if !d.categories.is_empty() {
+            r["categories"] = json!(d.categories);
         }
         resources.push(r);
         for sub in &d.subresources {

@@ -10,6 +10,27 @@
 //! The server runs on its own thread and tokio runtime, so synchronous and async tests can use
 //! it alike; it stops when the [`FakeApiServer`] is dropped.
 //!
+//! What a test uses:
+//! - [`FakeApiServer::start`] / [`FakeApiServer::builder`] (watch history size, bookmark
+//!   interval, CRDs from [`crds`]); [`url`](FakeApiServer::url),
+//!   [`kubeconfig`](FakeApiServer::kubeconfig) (context `fake`, namespace `default`),
+//!   [`write_kubeconfig`](FakeApiServer::write_kubeconfig) for another namespace.
+//! - Seeding and inspection through the [`Store`]: `apply_json`, `get_json`, `list_json`,
+//!   `merge_patch_json`, `delete_json`, plus [`Store::mark_pod_ready`] and
+//!   [`Store::complete_rollout`] (no controller or kubelet runs here).
+//! - [`after`](FakeApiServer::after) to change state at a given moment,
+//!   [`fault`](FakeApiServer::fault) / [`drop_watches`](FakeApiServer::drop_watches) to inject
+//!   failures, [`requests`](FakeApiServer::requests) to read the request log,
+//!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`.
+//!
+//! Not modelled (requests for them fail honestly rather than pretend): controllers (no pods are
+//! created for workloads, pods are deleted at once without a grace period), admission and schema
+//! validation (CRD schemas are not enforced, `fieldValidation` is accepted and ignored),
+//! `pods/log`, `scale` and other subresources besides `status` and `exec`, server-side `Table`
+//! output (kubectl prints its NAME/AGE fallback), associative-list keys in server-side apply
+//! (lists are owned atomically), CRD version conversion (objects are served as stored), and
+//! protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl create` sends.
+//!
 //! ```no_run
 //! use harness::apiserver::FakeApiServer;
 //! let server = FakeApiServer::start();
@@ -28,12 +49,14 @@ mod discovery;
 mod exec;
 mod faults;
 mod patch;
+mod protobuf;
 mod resources;
 mod routes;
 mod selectors;
 mod status;
 mod store;
 mod watch;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -92,8 +115,7 @@ impl FakeApiServerBuilder {
     /// # Panics
     /// If no loopback port can be bound or the runtime cannot start (the test cannot run).
     pub fn start(self) -> FakeApiServer {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("fake API server: bind 127.0.0.1:0");
+        let listener = crate::net::loopback_listener();
         listener
             .set_nonblocking(true)
             .expect("fake API server: non-blocking listener");
@@ -134,6 +156,7 @@ impl FakeApiServerBuilder {
             _dir: dir,
             shutdown: Some(shutdown),
             thread: Some(thread),
+            after_failures: Arc::default(),
         };
         server
             .write_kubeconfig(&server.kubeconfig, "default")
@@ -191,6 +214,7 @@ pub struct FakeApiServer {
     _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    after_failures: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for FakeApiServer {
@@ -264,12 +288,25 @@ impl FakeApiServer {
     }
 
     /// Runs `change` on the store after `delay` (e.g. a pod becomes Ready at t=1s); watchers see
-    /// the resulting events.
+    /// the resulting events. If `change` panics, dropping the server panics with its message, so
+    /// the test fails with the cause rather than a timeout.
     pub fn after(&self, delay: Duration, change: impl FnOnce(&Store) + Send + 'static) {
         let store = self.app.store.clone();
+        let failures = self.after_failures.clone();
         self.runtime.spawn(async move {
             tokio::time::sleep(delay).await;
-            change(&store);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&store)));
+            if let Err(panic) = outcome {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic".into());
+                failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(message);
+            }
         });
     }
 
@@ -339,6 +376,18 @@ impl Drop for FakeApiServer {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        let failures = std::mem::take(
+            &mut *self
+                .after_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        if !failures.is_empty() && !std::thread::panicking() {
+            panic!(
+                "fake API server: a change scheduled with `after` panicked: {}",
+                failures.join("; ")
+            );
         }
     }
 }

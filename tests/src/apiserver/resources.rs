@@ -12,10 +12,10 @@ pub(crate) struct ResourceDef {
     pub(crate) singular: String,
     pub(crate) namespaced: bool,
     pub(crate) short_names: Vec<String>,
+    /// Discovery categories (`all` for the workload kinds `kubectl get all` shows).
+    pub(crate) categories: Vec<String>,
     /// Subresources served besides the main resource (`status`, `exec`...).
     pub(crate) subresources: Vec<String>,
-    /// Storage version of a custom resource (the one its objects keep), or the served version.
-    pub(crate) storage_version: String,
 }
 
 impl ResourceDef {
@@ -85,119 +85,63 @@ struct Builtin {
     sub: &'static [&'static str],
 }
 
+const fn b(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    sub: &'static [&'static str],
+) -> Builtin {
+    Builtin {
+        group,
+        kind,
+        plural,
+        namespaced,
+        short,
+        sub,
+    }
+}
+
+const NS: bool = true;
+const CLUSTER: bool = false;
+const STATUS: &[&str] = &["status"];
+
+/// The built-in kinds served at `v1` of their group (those the tools and common manifests use).
+#[rustfmt::skip]
 const BUILTINS: &[Builtin] = &[
-    Builtin {
-        group: "",
-        kind: "Namespace",
-        plural: "namespaces",
-        namespaced: false,
-        short: &["ns"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "",
-        kind: "Node",
-        plural: "nodes",
-        namespaced: false,
-        short: &["no"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "",
-        kind: "Pod",
-        plural: "pods",
-        namespaced: true,
-        short: &["po"],
-        sub: &["status", "exec"],
-    },
-    Builtin {
-        group: "",
-        kind: "Secret",
-        plural: "secrets",
-        namespaced: true,
-        short: &[],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "ConfigMap",
-        plural: "configmaps",
-        namespaced: true,
-        short: &["cm"],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "Service",
-        plural: "services",
-        namespaced: true,
-        short: &["svc"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "",
-        kind: "ServiceAccount",
-        plural: "serviceaccounts",
-        namespaced: true,
-        short: &["sa"],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "Event",
-        plural: "events",
-        namespaced: true,
-        short: &["ev"],
-        sub: &[],
-    },
-    Builtin {
-        group: "",
-        kind: "PersistentVolumeClaim",
-        plural: "persistentvolumeclaims",
-        namespaced: true,
-        short: &["pvc"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "Deployment",
-        plural: "deployments",
-        namespaced: true,
-        short: &["deploy"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "DaemonSet",
-        plural: "daemonsets",
-        namespaced: true,
-        short: &["ds"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "StatefulSet",
-        plural: "statefulsets",
-        namespaced: true,
-        short: &["sts"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apps",
-        kind: "ReplicaSet",
-        plural: "replicasets",
-        namespaced: true,
-        short: &["rs"],
-        sub: &["status"],
-    },
-    Builtin {
-        group: "apiextensions.k8s.io",
-        kind: "CustomResourceDefinition",
-        plural: "customresourcedefinitions",
-        namespaced: false,
-        short: &["crd", "crds"],
-        sub: &["status"],
-    },
+    b("", "Namespace", "namespaces", CLUSTER, &["ns"], STATUS),
+    b("", "Node", "nodes", CLUSTER, &["no"], STATUS),
+    b("", "Pod", "pods", NS, &["po"], &["status", "exec"]),
+    b("", "Secret", "secrets", NS, &[], &[]),
+    b("", "ConfigMap", "configmaps", NS, &["cm"], &[]),
+    b("", "Service", "services", NS, &["svc"], STATUS),
+    b("", "ServiceAccount", "serviceaccounts", NS, &["sa"], &[]),
+    b("", "Endpoints", "endpoints", NS, &["ep"], &[]),
+    b("", "Event", "events", NS, &["ev"], &[]),
+    b("", "PersistentVolumeClaim", "persistentvolumeclaims", NS, &["pvc"], STATUS),
+    b("", "PersistentVolume", "persistentvolumes", CLUSTER, &["pv"], STATUS),
+    b("", "ResourceQuota", "resourcequotas", NS, &["quota"], STATUS),
+    b("", "LimitRange", "limitranges", NS, &["limits"], &[]),
+    b("apps", "Deployment", "deployments", NS, &["deploy"], STATUS),
+    b("apps", "DaemonSet", "daemonsets", NS, &["ds"], STATUS),
+    b("apps", "StatefulSet", "statefulsets", NS, &["sts"], STATUS),
+    b("apps", "ReplicaSet", "replicasets", NS, &["rs"], STATUS),
+    b("batch", "Job", "jobs", NS, &[], STATUS),
+    b("batch", "CronJob", "cronjobs", NS, &["cj"], STATUS),
+    b("rbac.authorization.k8s.io", "Role", "roles", NS, &[], &[]),
+    b("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", NS, &[], &[]),
+    b("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", CLUSTER, &[], &[]),
+    b("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", CLUSTER, &[], &[]),
+    b("networking.k8s.io", "Ingress", "ingresses", NS, &["ing"], STATUS),
+    b("networking.k8s.io", "NetworkPolicy", "networkpolicies", NS, &["netpol"], &[]),
+    b("policy", "PodDisruptionBudget", "poddisruptionbudgets", NS, &["pdb"], STATUS),
+    b("scheduling.k8s.io", "PriorityClass", "priorityclasses", CLUSTER, &["pc"], &[]),
+    b("storage.k8s.io", "StorageClass", "storageclasses", CLUSTER, &["sc"], &[]),
+    b("coordination.k8s.io", "Lease", "leases", NS, &[], &[]),
+    b("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", CLUSTER, &[], &[]),
+    b("admissionregistration.k8s.io", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", CLUSTER, &[], &[]),
+    b("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", CLUSTER, &["crd", "crds"], STATUS),
 ];
 
 /// Resources served now: the built-ins plus those of the registered CRDs.
@@ -218,8 +162,22 @@ impl Default for Registry {
                 singular: b.kind.to_ascii_lowercase(),
                 namespaced: b.namespaced,
                 short_names: b.short.iter().map(|s| s.to_string()).collect(),
+                categories: if matches!(
+                    b.plural,
+                    "pods"
+                        | "services"
+                        | "deployments"
+                        | "daemonsets"
+                        | "statefulsets"
+                        | "replicasets"
+                        | "jobs"
+                        | "cronjobs"
+                ) {
+                    vec!["all".to_string()]
+                } else {
+                    Vec::new()
+                },
                 subresources: b.sub.iter().map(|s| s.to_string()).collect(),
-                storage_version: "v1".into(),
             })
             .collect();
         Self { defs }
@@ -295,12 +253,14 @@ impl Registry {
         let versions = spec["versions"]
             .as_array()
             .ok_or("spec.versions: Required value")?;
-        let storage = versions
+        if versions
             .iter()
-            .find(|v| v["storage"].as_bool() == Some(true))
-            .or(versions.first())
-            .and_then(|v| v["name"].as_str())
-            .ok_or("spec.versions: Required value: must have exactly one version marked as storage version")?;
+            .filter(|v| v["storage"].as_bool() == Some(true))
+            .count()
+            != 1
+        {
+            return Err("spec.versions: Invalid value: must have exactly one version marked as storage version".into());
+        }
         let namespaced = spec["scope"].as_str() != Some("Cluster");
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()
@@ -335,8 +295,8 @@ impl Registry {
                     .unwrap_or_else(|| kind.to_ascii_lowercase()),
                 namespaced,
                 short_names: strings(&names["shortNames"]),
+                categories: strings(&names["categories"]),
                 subresources,
-                storage_version: storage.into(),
             };
             added.push(def.clone());
             self.defs.push(def);
@@ -409,5 +369,17 @@ mod tests {
         let mut r = Registry::default();
         let crd = json!({"metadata": {"name": "wrong"}, "spec": {"group": "g.io", "names": {"kind": "W", "plural": "ws"}, "scope": "Namespaced", "versions": [{"name": "v1", "served": true, "storage": true}]}});
         assert!(r.register_crd(&crd).is_err());
+        let mut two_storage = crd.clone();
+        two_storage["metadata"]["name"] = json!("ws.g.io");
+        two_storage["spec"]["versions"] =
+            json!([{"name": "v1", "storage": true}, {"name": "v2", "storage": true}]);
+        assert!(
+            r.register_crd(&two_storage)
+                .unwrap_err()
+                .contains("exactly one version")
+        );
+        two_storage["spec"]["versions"][1]["storage"] = json!(false);
+        assert_eq!(r.register_crd(&two_storage).unwrap().len(), 2);
+        assert_eq!(r.group_versions("g.io"), ["v2", "v1"]);
     }
 }

@@ -15,6 +15,7 @@ use super::discovery;
 use super::exec::{self, ExecHandler, ExecRequest};
 use super::faults::{Fault, FaultRule, RequestRecord, parse_query};
 use super::patch::PatchType;
+use super::protobuf;
 use super::resources::ResourceDef;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -287,10 +288,13 @@ impl Ctx<'_> {
     }
 }
 
-/// A POST/PUT body: JSON only (no protobuf, CBOR or YAML).
+/// A POST/PUT body: JSON, or protobuf for the kinds [`protobuf`] decodes.
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = header_str(headers, header::CONTENT_TYPE);
     let media = ct.split(';').next().unwrap_or_default().trim();
+    if media == "application/vnd.kubernetes.protobuf" {
+        return protobuf::decode(body).map_err(ApiError::undecodable_body);
+    }
     if !matches!(media, "" | "application/json" | "*/*") {
         return Err(ApiError::unsupported_body(&ct));
     }

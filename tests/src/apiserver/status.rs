@@ -124,6 +124,11 @@ impl ApiError {
         )
     }
 
+    /// `415 UnsupportedMediaType` for a protobuf body the fake cannot decode.
+    pub(crate) fn undecodable_body(message: String) -> Self {
+        Self::new(415, "UnsupportedMediaType", message, Value::Null)
+    }
+
     /// `410 Expired` (a watch resumed from a resourceVersion older than the kept history).
     pub(crate) fn gone(requested: u64, oldest: u64) -> Self {
         Self::new(

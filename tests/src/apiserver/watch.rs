@@ -140,10 +140,11 @@ pub(crate) fn start(
         let mut tick = tokio::time::interval(req.bookmark_interval);
         tick.tick().await;
         loop {
+            // Biased: a drop or the deadline wins over pending events, events over bookmarks.
             let out = tokio::select! {
+                biased;
                 _ = &mut deadline => return,
                 _ = dropped.changed() => return,
-                _ = tick.tick(), if req.bookmarks => req.bookmark(last_rv, false),
                 ev = events.recv() => match ev {
                     Ok(e) => {
                         last_rv = e.rv;
@@ -154,6 +155,7 @@ pub(crate) fn start(
                     }
                     Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return,
                 },
+                _ = tick.tick(), if req.bookmarks => req.bookmark(last_rv, false),
             };
             if tx.send(line(&out)).await.is_err() {
                 return;

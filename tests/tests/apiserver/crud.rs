@@ -300,3 +300,42 @@ async fn errors_are_status_objects_on_the_wire() {
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn resource_versions_are_a_global_increasing_counter() {
+    let server = FakeApiServer::start();
+    let client = client(&server).await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::namespaced(client, "kube-system");
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap();
+        seen.push(
+            cms.create(&PostParams::default(), &cm)
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap(),
+        );
+        let s: Secret =
+            serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}})).unwrap();
+        seen.push(
+            secrets
+                .create(&PostParams::default(), &s)
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap(),
+        );
+    }
+    let numbers: Vec<u64> = seen.iter().map(|rv| rv.parse().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    let list = cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        list.metadata.resource_version.as_deref(),
+        seen.last().map(String::as_str)
+    );
+}

@@ -40,7 +40,18 @@ async fn version_api_and_apis_documents() {
         .iter()
         .map(|g| g["name"].as_str().unwrap())
         .collect();
-    assert_eq!(groups, ["apps", "apiextensions.k8s.io"]);
+    for g in [
+        "apps",
+        "batch",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+    ] {
+        assert!(groups.contains(&g), "{g} in {groups:?}");
+    }
+    assert!(
+        !groups.contains(&""),
+        "the core group is served at /api only"
+    );
     assert_eq!(
         apis["groups"][0]["preferredVersion"],
         json!({"groupVersion": "apps/v1", "version": "v1"})
@@ -70,6 +81,8 @@ async fn core_resource_list_has_kinds_short_names_and_subresources() {
         (Some("Pod"), Some(true))
     );
     assert_eq!(pods["shortNames"], json!(["po"]));
+    assert_eq!(pods["categories"], json!(["all"]), "kubectl get all");
+    assert!(find("configmaps").get("categories").is_none());
     assert!(pods["verbs"].as_array().unwrap().contains(&json!("watch")));
     assert_eq!(find("pods/exec")["kind"], "PodExecOptions");
     assert_eq!(find("namespaces")["namespaced"], false);

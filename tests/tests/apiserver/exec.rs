@@ -151,3 +151,57 @@ async fn exec_into_missing_pod_fails() {
     let text = format!("{err:?}");
     assert!(text.contains("404") || text.contains("Not Found"), "{text}");
 }
+
+/// Reads one unmasked server frame: (opcode, payload).
+fn read_frame(stream: &mut impl std::io::Read) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).unwrap();
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut ext = [0u8; 2];
+            stream.read_exact(&mut ext).unwrap();
+            usize::from(u16::from_be_bytes(ext))
+        }
+        127 => panic!("frame too large for this test"),
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+#[test]
+fn exec_negotiates_v4_channel_protocol_for_older_clients() {
+    use std::io::{Read, Write};
+    let server = FakeApiServer::start();
+    server.apply_json(pod("default", "p", json!({})));
+    server.exec_handler("default", "p", |req| {
+        ExecReply::stdout(format!("ran {}", req.command.join(" ")))
+    });
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    let request = format!(
+        "GET /api/v1/namespaces/default/pods/p/exec?command=ls&command=-l&stdout=true HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n",
+        server.addr()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        stream.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-protocol: v4.channel.k8s.io\r\n"),
+        "{head}"
+    );
+    assert_eq!(read_frame(&mut stream), (2, b"\x01ran ls -l".to_vec()));
+    let (opcode, status) = read_frame(&mut stream);
+    assert_eq!((opcode, status[0]), (2, 3));
+    let status: serde_json::Value = serde_json::from_slice(&status[1..]).unwrap();
+    assert_eq!(status["status"], "Success");
+    let (opcode, close) = read_frame(&mut stream);
+    assert_eq!((opcode, &close[..2]), (8, &1000u16.to_be_bytes()[..]));
+}

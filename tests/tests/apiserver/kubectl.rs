@@ -339,8 +339,7 @@ fn kubectl_wait_sees_a_pod_become_ready() {
     let dir = tempfile::tempdir().unwrap();
     server.apply_json(pod("default", "p", json!({})));
     server.after(Duration::from_secs(1), |s| {
-        let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
-        s.merge_patch_json("v1", "Pod", Some("default"), "p", &ready);
+        s.mark_pod_ready("default", "p").expect("pod exists");
     });
     let out = ok(
         &server,
@@ -350,30 +349,83 @@ fn kubectl_wait_sees_a_pod_become_ready() {
     assert_eq!(out, "pod/p condition met\n");
 }
 
+fn workload(kind: &str, name: &str) -> Value {
+    let mut w = json!({
+        "apiVersion": "apps/v1", "kind": kind,
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+    });
+    if kind != "DaemonSet" {
+        w["spec"]["replicas"] = json!(2);
+    }
+    w
+}
+
 #[test]
-fn kubectl_rollout_status_follows_deployment_status() {
+fn kubectl_rollout_status_waits_for_completed_rollouts() {
     let server = FakeApiServer::start();
     let dir = tempfile::tempdir().unwrap();
-    server.apply_json(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
-    }));
-    server.after(Duration::from_secs(1), |s| {
-        let status = json!({"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
-            "conditions": [{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}});
-        s.merge_patch_json("apps/v1", "Deployment", Some("default"), "web", &status);
-    });
-    let out = ok(
+    for (kind, name) in [
+        ("Deployment", "web"),
+        ("StatefulSet", "db"),
+        ("DaemonSet", "cilium"),
+    ] {
+        server.apply_json(workload(kind, name));
+        server.after(Duration::from_millis(800), move |s| {
+            s.complete_rollout("apps/v1", kind, "kube-system", name)
+                .expect("workload exists");
+        });
+    }
+    for (resource, done) in [
+        (
+            "deployment/web",
+            "deployment \"web\" successfully rolled out\n",
+        ),
+        (
+            "statefulset/db",
+            "partitioned roll out complete: 2 new pods have been updated...\n",
+        ),
+        (
+            "daemonset/cilium",
+            "daemon set \"cilium\" successfully rolled out\n",
+        ),
+    ] {
+        let out = ok(
+            &server,
+            dir.path(),
+            &[
+                "rollout",
+                "status",
+                "-n",
+                "kube-system",
+                resource,
+                "--timeout=20s",
+            ],
+        );
+        assert!(out.ends_with(done), "{resource}: {out}");
+    }
+}
+
+#[test]
+fn kubectl_rollout_status_times_out_without_a_controller() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    server.apply_json(workload("Deployment", "web"));
+    let out = run(
         &server,
         dir.path(),
-        &["rollout", "status", "deployment/web", "--timeout=20s"],
+        &[
+            "rollout",
+            "status",
+            "-n",
+            "kube-system",
+            "deployment/web",
+            "--timeout=1s",
+        ],
     );
-    assert!(
-        out.ends_with("deployment \"web\" successfully rolled out\n"),
-        "{out}"
-    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
 }
 
 #[test]
@@ -402,4 +454,129 @@ fn kubectl_exec_runs_a_scripted_command() {
     );
     assert_eq!(failed.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("not found"));
+}
+
+#[test]
+fn kubectl_create_generators_send_protobuf_the_fake_decodes() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ok(&server, dir.path(), &["create", "namespace", "kafka"]),
+        "namespace/kafka created\n"
+    );
+    let out = ok(
+        &server,
+        dir.path(),
+        &[
+            "create",
+            "secret",
+            "generic",
+            "fink-producer",
+            "-n",
+            "kafka",
+            "--from-literal=password=changeme",
+        ],
+    );
+    assert_eq!(out, "secret/fink-producer created\n");
+    ok(
+        &server,
+        dir.path(),
+        &[
+            "create",
+            "configmap",
+            "conf",
+            "-n",
+            "kafka",
+            "--from-literal=night=20200101",
+        ],
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.content_type == "application/vnd.kubernetes.protobuf")
+    );
+    let secret = server
+        .get_json("v1", "Secret", Some("kafka"), "fink-producer")
+        .unwrap();
+    assert_eq!(secret["data"], json!({"password": "Y2hhbmdlbWU="}));
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(
+        server.get_json("v1", "cm", Some("kafka"), "conf").unwrap()["data"],
+        json!({"night": "20200101"})
+    );
+    let password = ok(
+        &server,
+        dir.path(),
+        &[
+            "get",
+            "secret",
+            "fink-producer",
+            "-n",
+            "kafka",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+    );
+    assert_eq!(password, "Y2hhbmdlbWU=");
+}
+
+#[test]
+fn kubectl_applies_an_operator_style_manifest_of_many_kinds() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "apiVersion: v1
+kind: Namespace
+metadata: {name: argo}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: argo, namespace: argo}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: argo-cluster-role}
+rules: [{apiGroups: [\"\"], resources: [pods], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: argo-binding}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: argo-cluster-role}
+subjects: [{kind: ServiceAccount, name: argo, namespace: argo}]
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: workflow-controller}
+value: 1000000
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: workflow-controller, namespace: argo}
+spec:
+  selector: {matchLabels: {app: workflow-controller}}
+  template:
+    metadata: {labels: {app: workflow-controller}}
+    spec: {serviceAccountName: argo, containers: [{name: controller, image: argoproj/workflow-controller}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: argo-server, namespace: argo}
+spec: {selector: {app: argo-server}, ports: [{port: 2746}]}
+";
+    let file = write(dir.path(), "install.yaml", manifest);
+    let out = ok(&server, dir.path(), &["apply", "-f", &file]);
+    assert_eq!(
+        out,
+        "namespace/argo created\nserviceaccount/argo created\nclusterrole.rbac.authorization.k8s.io/argo-cluster-role created\n\
+         clusterrolebinding.rbac.authorization.k8s.io/argo-binding created\npriorityclass.scheduling.k8s.io/workflow-controller created\n\
+         deployment.apps/workflow-controller created\nservice/argo-server created\n"
+    );
+    assert_eq!(
+        ok(
+            &server,
+            dir.path(),
+            &["get", "all", "-n", "argo", "-o", "name"]
+        ),
+        "service/argo-server\ndeployment.apps/workflow-controller\n"
+    );
 }

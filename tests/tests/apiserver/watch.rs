@@ -55,18 +55,23 @@ async fn watch_streams_added_modified_deleted() {
     let server = FakeApiServer::start();
     server.apply_json(cm("old", "1"));
     let api: Api<ConfigMap> = Api::default_namespaced(client(&server).await);
-    server.after(Duration::from_millis(200), |s| {
-        s.apply_json(cm("new", "1"));
-        s.merge_patch_json(
-            "v1",
-            "ConfigMap",
-            Some("default"),
-            "new",
-            &json!({"data": {"v": "2"}}),
-        );
-        s.delete_json("v1", "ConfigMap", Some("default"), "old");
-    });
-    let got = collect(&api, &WatchParams::default(), "0", 4).await;
+    // The initial state is snapshotted before `watch` returns: later writes arrive as events.
+    let stream = api.watch(&WatchParams::default(), "0").await.unwrap();
+    let s = server.store();
+    s.apply_json(cm("new", "1"));
+    s.merge_patch_json(
+        "v1",
+        "ConfigMap",
+        Some("default"),
+        "new",
+        &json!({"data": {"v": "2"}}),
+    );
+    s.delete_json("v1", "ConfigMap", Some("default"), "old");
+    let events = stream
+        .filter_map(|e| async move { summary(&e.unwrap()) })
+        .take(4)
+        .collect::<Vec<_>>();
+    let got = timeout(LIMIT, events).await.expect("watch events in time");
     assert_eq!(
         got,
         pairs(&[
@@ -303,37 +308,48 @@ async fn watch_ends_at_timeout_seconds() {
 async fn dropped_watch_is_resumed_by_kube_watcher() {
     let server = FakeApiServer::start();
     let api: Api<ConfigMap> = Api::default_namespaced(client(&server).await);
+    server.apply_json(cm("first", "1"));
+    // Poll the watcher continuously, as a tool's wait loop does.
+    let (tx, mut names) = tokio::sync::mpsc::unbounded_channel();
     let mut stream = watcher(api, watcher::Config::default())
         .applied_objects()
         .boxed();
-    server.apply_json(cm("first", "1"));
-    let first = timeout(LIMIT, stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.metadata.name.as_deref(), Some("first"));
-    let watches_before = server
-        .requests()
-        .iter()
-        .filter(|r| r.query.contains("watch=true"))
-        .count();
-    server.drop_watches();
-    server.after(Duration::from_millis(300), |s| {
-        s.apply_json(cm("second", "1"));
+    tokio::spawn(async move {
+        while let Some(Ok(o)) = stream.next().await {
+            if tx.send(o.metadata.name.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
     });
-    let second = timeout(LIMIT, stream.next())
+    assert_eq!(
+        timeout(LIMIT, names.recv()).await.unwrap().as_deref(),
+        Some("first")
+    );
+    let watch_count = || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.query.contains("watch=true"))
+            .count()
+    };
+    let watching = async {
+        while watch_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    timeout(LIMIT, watching)
         .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(second.metadata.name.as_deref(), Some("second"));
-    let watches_after = server
-        .requests()
-        .iter()
-        .filter(|r| r.query.contains("watch=true"))
-        .count();
-    assert!(watches_after > watches_before, "the watcher re-watched");
+        .expect("the watcher watches after its list");
+    server.drop_watches();
+    server.apply_json(cm("second", "1"));
+    assert_eq!(
+        timeout(LIMIT, names.recv()).await.unwrap().as_deref(),
+        Some("second")
+    );
+    assert!(
+        watch_count() >= 2,
+        "the watcher watched again after the drop"
+    );
 }
 
 #[tokio::test]
@@ -341,8 +357,7 @@ async fn pod_becomes_ready_at_a_given_moment() {
     let server = FakeApiServer::start();
     server.apply_json(pod("default", "kafka-0", json!({})));
     server.after(Duration::from_millis(500), |s| {
-        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
-        s.merge_patch_json("v1", "Pod", Some("default"), "kafka-0", &status);
+        s.mark_pod_ready("default", "kafka-0").expect("pod exists");
     });
     let pods: Api<Pod> = Api::default_namespaced(client(&server).await);
     assert_eq!(
@@ -373,4 +388,15 @@ async fn pod_becomes_ready_at_a_given_moment() {
         .unwrap()
         .unwrap();
     assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
+}
+
+#[test]
+#[should_panic(expected = "a change scheduled with `after` panicked: pod exists")]
+fn panics_in_scheduled_changes_fail_the_test() {
+    let server = FakeApiServer::start();
+    server.after(Duration::ZERO, |s| {
+        s.mark_pod_ready("default", "missing").expect("pod exists");
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    drop(server);
 }

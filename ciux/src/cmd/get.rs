@@ -1,0 +1,215 @@
+//! `ciux get image | revision | dependencies | clustername | configpath`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::ciux_file::CiuxFile;
+use crate::cli::{GetCommand, GetImageArgs, GetRevisionArgs, OutputFormat, SelectorRepoArgs};
+use crate::env_file;
+use crate::git;
+use crate::image_decision;
+use crate::project::{Project, absolute};
+use crate::revision::Revision;
+
+/// Runs a `get` sub-command.
+pub fn run(cmd: GetCommand, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        GetCommand::Image(a) => image(a, out),
+        GetCommand::Revision(a) => revision(a, out),
+        GetCommand::Dependencies(a) => dependencies(a, out),
+        GetCommand::Clustername(a) => clustername(a, out),
+        GetCommand::Configpath(a) => configpath(a, out),
+    }
+}
+
+/// Opens the project at a user path: absolute root, `.ciux`, selection.
+pub fn load_project(path: &Path, selector: &str, main_only: bool) -> Result<Project> {
+    let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
+    git::open_root(&root)?;
+    let file = CiuxFile::load(&root)?;
+    Ok(Project::new(&root, file, selector, main_only)?)
+}
+
+fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
+}
+
+fn image(a: GetImageArgs, out: &mut dyn Write) -> Result<()> {
+    let project = load_project(&a.repository, "", true)?;
+    let client = if a.check {
+        Some(crate::registry_client()?)
+    } else {
+        None
+    };
+    let decision = crate::block_on(image_decision::decide(
+        &project,
+        &a.suffix,
+        &a.tmp_registry,
+        client.as_ref(),
+    ))?;
+    if a.output.format == OutputFormat::Json {
+        return print_json(out, &serde_json::to_value(&decision)?);
+    }
+    if a.env {
+        writeln!(
+            out,
+            "export CIUX_IMAGE_URL={}",
+            env_file::quote(&decision.url)
+        )?;
+        writeln!(out, "export CIUX_BUILD={}", !decision.in_registry)?;
+    } else {
+        writeln!(
+            out,
+            "Image: {}, in registry: {}",
+            decision.url, decision.in_registry
+        )?;
+    }
+    Ok(())
+}
+
+fn head_revision(path: &Path) -> Result<Revision> {
+    let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
+    let repo = git::open_root(&root)?;
+    Ok(git::head_revision(&repo)?)
+}
+
+fn revision(a: GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
+    let rev = head_revision(&a.repository)?;
+    if a.output.format == OutputFormat::Json {
+        return print_json(
+            out,
+            &json!({
+                "tag": rev.tag, "counter": rev.counter, "hash": rev.hash, "dirty": rev.dirty,
+                "branch": rev.branch, "version": rev.version(), "isRelease": rev.is_release(),
+            }),
+        );
+    }
+    if a.isrelease {
+        if rev.is_release()
+            && let Some(tag) = &rev.tag
+        {
+            writeln!(out, "{tag}")?;
+        }
+    } else {
+        writeln!(out, "Revision: {rev}")?;
+    }
+    Ok(())
+}
+
+fn dependencies(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+    let project = load_project(&a.repository, &a.selector, false)?;
+    if a.output.format == OutputFormat::Json {
+        let deps: Vec<_> = project
+            .deps
+            .iter()
+            .map(|d| match d {
+                crate::project::DepKind::Package(p) => json!({"kind": "package", "package": p}),
+                crate::project::DepKind::Image(i) => json!({"kind": "image", "image": i}),
+                crate::project::DepKind::Git { url, clone, pull, revision } => {
+                    json!({"kind": "git", "url": url, "clone": clone, "pull": pull, "revision": revision})
+                }
+            })
+            .collect();
+        return print_json(out, &json!({ "dependencies": deps }));
+    }
+    for dep in &project.deps {
+        writeln!(out, "  {}", dep.label())?;
+    }
+    Ok(())
+}
+
+/// `<user>-<branch>-<6 hex>[-dirty]`, non-alphanumeric runs → `-`, lower case, at most 49 characters.
+pub fn cluster_name(user: &str, branch: &str, hash: &str, dirty: bool) -> String {
+    let user = if user.is_empty() { "unknown" } else { user };
+    let mut raw = format!("{user}-{branch}-{}", hash.get(..6).unwrap_or(hash));
+    if dirty {
+        raw.push_str("-dirty");
+    }
+    let mut name = String::new();
+    let mut in_run = false;
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+            in_run = false;
+        } else if !in_run {
+            name.push('-');
+            in_run = true;
+        }
+    }
+    name.chars().take(49).collect()
+}
+
+fn clustername(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+    let rev = head_revision(&a.repository)?;
+    let name = cluster_name(
+        &std::env::var("USER").unwrap_or_default(),
+        &rev.branch,
+        &rev.hash,
+        rev.dirty,
+    );
+    if a.output.format == OutputFormat::Json {
+        return print_json(out, &json!({ "clusterName": name }));
+    }
+    writeln!(out, "{name}")?;
+    Ok(())
+}
+
+fn configpath(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+    let project = load_project(&a.repository, &a.selector, false)?;
+    let path = env_file::path(&project.root, &project.selector);
+    if !path.exists() {
+        bail!(
+            "ciux configuration file not found at {} (run `ciux ignite{} {}` first)",
+            path.display(),
+            if a.selector.is_empty() {
+                String::new()
+            } else {
+                format!(" --selector {}", a.selector)
+            },
+            project.root.display()
+        );
+    }
+    if a.output.format == OutputFormat::Json {
+        return print_json(out, &json!({ "path": path }));
+    }
+    writeln!(out, "{}", path.display())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cluster_names() {
+        assert_eq!(
+            cluster_name("fink-ci", "master", "3a5b12c0ffee", false),
+            "fink-ci-master-3a5b12"
+        );
+        assert_eq!(
+            cluster_name("", "HEAD", "abcdef12", true),
+            "unknown-head-abcdef-dirty"
+        );
+        assert_eq!(
+            cluster_name("Me", "feature/My_Branch", "abcdef12", false),
+            "me-feature-my-branch-abcdef"
+        );
+        let long = cluster_name("user", &"b".repeat(80), "abcdef12", false);
+        assert_eq!(long.len(), 49);
+        assert_eq!(cluster_name("a", "x--//y", "123456", false), "a-x-y-123456");
+    }
+
+    proptest! {
+        #[test]
+        fn cluster_name_is_a_short_lowercase_label(user in "\\PC{0,20}", branch in "\\PC{0,60}", hash in "[0-9a-f]{0,40}", dirty: bool) {
+            let n = cluster_name(&user, &branch, &hash, dirty);
+            prop_assert!(n.len() <= 49);
+            prop_assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! `ciux ignite`: resolve dependency branches, clone or update them, install tools, check images, decide
+//! the project image and write the env file. `ciux ignite env`: rewrite the env file from disk only.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use common::process::Runner;
+use futures::StreamExt;
+
+use crate::branch_rule;
+use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs};
+use crate::cmd::get::load_project;
+use crate::env_file::{self, EnvFile, RepoVars};
+use crate::git;
+use crate::image_decision::{self, CONCURRENCY, ImageDecision};
+use crate::image_ref::{ImageRef, env_name, repo_name};
+use crate::install::Install;
+use crate::parallel;
+use crate::progress::DepProgress;
+use crate::project::{DepKind, Project};
+
+/// A clone or fetch to do: dependency index, URL, directory, work branch, pinned revision.
+type FetchJob = (usize, String, PathBuf, String, Option<String>);
+
+/// A git dependency while it is being resolved.
+struct GitDep {
+    url: String,
+    clone: bool,
+    pull: bool,
+    revision: Option<String>,
+    workbranch: String,
+    /// Local checkout and its version once cloned (or found in place).
+    local: Option<(PathBuf, String)>,
+    in_place: bool,
+}
+
+/// Runs `ignite` (or `ignite env`).
+pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    if let Some(IgniteCommand::Env(env)) = a.env {
+        return refresh(env, &a.branch, runner, out, err);
+    }
+    let path = a
+        .repository
+        .clone()
+        .ok_or_else(|| anyhow!("missing the repository path argument"))?;
+    let project = load_project(&path, &a.selector, a.main)?;
+    let repo = git::open_root(&project.root)?;
+    let project_branch = if a.branch.is_empty() {
+        git::head_branch(&repo)
+    } else {
+        a.branch.clone()
+    };
+    drop(repo);
+
+    let mut deps: Vec<GitDep> = project
+        .deps
+        .iter()
+        .filter_map(|d| match d {
+            DepKind::Git {
+                url,
+                clone,
+                pull,
+                revision,
+            } => Some(GitDep {
+                url: url.clone(),
+                clone: *clone,
+                pull: *pull,
+                revision: revision.clone(),
+                workbranch: String::new(),
+                local: None,
+                in_place: false,
+            }),
+            _ => None,
+        })
+        .collect();
+    if let Some(d) = deps.iter().find(|d| d.pull && !d.clone) {
+        bail!(
+            "dependency {}: `pull: true` needs `clone: true` (its version comes from the clone)",
+            d.url
+        );
+    }
+
+    let progress = DepProgress::new(deps.iter().map(|d| d.url.as_str()));
+    resolve_branches(&mut deps, &project_branch, &progress)?;
+    fetch_sources(&project, &mut deps, runner, &progress)?;
+
+    // Tools, one after another (their output would interleave).
+    let mut installed = Vec::new();
+    for dep in &project.deps {
+        if let DepKind::Package(p) = dep {
+            installed.push(Install::package(p));
+        }
+    }
+    for d in deps.iter().filter(|d| d.clone) {
+        if let Some((dir, _)) = &d.local
+            && let Some(install) = Install::from_source(dir)
+        {
+            installed.push(install);
+        }
+    }
+    for install in &installed {
+        install
+            .run(runner)
+            .with_context(|| format!("unable to install {install}"))?;
+    }
+
+    let client = crate::registry_client()?;
+    let dep_images = dependency_images(&project, &deps)?;
+    // Dependency images and the project image are looked up together.
+    let ((), decision) = crate::block_on(async {
+        futures::try_join!(check_images(&client, &dep_images), async {
+            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(&client))
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    })?;
+
+    let env = env_file_of(&project, &deps, &project_branch, &decision);
+    summary(err, &project, &deps, &decision, &installed, &dep_images)?;
+    write_env(&project, &env, a.github, runner, out, err)
+}
+
+/// One remote listing per dependency, concurrently; the branch rule (or the pinned revision) decides.
+fn resolve_branches(
+    deps: &mut [GitDep],
+    project_branch: &str,
+    progress: &DepProgress,
+) -> Result<()> {
+    let urls: Vec<(usize, String)> = deps.iter().map(|d| d.url.clone()).enumerate().collect();
+    let listings = parallel::map(&urls, CONCURRENCY, |(i, url)| {
+        progress.set(*i, "listing branches");
+        let listing = git::ls_remote(url);
+        if let Err(e) = &listing {
+            progress.finish(*i, format!("failed: {e}"));
+        }
+        listing
+    });
+    for (i, (dep, listing)) in deps.iter_mut().zip(listings).enumerate() {
+        let listing = listing.with_context(|| format!("dependency {}", dep.url))?;
+        let branches = branch_rule::remote_branches(&listing);
+        if let Some(rev) = &dep.revision {
+            let known = listing.iter().any(|(name, oid)| {
+                name == &format!("refs/heads/{rev}")
+                    || name == &format!("refs/tags/{rev}")
+                    || oid.to_string().starts_with(rev.as_str())
+            });
+            let hexish =
+                (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
+            if !known && !hexish {
+                bail!(
+                    "dependency {}: pinned revision {rev:?} is neither a branch, a tag nor a commit id",
+                    dep.url
+                );
+            }
+            dep.workbranch = rev.clone();
+        } else {
+            dep.workbranch = branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
+                anyhow!(
+                    "dependency {}: none of the branches {project_branch:?}, \"main\", \"master\" exists (remote has: {})",
+                    dep.url,
+                    branches.join(", ")
+                )
+            })?;
+        }
+        tracing::info!("{} work branch = {}", dep.url, dep.workbranch);
+        if !dep.clone {
+            progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
+        }
+    }
+    Ok(())
+}
+
+/// Clones missing dependencies next to the project and updates existing clones, concurrently.
+fn fetch_sources(
+    project: &Project,
+    deps: &mut [GitDep],
+    runner: &Runner,
+    progress: &DepProgress,
+) -> Result<()> {
+    let jobs: Vec<FetchJob> = deps
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.clone)
+        .map(|(i, d)| {
+            (
+                i,
+                d.url.clone(),
+                project.dep_dir(&d.url),
+                d.workbranch.clone(),
+                d.revision.clone(),
+            )
+        })
+        .collect();
+    let dry = runner.is_dry_run();
+    let fetch_one =
+        |(_, url, dir, branch, revision): &FetchJob| -> Result<Option<(PathBuf, String, bool)>> {
+            let existing = dir.join(".git").exists();
+            if dry {
+                if !existing {
+                    println!(
+                        "git clone --branch {branch} --single-branch {url} {}",
+                        dir.display()
+                    );
+                    return Ok(None);
+                }
+                println!(
+                    "git -C {} fetch origin {branch} && git -C {} checkout {branch}",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            let repo = if existing {
+                let repo = git::open_root(dir)?;
+                if !dry {
+                    match revision {
+                        Some(rev) => {
+                            git::fetch_all(&repo)?;
+                            if git::is_dirty(&repo)? {
+                                tracing::warn!(
+                                    "{} has local changes: left as it is, not moved to {rev}",
+                                    dir.display()
+                                );
+                            } else {
+                                git::checkout_revision(&repo, rev)?;
+                            }
+                        }
+                        None => git::update(&repo, branch)?,
+                    }
+                }
+                repo
+            } else {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("unable to create {}", dir.display()))?;
+                match revision {
+                    Some(rev) => {
+                        let repo = git::clone(url, dir, None)?;
+                        git::checkout_revision(&repo, rev)?;
+                        repo
+                    }
+                    None => git::clone(url, dir, Some(branch))?,
+                }
+            };
+            let version = git::head_revision(&repo)?.version();
+            Ok(Some((git::root(&repo), version, existing)))
+        };
+    let results = parallel::map(&jobs, CONCURRENCY, |job| {
+        progress.set(job.0, format!("cloning or fetching {}", job.3));
+        let result = fetch_one(job);
+        progress.finish(
+            job.0,
+            match &result {
+                Ok(Some((_, version, _))) => format!("{} at {version}", job.3),
+                Ok(None) => "dry run".to_string(),
+                Err(e) => format!("failed: {e:#}"),
+            },
+        );
+        result
+    });
+    for ((i, url, ..), result) in jobs.iter().zip(results) {
+        if let Some((dir, version, in_place)) =
+            result.with_context(|| format!("dependency {url}"))?
+        {
+            deps[*i].local = Some((dir, version));
+            deps[*i].in_place = in_place;
+        }
+    }
+    Ok(())
+}
+
+/// Images that must exist: `<registry>/<name>:<version>` of `pull` dependencies, image dependencies.
+fn dependency_images(project: &Project, deps: &[GitDep]) -> Result<Vec<ImageRef>> {
+    let mut images = Vec::new();
+    for d in deps.iter().filter(|d| d.pull) {
+        if let Some((_, version)) = &d.local {
+            let reference = format!(
+                "{}/{}:{version}",
+                project.file.registry,
+                repo_name(&d.url).to_lowercase()
+            );
+            images.push(
+                ImageRef::parse(&reference)
+                    .with_context(|| format!("image of dependency {}", d.url))?,
+            );
+        }
+    }
+    for dep in &project.deps {
+        if let DepKind::Image(i) = dep {
+            images.push(ImageRef::parse(i)?);
+        }
+    }
+    Ok(images)
+}
+
+async fn check_images(client: &crate::registry::RegistryClient, images: &[ImageRef]) -> Result<()> {
+    let mut checks = futures::stream::iter(images)
+        .map(|i| async move { (i, client.exists(i).await) })
+        .buffered(CONCURRENCY);
+    while let Some((image, result)) = checks.next().await {
+        if !result.with_context(|| format!("checking dependency image {image}"))? {
+            bail!("dependency image {image} not found in its registry");
+        }
+    }
+    Ok(())
+}
+
+fn env_file_of(
+    project: &Project,
+    deps: &[GitDep],
+    project_branch: &str,
+    decision: &ImageDecision,
+) -> EnvFile {
+    let mut repos: Vec<RepoVars> = deps
+        .iter()
+        .map(|d| RepoVars {
+            prefix: env_name(&repo_name(&d.url)),
+            local: d.local.clone(),
+            workbranch: d.workbranch.clone(),
+        })
+        .collect();
+    repos.push(RepoVars {
+        prefix: project.prefix(),
+        local: Some((project.root.clone(), decision.head_version.clone())),
+        workbranch: project_branch.to_string(),
+    });
+    let images = project
+        .deps
+        .iter()
+        .filter_map(|d| match d {
+            DepKind::Image(i) => Some((
+                ImageRef::parse(i)
+                    .map(|r| r.env_prefix())
+                    .unwrap_or_else(|_| env_name(i)),
+                i.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    EnvFile {
+        selector: project.selector.to_string(),
+        repos,
+        images,
+        registry: project.file.registry.clone(),
+        image_name: decision.name.clone(),
+        project_prefix: project.prefix(),
+        image_tag: decision.tag.clone(),
+        image_url: decision.url.clone(),
+        build: !decision.in_registry,
+        promoted_url: decision.promoted_url.clone(),
+        temporary_url: decision.temporary_url.clone(),
+    }
+}
+
+fn summary(
+    err: &mut dyn Write,
+    project: &Project,
+    deps: &[GitDep],
+    decision: &ImageDecision,
+    installed: &[Install],
+    images: &[ImageRef],
+) -> Result<()> {
+    writeln!(err, "Project {}", project.image_name(""))?;
+    writeln!(
+        err,
+        "  {}@{}",
+        project.root.display(),
+        decision.head_version
+    )?;
+    if !project.deps.is_empty() {
+        writeln!(err, "Dependencies:")?;
+        let mut git_deps = deps.iter();
+        for dep in &project.deps {
+            match dep {
+                DepKind::Package(p) => writeln!(err, "  Package: {p}")?,
+                DepKind::Image(i) => writeln!(err, "  Image: {i}")?,
+                DepKind::Git { .. } => {
+                    let Some(d) = git_deps.next() else { continue };
+                    let pull = if d.pull { " pull=true" } else { "" };
+                    match &d.local {
+                        Some((dir, version)) => writeln!(
+                            err,
+                            "  {} {version} in-place={}{pull} branch={}",
+                            dir.display(),
+                            d.in_place,
+                            d.workbranch
+                        )?,
+                        None => {
+                            writeln!(err, "  {} remote-only=true branch={}", d.url, d.workbranch)?
+                        }
+                    }
+                }
+            }
+        }
+    }
+    writeln!(
+        err,
+        "Image:\n{}, in registry: {}",
+        decision.url, decision.in_registry
+    )?;
+    writeln!(err, "Tools installed:")?;
+    for i in installed {
+        writeln!(err, "  {i}")?;
+    }
+    writeln!(err, "Available Images for dependencies:")?;
+    for i in images {
+        writeln!(err, "  {i}")?;
+    }
+    Ok(())
+}
+
+fn write_env(
+    project: &Project,
+    env: &EnvFile,
+    github: bool,
+    runner: &Runner,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let path = env_file::path(&project.root, &project.selector);
+    let content = env.render();
+    if runner.is_dry_run() {
+        writeln!(out, "# would write {}", path.display())?;
+        out.write_all(content.as_bytes())?;
+        return Ok(());
+    }
+    env_file::write(&project.root, &path, &content)?;
+    if github {
+        env_file::append_github(&env.vars())
+            .context("unable to append to $GITHUB_ENV/$GITHUB_OUTPUT")?;
+    }
+    writeln!(err, "Configuration file:\n  {}", path.display())?;
+    Ok(())
+}
+
+/// `ignite env`: the env file from local clones only (no network): remote-only dependencies get an
+/// empty work branch, the image is not looked up (so `CIUX_BUILD=true`).
+fn refresh(
+    a: IgniteEnvArgs,
+    branch: &str,
+    runner: &Runner,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let project = load_project(&a.repository, "", false)?;
+    let repo = git::open_root(&project.root)?;
+    let project_branch = if branch.is_empty() {
+        git::head_branch(&repo)
+    } else {
+        branch.to_string()
+    };
+    let mut deps = Vec::new();
+    for dep in &project.deps {
+        let DepKind::Git {
+            url, clone, pull, ..
+        } = dep
+        else {
+            continue;
+        };
+        let dir = project.dep_dir(url);
+        let mut d = GitDep {
+            url: url.clone(),
+            clone: *clone,
+            pull: *pull,
+            revision: None,
+            workbranch: String::new(),
+            local: None,
+            in_place: true,
+        };
+        if *clone && dir.exists() {
+            let dep_repo = git::open_root(&dir).with_context(|| format!("dependency {url}"))?;
+            d.workbranch = git::head_branch(&dep_repo);
+            d.local = Some((
+                git::root(&dep_repo),
+                git::head_revision(&dep_repo)?.version(),
+            ));
+        }
+        deps.push(d);
+    }
+    let decision = crate::block_on(image_decision::decide(&project, "", "", None))?;
+    let env = env_file_of(&project, &deps, &project_branch, &decision);
+    write_env(&project, &env, false, runner, out, err)
+}

@@ -1,0 +1,325 @@
+//! `ciux image load | cleanup | promote`.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use common::process::{Cmd, Runner};
+
+use crate::cli::{ImageCleanupArgs, ImageCommand, ImageLoadArgs, ImagePromoteArgs};
+use crate::image_ref::ImageRef;
+
+const DOCKER_HINT: &str = "install Docker and put `docker` on PATH";
+
+/// Runs an `image` sub-command.
+pub fn run(cmd: ImageCommand, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        ImageCommand::Load(a) => load(a, runner, out),
+        ImageCommand::Cleanup(a) => cleanup(a, runner, out),
+        ImageCommand::Promote(a) => promote(a, runner, out),
+    }
+}
+
+fn docker<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString>>(args: I) -> Cmd {
+    Cmd::new("docker").args(args).hint(DOCKER_HINT)
+}
+
+fn load(a: ImageLoadArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+    let url = &a.image_url;
+    writeln!(
+        out,
+        "Loading image: {url} (build-status: {}, runner: {})",
+        a.build_status, a.runner
+    )?;
+    if !a.build_status.eq_ignore_ascii_case("true") {
+        writeln!(out, "Using existing remote image: {url}")?;
+        return Ok(());
+    }
+    if a.runner.contains("self-hosted") {
+        let reference = format!("reference={url}");
+        let found = Runner::new(false).query(&docker([
+            "images",
+            "--filter",
+            &reference,
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]))?;
+        if found.stdout_str().lines().any(|l| l.trim() == url) {
+            writeln!(out, "✓ Image {url} found in local Docker registry")?;
+            let table = Runner::new(false).query(&docker(["images", "--filter", &reference]))?;
+            out.write_all(&table.stdout)?;
+            return Ok(());
+        }
+        writeln!(out, "✗ Image {url} not found in local Docker registry")?;
+        writeln!(out, "Available images:")?;
+        let all = Runner::new(false).query(&docker(["images"]))?;
+        out.write_all(&all.stdout)?;
+        bail!("image {url} not found in local Docker registry");
+    }
+    if !a.artifact_path.is_file() {
+        bail!("artifact file {} not found", a.artifact_path.display());
+    }
+    let loaded = runner
+        .run_logged(&docker(["load", "--input"]).arg(&a.artifact_path))
+        .with_context(|| format!("unable to load image from {}", a.artifact_path.display()))?;
+    writeln!(
+        out,
+        "✓ Successfully loaded image from {}",
+        a.artifact_path.display()
+    )?;
+    out.write_all(&loaded.stdout)?;
+    Ok(())
+}
+
+/// Parses `<n><unit>` with unit d, h, w or m (minutes).
+pub fn parse_max_age(s: &str) -> Result<Duration> {
+    if s.len() < 2 {
+        bail!("invalid max-age format: {s:?} (expected <number><unit>, e.g. 5d)");
+    }
+    let (num, unit) = s.split_at(s.len() - 1);
+    let n: u64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("invalid max-age format: {s:?} (expected <number><unit>, e.g. 5d)")
+    })?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        other => bail!("unsupported unit '{other}' (use d, h, w, m)"),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(secs)))
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
+pub fn format_utc(t: i64) -> String {
+    let (y, mo, d) = civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Unix time of Docker's `CreatedAt` (`2024-01-02 15:04:05 +0100 CET`, zone name and offset optional) or
+/// of a relative `N <unit>s ago`.
+pub fn parse_created(s: &str, now: i64) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if let [date, time, rest @ ..] = parts.as_slice()
+        && let [y, mo, d] = date
+            .split('-')
+            .map(|p| p.parse::<i64>().ok())
+            .collect::<Option<Vec<_>>>()?
+            .as_slice()
+        && let [h, mi, se] = time
+            .split(':')
+            .map(|p| p.parse::<i64>().ok())
+            .collect::<Option<Vec<_>>>()?
+            .as_slice()
+    {
+        let offset = match rest.first() {
+            Some(o) if (o.starts_with('+') || o.starts_with('-')) && o.len() == 5 => {
+                let sign = if o.starts_with('-') { -1 } else { 1 };
+                let hh: i64 = o[1..3].parse().ok()?;
+                let mm: i64 = o[3..5].parse().ok()?;
+                sign * (hh * 3600 + mm * 60)
+            }
+            _ => 0,
+        };
+        return Some(days_from_civil(*y, *mo, *d) * 86_400 + h * 3600 + mi * 60 + se - offset);
+    }
+    if let [n, unit, "ago"] = parts.as_slice() {
+        let n: i64 = if *n == "a" || *n == "an" || *n == "About" {
+            1
+        } else {
+            n.parse().ok()?
+        };
+        let unit = unit.trim_end_matches('s');
+        let secs = match unit {
+            "second" => 1,
+            "minute" => 60,
+            "hour" => 3600,
+            "day" => 86_400,
+            "week" => 7 * 86_400,
+            "month" => 30 * 86_400,
+            "year" => 365 * 86_400,
+            _ => return None,
+        };
+        return Some(now - n * secs);
+    }
+    None
+}
+
+fn cleanup(a: ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+    let max_age = parse_max_age(&a.max_age)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let cutoff = now - max_age.as_secs() as i64;
+    writeln!(
+        out,
+        "Removing images created before: {} UTC",
+        format_utc(cutoff)
+    )?;
+    let listing = Runner::new(false).query(&docker(["images", "--format", "{{json .}}"]))?;
+    let mut removed = 0;
+    for line in listing
+        .stdout_str()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let Ok(img) = serde_json::from_str::<serde_json::Value>(line) else {
+            tracing::warn!("unreadable `docker images` line: {line}");
+            continue;
+        };
+        let field = |k: &str| img[k].as_str().unwrap_or("").to_string();
+        let (repo, tag, id, created) = (
+            field("Repository"),
+            field("Tag"),
+            field("ID"),
+            field("CreatedAt"),
+        );
+        let name = format!("{repo}:{tag}");
+        if !name.contains(&a.pattern) {
+            continue;
+        }
+        let Some(at) = parse_created(&created, now) else {
+            tracing::warn!("{name}: unreadable creation time {created:?}, skipped");
+            continue;
+        };
+        if at < cutoff {
+            writeln!(out, "Removing image {name} ({id}, created {created})")?;
+            match runner.run_logged(&docker(["rmi", &id])) {
+                Ok(_) => removed += 1,
+                Err(e) => tracing::warn!("unable to remove {name}: {e}"),
+            }
+        } else {
+            writeln!(out, "Keeping recent image {name} (created {created})")?;
+        }
+    }
+    if let Err(e) = runner.run_logged(&docker(["image", "prune", "-f"])) {
+        tracing::warn!("unable to prune dangling images: {e}");
+    }
+    writeln!(out, "Remaining images matching {:?}:", a.pattern)?;
+    let rest = Runner::new(false).query(&docker([
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}\t{{.CreatedAt}}\t{{.ID}}",
+    ]))?;
+    for line in rest.stdout_str().lines().filter(|l| l.contains(&a.pattern)) {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "Cleanup completed: removed {removed} images")?;
+    Ok(())
+}
+
+fn promote(a: ImagePromoteArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+    let image = ImageRef::parse(&a.image)?;
+    if image.is_digest() {
+        bail!("promote needs a tagged image, not a digest: {}", a.image);
+    }
+    let new_tag = if a.target.contains('/') || a.target.contains(':') {
+        let target = ImageRef::parse(&a.target)?;
+        if target.registry != image.registry || target.repository != image.repository {
+            bail!(
+                "promotion copies a manifest within one repository: {} and {} differ (use `skopeo copy` across repositories)",
+                image.repository,
+                target.repository
+            );
+        }
+        target.reference
+    } else {
+        a.target.clone()
+    };
+    if runner.is_dry_run() {
+        writeln!(
+            out,
+            "promote {image} as {}/{}:{new_tag}",
+            image.registry, image.repository
+        )?;
+        return Ok(());
+    }
+    let client = crate::registry_client()?;
+    crate::block_on(client.promote(&image, &new_tag))?;
+    writeln!(
+        out,
+        "Promoted {image} as {}/{}:{new_tag}",
+        image.registry, image.repository
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age() {
+        assert_eq!(
+            parse_max_age("5d").unwrap(),
+            Duration::from_secs(5 * 86_400)
+        );
+        assert_eq!(
+            parse_max_age("2w").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        assert_eq!(parse_max_age("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_max_age("3h").unwrap(), Duration::from_secs(3 * 3600));
+        assert!(
+            parse_max_age("d")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid max-age format")
+        );
+        assert!(
+            parse_max_age("xd")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid max-age format")
+        );
+        assert_eq!(
+            parse_max_age("5y").unwrap_err().to_string(),
+            "unsupported unit 'y' (use d, h, w, m)"
+        );
+    }
+
+    #[test]
+    fn created_times() {
+        let t = parse_created("2024-01-02 15:04:05 +0100 CET", 0).unwrap();
+        assert_eq!(format_utc(t), "2024-01-02 14:04:05");
+        assert_eq!(parse_created("2024-01-02 15:04:05", 0), Some(t + 3600));
+        assert_eq!(
+            parse_created("3 days ago", 1_000_000),
+            Some(1_000_000 - 3 * 86_400)
+        );
+        assert_eq!(
+            parse_created("2 months ago", 10_000_000),
+            Some(10_000_000 - 60 * 86_400)
+        );
+        assert_eq!(parse_created("yesterday", 0), None);
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+    }
+}

@@ -1,0 +1,590 @@
+//! Git operations through libgit2: opening a project, versions (`git describe` style), dirty state,
+//! remote listings without cloning, clones and updates of dependencies, code-change detection.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use git2::{
+    AutotagOption, BranchType, Cred, CredentialType, Direction, FetchOptions, Oid, RemoteCallbacks,
+    Repository, RepositoryOpenFlags, Sort, StatusOptions,
+};
+
+use crate::revision::Revision;
+use crate::semver_tag::TagVersion;
+
+/// A failed git operation, with what was being done and where.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The path is not inside a git work tree.
+    #[error("{path} is not a git repository: {}", reason.message())]
+    NotARepository {
+        /// The path given.
+        path: PathBuf,
+        /// libgit2's reason.
+        reason: git2::Error,
+    },
+    /// The path is inside a work tree but not at its root.
+    #[error("{path} is a sub-directory of the git repository {root}: pass the repository root")]
+    NotRoot {
+        /// The path given.
+        path: PathBuf,
+        /// The work tree root.
+        root: PathBuf,
+    },
+    /// A bare repository has no work tree.
+    #[error("{0} is a bare git repository; ciux needs a work tree")]
+    Bare(PathBuf),
+    /// A source path listed in `.ciux` is missing from the work tree.
+    #[error("source path {entry:?} listed in {root}/.ciux does not exist in the work tree")]
+    MissingSourcePath {
+        /// The entry of `sourcePathes`.
+        entry: String,
+        /// The work tree root.
+        root: PathBuf,
+    },
+    /// Any other libgit2 failure.
+    #[error("{what}: {}", reason.message())]
+    Git {
+        /// What was being done.
+        what: String,
+        /// libgit2's reason.
+        reason: git2::Error,
+    },
+}
+
+/// Wraps a libgit2 error with a description of the operation.
+pub(crate) fn ctx(what: impl FnOnce() -> String) -> impl FnOnce(git2::Error) -> GitError {
+    move |reason| GitError::Git {
+        what: what(),
+        reason,
+    }
+}
+
+/// Opens the repository whose work-tree root is `path` (no upward search; a sub-directory is an error).
+pub fn open_root(path: &Path) -> Result<Repository, GitError> {
+    let repo = Repository::open_ext(
+        path,
+        RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&str>(),
+    )
+    .map_err(|reason| match Repository::discover(path) {
+        Ok(found) if found.workdir().is_some() => GitError::NotRoot {
+            path: path.to_path_buf(),
+            root: found.workdir().map(trim_slash).unwrap_or_default(),
+        },
+        _ => GitError::NotARepository {
+            path: path.to_path_buf(),
+            reason,
+        },
+    })?;
+    if repo.workdir().is_none() {
+        return Err(GitError::Bare(path.to_path_buf()));
+    }
+    Ok(repo)
+}
+
+fn trim_slash(p: &Path) -> PathBuf {
+    let s = p.to_string_lossy();
+    PathBuf::from(s.strip_suffix('/').filter(|s| !s.is_empty()).unwrap_or(&s))
+}
+
+/// The work-tree root of a repository, without a trailing slash.
+pub fn root(repo: &Repository) -> PathBuf {
+    repo.workdir().map(trim_slash).unwrap_or_default()
+}
+
+/// HEAD's short branch name, or `HEAD` when detached (an unborn branch gives its name too).
+pub fn head_branch(repo: &Repository) -> String {
+    if repo.head_detached().unwrap_or(false) {
+        return "HEAD".into();
+    }
+    match repo
+        .find_reference("HEAD")
+        .ok()
+        .and_then(|h| h.symbolic_target().ok().flatten().map(str::to_string))
+    {
+        Some(target) => target
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&target)
+            .to_string(),
+        None => "HEAD".into(),
+    }
+}
+
+/// The commit HEAD points at.
+pub fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
+    let path = root(repo);
+    repo.head()
+        .and_then(|h| h.peel_to_commit())
+        .map(|c| c.id())
+        .map_err(ctx(|| {
+            format!(
+                "{} has no commit at HEAD (commit something first)",
+                path.display()
+            )
+        }))
+}
+
+/// True when a tracked file is modified, staged, deleted, renamed or conflicted (untracked files do not
+/// count, like `git describe --dirty`).
+pub fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(ctx(|| {
+        format!("reading the status of {}", root(repo).display())
+    }))?;
+    Ok(statuses.iter().any(|e| e.status() != git2::Status::CURRENT))
+}
+
+/// Commit → tag name for every annotated tag whose name is a version. When several qualify on one
+/// commit, the highest semver precedence wins, then the greatest name (a documented, stable rule).
+/// Lightweight tags are skipped; a tag that does not point at a commit is skipped with a warning.
+pub fn version_tags(repo: &Repository) -> Result<HashMap<Oid, String>, GitError> {
+    let mut map: HashMap<Oid, (TagVersion, String)> = HashMap::new();
+    let refs = repo
+        .references_glob("refs/tags/*")
+        .map_err(ctx(|| "listing tags".to_string()))?;
+    for reference in refs.flatten() {
+        let Some(name) = reference.shorthand().ok().map(str::to_string) else {
+            continue;
+        };
+        let Some(version) = TagVersion::parse(&name) else {
+            continue;
+        };
+        let Ok(tag) = reference.peel_to_tag() else {
+            continue;
+        }; // lightweight
+        let Some(commit) = tag.target().ok().and_then(|t| t.into_commit().ok()) else {
+            tracing::warn!("tag {name} does not point at a commit; ignored");
+            continue;
+        };
+        let better = match map.get(&commit.id()) {
+            None => true,
+            Some((v, n)) => version.precedence(v).then_with(|| name.cmp(n)).is_gt(),
+        };
+        if better {
+            map.insert(commit.id(), (version, name));
+        }
+    }
+    Ok(map.into_iter().map(|(k, (_, n))| (k, n)).collect())
+}
+
+/// How many candidate tags `describe` compares (git describe's default `--candidates`).
+const CANDIDATES: usize = 10;
+
+/// The nearest version tag of `commit` and its graph distance, like `git describe`: the number of
+/// commits reachable from `commit` and not from the tag. The closest of the first 10 tagged ancestors met
+/// in a newest-first walk wins; a tie goes to the one met first.
+pub fn describe(
+    repo: &Repository,
+    commit: Oid,
+    tags: &HashMap<Oid, String>,
+) -> Result<(Option<String>, usize), GitError> {
+    if let Some(tag) = tags.get(&commit) {
+        return Ok((Some(tag.clone()), 0));
+    }
+    let mut walk = repo
+        .revwalk()
+        .map_err(ctx(|| "walking history".to_string()))?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+        .and_then(|()| walk.push(commit))
+        .map_err(ctx(|| format!("walking history from {commit}")))?;
+    let mut candidates = Vec::new();
+    for oid in walk {
+        match oid {
+            Ok(oid) => {
+                if tags.contains_key(&oid) {
+                    candidates.push(oid);
+                    if candidates.len() == CANDIDATES {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("no full history for {}: {e}", root(repo).display());
+                break;
+            }
+        }
+    }
+    let mut best: Option<(usize, Oid)> = None;
+    for candidate in candidates {
+        let distance = distance(repo, commit, candidate)?;
+        if best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    Ok(match best {
+        Some((distance, oid)) => (tags.get(&oid).cloned(), distance),
+        None => (None, 0),
+    })
+}
+
+fn distance(repo: &Repository, from: Oid, tagged: Oid) -> Result<usize, GitError> {
+    let mut walk = repo
+        .revwalk()
+        .map_err(ctx(|| "walking history".to_string()))?;
+    walk.push(from)
+        .and_then(|()| walk.hide(tagged))
+        .map_err(ctx(|| {
+            format!("counting commits between {tagged} and {from}")
+        }))?;
+    Ok(walk.filter(Result::is_ok).count())
+}
+
+/// The revision of `commit` (never dirty: only HEAD can be).
+pub fn revision_of(
+    repo: &Repository,
+    commit: Oid,
+    tags: &HashMap<Oid, String>,
+) -> Result<Revision, GitError> {
+    let (tag, counter) = describe(repo, commit, tags)?;
+    Ok(Revision {
+        tag,
+        counter,
+        hash: commit.to_string(),
+        dirty: false,
+        branch: head_branch(repo),
+    })
+}
+
+/// The revision of HEAD, dirty state included.
+pub fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
+    if repo.is_shallow() {
+        tracing::warn!(
+            "{} is a shallow clone: versions may be bare hashes (fetch the full history, e.g. `fetch-depth: 0`)",
+            root(repo).display()
+        );
+    }
+    let tags = version_tags(repo)?;
+    let head = head_commit(repo)?;
+    let mut rev = revision_of(repo, head, &tags)?;
+    rev.dirty = is_dirty(repo)?;
+    Ok(rev)
+}
+
+/// Whether a changed file belongs to the source paths (classified once against the work tree).
+pub struct SourcePaths {
+    entries: Vec<(String, bool)>,
+}
+
+impl SourcePaths {
+    /// Classifies each entry of `sourcePathes` as directory or file; a missing one is an error.
+    pub fn new(root: &Path, entries: &[String]) -> Result<Self, GitError> {
+        let entries = entries
+            .iter()
+            .map(|e| match std::fs::metadata(root.join(e)) {
+                Ok(m) => Ok((e.clone(), m.is_dir())),
+                Err(_) => Err(GitError::MissingSourcePath {
+                    entry: e.clone(),
+                    root: root.to_path_buf(),
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { entries })
+    }
+
+    /// True when `file` (relative, `/`-separated) is one of the paths or below one of the directories.
+    pub fn contains(&self, file: &str) -> bool {
+        self.entries.is_empty()
+            || self.entries.iter().any(|(e, is_dir)| {
+                if *is_dir {
+                    file.strip_prefix(e.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+                } else {
+                    file == e
+                }
+            })
+    }
+}
+
+/// Whether the change `parent` → `commit` touches the source paths.
+pub fn touches(
+    repo: &Repository,
+    parent: Oid,
+    commit: Oid,
+    sources: &SourcePaths,
+) -> Result<bool, GitError> {
+    let tree = |oid: Oid| {
+        repo.find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(ctx(|| format!("reading the tree of {oid}")))
+    };
+    let diff = repo
+        .diff_tree_to_tree(Some(&tree(parent)?), Some(&tree(commit)?), None)
+        .map_err(ctx(|| format!("diffing {parent}..{commit}")))?;
+    Ok(diff.deltas().any(|d| {
+        [d.old_file().path(), d.new_file().path()]
+            .into_iter()
+            .flatten()
+            .any(|p| sources.contains(&p.to_string_lossy()))
+    }))
+}
+
+/// Whether a root commit adds a file of the source paths (its diff against the empty tree).
+fn root_touches(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    sources: &SourcePaths,
+) -> Result<bool, GitError> {
+    let tree = commit
+        .tree()
+        .map_err(ctx(|| format!("reading the tree of {}", commit.id())))?;
+    let diff = repo
+        .diff_tree_to_tree(None, Some(&tree), None)
+        .map_err(ctx(|| format!("listing the files of {}", commit.id())))?;
+    Ok(diff.deltas().any(|d| {
+        d.new_file()
+            .path()
+            .is_some_and(|p| sources.contains(&p.to_string_lossy()))
+    }))
+}
+
+/// The commits from the last one that changed the source paths up to `start`, oldest first (first-parent
+/// chain). The root commit counts as a change when it adds source files; a root `start` gives `[start]`;
+/// when no commit touched the sources the root is left out.
+pub fn code_change_commits(
+    repo: &Repository,
+    start: Oid,
+    sources: &SourcePaths,
+) -> Result<Vec<Oid>, GitError> {
+    let mut out = Vec::new();
+    let mut current = start;
+    loop {
+        let commit = repo
+            .find_commit(current)
+            .map_err(ctx(|| format!("reading commit {current}")))?;
+        let Ok(parent) = commit.parent_id(0) else {
+            if current == start || root_touches(repo, &commit, sources)? {
+                out.push(current);
+            }
+            break;
+        };
+        out.push(current);
+        if touches(repo, parent, current, sources)? {
+            break;
+        }
+        current = parent;
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// Remote callbacks that answer credential requests: `CIUX_GIT_TOKEN` (or `GITHUB_TOKEN`) for https,
+/// then git's credential helpers; each is tried once so that a refusal ends the operation.
+pub fn callbacks<'a>() -> RemoteCallbacks<'a> {
+    let mut cb = RemoteCallbacks::new();
+    let tried_token = Cell::new(false);
+    let tried_helper = Cell::new(false);
+    cb.credentials(move |url, username, allowed| {
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if !tried_token.replace(true)
+                && let Some(token) = ["CIUX_GIT_TOKEN", "GITHUB_TOKEN"]
+                    .iter()
+                    .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            {
+                return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), &token);
+            }
+            if !tried_helper.replace(true)
+                && let Ok(config) = git2::Config::open_default()
+            {
+                return Cred::credential_helper(&config, url, username);
+            }
+        }
+        Err(git2::Error::from_str(&format!(
+            "no credentials for {url} (set CIUX_GIT_TOKEN or configure a git credential helper)"
+        )))
+    });
+    cb
+}
+
+/// Branch heads and tags of a remote, listed without cloning (one connection).
+pub fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
+    let mut remote =
+        git2::Remote::create_detached(url).map_err(ctx(|| format!("invalid remote URL {url}")))?;
+    let conn = remote
+        .connect_auth(Direction::Fetch, Some(callbacks()), None)
+        .map_err(ctx(|| format!("unable to list the branches of {url}")))?;
+    let heads = conn
+        .list()
+        .map_err(ctx(|| format!("unable to list the branches of {url}")))?;
+    Ok(heads
+        .iter()
+        .map(|h| (h.name().to_string(), h.oid()))
+        .collect())
+}
+
+fn fetch_options<'a>() -> FetchOptions<'a> {
+    let mut fo = FetchOptions::new();
+    fo.remote_callbacks(callbacks())
+        .download_tags(AutotagOption::All);
+    fo
+}
+
+/// Clones `url` into `dest`: only `branch` (with its history and tags) when given, else everything.
+pub fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository, GitError> {
+    let mut builder = git2::build::RepoBuilder::new();
+    builder.fetch_options(fetch_options());
+    if let Some(branch) = branch {
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+        builder.branch(branch);
+        builder.remote_create(move |repo, name, url| repo.remote_with_fetch(name, url, &refspec));
+    }
+    builder.clone(url, dest).map_err(ctx(|| {
+        format!("unable to clone {url} into {}", dest.display())
+    }))
+}
+
+/// Brings an existing clone to `branch`: fetch it from `origin`, fast-forward or create the local branch,
+/// check it out. A dirty clone or a diverged local branch is left alone, with a warning.
+pub fn update(repo: &Repository, branch: &str) -> Result<(), GitError> {
+    let dir = root(repo);
+    if is_dirty(repo)? {
+        tracing::warn!(
+            "{} has local changes: left as it is, not moved to branch {branch}",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let mut remote = repo
+        .find_remote("origin")
+        .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;
+    let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+    remote
+        .fetch(&[refspec.as_str()], Some(&mut fetch_options()), None)
+        .map_err(ctx(|| {
+            format!("unable to fetch {branch} into {}", dir.display())
+        }))?;
+    let target = repo
+        .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+        .map_err(ctx(|| {
+            format!("origin/{branch} missing in {}", dir.display())
+        }))?;
+    let local_ref = format!("refs/heads/{branch}");
+    match repo.find_branch(branch, BranchType::Local) {
+        Ok(local) => {
+            let current = local.get().target().unwrap_or(target);
+            if current != target {
+                let ff = repo.graph_descendant_of(target, current).unwrap_or(false);
+                if !ff {
+                    tracing::warn!(
+                        "{}: local branch {branch} has diverged from origin/{branch}; left as it is",
+                        dir.display()
+                    );
+                    return checkout(repo, &local_ref);
+                }
+                repo.reference(&local_ref, target, true, "ciux: fast-forward")
+                    .map_err(ctx(|| {
+                        format!("fast-forwarding {branch} in {}", dir.display())
+                    }))?;
+            }
+        }
+        Err(_) => {
+            let commit = repo.find_commit(target).map_err(ctx(|| {
+                format!("reading origin/{branch} in {}", dir.display())
+            }))?;
+            repo.branch(branch, &commit, false).map_err(ctx(|| {
+                format!("creating branch {branch} in {}", dir.display())
+            }))?;
+        }
+    }
+    checkout(repo, &local_ref)
+}
+
+fn checkout(repo: &Repository, refname: &str) -> Result<(), GitError> {
+    let dir = root(repo);
+    let obj = repo
+        .revparse_single(refname)
+        .map_err(ctx(|| format!("resolving {refname} in {}", dir.display())))?;
+    repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().safe()))
+        .map_err(ctx(|| {
+            format!("checking out {refname} in {}", dir.display())
+        }))?;
+    if refname.starts_with("refs/heads/") {
+        repo.set_head(refname)
+    } else {
+        repo.set_head_detached(obj.peel_to_commit().map(|c| c.id()).unwrap_or(obj.id()))
+    }
+    .map_err(ctx(|| {
+        format!("moving HEAD to {refname} in {}", dir.display())
+    }))
+}
+
+/// Fetches every branch and tag of `origin` (for pinned revisions).
+pub fn fetch_all(repo: &Repository) -> Result<(), GitError> {
+    let dir = root(repo);
+    let mut remote = repo
+        .find_remote("origin")
+        .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;
+    remote
+        .fetch(
+            &["+refs/heads/*:refs/remotes/origin/*"],
+            Some(&mut fetch_options()),
+            None,
+        )
+        .map_err(ctx(|| {
+            format!("unable to fetch origin into {}", dir.display())
+        }))
+}
+
+/// Checks out a pinned revision: a remote branch, then a tag, then a commit id (HEAD is detached
+/// for tags and commits; a branch gets a local branch of that name).
+pub fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitError> {
+    let dir = root(repo);
+    if let Ok(oid) = repo.refname_to_id(&format!("refs/remotes/origin/{revision}")) {
+        if repo.find_branch(revision, BranchType::Local).is_err() {
+            let commit = repo.find_commit(oid).map_err(ctx(|| {
+                format!("reading origin/{revision} in {}", dir.display())
+            }))?;
+            repo.branch(revision, &commit, false).map_err(ctx(|| {
+                format!("creating branch {revision} in {}", dir.display())
+            }))?;
+        }
+        return checkout(repo, &format!("refs/heads/{revision}"));
+    }
+    if repo.refname_to_id(&format!("refs/tags/{revision}")).is_ok() {
+        return checkout(repo, &format!("refs/tags/{revision}"));
+    }
+    let looks_like_hash =
+        (7..=40).contains(&revision.len()) && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    if looks_like_hash
+        && repo
+            .revparse_single(revision)
+            .is_ok_and(|o| o.peel_to_commit().is_ok())
+    {
+        return checkout(repo, revision);
+    }
+    Err(GitError::Git {
+        what: format!(
+            "pinned revision {revision:?} is neither a branch, a tag nor a commit of {}",
+            dir.display()
+        ),
+        reason: git2::Error::from_str("not found"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_paths_match_directories_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("cwd/documents")).unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "").unwrap();
+        let sp = SourcePaths::new(dir.path(), &["cwd".into(), "cwd/documents".into()]).unwrap();
+        assert!(sp.contains("cwd/documents/file.txt"));
+        assert!(!sp.contains("cwdx/file.txt"));
+        assert!(!sp.contains(""));
+        let sp = SourcePaths::new(dir.path(), &["tmp2".into()]);
+        assert!(matches!(sp, Err(GitError::MissingSourcePath { .. })));
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        let sp = SourcePaths::new(dir.path(), &["tmp".into(), "Dockerfile".into()]).unwrap();
+        assert!(sp.contains("Dockerfile"));
+        assert!(!sp.contains("Dockerfile2"));
+        let all = SourcePaths::new(dir.path(), &[]).unwrap();
+        assert!(all.contains("/abs/anything"));
+    }
+}

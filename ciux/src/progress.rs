@@ -1,0 +1,46 @@
+//! One status line per dependency on stderr, drawn only when stderr is a terminal.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Status lines, one per dependency, in `.ciux` order.
+pub struct DepProgress {
+    _multi: MultiProgress,
+    bars: Vec<ProgressBar>,
+}
+
+impl DepProgress {
+    /// A line per label (hidden when stderr is not a terminal).
+    pub fn new<'a>(labels: impl IntoIterator<Item = &'a str>) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bars = labels
+            .into_iter()
+            .map(|label| {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(label.to_string());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .collect();
+        Self {
+            _multi: multi,
+            bars,
+        }
+    }
+
+    /// Sets the status of line `i`.
+    pub fn set(&self, i: usize, msg: impl Into<String>) {
+        if let Some(bar) = self.bars.get(i) {
+            bar.set_message(msg.into());
+        }
+    }
+
+    /// Freezes line `i` with a final status.
+    pub fn finish(&self, i: usize, msg: impl Into<String>) {
+        if let Some(bar) = self.bars.get(i) {
+            bar.finish_with_message(msg.into());
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! A project as `.ciux` and the command line describe it: root, names, selected dependencies.
+
+use std::path::{Path, PathBuf};
+
+use crate::ciux_file::{CiuxFile, DependencySpec};
+use crate::image_ref::{env_name, repo_name};
+use crate::selector::{Selector, SelectorError};
+
+/// What a dependency is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepKind {
+    /// A tool to install (`go install` or `cargo install`).
+    Package(String),
+    /// A container image that must exist.
+    Image(String),
+    /// A git repository.
+    Git {
+        /// Its URL.
+        url: String,
+        /// Cloned next to the project.
+        clone: bool,
+        /// Its image `<registry>/<name>:<version>` must exist.
+        pull: bool,
+        /// Pinned tag, branch or commit.
+        revision: Option<String>,
+    },
+}
+
+impl DepKind {
+    fn from_spec(spec: &DependencySpec) -> Self {
+        if !spec.package.is_empty() {
+            DepKind::Package(spec.package.clone())
+        } else if !spec.image.is_empty() {
+            DepKind::Image(spec.image.clone())
+        } else {
+            DepKind::Git {
+                url: spec.url.clone(),
+                clone: spec.clone,
+                pull: spec.pull,
+                revision: spec.revision.clone().filter(|r| !r.is_empty()),
+            }
+        }
+    }
+
+    /// The line of `get deps`: package, image reference or URL.
+    pub fn label(&self) -> &str {
+        match self {
+            DepKind::Package(p) => p,
+            DepKind::Image(i) => i,
+            DepKind::Git { url, .. } => url,
+        }
+    }
+}
+
+/// A project and its selected dependencies.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Absolute git root.
+    pub root: PathBuf,
+    /// The parsed `.ciux`.
+    pub file: CiuxFile,
+    /// The selector that names the env file (`project=core` unless `--selector` is given).
+    pub selector: Selector,
+    /// Selected dependencies in `.ciux` order.
+    pub deps: Vec<DepKind>,
+}
+
+/// Why a project cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// A bad `--selector`.
+    #[error(transparent)]
+    Selector(#[from] SelectorError),
+    /// A git dependency without URL.
+    #[error("{file}: dependency {index} has none of url, image or package")]
+    EmptyDependency {
+        /// The `.ciux` path.
+        file: PathBuf,
+        /// 0-based index in `dependencies`.
+        index: usize,
+    },
+}
+
+impl Project {
+    /// Selects dependencies: none with `main_only`, all with an empty selector, else those whose
+    /// labels match.
+    pub fn new(
+        root: &Path,
+        file: CiuxFile,
+        selector: &str,
+        main_only: bool,
+    ) -> Result<Self, ProjectError> {
+        let (stored, filter) = if main_only || selector.trim().is_empty() {
+            (Selector::project_core(), Selector::everything())
+        } else {
+            let s = Selector::parse(selector)?;
+            (s.clone(), s)
+        };
+        let mut deps = Vec::new();
+        if !main_only {
+            for (index, spec) in file.dependencies.iter().enumerate() {
+                if !filter.matches(&spec.labels) {
+                    continue;
+                }
+                let kind = DepKind::from_spec(spec);
+                if matches!(&kind, DepKind::Git { url, .. } if url.is_empty()) {
+                    return Err(ProjectError::EmptyDependency {
+                        file: root.join(".ciux"),
+                        index,
+                    });
+                }
+                deps.push(kind);
+            }
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            file,
+            selector: stored,
+            deps,
+        })
+    }
+
+    /// Base name of the git root: names the main project's variables.
+    pub fn dir_name(&self) -> String {
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Env-variable prefix of the project (from the directory name).
+    pub fn prefix(&self) -> String {
+        env_name(&self.dir_name())
+    }
+
+    /// Image name: lower-case `project:` (or directory name), plus `-<suffix>`.
+    pub fn image_name(&self, suffix: &str) -> String {
+        let base = self
+            .file
+            .project
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.dir_name())
+            .to_lowercase();
+        if suffix.is_empty() {
+            base
+        } else {
+            format!("{base}-{suffix}")
+        }
+    }
+
+    /// Where a cloned dependency lives: a sibling of the project.
+    pub fn dep_dir(&self, url: &str) -> PathBuf {
+        self.root
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join(repo_name(url))
+    }
+}
+
+/// Makes a user path absolute and clean (`.` and `..` resolved lexically, symlinks kept).
+pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    let abs = std::path::absolute(path)?;
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(selector: &str, main: bool) -> Project {
+        let file = CiuxFile::parse(
+            include_str!("../tests/fixtures/fink-broker.ciux"),
+            Path::new(".ciux"),
+        )
+        .unwrap();
+        Project::new(Path::new("/w/fink-broker"), file, selector, main).unwrap()
+    }
+
+    #[test]
+    fn selection() {
+        assert_eq!(project("", false).deps.len(), 10);
+        assert_eq!(project("", false).selector.to_string(), "project=core");
+        assert!(project("itest", true).deps.is_empty());
+        let itest: Vec<_> = project("itest", false)
+            .deps
+            .iter()
+            .map(|d| d.label().to_string())
+            .collect();
+        assert_eq!(
+            itest,
+            [
+                "github.com/k8s-school/ink@v0.0.1-rc5",
+                "https://github.com/astrolabsoftware/fink-alert-simulator",
+                "https://github.com/astrolabsoftware/fink-cd",
+                "github.com/k8s-school/home-ci-reporter@v0.0.2-rc8",
+                "gitlab-registry.in2p3.fr/astrolabsoftware/fink/stackable-hadoop:v24.11.0",
+                "github.com/k8s-school/ktbx@v1.1.6-rc5",
+                "github.com/astrolabsoftware/finkctl/v3@v3.1.3-rc3",
+            ]
+        );
+        assert_eq!(project("build=noscience", false).deps.len(), 1);
+        assert!(project("itest=true", false).deps.len() == 5);
+    }
+
+    #[test]
+    fn names() {
+        let p = project("", false);
+        assert_eq!(p.prefix(), "FINK_BROKER");
+        assert_eq!(p.image_name("noscience"), "fink-broker-noscience");
+        assert_eq!(
+            p.dep_dir("https://x/y/fink-cd.git"),
+            Path::new("/w/fink-cd")
+        );
+        let mut custom = p.clone();
+        custom.file.project = Some("My-Custom-Project".into());
+        assert_eq!(custom.image_name(""), "my-custom-project");
+        assert_eq!(custom.prefix(), "FINK_BROKER");
+    }
+
+    #[test]
+    fn absolute_paths_are_clean() {
+        assert_eq!(
+            absolute(Path::new("/a/b/../c/./d")).unwrap(),
+            Path::new("/a/c/d")
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! Ports of the Go `git_test` / `git_repository_test` cases on real repositories.
+
+mod support;
+
+use ciux::git::{self, SourcePaths};
+use git2::Oid;
+use support::{GitDaemon, Repo};
+
+fn oid(s: &str) -> Oid {
+    Oid::from_str(s).unwrap()
+}
+
+fn tag_map(r: &Repo) -> Vec<(String, String)> {
+    let repo = git::open_root(&r.dir).unwrap();
+    let mut v: Vec<_> = git::version_tags(&repo)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn semver_tag_map_keeps_annotated_version_tags_only() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    r.commit("c0", &[]);
+    assert!(tag_map(&r).is_empty());
+    let c1 = r.commit("c1", &[]);
+    r.annotated("v1.0.0");
+    assert_eq!(tag_map(&r), [(c1.clone(), "v1.0.0".to_string())]);
+    let c2 = r.commit("c2", &[]);
+    r.annotated("v2.0.0");
+    let mut both = vec![
+        (c1.clone(), "v1.0.0".to_string()),
+        (c2.clone(), "v2.0.0".to_string()),
+    ];
+    both.sort();
+    assert_eq!(tag_map(&r), both);
+    r.commit("c3", &[]);
+    r.annotated("no-semver");
+    r.commit("c4", &[]);
+    r.lightweight("v9.9.9");
+    assert_eq!(tag_map(&r), both);
+}
+
+#[test]
+fn several_tags_on_one_commit_pick_the_highest_precedence() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let c = r.commit("c", &[]);
+    for t in ["v1.0.0-rc2", "v1.0.0", "v1.0.0-rc10", "v0.9.0"] {
+        r.annotated(t);
+    }
+    assert_eq!(tag_map(&r), [(c, "v1.0.0".to_string())]);
+}
+
+#[test]
+fn head_revision_counts_commits_since_the_tag() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let c1 = r.commit("c1", &[]);
+    r.annotated("v1.0.0");
+    let rev = || git::head_revision(&git::open_root(&r.dir).unwrap()).unwrap();
+    let v = rev();
+    assert_eq!(
+        (v.tag.as_deref(), v.counter, v.hash.as_str(), v.dirty),
+        (Some("v1.0.0"), 0, c1.as_str(), false)
+    );
+    assert_eq!(v.branch, "master");
+    let c2 = r.commit("c2", &[]);
+    let v = rev();
+    assert_eq!(
+        (v.tag.as_deref(), v.counter, v.hash.as_str()),
+        (Some("v1.0.0"), 1, c2.as_str())
+    );
+    let c3 = r.commit("c3", &[]);
+    assert_eq!(rev().counter, 2);
+    r.lightweight("v2.0.0");
+    let v = rev();
+    assert_eq!(
+        (v.tag.as_deref(), v.counter, v.hash.as_str()),
+        (Some("v1.0.0"), 2, c3.as_str())
+    );
+    assert_eq!(v.version(), format!("v1.0.0-2-g{}", &c3[..7]));
+}
+
+#[test]
+fn head_revision_on_a_branch() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    r.commit("c1", &[]);
+    r.annotated("v1.0.0");
+    r.git(&["checkout", "-q", "-b", "testbranch"]);
+    let c2 = r.commit("c2", &[]);
+    r.annotated("v2.0.0");
+    let v = git::head_revision(&git::open_root(&r.dir).unwrap()).unwrap();
+    assert_eq!(
+        (v.tag.as_deref(), v.counter, v.hash.as_str()),
+        (Some("v2.0.0"), 0, c2.as_str())
+    );
+    assert_eq!(v.branch, "testbranch");
+    assert!(!v.is_release());
+    r.git(&["checkout", "-q", "--detach"]);
+    assert_eq!(git::head_branch(&git::open_root(&r.dir).unwrap()), "HEAD");
+}
+
+/// The nearest tag by graph distance, like `git describe`, even when a merged branch holds newer commits.
+#[test]
+fn describe_uses_graph_distance_like_git_describe() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    r.commit("base", &[("a", "1")]);
+    r.annotated("v1.0.0");
+    r.git(&["checkout", "-q", "-b", "side"]);
+    r.commit("s1", &[("s", "1")]);
+    r.commit("s2", &[("s", "2")]);
+    r.commit("s3", &[("s", "3")]);
+    r.git(&["checkout", "-q", "master"]);
+    r.commit("m1", &[("m", "1")]);
+    r.annotated("v1.1.0");
+    r.git(&["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+    let expected = r.git(&["describe", "--abbrev=7", "--match=v*"]);
+    let v = git::head_revision(&git::open_root(&r.dir).unwrap()).unwrap();
+    assert_eq!(v.version(), expected);
+    assert_eq!(v.tag.as_deref(), Some("v1.1.0"));
+    assert_eq!(v.counter, 4);
+}
+
+#[test]
+fn untagged_history_gives_the_short_hash_and_dirty_is_marked() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    r.commit("c1", &[("f", "1")]);
+    let repo = git::open_root(&r.dir).unwrap();
+    assert_eq!(git::head_revision(&repo).unwrap().version(), r.short());
+    r.write("untracked", "x");
+    assert!(
+        !git::is_dirty(&repo).unwrap(),
+        "untracked files do not make a tree dirty"
+    );
+    r.write("f", "2");
+    assert!(git::is_dirty(&repo).unwrap());
+    assert_eq!(
+        git::head_revision(&repo).unwrap().version(),
+        format!("{}-dirty", r.short())
+    );
+    r.write("f", "1");
+    r.write("g", "staged");
+    r.git(&["add", "g"]);
+    assert!(
+        git::is_dirty(&repo).unwrap(),
+        "a staged file makes it dirty"
+    );
+}
+
+fn revision_fixture(r: &Repo) -> (String, String, String) {
+    let c1 = r.commit("c1", &[("rootfs/file1.txt", "1")]);
+    r.annotated("v1.0.0");
+    let c2 = r.commit("c2", &[("file2.txt", "2")]);
+    r.annotated("v2.0.0");
+    let c3 = r.commit("c3", &[("rootfs/file1.txt", "3")]);
+    (c1, c2, c3)
+}
+
+#[test]
+fn revision_of_older_commits() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let (c1, _, c3) = revision_fixture(&r);
+    let repo = git::open_root(&r.dir).unwrap();
+    let tags = git::version_tags(&repo).unwrap();
+    let v1 = git::revision_of(&repo, oid(&c1), &tags).unwrap();
+    assert_eq!(
+        (v1.tag.as_deref(), v1.counter, v1.dirty),
+        (Some("v1.0.0"), 0, false)
+    );
+    let v3 = git::revision_of(&repo, oid(&c3), &tags).unwrap();
+    assert_eq!(
+        (v3.tag.as_deref(), v3.counter, v3.hash.as_str()),
+        (Some("v2.0.0"), 1, c3.as_str())
+    );
+}
+
+#[test]
+fn has_diff_with_source_paths() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let (c1, c2, c3) = revision_fixture(&r);
+    let repo = git::open_root(&r.dir).unwrap();
+    let rootfs = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
+    let all = SourcePaths::new(&r.dir, &[]).unwrap();
+    assert!(!git::touches(&repo, oid(&c1), oid(&c2), &rootfs).unwrap());
+    assert!(git::touches(&repo, oid(&c1), oid(&c2), &all).unwrap());
+    assert!(git::touches(&repo, oid(&c1), oid(&c3), &rootfs).unwrap());
+}
+
+#[test]
+fn find_code_change_lists_commits_oldest_first() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let c1 = r.commit("c1", &[("rootfs/file1", "1")]);
+    r.annotated("v1.0.0");
+    let c2 = r.commit("c2", &[("rootfs/file2", "2")]);
+    r.annotated("v2.0.0");
+    let c3 = r.commit("c3", &[("file3", "3")]);
+    r.annotated("v3.0.0");
+    let c4 = r.commit("c4", &[("file4", "4")]);
+    r.annotated("v4.0.0");
+    let repo = git::open_root(&r.dir).unwrap();
+    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
+    let change = |c: &str| -> Vec<String> {
+        git::code_change_commits(&repo, oid(c), &sp)
+            .unwrap()
+            .iter()
+            .map(|o| o.to_string())
+            .collect()
+    };
+    assert_eq!(change(&c1), std::slice::from_ref(&c1));
+    assert_eq!(change(&c2), std::slice::from_ref(&c2));
+    assert_eq!(change(&c4), [c2.clone(), c3.clone(), c4.clone()]);
+    // No commit after the root touches `other`: the root is left out.
+    std::fs::create_dir_all(r.dir.join("other")).unwrap();
+    let other = SourcePaths::new(&r.dir, &["other".into()]).unwrap();
+    let none: Vec<String> = git::code_change_commits(&repo, oid(&c4), &other)
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(none, [c2, c3, c4]);
+}
+
+#[test]
+fn ls_remote_lists_branches_without_cloning() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    r.commit("c1", &[]);
+    r.git(&["branch", "testbranch"]);
+    let listing = git::ls_remote(&r.url()).unwrap();
+    let branches = ciux::branch_rule::remote_branches(&listing);
+    assert!(
+        branches.contains(&"master".to_string()) && branches.contains(&"testbranch".to_string())
+    );
+    assert!(!branches.contains(&"notexist".to_string()));
+    let daemon = GitDaemon::serve(d.path());
+    let listing = git::ls_remote(&daemon.url("origin")).unwrap();
+    assert!(ciux::branch_rule::remote_branches(&listing).contains(&"testbranch".to_string()));
+    let err = git::ls_remote(&daemon.url("missing"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unable to list the branches of git://127.0.0.1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn clone_work_branch_is_single_branch_with_tags() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    r.commit("c1", &[]);
+    r.annotated("v1.0.0");
+    r.git(&["checkout", "-q", "-b", "testbranch"]);
+    let c2 = r.commit("c2", &[]);
+    r.annotated("v2.0.0");
+    r.git(&["checkout", "-q", "master"]);
+    let daemon = GitDaemon::serve(d.path());
+    let dest = d.path().join("clone");
+    let repo = git::clone(&daemon.url("origin"), &dest, Some("testbranch")).unwrap();
+    assert_eq!(git::head_branch(&repo), "testbranch");
+    let v = git::head_revision(&repo).unwrap();
+    assert_eq!(
+        (v.tag.as_deref(), v.counter, v.hash.as_str()),
+        (Some("v2.0.0"), 0, c2.as_str())
+    );
+    assert!(
+        repo.find_reference("refs/remotes/origin/master").is_err(),
+        "single branch"
+    );
+}
+
+#[test]
+fn existing_clones_are_fetched_and_moved_unless_dirty() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    r.commit("c1", &[("f", "1")]);
+    let dest = d.path().join("clone");
+    let repo = git::clone(&r.url(), &dest, Some("master")).unwrap();
+    r.git(&["checkout", "-q", "-b", "feature"]);
+    let c2 = r.commit("c2", &[("f", "2")]);
+    git::update(&repo, "feature").unwrap();
+    assert_eq!(git::head_branch(&repo), "feature");
+    assert_eq!(git::head_commit(&repo).unwrap().to_string(), c2);
+    let c3 = r.commit("c3", &[("f", "3")]);
+    std::fs::write(dest.join("f"), "local change").unwrap();
+    git::update(&repo, "feature").unwrap();
+    assert_eq!(
+        git::head_commit(&repo).unwrap().to_string(),
+        c2,
+        "a dirty clone is left alone"
+    );
+    std::fs::write(dest.join("f"), "2").unwrap();
+    git::update(&repo, "feature").unwrap();
+    assert_eq!(
+        git::head_commit(&repo).unwrap().to_string(),
+        c3,
+        "fast-forwarded"
+    );
+}
+
+#[test]
+fn pinned_revisions() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    let c1 = r.commit("c1", &[("a", "1")]);
+    r.annotated("v1.0.0");
+    let c2 = r.commit("c2", &[("b", "2")]);
+    r.git(&["branch", "stable"]);
+    let c3 = r.commit("c3", &[("c", "3")]);
+    let repo = git::clone(&r.url(), &d.path().join("clone"), None).unwrap();
+    git::checkout_revision(&repo, "v1.0.0").unwrap();
+    assert_eq!(git::head_commit(&repo).unwrap().to_string(), c1);
+    assert!(!d.path().join("clone/b").exists());
+    git::checkout_revision(&repo, &c2[..10]).unwrap();
+    assert_eq!(git::head_commit(&repo).unwrap().to_string(), c2);
+    git::checkout_revision(&repo, "stable").unwrap();
+    assert_eq!(git::head_branch(&repo), "stable");
+    git::checkout_revision(&repo, &c3).unwrap();
+    assert!(d.path().join("clone/c").exists());
+    let e = git::checkout_revision(&repo, "nope")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("neither a branch, a tag nor a commit"), "{e}");
+}
+
+#[test]
+fn opening_errors_are_clear() {
+    let d = tempfile::tempdir().unwrap();
+    let e = git::open_root(d.path()).err().unwrap().to_string();
+    assert!(e.contains("is not a git repository"), "{e}");
+    let r = Repo::init(&d.path().join("repo"));
+    r.commit("c", &[("sub/f", "1")]);
+    let e = git::open_root(&r.dir.join("sub"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("is a sub-directory of the git repository"),
+        "{e}"
+    );
+    assert!(e.contains("pass the repository root"), "{e}");
+}
+
+#[test]
+fn a_root_commit_adding_sources_is_the_last_change() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(d.path());
+    let c1 = r.commit("c1", &[("rootfs/a", "1")]);
+    let c2 = r.commit("c2", &[("README", "doc")]);
+    let repo = git::open_root(&r.dir).unwrap();
+    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
+    let change: Vec<String> = git::code_change_commits(&repo, oid(&c2), &sp)
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(change, [c1, c2]);
+}
+
+#[test]
+fn a_diverged_local_branch_is_left_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    r.commit("c1", &[("f", "1")]);
+    let dest = d.path().join("clone");
+    let repo = git::clone(&r.url(), &dest, Some("master")).unwrap();
+    r.commit("upstream", &[("f", "2")]);
+    std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "local",
+        ])
+        .current_dir(&dest)
+        .status()
+        .unwrap();
+    let before = git::head_commit(&repo).unwrap();
+    git::update(&repo, "master").unwrap();
+    assert_eq!(
+        git::head_commit(&repo).unwrap(),
+        before,
+        "local commits are never thrown away"
+    );
+}
