@@ -261,8 +261,16 @@ async fn nodes_and_deployments_become_ready() {
         "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": available}})
     };
     server.apply_json(deployment(0));
-    server.after(Duration::from_millis(200), move |store: &Store| {
-        store.apply_json(deployment(1));
+    server.after(Duration::from_millis(200), |store: &Store| {
+        // The controller only updates the status: the generation stays observed.
+        let status = json!({"status": {"availableReplicas": 1}});
+        store.merge_patch_json(
+            "apps/v1",
+            "Deployment",
+            Some("olm"),
+            "olm-operator",
+            &status,
+        );
     });
     let cfg = watcher::Config::default().fields("metadata.name=olm-operator");
     let rolled = wait_all_ready(
