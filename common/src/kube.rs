@@ -7,6 +7,7 @@
 //! that is missing, unreadable or not valid YAML, or a context that does not exist, is an error
 //! naming the file.
 
+pub mod retry;
 pub mod wait;
 
 use std::ffi::OsString;
