@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
+    let cli = match common::cli::parse::<ciux::cli::Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     common::tls::install_crypto_provider();
-    common::cli::exit_code(ciux::run(ciux::cli::Cli::parse()))
+    common::cli::exit_code(ciux::run(cli))
 }

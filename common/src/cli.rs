@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Args, Command, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{Args, Command, Parser, ValueEnum};
 use clap_complete::Shell;
 
 /// The global `-v N` / `--verbosity N` flag (0 error, 1 info, 2+ debug; negative is debug).
@@ -75,6 +76,38 @@ fn strip_descriptions(command: Command) -> Command {
         .long_about(None::<&str>)
         .mut_args(|arg| arg.help(None::<&str>).long_help(None::<&str>))
         .mut_subcommands(strip_descriptions)
+}
+
+/// Parses the process arguments into `C` with the originals' exit codes.
+///
+/// `--help` and `--version` print on stdout and succeed; the tool run with no arguments at all
+/// prints its help on stdout and succeeds (cobra's root behaviour, which scripts and users rely on);
+/// every other usage error, a subcommand missing below the root included, prints on stderr and
+/// exits 1 (clap's own code would be 2).
+pub fn parse<C: Parser>() -> Result<C, ExitCode> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] over explicit arguments (the first one is the program name).
+pub fn parse_from<C, I, T>(args: I) -> Result<C, ExitCode>
+where
+    C: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let bare = args.len() <= 1;
+    C::try_parse_from(args).map_err(|err| {
+        let succeeds = !err.use_stderr()
+            || (bare && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+        if succeeds {
+            let _ = write!(std::io::stdout(), "{}", err.render());
+            ExitCode::SUCCESS
+        } else {
+            let _ = err.print();
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// Turns a tool's top-level result into its exit code: on error prints `error: <cause chain>` to
@@ -161,6 +194,58 @@ mod tests {
         };
         assert!(render(false).contains("Says hello"));
         assert!(!render(true).contains("Says hello"));
+    }
+
+    #[derive(clap::Parser, Debug)]
+    #[command(name = "tool", version, arg_required_else_help = true)]
+    struct Tool {
+        #[command(subcommand)]
+        command: ToolCommand,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum ToolCommand {
+        /// Gets things
+        #[command(arg_required_else_help = true)]
+        Get {
+            #[command(subcommand)]
+            what: GetWhat,
+        },
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum GetWhat {
+        /// One thing
+        Thing,
+    }
+
+    #[test]
+    fn usage_errors_exit_one_and_help_zero() {
+        assert!(parse_from::<Tool, _, _>(["tool", "get", "thing"]).is_ok());
+        assert_eq!(
+            parse_from::<Tool, _, _>(["tool"]).unwrap_err(),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            parse_from::<Tool, _, _>(["tool", "--help"]).unwrap_err(),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            parse_from::<Tool, _, _>(["tool", "--version"]).unwrap_err(),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            parse_from::<Tool, _, _>(["tool", "get"]).unwrap_err(),
+            ExitCode::FAILURE
+        );
+        assert_eq!(
+            parse_from::<Tool, _, _>(["tool", "nope"]).unwrap_err(),
+            ExitCode::FAILURE
+        );
+        assert_eq!(
+            parse_from::<Tool, _, _>(["tool", "get", "thing", "--bad"]).unwrap_err(),
+            ExitCode::FAILURE
+        );
     }
 
     #[test]

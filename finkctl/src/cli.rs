@@ -256,8 +256,9 @@ pub struct WaitTopicArgs {
     /// Where topic names come from
     #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
     pub source: TopicSource,
-    /// Time between two runs of kafka-topics.sh (Go duration); KafkaTopic resources are watched
-    #[arg(long, default_value = "10s", value_parser = common::duration::parse_duration)]
+    /// Time between the starts of two runs of kafka-topics.sh (Go duration, at least 100ms; one
+    /// run at a time); KafkaTopic resources are watched instead
+    #[arg(long, default_value = "250ms", value_parser = common::duration::parse_duration)]
     pub interval: Duration,
 }
 
@@ -346,7 +347,10 @@ mod tests {
         let WaitCommand::Topic(t) = w.what else {
             panic!()
         };
-        assert_eq!((t.expected, t.at_least), (20, false));
+        assert_eq!(
+            (t.expected, t.at_least, t.interval),
+            (20, false, Duration::from_millis(250))
+        );
         let Command::Wait(w) = parse(&["finkctl", "wait", "tsk"]).command else {
             panic!()
         };
@@ -367,6 +371,20 @@ mod tests {
             ("fink-producer", "", Duration::from_secs(120))
         );
         assert!(Cli::try_parse_from(["finkctl", "wait", "topics", "--timeout", "ten"]).is_err());
+    }
+
+    #[test]
+    fn verbosity_takes_a_value_in_every_form_and_anywhere() {
+        for (args, level) in [
+            (&["finkctl", "-v1", "version"][..], 1),
+            (&["finkctl", "version", "-v", "2"], 2),
+            (&["finkctl", "--verbosity=3", "delete"], 3),
+            (&["finkctl", "run", "s2r", "-v", "-1"], -1),
+            (&["finkctl", "version"], 0),
+        ] {
+            assert_eq!(parse(args).verbosity.level, level, "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["finkctl", "version", "-v"]).is_err());
     }
 
     #[test]

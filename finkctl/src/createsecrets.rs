@@ -21,14 +21,10 @@ pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
     let config = ctx.config(false)?;
     let target = ctx.kube_target()?;
     if ctx.dry_run {
-        let password = if args.kafka_password.is_empty() {
-            ""
-        } else {
-            "<redacted>"
-        };
+        // The password (given, or read from the Kafka user's Secret) is never shown.
         let mut secret = jaas_secret(
             target.namespace(),
-            &jaas_text(&args.kafka_username, password),
+            &jaas_text(&args.kafka_username, "<redacted>"),
         );
         // Show the text, never the password (nor the base64 of it).
         secret.string_data = secret.data.take().map(|d| {

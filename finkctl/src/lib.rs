@@ -113,3 +113,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::config::FinkConfig;
+    use crate::night::resolve_night;
+    use crate::s3::Endpoint;
+    use crate::template::render_night;
+
+    proptest! {
+        /// Nights, templates, endpoints and configuration files from users end in a value or an
+        /// error, never in a panic.
+        #[test]
+        fn user_input_never_panics(text in "\\PC{0,40}", yaml in "[a-z:{}\\[\\] \\n\"'-]{0,60}") {
+            let _ = resolve_night(false, Some(&text), "");
+            let _ = render_night("k", &text, "20000101");
+            let _ = Endpoint::parse(&text, false);
+            if let Ok(config) = FinkConfig::from_yaml_texts(&[&yaml, &text]) {
+                let _ = config.string("run.night");
+                let _ = config.boolean("s3.use_ssl");
+                let _ = config.list("run.extra_args");
+                let _ = config.redacted_yaml();
+                let _ = config.unknown_keys();
+            }
+        }
+    }
+}

@@ -2,21 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    common::tls::install_crypto_provider();
-    let cli = match finkctl::cli::Cli::try_parse() {
+    let cli = match common::cli::parse::<finkctl::cli::Cli>() {
         Ok(cli) => cli,
-        Err(err) => {
-            // Usage errors exit 1, as the original's; help and version exit 0.
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
+    common::tls::install_crypto_provider();
     common::cli::exit_code(finkctl::run(cli))
 }

@@ -111,9 +111,10 @@ fn spark_operator(
     let spark_version = config.string_or("run.spark_version", DEFAULT_SPARK_VERSION)?;
     let manifest = spark_application::render(job, &spark_version);
     if ctx.dry_run {
+        let shown = spark_application::redacted(manifest, job);
         print!(
             "{}",
-            serde_saphyr::to_string(&manifest).context("cannot print the manifest")?
+            serde_saphyr::to_string(&shown).context("cannot print the manifest")?
         );
         return Ok(());
     }

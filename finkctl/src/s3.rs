@@ -1,7 +1,7 @@
 //! `finkctl s3 [makebucket]`: create the Fink bucket, with object lock, on an S3-compatible
 //! service (MinIO, Ceph RGW). Talks to S3 only: no kubeconfig is needed.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use reqwest::Method;
@@ -99,12 +99,7 @@ pub struct S3Client {
 impl S3Client {
     /// A client for `endpoint` with static credentials.
     pub fn new(endpoint: Endpoint, credentials: Credentials) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("finkctl/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let http = common::download::http_client().context("cannot build the HTTP client")?;
         Ok(Self {
             http,
             endpoint,

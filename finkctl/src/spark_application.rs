@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::spark_job::{
-    AppArg, Cpu, DRIVER_JAVA_OPTIONS, JAAS_MOUNT_PATH, JAAS_SECRET, SparkJob,
+    AppArg, ConfStyle, Cpu, DRIVER_JAVA_OPTIONS, JAAS_MOUNT_PATH, JAAS_SECRET, SparkJob,
     executor_jaas_java_options,
 };
 
@@ -30,7 +30,8 @@ pub fn render(job: &SparkJob, spark_version: &str) -> Value {
     let mut executor = Map::new();
     driver.insert("serviceAccount".into(), json!(job.service_account));
     driver.insert("javaOptions".into(), json!(DRIVER_JAVA_OPTIONS));
-    let instances: i64 = job.instances.parse().unwrap_or(1);
+    // Validated by `build_job`; empty means Spark's default of one executor.
+    let instances: u32 = job.instances.parse().unwrap_or(1);
     executor.insert("instances".into(), json!(instances));
     if !job.memory.is_empty() {
         driver.insert("memory".into(), json!(job.memory));
@@ -86,6 +87,21 @@ pub fn render(job: &SparkJob, spark_version: &str) -> Value {
         },
         "spec": spec,
     })
+}
+
+/// `manifest` (rendered from `job`) with the secret Spark confs (the S3 keys) shown as
+/// `<redacted>`: what `--dry-run` prints.
+pub fn redacted(mut manifest: Value, job: &SparkJob) -> Value {
+    let secrets = job
+        .storage
+        .iter()
+        .filter(|c| c.style == ConfStyle::SecretValue && !c.value.is_empty());
+    for conf in secrets {
+        if let Some(value) = manifest["spec"]["sparkConf"].get_mut(&conf.key) {
+            *value = json!("<redacted>");
+        }
+    }
+    manifest
 }
 
 fn arguments(job: &SparkJob) -> Vec<String> {
@@ -147,6 +163,14 @@ mod tests {
             spec["sparkConf"]["spark.hadoop.fs.s3a.secret.key"],
             "minioadmin"
         );
+        let shown = redacted(app.clone(), &job(Task::Distribution, &config));
+        for key in ["access.key", "secret.key"] {
+            assert_eq!(
+                shown["spec"]["sparkConf"][format!("spark.hadoop.fs.s3a.{key}")],
+                "<redacted>"
+            );
+        }
+        assert_eq!(shown["spec"]["image"], "param_image");
         assert_eq!(spec["driver"]["memory"], "2Gi");
         assert_eq!(spec["executor"]["cores"], 1);
         assert_eq!(spec["driver"]["serviceAccount"], "spark");

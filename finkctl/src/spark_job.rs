@@ -152,6 +152,14 @@ pub fn build_job(config: &FinkConfig, request: &JobRequest<'_>) -> Result<SparkJ
     } else {
         (Vec::new(), configured_prefix)
     };
+    let instances = per_task("instances")?;
+    if !instances.is_empty() && instances.parse::<u32>().is_err() {
+        return Err(ConfigError::Value {
+            key: format!("{section}.instances (or run.instances)"),
+            problem: format!("{instances:?} is not a whole number of executors"),
+        }
+        .into());
+    }
     let cpu = match per_task("cpu")?.as_str() {
         "" => Cpu::Unset,
         "0" => Cpu::ZeroRequest,
@@ -251,7 +259,7 @@ pub fn build_job(config: &FinkConfig, request: &JobRequest<'_>) -> Result<SparkJ
         service_account: config.string_or("run.service_account", DEFAULT_SERVICE_ACCOUNT)?,
         image,
         storage,
-        instances: per_task("instances")?,
+        instances,
         memory: per_task("memory")?,
         cpu,
         kafka_jaas: task == Task::Distribution,
@@ -392,6 +400,18 @@ mod tests {
                 AppArg::Raw("1".into()),
                 AppArg::Raw("-y".into())
             ]
+        );
+    }
+
+    #[test]
+    fn instances_must_be_a_whole_number() {
+        let c = FinkConfig::from_yaml_texts(&["run:\n  instances: 4x\n"]).unwrap();
+        let err = build_job(&c, &request(Task::Raw2science))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config key raw2science.instances (or run.instances): \"4x\" is not a whole number of executors"
         );
     }
 

@@ -1,20 +1,15 @@
 //! `finkctl wait topics` and `finkctl wait tasks`, under one global deadline. Kubernetes objects
-//! are watched (the state is checked as soon as it changes; dropped watches and server errors are
-//! retried with backoff); topics listed through `kafka-topics.sh` are polled.
+//! are watched with `common::kube::wait::watch_until` (the state is checked as soon as it changes;
+//! dropped watches and server errors are retried with backoff); topics listed through
+//! `kafka-topics.sh` are polled every 250 ms by default, one exec at a time.
 
-use std::fmt::Debug;
-use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
 use kube::api::{DynamicObject, ListParams};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, reflector};
-use kube::{Api, Resource};
-use serde::de::DeserializeOwned;
+use kube::runtime::watcher;
 use tokio::time::Instant;
 
 use crate::Context;
@@ -24,68 +19,15 @@ use crate::topics::{
     KafkaSettings, fink_topic_names, fink_topics, kafka_topic_resource, kafka_topics_api,
 };
 use common::kube::KubeTarget;
+use common::kube::wait::{Check, WaitError, watch_until};
 
-/// Verdict of a predicate over the watched objects.
-#[derive(Debug)]
-pub enum Check {
-    /// Not yet.
-    Pending,
-    /// The condition holds.
-    Done,
-    /// The condition can no longer hold.
-    Failed(anyhow::Error),
+/// Time left until `deadline` (every step of a wait shares one deadline).
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
-/// The wait ended before the condition held.
-#[derive(Debug, thiserror::Error)]
-pub enum WaitError {
-    /// The deadline passed.
-    #[error("timed out waiting for the condition")]
-    Timeout,
-    /// The predicate reported a failure.
-    #[error(transparent)]
-    Failed(anyhow::Error),
-}
-
-/// Watches the objects selected by `config` and returns as soon as `check` says `Done`, or fails
-/// when it says `Failed` or at `deadline`. Watch errors are retried with backoff.
-pub async fn watch_until<K>(
-    api: Api<K>,
-    dyntype: K::DynamicType,
-    config: watcher::Config,
-    deadline: Instant,
-    mut check: impl FnMut(&[Arc<K>]) -> Check,
-) -> Result<(), WaitError>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    let writer = reflector::store::Writer::new(dyntype);
-    let reader = writer.as_reader();
-    let mut stream = pin!(reflector(
-        writer,
-        watcher::watcher(api, config).default_backoff()
-    ));
-    let watch = async {
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(Event::InitDone | Event::Apply(_) | Event::Delete(_)) => {
-                    match check(&reader.state()) {
-                        Check::Pending => {}
-                        Check::Done => return Ok(()),
-                        Check::Failed(err) => return Err(WaitError::Failed(err)),
-                    }
-                }
-                Ok(_) => {}
-                Err(err) => tracing::warn!("watch error, retrying: {err}"),
-            }
-        }
-        Err(WaitError::Failed(anyhow!("the watch ended unexpectedly")))
-    };
-    tokio::time::timeout_at(deadline, watch)
-        .await
-        .unwrap_or(Err(WaitError::Timeout))
-}
+/// The shortest time between the starts of two `kafka-topics.sh` runs (bounds the exec rate).
+pub const MIN_EXEC_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Whether `count` topics satisfy the expectation.
 pub fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bool {
@@ -117,14 +59,22 @@ async fn wait_topics(
 ) -> anyhow::Result<usize> {
     let start = Instant::now();
     let deadline = start + timeout;
+    // Logged at info when the topics change (a check runs every 250 ms), at debug otherwise.
+    let last_seen = std::cell::RefCell::new(None::<Vec<String>>);
     let found = |topics: &[String]| {
-        tracing::info!(
-            elapsed = ?start.elapsed(),
-            ?topics,
-            count = topics.len(),
-            expected = args.expected,
-            "Found topics"
-        );
+        let changed = last_seen.borrow().as_deref() != Some(topics);
+        if changed {
+            tracing::info!(
+                elapsed = ?start.elapsed(),
+                ?topics,
+                count = topics.len(),
+                expected = args.expected,
+                "Found topics"
+            );
+            *last_seen.borrow_mut() = Some(topics.to_vec());
+        } else {
+            tracing::debug!(count = topics.len(), "Found topics (unchanged)");
+        }
         topics_condition_met(topics.len(), args.expected, args.at_least)
     };
     if args.source == TopicSource::Crd {
@@ -135,10 +85,10 @@ async fn wait_topics(
             api,
             kafka_topic_resource(),
             watcher::Config::default(),
-            deadline,
-            |topics| {
-                let names =
-                    fink_topic_names(topics.iter().map(|t| t.as_ref()), &settings.topic_prefix);
+            remaining(deadline),
+            "fink topics",
+            |topics: &[DynamicObject]| {
+                let names = fink_topic_names(topics, &settings.topic_prefix);
                 count = names.len();
                 if found(&names) {
                     Check::Done
@@ -149,19 +99,24 @@ async fn wait_topics(
         )
         .await
         .map_err(|err| match err {
-            WaitError::Timeout => anyhow!("timed out waiting for the condition on topics"),
-            WaitError::Failed(err) => err,
+            WaitError::Timeout { .. } => anyhow!("timed out waiting for the condition on topics"),
+            other => anyhow::Error::new(other),
         })?;
         return Ok(count);
     }
+    // kafka-topics.sh cannot be watched: it runs again every `interval` (default 250 ms, so a
+    // change is seen within about a quarter of a second), one run at a time, never more often
+    // than every MIN_EXEC_INTERVAL.
+    let interval = args.interval.max(MIN_EXEC_INTERVAL);
     loop {
+        let started = Instant::now();
         match tokio::time::timeout_at(deadline, fink_topics(target, settings, args.source)).await {
             Ok(Ok(topics)) if found(&topics) => return Ok(topics.len()),
             Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!("listing topics failed, retrying: {err:#}"),
             Err(_) => break,
         }
-        let next = Instant::now() + args.interval.max(Duration::from_millis(100));
+        let next = started + interval;
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             break;
@@ -192,35 +147,59 @@ async fn wait_tasks(
         tracing::info!(%selector, "Wait for fink-broker pods to be launched");
         let config = watcher::Config::default().labels(&selector);
         let expected = args.expected;
-        watch_until(pods.clone(), (), config.clone(), deadline, |pods| {
-            if pods.len() >= expected { Check::Done } else { Check::Pending }
-        })
+        let what = format!("pods with label {selector}");
+        watch_until(
+            pods.clone(),
+            (),
+            config.clone(),
+            remaining(deadline),
+            &what,
+            |pods: &[Pod]| {
+                if pods.len() >= expected {
+                    Check::Done
+                } else {
+                    Check::Pending
+                }
+            },
+        )
         .await
         .map_err(|err| match err {
-            WaitError::Timeout => anyhow!(
+            WaitError::Timeout { .. } => anyhow!(
                 "timed out waiting for {role} pods to be created, reason: error: timed out waiting for pods with label {selector}"
             ),
-            WaitError::Failed(err) => err,
+            other => anyhow::Error::new(other),
         })?;
-        watch_until(pods.clone(), (), config, deadline, pods_ready)
-            .await
-            .map_err(|err| {
-                anyhow!("timed out waiting for {role} pods to be ready, reason: {err}")
-            })?;
+        watch_until(
+            pods.clone(),
+            (),
+            config,
+            remaining(deadline),
+            &what,
+            pods_ready,
+        )
+        .await
+        .map_err(|err| {
+            let reason = match err {
+                WaitError::Timeout { .. } => "timed out waiting for the condition".to_string(),
+                WaitError::Failed { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            anyhow!("timed out waiting for {role} pods to be ready, reason: {reason}")
+        })?;
         eprintln!("Pods with label '{selector}' are ready");
     }
     Ok(())
 }
 
 /// All pods Ready; a Succeeded or Failed pod fails the wait (a streaming job must not end).
-fn pods_ready(pods: &[Arc<Pod>]) -> Check {
+fn pods_ready(pods: &[Pod]) -> Check {
     let mut all_ready = !pods.is_empty();
     for pod in pods {
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
         if phase == "Succeeded" || phase == "Failed" {
             let name = pod.metadata.name.as_deref().unwrap_or("?");
-            return Check::Failed(anyhow!("job {name} failed"));
+            return Check::Failed(format!("job {name} failed"));
         }
         let ready = status
             .and_then(|s| s.conditions.as_ref())
@@ -255,26 +234,32 @@ async fn wait_spark_applications(
         Err(err) => tracing::warn!("cannot list SparkApplications, watching anyway: {err}"),
     }
     tracing::info!(namespace, "Wait for SparkApplications to be running");
-    watch_until(
+    let apps = watch_until(
         api,
         spark_application_resource(),
         watcher::Config::default(),
-        deadline,
+        remaining(deadline),
+        "SparkApplications",
         applications_running,
     )
     .await
     .map_err(|err| match err {
-        WaitError::Timeout => {
+        WaitError::Timeout { .. } => {
             anyhow!("timed out waiting for SparkApplications in {namespace} to be running")
         }
-        WaitError::Failed(err) => err,
+        WaitError::Failed { reason, .. } => anyhow!(reason),
+        other => anyhow::Error::new(other),
     })?;
-    eprintln!("SparkApplications in namespace '{namespace}' are running");
+    if !apps.is_empty() {
+        eprintln!("SparkApplications in namespace '{namespace}' are running");
+    }
     Ok(())
 }
 
-fn applications_running(apps: &[Arc<DynamicObject>]) -> Check {
-    let mut all_running = !apps.is_empty();
+/// Every SparkApplication RUNNING or COMPLETED (none at all: nothing to follow); a failed one
+/// fails the wait.
+fn applications_running(apps: &[DynamicObject]) -> Check {
+    let mut all_running = true;
     for app in apps {
         let name = app.metadata.name.as_deref().unwrap_or("?");
         let state = &app.data["status"]["applicationState"];
@@ -282,7 +267,7 @@ fn applications_running(apps: &[Arc<DynamicObject>]) -> Check {
             "RUNNING" | "COMPLETED" => {}
             "FAILED" | "SUBMISSION_FAILED" | "FAILING" | "INVALIDATING" => {
                 let reason = state["errorMessage"].as_str().unwrap_or("no error message");
-                return Check::Failed(anyhow!("SparkApplication {name} failed: {reason}"));
+                return Check::Failed(format!("SparkApplication {name} failed: {reason}"));
             }
             _ => all_running = false,
         }
@@ -306,14 +291,12 @@ mod tests {
         assert!(!topics_condition_met(9, 10, true));
     }
 
-    fn pod(name: &str, phase: &str, ready: bool) -> Arc<Pod> {
-        Arc::new(
-            serde_json::from_value(serde_json::json!({
-                "metadata": { "name": name },
-                "status": { "phase": phase, "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }] }
-            }))
-            .unwrap(),
-        )
+    fn pod(name: &str, phase: &str, ready: bool) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name },
+            "status": { "phase": phase, "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }] }
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -329,7 +312,7 @@ mod tests {
         let Check::Failed(err) = pods_ready(&[pod("a", "Failed", false)]) else {
             panic!()
         };
-        assert_eq!(err.to_string(), "job a failed");
+        assert_eq!(err, "job a failed");
         assert!(matches!(pods_ready(&[]), Check::Pending));
     }
 }

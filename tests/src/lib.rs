@@ -12,3 +12,5 @@ pub mod net;
 pub mod proxy;
 pub mod registry;
 pub mod release;
+pub mod stack;
+pub mod tools;

@@ -2,8 +2,12 @@
 //!
 //! - `cargo xtask ci`: format check, dependency rules, clippy with `-D warnings`, then the whole test suite.
 //! - `cargo xtask dist <tool>`: an optimised release archive of one tool with completions and a man page.
+//! - `cargo xtask demo`: the three tools on a generated stack and a simulated cluster, in one command.
+//! - `cargo xtask bench [ktbx|ciux|finkctl]`: the performance table (release builds).
 
+mod bench;
 mod ci;
+mod demo;
 mod dist;
 
 use std::path::{Path, PathBuf};
@@ -16,8 +20,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
         Some("dist") => dist::run(&args[1..]),
+        Some("demo") => demo::run(),
+        Some("bench") => bench::run(&args[1..]),
+
         _ => {
-            eprintln!("usage: cargo xtask ci | dist <ktbx|ciux|finkctl>...");
+            eprintln!(
+                "usage: cargo xtask ci | dist <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]..."
+            );
             return ExitCode::from(2);
         }
     };

@@ -125,7 +125,9 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Creates or replaces an object as given (status included). Returns the stored object.
+    /// Creates or replaces an object as given: `status` and an explicit `metadata.generation` are
+    /// kept; spec defaults are filled in as the API server does (so replacing an object with the
+    /// same manifest does not bump its generation). Returns the stored object.
     ///
     /// # Panics
     /// If the object has no `apiVersion`, `kind` or `metadata.name`, or names a resource that is
@@ -259,17 +261,15 @@ fn is_dns1123_subdomain(name: &str) -> bool {
         && alnum(name.chars().last())
 }
 
-/// Defaults the real API server fills in at creation.
-fn default_on_create(def: &ResourceDef, obj: &mut Value) {
+/// Defaults the real API server fills in on every write (idempotent).
+fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     match (def.group.as_str(), def.plural.as_str()) {
         ("", "namespaces") => {
-            obj["spec"]["finalizers"] = json!(["kubernetes"]);
-            obj["status"] = json!({"phase": "Active"});
+            if obj["spec"]["finalizers"].is_null() {
+                obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            }
             let name = obj["metadata"]["name"].clone();
             obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
-        }
-        ("", "pods") if obj["status"]["phase"].is_null() => {
-            obj["status"]["phase"] = json!("Pending")
         }
         ("", "secrets") => {
             fold_string_data(obj);
@@ -279,6 +279,17 @@ fn default_on_create(def: &ResourceDef, obj: &mut Value) {
         }
         ("apps", "deployments" | "statefulsets" | "replicasets" | "daemonsets") => {
             default_workload(&def.plural, &mut obj["spec"])
+        }
+        _ => {}
+    }
+}
+
+/// The status a new object starts with (a namespace is Active, a pod Pending).
+fn initial_status(def: &ResourceDef, obj: &mut Value) {
+    match (def.group.as_str(), def.plural.as_str()) {
+        ("", "namespaces") => obj["status"] = json!({"phase": "Active"}),
+        ("", "pods") if obj["status"]["phase"].is_null() => {
+            obj["status"]["phase"] = json!("Pending")
         }
         _ => {}
     }
@@ -407,8 +418,13 @@ impl Inner {
                 for f in ["uid", "creationTimestamp"] {
                     obj["metadata"][f] = old["metadata"][f].clone();
                 }
+                apply_defaults(&def, &mut obj);
                 record_update(Some(&old), &mut obj, &w);
+                let given_generation = obj["metadata"].get("generation").cloned();
                 bump_generation(&def, &old, &mut obj);
+                if let Some(g) = given_generation {
+                    obj["metadata"]["generation"] = g;
+                }
                 if def.plural == "customresourcedefinitions" {
                     self.register_crd(&mut obj)
                         .unwrap_or_else(|e| panic!("fake API server: invalid CRD: {e}"));
@@ -421,13 +437,16 @@ impl Inner {
                         .unwrap_or_else(|e| panic!("fake API server: invalid CRD: {e}"));
                 }
                 let status = obj.get("status").cloned();
-                default_on_create(&def, &mut obj);
+                apply_defaults(&def, &mut obj);
+                initial_status(&def, &mut obj);
                 if let Some(s) = status {
                     obj["status"] = s;
                 }
                 obj["metadata"]["uid"] = json!(new_uid());
                 obj["metadata"]["creationTimestamp"] = json!(now_rfc3339());
-                obj["metadata"]["generation"] = json!(1);
+                if obj["metadata"]["generation"].is_null() {
+                    obj["metadata"]["generation"] = json!(1);
+                }
                 record_update(None, &mut obj, &w);
                 served(&self.commit(k, EventType::Added, obj, None), &def)
             }
@@ -705,7 +724,8 @@ impl Inner {
         {
             m.remove("status");
         }
-        default_on_create(def, &mut obj);
+        apply_defaults(def, &mut obj);
+        initial_status(def, &mut obj);
         if def.plural == "customresourcedefinitions" {
             let mut probe = self.registry.clone();
             probe
@@ -891,9 +911,7 @@ impl Inner {
                 }
             }
         }
-        if def.plural == "secrets" {
-            fold_string_data(&mut new);
-        }
+        apply_defaults(def, &mut new);
         bump_generation(def, &old, &mut new);
         if applied.is_none() {
             let api_version = def.api_version();

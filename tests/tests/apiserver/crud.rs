@@ -339,3 +339,33 @@ async fn resource_versions_are_a_global_increasing_counter() {
         seen.last().map(String::as_str)
     );
 }
+
+#[test]
+fn seeding_the_same_manifest_again_keeps_the_generation() {
+    let server = FakeApiServer::start();
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
+    });
+    let first = server.apply_json(deployment.clone());
+    assert_eq!(
+        first["spec"]["strategy"]["type"], "RollingUpdate",
+        "defaults filled in"
+    );
+    let again = server.apply_json(deployment.clone());
+    assert_eq!(again["metadata"]["generation"], 1);
+    let mut changed = deployment.clone();
+    changed["spec"]["replicas"] = json!(3);
+    assert_eq!(
+        server.apply_json(changed.clone())["metadata"]["generation"],
+        2
+    );
+    changed["metadata"]["generation"] = json!(7);
+    assert_eq!(
+        server.apply_json(changed)["metadata"]["generation"],
+        7,
+        "an explicit generation is kept"
+    );
+}

@@ -2,10 +2,9 @@
 //! wait tasks, delete and `run --backend spark-operator`, including server faults and dropped
 //! watches.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use base64::Engine as _;
@@ -14,11 +13,7 @@ use harness::apiserver::{ExecReply, FakeApiServer, Fault, FaultRule, crds};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::support::{self, read_fixture, write_sample_config};
 
 /// A fake API server, a kubeconfig whose context namespace is `spark`, and an empty home.
 struct Cluster {
@@ -45,28 +40,14 @@ impl Cluster {
     }
 
     fn finkctl(&self) -> Command {
-        let mut cmd = Command::cargo_bin("finkctl").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .current_dir(self.dir.path())
-            .timeout(Duration::from_secs(60));
+        let mut cmd = support::finkctl(self.dir.path());
+        cmd.env("KUBECONFIG", self.dir.path().join("kubeconfig"));
         cmd
     }
 
     /// Writes the e2e sample configuration in the working directory.
     fn with_sample_config(&self) {
-        std::fs::copy(
-            fixture("finkctl.yaml.orig"),
-            self.dir.path().join("finkctl.yaml"),
-        )
-        .unwrap();
-        std::fs::copy(
-            fixture("finkctl.secret.yaml"),
-            self.dir.path().join("finkctl.secret.yaml"),
-        )
-        .unwrap();
+        write_sample_config(self.dir.path(), |c| c);
     }
 
     fn namespace(&self, name: &str) {
@@ -114,8 +95,7 @@ fn unbase64(text: &str) -> Vec<u8> {
 }
 
 fn jaas_text(user: &str, password: &str) -> String {
-    std::fs::read_to_string(fixture("kafka-jaas.conf"))
-        .unwrap()
+    read_fixture("kafka-jaas.conf")
         .replace("{{ .KafkaCreds.Username }}", user)
         .replace("{{ .KafkaCreds.Password }}", password)
 }
@@ -141,7 +121,8 @@ fn createsecrets_applies_the_jaas_secret_with_the_kafka_user_password() {
         .arg("createsecrets")
         .assert()
         .success()
-        .stdout("");
+        .stdout("")
+        .stderr("");
     assert_eq!(
         cluster.jaas().unwrap(),
         jaas_text("fink-producer", "s3cr\\\"t")
@@ -275,7 +256,8 @@ fn get_topics_execs_kafka_topics_in_the_broker_pod() {
         .args(["get", "topics"])
         .assert()
         .success()
-        .stdout("Filtered Kafka topics:\nfink_early_sn\nfink_kn\n");
+        .stdout("Filtered Kafka topics:\nfink_early_sn\nfink_kn\n")
+        .stderr("");
     cluster
         .finkctl()
         .args(["get", "to", "-o", "json"])
@@ -393,7 +375,8 @@ fn wait_topics_exact_count_and_at_least() {
         .args(["wait", "topics", "-e", "3", "--timeout", "5s"])
         .assert()
         .success()
-        .stdout("Condition met: Found 3 fink topics\n");
+        .stdout("Condition met: Found 3 fink topics\n")
+        .stderr("");
     cluster
         .finkctl()
         .args([
@@ -407,7 +390,8 @@ fn wait_topics_exact_count_and_at_least() {
         ])
         .assert()
         .success()
-        .stdout("Condition met: Found 3 fink topics\n");
+        .stdout("Condition met: Found 3 fink topics\n")
+        .stderr("");
     cluster
         .finkctl()
         .args([
@@ -602,7 +586,8 @@ fn delete_acts_on_the_current_namespace_unless_all_namespaces() {
         .arg("delete")
         .assert()
         .success()
-        .stdout("Delete all spark pods in current namespace\n");
+        .stdout("Delete all spark pods in current namespace\n")
+        .stderr("");
     assert!(!exists("spark", "driver-0") && exists("other", "driver-x"));
 
     cluster
@@ -644,7 +629,8 @@ fn spark_operator_backend_applies_the_application_and_the_jaas_secret() {
         ])
         .assert()
         .success()
-        .stdout("sparkapplication.sparkoperator.k8s.io/fink-distribution serverside-applied\n");
+        .stdout("sparkapplication.sparkoperator.k8s.io/fink-distribution serverside-applied\n")
+        .stderr("");
     let app = cluster
         .server
         .get_json(
@@ -673,4 +659,222 @@ fn spark_operator_backend_applies_the_application_and_the_jaas_secret() {
             .iter()
             .all(|p| p.query_param("fieldManager").as_deref() == Some("application/apply-patch"))
     );
+}
+
+// ---------- reviewed behaviours ----------
+
+#[test]
+fn dry_runs_send_no_request_to_the_cluster() {
+    let cluster = Cluster::start();
+    cluster.with_sample_config();
+    // An empty password in the secret file would be read from the Kafka user's Secret.
+    std::fs::write(
+        cluster.dir.path().join("finkctl.secret.yaml"),
+        "s3:\n  id: minioadmin\n  secret: minioadmin\n",
+    )
+    .unwrap();
+    for backend in ["spark-submit", "spark-operator"] {
+        cluster
+            .finkctl()
+            .args([
+                "run",
+                "distribution",
+                "-N",
+                "20000101",
+                "--dry-run",
+                "--backend",
+                backend,
+            ])
+            .assert()
+            .success();
+    }
+    let out = cluster
+        .finkctl()
+        .args(["createsecrets", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("username=\"fink-producer\"") && text.contains("password=\"<redacted>\""),
+        "{text}"
+    );
+    assert!(
+        cluster.server.requests().is_empty(),
+        "{:?}",
+        cluster.server.requests()
+    );
+}
+
+#[test]
+fn kafka_names_come_from_the_kafka_config_section() {
+    let cluster = Cluster::start();
+    cluster.namespace("streaming");
+    cluster.server.apply_json(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "broker-0", "namespace": "streaming"},
+        "spec": {"containers": [{"name": "broker", "image": "strimzi/kafka"}]},
+        "status": {"phase": "Running"},
+    }));
+    cluster.server.exec_handler("streaming", "broker-0", |req| {
+        assert_eq!(req.container, "broker");
+        assert_eq!(
+            req.command,
+            [
+                "/opt/kafka/bin/kafka-topics.sh",
+                "--bootstrap-server",
+                "b:9092",
+                "--list"
+            ]
+        );
+        ExecReply::stdout("fink-a\nfink_b\n")
+    });
+    std::fs::write(
+        cluster.dir.path().join("finkctl.yaml"),
+        "kafka:\n  namespace: streaming\n  broker_pod: broker-0\n  broker_container: broker\n  bootstrap_server: b:9092\n  topic_prefix: fink-\n  topics_script: /opt/kafka/bin/kafka-topics.sh\n",
+    )
+    .unwrap();
+    cluster
+        .finkctl()
+        .args(["get", "topics"])
+        .assert()
+        .success()
+        .stdout("Filtered Kafka topics:\nfink-a\n");
+}
+
+#[test]
+fn wait_topics_sees_a_changed_exec_output_within_the_default_interval() {
+    let cluster = Cluster::start();
+    broker_pod(&cluster);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let start = Instant::now();
+    cluster
+        .server
+        .exec_handler("kafka", "kafka-cluster-dual-role-0", move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            if start.elapsed() < Duration::from_millis(1500) {
+                ExecReply::stdout("fink_a\n")
+            } else {
+                ExecReply::stdout("fink_a\nfink_b\n")
+            }
+        });
+    // The original's 10 s poll could not see fink_b before a 4 s timeout.
+    cluster
+        .finkctl()
+        .args(["wait", "topics", "-e", "2", "--timeout", "4s"])
+        .assert()
+        .success()
+        .stdout("Condition met: Found 2 fink topics\n")
+        .stderr("");
+    // At -v 1 the topics are logged when they change, not on every check.
+    let out = cluster
+        .finkctl()
+        .args(["wait", "topics", "-e", "3", "--timeout", "1s", "-v1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.matches("Found topics").count(), 1, "{stderr}");
+    // One exec at a time, at most one every 100 ms: about 4 per second at the 250 ms default.
+    let elapsed_ms = start.elapsed().as_millis() as usize;
+    let calls = calls.load(Ordering::SeqCst);
+    assert!(
+        calls >= 2 && calls <= elapsed_ms / 100 + 1,
+        "{calls} execs in {elapsed_ms} ms"
+    );
+}
+
+#[test]
+fn wait_tasks_readiness_messages() {
+    let cluster = Cluster::start();
+    cluster
+        .server
+        .apply_json(pod("driver-0", "driver", "Pending", false));
+    cluster
+        .finkctl()
+        .args(["wait", "tasks", "-e", "1", "--timeout", "1s"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr("error: timed out waiting for driver pods to be ready, reason: timed out waiting for the condition\n");
+    cluster
+        .server
+        .apply_json(pod("driver-0", "driver", "Succeeded", false));
+    cluster
+        .finkctl()
+        .args(["wait", "tasks", "-e", "1", "--timeout", "5s"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            "error: timed out waiting for driver pods to be ready, reason: job driver-0 failed\n",
+        );
+}
+
+#[test]
+fn wait_tasks_has_one_deadline_for_every_step() {
+    let cluster = Cluster::start();
+    // Drivers come after 2.5 s, executors never: with a timeout per step (the original) this
+    // would fail after 2.5 s + 3 s; with one deadline it fails at 3 s.
+    cluster.server.after(Duration::from_millis(2500), |store| {
+        store.apply_json(pod("driver-0", "driver", "Running", true));
+    });
+    let start = Instant::now();
+    cluster
+        .finkctl()
+        .args(["wait", "tasks", "-e", "1", "--timeout", "3s"])
+        .assert()
+        .code(1)
+        .stderr(
+            "Pods with label 'spark-role=driver' are ready\nerror: timed out waiting for executor pods to be created, reason: error: timed out waiting for pods with label spark-role=executor\n",
+        );
+    assert!(
+        start.elapsed() < Duration::from_millis(5000),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn delete_all_namespaces_says_so() {
+    let cluster = Cluster::start();
+    let mut other = pod("driver-x", "driver", "Running", true);
+    other["metadata"]["namespace"] = json!("other");
+    cluster.server.apply_json(other);
+    cluster
+        .finkctl()
+        .args(["delete", "-A", "--dry-run"])
+        .assert()
+        .success()
+        .stdout("Delete all spark pods in all namespaces\npod other/driver-x would be deleted (dry run)\n");
+}
+
+#[test]
+fn wait_tasks_goes_on_to_the_pods_when_listing_spark_applications_fails_once() {
+    let cluster = Cluster::start();
+    cluster.server.fault(
+        FaultRule::new(Fault::Status(500))
+            .method("GET")
+            .path_prefix("/apis/sparkoperator.k8s.io/v1beta2/namespaces/spark/sparkapplications")
+            .times(1),
+    );
+    cluster
+        .server
+        .apply_json(pod("driver-0", "driver", "Running", true));
+    cluster
+        .server
+        .apply_json(pod("exec-0", "executor", "Running", true));
+    cluster
+        .finkctl()
+        .args(["wait", "tasks", "-e", "1", "--timeout", "10s"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(
+            predicate::str::ends_with(
+                "Pods with label 'spark-role=driver' are ready\nPods with label 'spark-role=executor' are ready\n",
+            )
+            .and(predicate::str::contains("SparkApplications in namespace").not()),
+        );
 }

@@ -1,56 +1,31 @@
 //! `finkctl run <task> --dry-run` against the original's goldens (spec §4), and the error cases of
 //! the run command (night, templates, config files, kubeconfig).
 
-use std::path::{Path, PathBuf};
-
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn read_fixture(name: &str) -> String {
-    std::fs::read_to_string(fixture(name)).unwrap()
-}
+use crate::support::{self, read_fixture, write_sample_config};
 
 /// A FINKCONFIG directory holding the e2e sample, with `edit` applied to finkctl.yaml.
-struct Setup {
-    dir: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Setup {
-    fn new(edit: impl Fn(String) -> String) -> Self {
+    pub(crate) fn new(edit: impl Fn(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("finkctl.yaml"),
-            edit(read_fixture("finkctl.yaml.orig")),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("finkctl.secret.yaml"),
-            read_fixture("finkctl.secret.yaml"),
-        )
-        .unwrap();
+        write_sample_config(dir.path(), edit);
         Self { dir }
     }
 
-    fn finkctl(&self) -> Command {
-        let mut cmd = Command::cargo_bin("finkctl").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("FINKCONFIG", self.dir.path())
-            .env("KUBECONFIG", fixture("kubeconfig"))
-            .env("TMPDIR", "/tmp")
-            .current_dir(self.dir.path());
+    pub(crate) fn finkctl(&self) -> Command {
+        let mut cmd = support::finkctl(self.dir.path());
+        cmd.env("FINKCONFIG", self.dir.path()).env("TMPDIR", "/tmp");
         cmd
     }
 }
 
-fn dry_run(setup: &Setup, task: &str, extra: &[&str]) -> String {
+pub(crate) fn dry_run(setup: &Setup, task: &str, extra: &[&str]) -> String {
     let out = setup
         .finkctl()
         .args([
@@ -125,7 +100,8 @@ fn noscience_line_follows_tinterval_for_every_task_and_from_the_environment() {
             "    -tinterval \"2\" \\\n",
             "    -tinterval \"2\" \\\n    --noscience \\\n",
         );
-        assert_eq!(dry_run(&setup, task, &["--noscience"]), expected);
+        let flag = if task == "r" { "-n" } else { "--noscience" };
+        assert_eq!(dry_run(&setup, task, &[flag]), expected);
         let out = setup
             .finkctl()
             .env("NOSCIENCE", "true")
@@ -160,9 +136,9 @@ fn flags_before_the_task_and_dash_i() {
         .args([
             "run",
             "--dry-run",
-            "-i",
+            "--image",
             "param_image",
-            "-N",
+            "--night",
             "20000101",
             "stream2raw",
         ])
@@ -215,7 +191,7 @@ fn bad_nights_fail_with_the_original_messages() {
 
 #[test]
 fn tonight_uses_todays_utc_date() {
-    let out = dry_run(&Setup::new(|c| c), "raw2science", &["--tonight"]);
+    let out = dry_run(&Setup::new(|c| c), "raw2science", &["-t"]);
     let today = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("-night \""))
@@ -360,17 +336,108 @@ fn missing_kubeconfig_is_a_clear_error() {
 #[test]
 fn run_alone_logs_the_configuration_without_secrets() {
     let setup = Setup::new(|c| c);
-    let out = setup.finkctl().args(["run", "-v1"]).output().unwrap();
-    assert!(out.status.success());
-    assert!(out.stdout.is_empty());
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    for level in ["-v1", "-v2"] {
+        for command in [&["run", level][..], &["s3", level]] {
+            let out = setup.finkctl().args(command).output().unwrap();
+            assert!(out.status.success());
+            assert!(out.stdout.is_empty());
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(
+                stderr.contains("Current finkctl configuration") && stderr.contains("<redacted>"),
+                "{stderr}"
+            );
+            assert!(
+                !stderr.contains("minioadmin") && !stderr.contains("changeme"),
+                "{stderr}"
+            );
+        }
+    }
+    // At -v0 (the default) nothing is printed at all.
+    setup
+        .finkctl()
+        .arg("run")
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+}
+
+#[test]
+fn distribution_dry_run_creates_no_file_and_reads_no_secret() {
+    let setup = Setup::new(|c| c);
+    // An empty password would be read from the Kafka user's Secret: not in a dry run (the
+    // kubeconfig's server does not exist, so any request would fail).
+    std::fs::write(
+        setup.dir.path().join("finkctl.secret.yaml"),
+        "s3:\n  id: minioadmin\n  secret: minioadmin\ndistribution:\n  kafka:\n    password: \"\"\n",
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = setup
+        .finkctl()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "run",
+            "dis",
+            "-i",
+            "param_image",
+            "-N",
+            "20000101",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
     assert!(
-        stderr.contains("Current finkctl configuration") && stderr.contains("<redacted>"),
-        "{stderr}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        !stderr.contains("minioadmin") && !stderr.contains("changeme"),
-        "{stderr}"
+        text.contains(&format!(
+            "podTemplateFile={}/fink-broker-",
+            tmp.path().display()
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn current_fink_broker_arguments_come_from_config_keys() {
+    let setup = Setup::new(|c| {
+        c.replace(
+            "  night: 20240101\n",
+            "  night: 20240101\n  script_dir: local:///home/fink/fink-broker/bin/ztf\n  service_account: fink\n  extra_args: [-max_core, \"2\"]\n",
+        )
+        .replace(
+            "  max_offsets_per_trigger: 5000\n",
+            "  max_offsets_per_trigger: 5000\n  night_arg: true\n",
+        )
+        .replace(
+            "  distribution_schema: \"/home/fink/fink-alert-schemas/ztf/distribution_schema_0p2.avsc\"\n",
+            "  kafka_security_protocol: SASL_PLAINTEXT\n",
+        )
+    });
+    let s2r = dry_run(&setup, "s2r", &[]);
+    assert!(
+        s2r.contains("    local:///home/fink/fink-broker/bin/ztf/stream2raw.py \\\n"),
+        "{s2r}"
+    );
+    assert!(s2r.contains("serviceAccountName=fink \\\n"), "{s2r}");
+    assert!(
+        s2r.ends_with(
+            "    -max_offsets_per_trigger \"5000\" \\\n    -night \"20000101\" \\\n    -max_core 2\n"
+        ),
+        "{s2r}"
+    );
+    let dis = dry_run(&setup, "distribution", &[]);
+    assert!(!dis.contains("-distribution_schema"), "{dis}");
+    assert!(
+        dis.contains(
+            "    -kafka_security_protocol \"SASL_PLAINTEXT\" \\\n    -night \"20000101\" \\\n"
+        ),
+        "{dis}"
     );
 }
 
@@ -386,6 +453,11 @@ fn spark_operator_dry_run_prints_the_manifest() {
         manifest["spec"]["volumes"][0]["secret"]["secretName"],
         "fink-kafka-jaas"
     );
+    assert_eq!(
+        manifest["spec"]["sparkConf"]["spark.hadoop.fs.s3a.secret.key"],
+        "<redacted>"
+    );
+    assert!(!out.contains("minioadmin"), "{out}");
 }
 
 #[test]
@@ -408,7 +480,32 @@ fn completion_scripts_cover_the_commands() {
 fn usage_errors_exit_1() {
     let setup = Setup::new(|c| c);
     setup.finkctl().args(["run", "nosuchtask"]).assert().code(1);
-    setup.finkctl().args(["wait"]).assert().code(1);
+    // `get` and `wait` alone show their help on stderr (not "get called").
+    for (command, sub) in [("get", "topic"), ("wait", "task")] {
+        setup
+            .finkctl()
+            .arg(command)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(
+                predicate::str::contains(format!("Usage: finkctl {command}"))
+                    .and(predicate::str::contains(sub)),
+            );
+    }
+    setup
+        .finkctl()
+        .args(["help", "run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("stream2raw").and(predicate::str::contains("--night")));
+    setup.finkctl().args(["-v", "version"]).assert().code(1);
+    setup
+        .finkctl()
+        .args(["--bogus", "version"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unexpected argument '--bogus'"));
     setup.finkctl().args(["delete", "extra"]).assert().code(1);
     setup
         .finkctl()

@@ -1,17 +1,13 @@
 //! `finkctl run <task>` executing spark-submit: a fake `spark-submit` (harness::fakebin) records
 //! its argv, which must be the golden's tokens without the shell quotes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use harness::fakebin::{FakeBins, Script};
 use predicates::prelude::*;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::support::{self, read_fixture, write_sample_config};
 
 /// The argv a shell would build from a golden text (continuation lines, double quotes).
 fn golden_argv(text: &str) -> Vec<String> {
@@ -52,29 +48,16 @@ struct Setup {
 impl Setup {
     fn new(script: Script) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            fixture("finkctl.yaml.orig"),
-            dir.path().join("finkctl.yaml"),
-        )
-        .unwrap();
-        std::fs::copy(
-            fixture("finkctl.secret.yaml"),
-            dir.path().join("finkctl.secret.yaml"),
-        )
-        .unwrap();
+        write_sample_config(dir.path(), |c| c);
         let fakes = FakeBins::new();
         fakes.add("spark-submit", script);
         Self { dir, fakes }
     }
 
     fn finkctl(&self) -> Command {
-        let mut cmd = Command::cargo_bin("finkctl").unwrap();
-        cmd.env_clear()
-            .env("PATH", self.fakes.path_env())
-            .env("HOME", self.dir.path())
-            .env("FINKCONFIG", self.dir.path())
-            .env("KUBECONFIG", fixture("kubeconfig"))
-            .current_dir(self.dir.path());
+        let mut cmd = support::finkctl(self.dir.path());
+        cmd.env("PATH", self.fakes.path_env())
+            .env("FINKCONFIG", self.dir.path());
         cmd
     }
 }
@@ -103,7 +86,7 @@ fn spark_submit_receives_the_golden_tokens_without_quotes() {
                 predicate::str::contains("running")
                     .and(predicate::str::contains("minioadmin").not()),
             );
-        let expected = golden_argv(&std::fs::read_to_string(fixture(golden)).unwrap());
+        let expected = golden_argv(&read_fixture(golden));
         let call = setup
             .fakes
             .calls("spark-submit")
@@ -158,9 +141,16 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
         .finkctl()
         .env("KUBECONFIG", &kubeconfig)
         .env("TMPDIR", tmp.path())
-        .args(["run", "dis", "--image=param_image", "-N", "20000101"])
+        .args(["run", "dis", "--image=param_image", "-N", "20000101", "-v2"])
         .assert()
-        .success();
+        .success()
+        .stderr(
+            // Debug logs (finkctl, kube, the runner) show neither the S3 keys nor the password.
+            predicate::str::contains("running")
+                .and(predicate::str::contains("minioadmin").not())
+                .and(predicate::str::contains("changeme").not())
+                .and(predicate::str::contains("Y2hhbmdlbWU").not()),
+        );
 
     let secret = server
         .get_json("v1", "Secret", Some("spark"), "fink-kafka-jaas")
@@ -188,7 +178,7 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
         "the temp dir is removed after spark-submit"
     );
 
-    let golden = std::fs::read_to_string(fixture("distribution.out.expected")).unwrap();
+    let golden = read_fixture("distribution.out.expected");
     let mut expected = golden_argv(&golden);
     for arg in expected
         .iter_mut()

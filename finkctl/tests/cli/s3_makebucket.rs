@@ -2,18 +2,14 @@
 //! (`python3 -m moto.server`, installed by `.ci/run`). Object lock is checked with boto3.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::support::{self, write_sample_config};
 
 /// A moto server on 127.0.0.1, killed on drop.
 struct Moto {
@@ -79,28 +75,15 @@ impl Drop for Moto {
 }
 
 fn finkctl(config_dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("finkctl").unwrap();
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", config_dir)
-        .env("FINKCONFIG", config_dir)
-        .env("KUBECONFIG", config_dir.join("no-kubeconfig-needed"))
-        .current_dir(config_dir);
+    let mut cmd = support::finkctl(config_dir);
+    cmd.env("FINKCONFIG", config_dir)
+        .env("KUBECONFIG", config_dir.join("no-kubeconfig-needed"));
     cmd
 }
 
 fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("finkctl.yaml.orig"),
-        dir.path().join("finkctl.yaml"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixture("finkctl.secret.yaml"),
-        dir.path().join("finkctl.secret.yaml"),
-    )
-    .unwrap();
+    write_sample_config(dir.path(), |c| c);
     dir
 }
 

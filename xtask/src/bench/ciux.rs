@@ -1,0 +1,246 @@
+//! ciux: `ignite` over 8 git dependencies behind a 40 ms round trip (cold: clones; warm: updates)
+//! against the git CLI one dependency at a time, the image scan over 20 candidate commits against
+//! one request at a time, and the peak memory of `ignite`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use harness::git::{GitDaemon, GitRepo};
+use harness::proxy::LatencyProxy;
+use harness::release::ReleaseServer;
+use harness::tools::Tools;
+
+use super::{Limit, Row, median, scratch, time};
+use crate::demo::on_path;
+
+/// Number of git dependencies.
+const DEPS: usize = 8;
+/// Number of candidate commits of the image scan.
+const CANDIDATES: usize = 20;
+/// Delay each way of the latency proxies (40 ms round trip).
+const DELAY: Duration = Duration::from_millis(20);
+
+pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
+    let mut rows = ignite(tools)?;
+    rows.push(image_scan(tools)?);
+    Ok(rows)
+}
+
+/// Remotes `dep-0.git` … `dep-7.git` served by `git daemon`, and a project depending on all of
+/// them (`clone: true`) through a latency proxy. The registry is an empty HTTP server (every image
+/// absent: the project's image check is the same small cost for every run).
+struct IgniteWorld {
+    root: tempfile::TempDir,
+    _daemon: GitDaemon,
+    proxy: LatencyProxy,
+    _registry: ReleaseServer,
+    project: PathBuf,
+}
+
+impl IgniteWorld {
+    fn new() -> Result<IgniteWorld> {
+        let root = scratch("bench-ciux-")?;
+        let remotes = root.path().join("remotes");
+        for i in 0..DEPS {
+            let dep = GitRepo::init(&remotes.join(format!("dep-{i}.git")));
+            for c in 0..5 {
+                dep.commit(&format!("c{c}"), &[("src/lib.txt", &format!("{i}-{c}\n"))]);
+            }
+            dep.annotated_tag("v1.0.0", "release");
+        }
+        let daemon = GitDaemon::serve(&remotes);
+        let proxy = LatencyProxy::start(daemon.addr(), DELAY);
+        let registry = ReleaseServer::start();
+        let mut ciux_file = format!(
+            "apiVersion: v1alpha1\nregistry: {}/bench\nsourcePathes: [src]\ndependencies:\n",
+            registry.addr()
+        );
+        for i in 0..DEPS {
+            ciux_file.push_str(&format!(
+                "  - url: git://{}/dep-{i}.git\n    clone: true\n    labels: {{itest: \"true\"}}\n",
+                proxy.addr()
+            ));
+        }
+        let project = GitRepo::init(&root.path().join("work/project"));
+        project.commit("c1", &[(".ciux", &ciux_file), ("src/a", "1\n")]);
+        project.annotated_tag("v1.0.0", "release");
+        Ok(IgniteWorld {
+            project: project.path().to_owned(),
+            root,
+            _daemon: daemon,
+            proxy,
+            _registry: registry,
+        })
+    }
+
+    fn ignite(&self, tools: &Tools) -> Command {
+        let mut command = Command::new(&tools.ciux);
+        command
+            .args(["ignite", "--selector", "itest"])
+            .arg(&self.project)
+            .env("HOME", self.root.path());
+        command
+    }
+
+    fn remove_clones(&self) -> Result<()> {
+        for i in 0..DEPS {
+            let clone = self.root.path().join(format!("work/dep-{i}"));
+            if clone.exists() {
+                std::fs::remove_dir_all(&clone)
+                    .with_context(|| format!("removing {}", clone.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn url(&self, i: usize) -> String {
+        format!("git://{}/dep-{i}.git", self.proxy.addr())
+    }
+}
+
+fn git(args: &[&str], dir: Option<&Path>) -> Result<Duration> {
+    let mut command = Command::new("git");
+    if let Some(dir) = dir {
+        command.arg("-C").arg(dir);
+    }
+    time(command.args(args))
+}
+
+fn ignite(tools: &Tools) -> Result<Vec<Row>> {
+    let world = IgniteWorld::new()?;
+    let cold = median(3, || {
+        world.remove_clones()?;
+        time(&mut world.ignite(tools))
+    });
+    let warm = median(3, || time(&mut world.ignite(tools)));
+    let baseline_dir = scratch("bench-ciux-git-")?;
+    let cold_baseline = median(3, || {
+        let start = Instant::now();
+        for i in 0..DEPS {
+            let dest = baseline_dir.path().join(format!("dep-{i}"));
+            if dest.exists() {
+                std::fs::remove_dir_all(&dest)?;
+            }
+            git(&["ls-remote", &world.url(i)], None)?;
+            let dest = dest.display().to_string();
+            git(&["clone", "-q", &world.url(i), &dest], None)?;
+        }
+        Ok(start.elapsed())
+    });
+    let warm_baseline = median(3, || {
+        let start = Instant::now();
+        for i in 0..DEPS {
+            let dest = baseline_dir.path().join(format!("dep-{i}"));
+            git(&["ls-remote", &world.url(i)], None)?;
+            git(&["fetch", "-q", "--tags", "origin"], Some(&dest))?;
+        }
+        Ok(start.elapsed())
+    });
+    let mut rows = vec![
+        Row::seconds(
+            "ciux",
+            "cold `ignite`, 8 git deps, 40 ms round trip",
+            cold,
+            Limit::Ratio(0.3),
+        )
+        .baseline("git CLI, one dep at a time", cold_baseline),
+        Row::seconds(
+            "ciux",
+            "warm `ignite`, 8 git deps, 40 ms round trip",
+            warm,
+            Limit::Ratio(0.1),
+        )
+        .baseline("git CLI, one dep at a time", warm_baseline),
+    ];
+    rows.push(peak_rss(&world, tools));
+    Ok(rows)
+}
+
+/// Peak resident memory of a warm `ignite`, from GNU time's maximum RSS.
+fn peak_rss(world: &IgniteWorld, tools: &Tools) -> Row {
+    let figure = (|| {
+        if !Path::new("/usr/bin/time").is_file() {
+            bail!("/usr/bin/time is not installed (Debian package `time`)");
+        }
+        let ignite = world.ignite(tools);
+        let output = Command::new("/usr/bin/time")
+            .args(["-f", "maxrss_kib=%M"])
+            .arg(ignite.get_program())
+            .args(ignite.get_args())
+            .env("HOME", world.root.path())
+            .output()
+            .context("running /usr/bin/time")?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            bail!("ciux ignite failed: {stderr}");
+        }
+        let kib: f64 = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("maxrss_kib="))
+            .context("no maxrss_kib line from /usr/bin/time")?
+            .trim()
+            .parse()?;
+        Ok(kib / 1024.0)
+    })();
+    Row::mib(
+        "ciux",
+        "peak RSS of a warm `ignite` (8 deps)",
+        figure,
+        Limit::Mib(60.0),
+    )
+}
+
+/// A project whose last source change is followed by 19 other commits: 20 commits hold the
+/// current sources, so `get image --check` looks up 20 tags (all absent) in a registry behind the
+/// latency proxy.
+fn image_scan(tools: &Tools) -> Result<Row> {
+    let root = scratch("bench-ciux-scan-")?;
+    let registry = ReleaseServer::start();
+    let proxy = LatencyProxy::start(registry.addr(), DELAY);
+    let project = GitRepo::init(&root.path().join("project"));
+    let ciux_file = format!(
+        "apiVersion: v1alpha1\nregistry: {}/bench\nsourcePathes: [src]\n",
+        proxy.addr()
+    );
+    project.commit("c0", &[(".ciux", &ciux_file), ("src/a", "0\n")]);
+    project.annotated_tag("v1.0.0", "release");
+    project.commit("source change", &[("src/a", "1\n")]);
+    for i in 1..CANDIDATES {
+        project.commit(&format!("doc {i}"), &[("README.md", &format!("{i}\n"))]);
+    }
+    let before = registry.requests().len();
+    let figure = median(3, || {
+        time(
+            Command::new(&tools.ciux)
+                .args(["get", "image", "--check"])
+                .arg(project.path())
+                .env("HOME", root.path()),
+        )
+    });
+    let lookups = (registry.requests().len() - before) / 3;
+    let urls: Vec<String> = (0..CANDIDATES)
+        .map(|i| format!("http://{}/v2/bench/project/manifests/c{i}", proxy.addr()))
+        .collect();
+    let baseline = if on_path("curl") {
+        median(3, || {
+            let mut curl = Command::new("curl");
+            curl.args(["-sS", "-o", "/dev/null", "-I"]);
+            for url in &urls {
+                curl.arg(url);
+            }
+            // curl's exit status is 0 for a 404 without -f.
+            time(&mut curl)
+        })
+    } else {
+        Err(anyhow::anyhow!("curl is not installed"))
+    };
+    Ok(Row::seconds(
+        "ciux",
+        &format!("image scan over {CANDIDATES} commits ({lookups} lookups), 40 ms round trip"),
+        figure,
+        Limit::Ratio(0.2),
+    )
+    .baseline("curl, one request at a time", baseline))
+}

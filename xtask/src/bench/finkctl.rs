@@ -1,0 +1,80 @@
+//! finkctl: `wait tasks` reacting to the last pod getting Ready, and `run --dry-run` end to end.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use harness::apiserver::{FakeApiServer, crds};
+use harness::stack::{spark_pod, write_finkctl_config};
+use harness::tools::Tools;
+
+use super::{Limit, Row, median, process_baseline, scratch, time};
+
+/// When the fake cluster makes the last pod Ready.
+const READY_AT: Duration = Duration::from_secs(1);
+
+pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
+    let dir = scratch("bench-finkctl-")?;
+    let api = FakeApiServer::builder()
+        .crd(crds::spark_application())
+        .start();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "spark")?;
+    write_finkctl_config(dir.path())?;
+    let finkctl = |args: &[&str]| {
+        let mut command = Command::new(&tools.finkctl);
+        command
+            .args(args)
+            .env("HOME", dir.path())
+            .env("KUBECONFIG", &kubeconfig)
+            .env("FINKCONFIG", dir.path())
+            .current_dir(dir.path());
+        command
+    };
+
+    let wait = median(3, || {
+        for (name, role) in [("driver-0", "driver"), ("exec-0", "executor")] {
+            api.apply_json(spark_pod(name, "bench", role, false));
+        }
+        let start = Instant::now();
+        api.after(READY_AT, |store| {
+            for (name, role) in [("driver-0", "driver"), ("exec-0", "executor")] {
+                store.apply_json(spark_pod(name, "bench", role, true));
+            }
+        });
+        time(&mut finkctl(&[
+            "wait",
+            "tasks",
+            "-e",
+            "1",
+            "--timeout",
+            "30s",
+        ]))?;
+        Ok(start.elapsed())
+    });
+    let dry_run = median(21, || {
+        time(&mut finkctl(&[
+            "run",
+            "stream2raw",
+            "--dry-run",
+            "-i",
+            "img:1",
+        ]))
+    });
+    Ok(vec![
+        Row::seconds(
+            "finkctl",
+            "`wait tasks`, last pod Ready at t=1 s (returns at)",
+            wait,
+            Limit::Slack(0.3),
+        )
+        .baseline("last pod Ready", Ok(READY_AT)),
+        Row::seconds(
+            "finkctl",
+            "`run stream2raw --dry-run` end to end",
+            dry_run,
+            Limit::Seconds(0.010),
+        )
+        .baseline("`true`", process_baseline()),
+    ])
+}
