@@ -7,6 +7,7 @@
 //! that is missing, unreadable or not valid YAML, or a context that does not exist, is an error
 //! naming the file.
 
+pub mod retry;
 pub mod wait;
 
 use std::ffi::OsString;
@@ -95,7 +96,9 @@ pub enum KubeError {
         source: KubeconfigError,
     },
     /// The in-cluster configuration cannot be loaded.
-    #[error("cannot use the in-cluster service account: {0}")]
+    #[error(
+        "no kubeconfig found and cannot use the in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount): {0}"
+    )]
     InCluster(#[source] ::kube::config::InClusterError),
     /// `--namespace` is not a valid namespace name.
     #[error(transparent)]
@@ -654,6 +657,46 @@ current-context: second-only
             select_source(&KubeArgs::default(), &empty).unwrap(),
             Source::Files(_)
         ));
+    }
+
+    #[test]
+    #[ignore = "run in its own process, with an in-cluster environment, by in_cluster_is_the_last_resort"]
+    fn isolated_in_cluster_without_service_account_files() {
+        assert!(
+            std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+            "started by in_cluster_is_the_last_resort"
+        );
+        let err = KubeTarget::load(&KubeArgs::default()).unwrap_err();
+        assert!(matches!(err, KubeError::InCluster(_)), "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "no kubeconfig found and cannot use the in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount): "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn in_cluster_is_the_last_resort() {
+        if Path::new("/var/run/secrets/kubernetes.io/serviceaccount").exists() {
+            return; // Running inside a pod: the in-cluster config would work.
+        }
+        let home = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "kube::tests::isolated_in_cluster_without_service_account_files",
+                "--ignored",
+                "--quiet",
+            ])
+            .env_remove("KUBECONFIG")
+            .env("HOME", home.path())
+            .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", "6443")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{status}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! A [`Cmd`] describes one invocation; a [`Runner`] executes it and honours `--dry-run` by printing
 //! the command as a POSIX-shell-quoted line on stdout instead of running it. The API is
-//! synchronous: from async code, call it inside `tokio::task::spawn_blocking`.
+//! synchronous: from async code, call it inside `tokio::task::spawn_blocking`. Termination
+//! signals sent to the tool while a child runs are forwarded to the child (see `signals`).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -11,6 +12,8 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+
+mod signals;
 
 /// How many trailing lines of the child's stderr a [`RunError::Failed`] keeps.
 const STDERR_TAIL_LINES: usize = 20;
@@ -386,6 +389,7 @@ impl Runner {
             Stdio::inherit()
         });
         let mut child = command.spawn().map_err(|e| spawn_error(cmd, e))?;
+        let _running = signals::Running::new(&child);
         let feeder = feed_stdin(&mut child, cmd);
         let status = child.wait().map_err(|e| spawn_error(cmd, e))?;
         join_feeder(feeder);
@@ -418,6 +422,7 @@ impl Runner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| spawn_error(cmd, e))?;
+        let _running = signals::Running::new(&child);
         let feeder = feed_stdin(&mut child, cmd);
         let (out_sink, err_sink) = match forward {
             Forward::ToStdout => (Some(self.stdout.clone()), Some(self.stderr.clone())),
@@ -821,6 +826,64 @@ mod tests {
                 .contains("working directory /nonexistent/dir does not exist"),
             "{err}"
         );
+    }
+
+    /// Runs one test of this binary alone in a child process (signals are process-wide).
+    fn run_isolated(test: &str) -> std::process::ExitStatus {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--ignored", "--quiet", "--test-threads=1"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+    }
+
+    #[test]
+    #[ignore = "run alone in its own process by termination_signals_reach_the_child"]
+    fn isolated_sigterm_is_forwarded_to_the_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        let script = format!(
+            "trap 'echo got-term; exit 7' TERM; touch '{}'; while :; do sleep 0.05; done",
+            ready.display()
+        );
+        let killer = std::thread::spawn(move || {
+            for _ in 0..1000 {
+                if ready.exists() {
+                    let me = rustix::process::getpid();
+                    rustix::process::kill_process(me, rustix::process::Signal::TERM).unwrap();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("the child never started");
+        });
+        let (runner, out, _) = runner(false);
+        let err = runner.run(&sh(&script)).unwrap_err();
+        killer.join().unwrap();
+        assert!(
+            matches!(err, RunError::Failed { code: Some(7), .. }),
+            "{err}"
+        );
+        assert_eq!(out.text(), "got-term\n");
+    }
+
+    #[test]
+    #[ignore = "run alone in its own process by termination_signals_reach_the_child"]
+    fn isolated_sigterm_without_a_child_terminates() {
+        let (runner, _, _) = runner(false);
+        runner.query(&Cmd::new("true")).unwrap();
+        let me = rustix::process::getpid();
+        rustix::process::kill_process(me, rustix::process::Signal::TERM).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn termination_signals_reach_the_child() {
+        let status = run_isolated("process::tests::isolated_sigterm_is_forwarded_to_the_child");
+        assert!(status.success(), "{status}");
+        // Once no child runs, SIGTERM terminates the tool as usual (the handler does not swallow it).
+        let status = run_isolated("process::tests::isolated_sigterm_without_a_child_terminates");
+        assert_eq!(status.signal(), Some(15), "{status}");
     }
 
     #[test]

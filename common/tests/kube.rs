@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use common::kube::retry::retry_transient;
 use common::kube::wait::{
     Check, WaitError, is_deployment_rolled_out, is_node_ready, is_pod_ready, wait_all_ready,
     wait_for, watch_until,
@@ -261,8 +262,16 @@ async fn nodes_and_deployments_become_ready() {
         "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": available}})
     };
     server.apply_json(deployment(0));
-    server.after(Duration::from_millis(200), move |store: &Store| {
-        store.apply_json(deployment(1));
+    server.after(Duration::from_millis(200), |store: &Store| {
+        // The controller only updates the status: the generation stays observed.
+        let status = json!({"status": {"availableReplicas": 1}});
+        store.merge_patch_json(
+            "apps/v1",
+            "Deployment",
+            Some("olm"),
+            "olm-operator",
+            &status,
+        );
     });
     let cfg = watcher::Config::default().fields("metadata.name=olm-operator");
     let rolled = wait_all_ready(
@@ -390,5 +399,105 @@ async fn watch_until_timeout_names_dynamic_objects_by_kind() {
     assert_eq!(
         err.to_string(),
         "timed out after 2s waiting for distribution: condition not met on sparkapplication/distribution"
+    );
+}
+
+/// A client without kube's own retry layer, so that `retry_transient` alone is exercised.
+fn client_without_kube_retries(server: &FakeApiServer) -> kube::Client {
+    let mut config = target(server).config().clone();
+    config.default_retry = false;
+    kube::Client::try_from(config).unwrap()
+}
+
+fn requests_to(server: &FakeApiServer, method: &str, path: &str) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
+}
+
+#[tokio::test]
+async fn server_side_apply_is_retried_after_500s() {
+    let server = FakeApiServer::start();
+    let path = "/api/v1/namespaces/default/pods/stream2raw";
+    server.fault(
+        FaultRule::new(Fault::Status(500))
+            .method("PATCH")
+            .path_prefix(path)
+            .times(2),
+    );
+    let pods: Api<Pod> = Api::default_namespaced(client_without_kube_retries(&server));
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stream2raw"},
+        "spec": {"containers": [{"name": "c", "image": "fink"}]}});
+    let params = kube::api::PatchParams::apply("finkctl").force();
+    let patch = kube::api::Patch::Apply(&pod);
+    let applied = retry_transient("apply pod/stream2raw", || {
+        pods.patch("stream2raw", &params, &patch)
+    })
+    .await
+    .unwrap();
+    assert_eq!(applied.metadata.name.as_deref(), Some("stream2raw"));
+    assert_eq!(requests_to(&server, "PATCH", path), 3);
+}
+
+#[tokio::test]
+async fn throttling_waits_for_retry_after() {
+    let server = FakeApiServer::start();
+    server.apply_json(pod("cilium-a", true));
+    let path = "/api/v1/namespaces/kube-system/pods/cilium-a";
+    server.fault(
+        FaultRule::new(Fault::TooManyRequests {
+            retry_after_seconds: 1,
+        })
+        .path_prefix(path)
+        .times(1),
+    );
+    let pods: Api<Pod> = Api::namespaced(client_without_kube_retries(&server), "kube-system");
+    let started = Instant::now();
+    let got = retry_transient("get pod/cilium-a", || pods.get("cilium-a"))
+        .await
+        .unwrap();
+    assert_eq!(got.metadata.name.as_deref(), Some("cilium-a"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(requests_to(&server, "GET", path), 2);
+}
+
+#[tokio::test]
+async fn not_found_is_not_retried_and_persistent_500s_give_up() {
+    let server = FakeApiServer::start();
+    let pods: Api<Pod> = Api::namespaced(client_without_kube_retries(&server), "kube-system");
+    let err = retry_transient("get pod/missing", || pods.get("missing"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err}"
+    );
+    assert_eq!(
+        requests_to(
+            &server,
+            "GET",
+            "/api/v1/namespaces/kube-system/pods/missing"
+        ),
+        1
+    );
+
+    let path = "/api/v1/namespaces/kube-system/pods/broken";
+    server.fault(FaultRule::new(Fault::Status(500)).path_prefix(path));
+    let err = retry_transient("get pod/broken", || pods.get("broken"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 500),
+        "{err}"
+    );
+    assert_eq!(
+        requests_to(&server, "GET", path),
+        common::kube::retry::ATTEMPTS as usize
     );
 }
