@@ -61,13 +61,28 @@ pub struct CompletionArgs {
     pub no_descriptions: bool,
 }
 
-/// Writes the completion script for `command` to `out`.
-pub fn write_completions(mut command: Command, args: &CompletionArgs, out: &mut dyn Write) {
+/// The completion script for `command`.
+pub fn completion_script(mut command: Command, args: &CompletionArgs) -> Vec<u8> {
     if args.no_descriptions {
         command = strip_descriptions(command);
     }
     let name = command.get_name().to_string();
-    clap_complete::generate(Shell::from(args.shell), &mut command, name, out);
+    let mut script = Vec::new();
+    // Generating into memory cannot fail (clap_complete panics on write errors).
+    clap_complete::generate(Shell::from(args.shell), &mut command, name, &mut script);
+    script
+}
+
+/// Writes the completion script for `command` to `out`. A closed pipe (`tool completion bash |
+/// head`) is not an error; another write error is logged (to get it as a value instead, write
+/// [`completion_script`] yourself).
+pub fn write_completions(command: Command, args: &CompletionArgs, out: &mut dyn Write) {
+    let script = completion_script(command, args);
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(err) => tracing::error!("cannot write the completion script: {err}"),
+    }
 }
 
 fn strip_descriptions(command: Command) -> Command {
@@ -179,6 +194,33 @@ mod tests {
         write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
         let script = String::from_utf8(out).unwrap();
         assert!(script.contains("hello"), "{script}");
+    }
+
+    /// A writer whose reader went away, like stdout piped into `head -1`.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn closed_pipe_does_not_panic() {
+        let args = CompletionArgs {
+            shell: CompletionShell::Bash,
+            no_descriptions: false,
+        };
+        write_completions(
+            <Demo as clap::CommandFactory>::command(),
+            &args,
+            &mut ClosedPipe,
+        );
+        let script = completion_script(<Demo as clap::CommandFactory>::command(), &args);
+        assert!(String::from_utf8(script).unwrap().contains("hello"));
     }
 
     #[test]
