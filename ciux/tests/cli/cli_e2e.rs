@@ -1,12 +1,10 @@
 //! End-to-end cases of the spec (§5.2 `_e2e` scripts, project_test, error cases) against the built binary,
 //! with real git repositories, `git daemon` and the Debian `docker-registry` on loopback.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::{FakeBins, GitDaemon, Registry, Repo, Script, calls, ciux};
 use predicates::prelude::*;
-use support::{FakeBins, GitDaemon, Registry, Repo, Script, calls, ciux};
 
 /// `_e2e/create_git_repo.sh`: `.ciux` with `sourcePathes: [rootfs]`, one commit, ignite with
 /// `--selector itest=true`, then `rootfs/hello.txt` and the annotated tag v1.0.0.
