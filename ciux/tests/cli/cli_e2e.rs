@@ -599,6 +599,18 @@ fn bad_inputs_have_clear_messages() {
             "{}/.ciux:4:",
             dir.display()
         )));
+    // A missing `.ciux`: the path, the cause once, and what to do.
+    let plain = d.path().join("plain");
+    Repo::init(&plain).commit("c", &[("f", "1")]);
+    let out = ciux().args(["get", "deps"]).arg(&plain).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("unable to read {}/.ciux", plain.display()))
+            && stderr.contains("every ciux project has a `.ciux` file")
+            && stderr.matches("os error 2").count() == 1,
+        "{stderr}"
+    );
     r.commit(
         "c",
         &[(
