@@ -62,12 +62,22 @@ pub struct CompletionArgs {
 }
 
 /// Writes the completion script for `command` to `out`.
-pub fn write_completions(mut command: Command, args: &CompletionArgs, out: &mut dyn Write) {
+///
+/// The script is rendered in memory first: clap_complete panics on a failed write, and a closed
+/// pipe (`tool completion bash | head`) must be an ordinary I/O error.
+pub fn write_completions(
+    mut command: Command,
+    args: &CompletionArgs,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if args.no_descriptions {
         command = strip_descriptions(command);
     }
     let name = command.get_name().to_string();
-    clap_complete::generate(Shell::from(args.shell), &mut command, name, out);
+    let mut script = Vec::new();
+    clap_complete::generate(Shell::from(args.shell), &mut command, name, &mut script);
+    out.write_all(&script)?;
+    out.flush()
 }
 
 fn strip_descriptions(command: Command) -> Command {
@@ -176,9 +186,36 @@ mod tests {
             shell: CompletionShell::Bash,
             no_descriptions: false,
         };
-        write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
+        write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out).unwrap();
         let script = String::from_utf8(out).unwrap();
         assert!(script.contains("hello"), "{script}");
+    }
+
+    /// A writer whose reader went away, as stdout piped into `head`.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_an_error_not_a_panic() {
+        let args = CompletionArgs {
+            shell: CompletionShell::Zsh,
+            no_descriptions: false,
+        };
+        let err = write_completions(
+            <Demo as clap::CommandFactory>::command(),
+            &args,
+            &mut ClosedPipe,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
     }
 
     #[test]
@@ -189,7 +226,7 @@ mod tests {
                 shell: CompletionShell::Fish,
                 no_descriptions,
             };
-            write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
+            write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out).unwrap();
             String::from_utf8(out).unwrap()
         };
         assert!(render(false).contains("Says hello"));
