@@ -69,13 +69,13 @@ pub struct DependencySpec {
 pub enum CiuxFileError {
     /// Missing or unreadable file.
     #[error(
-        "unable to read {path}: {source} (every ciux project has a `.ciux` file at its git root)"
+        "unable to read {path}: {error} (every ciux project has a `.ciux` file at its git root)"
     )]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source`, so that it is printed once).
+        error: std::io::Error,
     },
     /// Invalid YAML or a wrong type.
     #[error("{path}:{line}:{column}: {message}")]
@@ -105,9 +105,9 @@ impl CiuxFile {
     /// Reads `<root>/.ciux`.
     pub fn load(root: &Path) -> Result<Self, CiuxFileError> {
         let path = root.join(".ciux");
-        let text = std::fs::read_to_string(&path).map_err(|source| CiuxFileError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|error| CiuxFileError::Read {
             path: path.clone(),
-            source,
+            error,
         })?;
         Self::parse(&text, &path)
     }

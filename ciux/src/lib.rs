@@ -40,10 +40,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(c) => cmd::get::run(c, &mut out),
         Command::Tag(a) => cmd::tag::run(a, &mut out),
         Command::Image(c) => cmd::image::run(c, &runner, &mut out),
-        Command::Completion(args) => {
-            common::cli::write_completions(Cli::command(), &args, &mut out);
-            Ok(())
-        }
+        Command::Completion(args) => Ok(common::cli::write_completions(
+            Cli::command(),
+            &args,
+            &mut out,
+        )?),
     }
 }
 

@@ -1,17 +1,20 @@
 //! One status line per dependency on stderr, drawn only when stderr is a terminal.
+//!
+//! The lines live in `common::progress`'s process-wide group, through which `common::logging`
+//! writes, so warnings are printed above the lines instead of through them.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Status lines, one per dependency, in `.ciux` order.
 pub struct DepProgress {
-    _multi: MultiProgress,
     bars: Vec<ProgressBar>,
 }
 
 impl DepProgress {
-    /// A line per label (hidden when stderr is not a terminal).
+    /// A line per label (hidden when stderr is not a terminal). The lines stay until the end of
+    /// the process, as the final status of each dependency.
     pub fn new<'a>(labels: impl IntoIterator<Item = &'a str>) -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let multi = common::progress::multi();
         let style = ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bars = labels
@@ -24,10 +27,7 @@ impl DepProgress {
                 bar
             })
             .collect();
-        Self {
-            _multi: multi,
-            bars,
-        }
+        Self { bars }
     }
 
     /// Sets the status of line `i`.

@@ -61,28 +61,23 @@ pub struct CompletionArgs {
     pub no_descriptions: bool,
 }
 
-/// The completion script for `command`.
-pub fn completion_script(mut command: Command, args: &CompletionArgs) -> Vec<u8> {
+/// Writes the completion script for `command` to `out`.
+///
+/// The script is rendered in memory first: clap_complete panics on a failed write, and a closed
+/// pipe (`tool completion bash | head`) must be an ordinary I/O error.
+pub fn write_completions(
+    mut command: Command,
+    args: &CompletionArgs,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if args.no_descriptions {
         command = strip_descriptions(command);
     }
     let name = command.get_name().to_string();
     let mut script = Vec::new();
-    // Generating into memory cannot fail (clap_complete panics on write errors).
     clap_complete::generate(Shell::from(args.shell), &mut command, name, &mut script);
-    script
-}
-
-/// Writes the completion script for `command` to `out`. A closed pipe (`tool completion bash |
-/// head`) is not an error; another write error is logged (to get it as a value instead, write
-/// [`completion_script`] yourself).
-pub fn write_completions(command: Command, args: &CompletionArgs, out: &mut dyn Write) {
-    let script = completion_script(command, args);
-    match out.write_all(&script).and_then(|()| out.flush()) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(err) => tracing::error!("cannot write the completion script: {err}"),
-    }
+    out.write_all(&script)?;
+    out.flush()
 }
 
 fn strip_descriptions(command: Command) -> Command {
@@ -191,12 +186,12 @@ mod tests {
             shell: CompletionShell::Bash,
             no_descriptions: false,
         };
-        write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
+        write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out).unwrap();
         let script = String::from_utf8(out).unwrap();
         assert!(script.contains("hello"), "{script}");
     }
 
-    /// A writer whose reader went away, like stdout piped into `head -1`.
+    /// A writer whose reader went away, as stdout piped into `head`.
     struct ClosedPipe;
 
     impl Write for ClosedPipe {
@@ -204,23 +199,23 @@ mod tests {
             Err(std::io::ErrorKind::BrokenPipe.into())
         }
         fn flush(&mut self) -> std::io::Result<()> {
-            Err(std::io::ErrorKind::BrokenPipe.into())
+            Ok(())
         }
     }
 
     #[test]
-    fn closed_pipe_does_not_panic() {
+    fn a_closed_pipe_is_an_error_not_a_panic() {
         let args = CompletionArgs {
-            shell: CompletionShell::Bash,
+            shell: CompletionShell::Zsh,
             no_descriptions: false,
         };
-        write_completions(
+        let err = write_completions(
             <Demo as clap::CommandFactory>::command(),
             &args,
             &mut ClosedPipe,
-        );
-        let script = completion_script(<Demo as clap::CommandFactory>::command(), &args);
-        assert!(String::from_utf8(script).unwrap().contains("hello"));
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
     }
 
     #[test]
@@ -231,7 +226,7 @@ mod tests {
                 shell: CompletionShell::Fish,
                 no_descriptions,
             };
-            write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out);
+            write_completions(<Demo as clap::CommandFactory>::command(), &args, &mut out).unwrap();
             String::from_utf8(out).unwrap()
         };
         assert!(render(false).contains("Says hello"));

@@ -96,10 +96,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("v{}  ", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Completion(args) => {
-            common::cli::write_completions(Cli::command(), &args, &mut std::io::stdout().lock());
-            Ok(())
-        }
+        Command::Completion(args) => Ok(common::cli::write_completions(
+            Cli::command(),
+            &args,
+            &mut std::io::stdout().lock(),
+        )?),
         Command::Run(args) => run::run(&ctx, &args),
         Command::S3(args) => s3::command(&ctx, &args),
         Command::Createsecrets(args) => createsecrets::command(&ctx, &args),

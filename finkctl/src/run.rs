@@ -22,6 +22,7 @@ use crate::spark_application::{self, DEFAULT_SPARK_VERSION, application_name};
 use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
 use common::kube::KubeTarget;
+use common::kube::retry::retry_transient;
 
 /// Field manager of every server-side apply (the original's, so objects it created stay ours).
 pub const FIELD_MANAGER: &str = "application/apply-patch";
@@ -126,11 +127,11 @@ fn spark_operator(
         let api: Api<DynamicObject> =
             Api::namespaced_with(client, &job.namespace, &spark_application_resource());
         let name = application_name(job);
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(&manifest),
-        )
+        let params = PatchParams::apply(FIELD_MANAGER);
+        let patch = Patch::Apply(&manifest);
+        retry_transient(&format!("applying SparkApplication {name}"), || {
+            api.patch(&name, &params, &patch)
+        })
         .await
         .map_err(crate::api_error)
         .with_context(|| format!("cannot apply SparkApplication {}/{name}", job.namespace))?;
@@ -155,15 +156,14 @@ pub async fn kafka_password(config: &FinkConfig, target: &KubeTarget) -> anyhow:
     let namespace = config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?;
     let name = config.string_or("kafka.user_secret", DEFAULT_KAFKA_USER)?;
     let api: Api<Secret> = Api::namespaced(target.client().await?, &namespace);
-    let secret = api
-        .get(&name)
-        .await
-        .map_err(crate::api_error)
-        .with_context(|| {
-            format!(
-                "cannot read the Kafka password from Secret {namespace}/{name}: pass it explicitly"
-            )
-        })?;
+    let secret = retry_transient(&format!("reading Secret {namespace}/{name}"), || {
+        api.get(&name)
+    })
+    .await
+    .map_err(crate::api_error)
+    .with_context(|| {
+        format!("cannot read the Kafka password from Secret {namespace}/{name}: pass it explicitly")
+    })?;
     let bytes = secret
         .data
         .and_then(|mut d| d.remove("password"))
@@ -181,11 +181,11 @@ pub async fn apply_secret(
     let namespace = target.namespace();
     let secret = jaas_secret(namespace, &jaas_text(username, password));
     let api: Api<Secret> = Api::namespaced(target.client().await?, namespace);
-    api.patch(
-        JAAS_SECRET,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Apply(&secret),
-    )
+    let params = PatchParams::apply(FIELD_MANAGER);
+    let patch = Patch::Apply(&secret);
+    retry_transient(&format!("applying Secret {JAAS_SECRET}"), || {
+        api.patch(JAAS_SECRET, &params, &patch)
+    })
     .await
     .map_err(crate::api_error)
     .with_context(|| format!("cannot apply Secret {namespace}/{JAAS_SECRET}"))?;

@@ -12,6 +12,8 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::{Api, Client, ResourceExt};
 
+use common::kube::retry::retry_transient;
+
 /// Field manager of every apply.
 pub const FIELD_MANAGER: &str = "ktbx";
 
@@ -142,11 +144,12 @@ impl Applier {
         if caps.scope == Scope::Namespaced && body.metadata.namespace.is_none() {
             body.metadata.namespace = Some(default_ns.to_string());
         }
-        api.patch(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
+        let name = obj.name_any();
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let patch = Patch::Apply(&body);
+        retry_transient(&format!("applying {}", describe(&body)), || {
+            api.patch(&name, &params, &patch)
+        })
         .await
         .with_context(|| format!("applying {}", describe(&body)))?;
         Ok(())

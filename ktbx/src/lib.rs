@@ -50,10 +50,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     match cli.command {
         Command::Version(args) => Ok(version::run(&args, &mut out)?),
-        Command::Completion(args) => {
-            common::cli::write_completions(Cli::command(), &args, &mut out);
-            Ok(())
-        }
+        Command::Completion(args) => Ok(common::cli::write_completions(
+            Cli::command(),
+            &args,
+            &mut out,
+        )?),
         Command::Desk(args) => desk::run(&args, &mut out),
         Command::Delete(args) => {
             delete::run(&args, &cli.name, &Runner::new(args.dry_run), &mut out)

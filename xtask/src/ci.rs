@@ -4,7 +4,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, project_root};
+use crate::{cargo, cargo_with_env, project_root};
 
 /// What CI runs: formatting, the dependency-graph rules, lints, then every test of the workspace.
 pub(crate) fn run() -> Result<()> {
@@ -19,14 +19,29 @@ pub(crate) fn run() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&[
-        "nextest",
-        "run",
-        "--workspace",
-        "--locked",
-        "--no-fail-fast",
-    ])?;
+    // The scenario tests run the three debug binaries, which nextest builds with the workspace's
+    // features (every package's integration tests need its binary): point the tests at them, so no
+    // test starts a nested cargo build with another feature set.
+    let bin_dir = target_dir()?.join("debug");
+    cargo_with_env(
+        &[
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ],
+        &[("FINK_TOOLS_BIN_DIR", &bin_dir)],
+    )?;
     Ok(())
+}
+
+/// The cargo target directory (`$CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir() -> Result<std::path::PathBuf> {
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => project_root().join("target"),
+    })
 }
 
 /// Crates that would bring a second rustls crypto provider next to `ring`.

@@ -51,10 +51,16 @@ pub(crate) fn project_root() -> PathBuf {
 
 /// Runs `cargo <args>` from the workspace root and fails if it fails.
 pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with_env(args, &[])
+}
+
+/// [`cargo`] with extra environment variables.
+pub(crate) fn cargo_with_env(args: &[&str], envs: &[(&str, &Path)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     eprintln!("xtask: cargo {}", args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(project_root())
         .status()
         .with_context(|| format!("running {cargo}"))?;

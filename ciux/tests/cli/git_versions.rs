@@ -1,10 +1,8 @@
 //! Ports of the Go `git_test` / `git_repository_test` cases on real repositories.
 
-mod support;
-
+use crate::support::{GitDaemon, Repo};
 use ciux::git::{self, SourcePaths};
 use git2::Oid;
-use support::{GitDaemon, Repo};
 
 fn oid(s: &str) -> Oid {
     Oid::from_str(s).unwrap()

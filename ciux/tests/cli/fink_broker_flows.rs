@@ -1,12 +1,10 @@
 //! The users' shell flows of spec §5.3, run by bash against the built `ciux` on PATH, with a project
 //! served by `git daemon`, the Debian registry on loopback, and fake `go`, `cargo` and `docker`.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::{FakeBins, GitDaemon, Registry, Repo, Script, calls};
+use crate::support::{FakeBins, GitDaemon, Registry, Repo, Script, calls};
 
 struct Stack {
     _tmp: tempfile::TempDir,

@@ -1,12 +1,10 @@
 //! End-to-end cases of the spec (§5.2 `_e2e` scripts, project_test, error cases) against the built binary,
 //! with real git repositories, `git daemon` and the Debian `docker-registry` on loopback.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::{FakeBins, GitDaemon, Registry, Repo, Script, calls, ciux};
 use predicates::prelude::*;
-use support::{FakeBins, GitDaemon, Registry, Repo, Script, calls, ciux};
 
 /// `_e2e/create_git_repo.sh`: `.ciux` with `sourcePathes: [rootfs]`, one commit, ignite with
 /// `--selector itest=true`, then `rootfs/hello.txt` and the annotated tag v1.0.0.
@@ -601,6 +599,18 @@ fn bad_inputs_have_clear_messages() {
             "{}/.ciux:4:",
             dir.display()
         )));
+    // A missing `.ciux`: the path, the cause once, and what to do.
+    let plain = d.path().join("plain");
+    Repo::init(&plain).commit("c", &[("f", "1")]);
+    let out = ciux().args(["get", "deps"]).arg(&plain).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("unable to read {}/.ciux", plain.display()))
+            && stderr.contains("every ciux project has a `.ciux` file")
+            && stderr.matches("os error 2").count() == 1,
+        "{stderr}"
+    );
     r.commit(
         "c",
         &[(
@@ -1080,4 +1090,44 @@ fn basic_auth_registry_with_docker_config() {
         out,
         format!("Image: {host}/fink/proj:v1.0.0, in registry: true\n")
     );
+}
+
+/// Docker credential helpers (`credHelpers` per registry, then `credsStore`) answer with the
+/// registry host on stdin; they are asked once per registry.
+#[test]
+fn registry_credentials_from_docker_credential_helpers() {
+    let reg = Registry::start_with_htpasswd("ci", "s3cret");
+    let host = reg.host();
+    let dir = tempfile::tempdir().unwrap();
+    let project = Repo::init(&dir.path().join("proj"));
+    project.commit("c1", &[(".ciux", &format!("registry: {host}/fink\n"))]);
+    project.annotated("v1.0.0");
+    reg.push_image("fink/proj", "v1.0.0");
+    let fakes = FakeBins::new();
+    let answer = r#"{"ServerURL":"x","Username":"ci","Secret":"s3cret"}"#;
+    fakes.add("docker-credential-pass", Script::stdout(answer));
+    fakes.add("docker-credential-desktop", Script::stdout(answer));
+    for (config, helper) in [
+        (format!(r#"{{"credHelpers":{{"{host}":"pass"}}}}"#), "pass"),
+        (r#"{"credsStore":"desktop"}"#.to_string(), "desktop"),
+    ] {
+        let docker = dir.path().join(helper);
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(docker.join("config.json"), config).unwrap();
+        let out = stdout_of(
+            ciux()
+                .env("PATH", fakes.path_env())
+                .env("DOCKER_CONFIG", &docker)
+                .args(["get", "image", "--check"])
+                .arg(&project.dir),
+        );
+        assert_eq!(
+            out,
+            format!("Image: {host}/fink/proj:v1.0.0, in registry: true\n")
+        );
+        let calls = fakes.calls(&format!("docker-credential-{helper}"));
+        assert_eq!(calls.len(), 1, "{helper}: {calls:?}");
+        assert_eq!(calls[0].argv, ["get"]);
+        assert_eq!(calls[0].stdin, host);
+    }
 }

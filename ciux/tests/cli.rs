@@ -1,0 +1,16 @@
+//! ciux's integration tests, in one test binary (one link instead of one per file), one module per
+//! area, as ripgrep does.
+
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/cli_e2e.rs"]
+mod cli_e2e;
+#[path = "cli/fink_broker_flows.rs"]
+mod fink_broker_flows;
+#[path = "cli/git_versions.rs"]
+mod git_versions;
+#[path = "cli/help.rs"]
+mod help;
+#[path = "cli/registry_protocol.rs"]
+mod registry_protocol;
