@@ -121,7 +121,7 @@ impl Row {
 
     fn target_text(&self) -> String {
         match self.target {
-            Limit::Ratio(max) => format!("ratio ≤ {max}"),
+            Limit::Ratio(max) => format!("ratio ≤ {max:.2}"),
             Limit::Seconds(max) => format!("≤ {}", self.format(max)),
             Limit::Mib(max) => format!("≤ {max} MiB"),
             Limit::Slack(slack) => format!("≤ baseline + {}", self.format(slack)),
@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(row.ratio(), Some(0.5));
         assert!(
             row.markdown()
-                .ends_with("| 50.0 ms | 100.0 ms (b) | 0.50 | ratio ≤ 0.6 | pass |")
+                .ends_with("| 50.0 ms | 100.0 ms (b) | 0.50 | ratio ≤ 0.60 | pass |")
         );
     }
 
