@@ -10,9 +10,8 @@ use crate::project::Project;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::revision::Revision;
 
-/// How many git remotes (listings, clones, fetches) or registry look-ups are worked on at once:
-/// all of a typical stack in one round trip, still bounded for large ones.
-pub const CONCURRENCY: usize = 8;
+/// How many git remotes (listings, clones, fetches) or registry look-ups are worked on at once.
+pub const CONCURRENCY: usize = 4;
 
 /// The outcome of the image search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
