@@ -1,17 +1,21 @@
-//! finkctl: `wait tasks` reacting to the last pod getting Ready, and `run --dry-run` end to end.
+//! finkctl: `wait tasks` reacting to the last pod getting Ready, `wait topics` reacting to the
+//! broker's `kafka-topics.sh` output changing, and `run --dry-run` end to end.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use harness::apiserver::{FakeApiServer, crds};
+use harness::apiserver::{ExecReply, FakeApiServer, crds};
 use harness::stack::{spark_pod, write_finkctl_config};
 use harness::tools::Tools;
 
 use super::{Limit, Row, median, process_baseline, scratch, time};
 
-/// When the fake cluster makes the last pod Ready.
+/// When the fake cluster makes the last pod Ready, or the last topic appear.
 const READY_AT: Duration = Duration::from_secs(1);
+
+/// The Fink topics `wait topics --expected 2` waits for.
+const TOPICS: &str = "fink_early_sn\nfink_kn\n";
 
 pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
     let dir = scratch("bench-finkctl-")?;
@@ -52,6 +56,36 @@ pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
         ]))?;
         Ok(start.elapsed())
     });
+    api.apply_json(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kafka"},
+    }));
+    api.apply_json(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kafka-cluster-dual-role-0", "namespace": "kafka"},
+        "spec": {"containers": [{"name": "kafka", "image": "strimzi/kafka"}]},
+        "status": {"phase": "Running"},
+    }));
+    let topics = median(3, || {
+        let start = Instant::now();
+        // The broker lists no Fink topic until READY_AT, then both.
+        api.exec_handler("kafka", "kafka-cluster-dual-role-0", move |_| {
+            let listing = if start.elapsed() >= READY_AT {
+                format!("__consumer_offsets\n{TOPICS}")
+            } else {
+                "__consumer_offsets\n".to_string()
+            };
+            ExecReply::stdout(listing)
+        });
+        time(&mut finkctl(&[
+            "wait",
+            "topics",
+            "--expected",
+            "2",
+            "--timeout",
+            "30s",
+        ]))?;
+        Ok(start.elapsed())
+    });
     let dry_run = median(21, || {
         time(&mut finkctl(&[
             "run",
@@ -69,6 +103,13 @@ pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
             Limit::Slack(0.3),
         )
         .baseline("last pod Ready", Ok(READY_AT)),
+        Row::seconds(
+            "finkctl",
+            "`wait topics`, last topic listed at t=1 s (returns at)",
+            topics,
+            Limit::Slack(0.3),
+        )
+        .baseline("last topic listed", Ok(READY_AT)),
         Row::seconds(
             "finkctl",
             "`run stream2raw --dry-run` end to end",
