@@ -62,23 +62,17 @@ pub fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
 
 /// The clusters kind knows (`kind get clusters`; "No kind clusters found." goes to stderr).
 pub fn list_clusters(runner: &Runner) -> anyhow::Result<Vec<String>> {
-    let out = runner.query(&Cmd::new("kind").args(["get", "clusters"]).hint(KIND_HINT))?;
-    Ok(out
-        .stdout_str()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
+    kind_list(runner, &["get", "clusters"])
 }
 
 /// The node containers of a cluster (`kind get nodes --name N`).
 pub fn list_nodes(runner: &Runner, cluster: &str) -> anyhow::Result<Vec<String>> {
-    let out = runner.query(
-        &Cmd::new("kind")
-            .args(["get", "nodes", "--name", cluster])
-            .hint(KIND_HINT),
-    )?;
+    kind_list(runner, &["get", "nodes", "--name", cluster])
+}
+
+/// The non-empty lines a read-only `kind` command prints.
+fn kind_list(runner: &Runner, args: &[&str]) -> anyhow::Result<Vec<String>> {
+    let out = runner.query(&Cmd::new("kind").args(args).hint(KIND_HINT))?;
     Ok(out
         .stdout_str()
         .lines()

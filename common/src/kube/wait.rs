@@ -312,26 +312,29 @@ fn key<K: Resource>(obj: &K) -> (String, String) {
 
 /// The pod's `Ready` condition is `True`.
 pub fn is_pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    ready_among(
+        conditions
+            .into_iter()
+            .flatten()
+            .map(|c| (&c.type_, &c.status)),
+    )
 }
 
 /// The node's `Ready` condition is `True`.
 pub fn is_node_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
+    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
+    ready_among(
+        conditions
+            .into_iter()
+            .flatten()
+            .map(|c| (&c.type_, &c.status)),
+    )
+}
+
+/// Whether `(type, status)` condition pairs hold `Ready=True`.
+fn ready_among<'a>(mut conditions: impl Iterator<Item = (&'a String, &'a String)>) -> bool {
+    conditions.any(|(kind, status)| kind == "Ready" && status == "True")
 }
 
 /// `kubectl rollout status deployment/…` would succeed: the latest spec is observed, every replica
