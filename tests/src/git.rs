@@ -20,11 +20,11 @@
 //! ```
 
 use std::ffi::OsStr;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Author and committer name of every fixture commit and tag.
 pub const AUTHOR_NAME: &str = "Fink Tester";
@@ -249,50 +249,65 @@ impl GitRepo {
 }
 
 /// `git daemon` serving the repositories under a root directory on 127.0.0.1, push enabled.
-/// Killed on drop.
+///
+/// The harness owns the listening socket and runs one `git-daemon --inetd` per connection, as
+/// inetd would: `git daemon` itself listens with a backlog of 5, so a client opening more
+/// connections at once than that would see SYNs dropped and a one-second retransmission delay.
+/// Stopped on drop, connections still being served included.
 pub struct GitDaemon {
     addr: SocketAddr,
-    child: Child,
+    stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
+    children: Arc<Mutex<Vec<Child>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
 }
 
 impl GitDaemon {
     /// Serves every repository under `root` (bare `name.git` directories or working
-    /// repositories) and waits until the daemon accepts connections.
+    /// repositories) on a free loopback port.
     pub fn serve(root: &Path) -> GitDaemon {
-        // The free port may be taken between probing and binding: retry with another one.
         let mut exec_path = git_command(FIRST_COMMIT_TIME);
         exec_path.arg("--exec-path");
         let daemon_program = PathBuf::from(run(exec_path)).join("git-daemon");
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let port = crate::net::free_port();
-            // `git-daemon` itself, not `git daemon`: the `git` wrapper would run it as a child
-            // process that outlives a kill of the wrapper.
-            let mut command = isolated_command(&daemon_program, FIRST_COMMIT_TIME);
-            command
-                .args(["--reuseaddr", "--export-all", "--informative-errors"])
-                .arg(format!("--base-path={}", root.display()))
-                .arg("--listen=127.0.0.1")
-                .arg(format!("--port={port}"))
-                .arg("--enable=receive-pack")
-                .arg(root)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = command
-                .spawn()
-                .unwrap_or_else(|err| panic!("starting git daemon: {err} (is git installed?)"));
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            match crate::net::wait_for_port(addr, Duration::from_secs(10)) {
-                Ok(()) if matches!(child.try_wait(), Ok(None)) => {
-                    return GitDaemon { addr, child };
-                }
-                Ok(()) => last_error = format!("git daemon exited, port {port} taken"),
-                Err(err) => last_error = err.to_string(),
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        assert!(
+            daemon_program.is_file(),
+            "{} is missing (is git installed?)",
+            daemon_program.display()
+        );
+        let listener = crate::net::loopback_listener();
+        let addr = listener.local_addr().expect("git daemon listener address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let children = Arc::new(Mutex::new(Vec::<Child>::new()));
+        let root = root.to_owned();
+        let accept = {
+            let (stop, children) = (Arc::clone(&stop), Arc::clone(&children));
+            let connections = Arc::clone(&connections);
+            std::thread::Builder::new()
+                .name(format!("git-daemon-{}", addr.port()))
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(stream) = stream else { continue };
+                        connections.fetch_add(1, Ordering::SeqCst);
+                        if let Some(child) = serve_connection(&daemon_program, &root, stream) {
+                            let mut children = children.lock().expect("git daemon children");
+                            children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+                            children.push(child);
+                        }
+                    }
+                })
+                .expect("spawning the git daemon accept thread")
+        };
+        GitDaemon {
+            addr,
+            stop,
+            connections,
+            children,
+            accept: Some(accept),
         }
-        panic!("git daemon did not start on loopback: {last_error}");
     }
 
     /// The `git://` URL of repository `name` (a path relative to the served root).
@@ -304,11 +319,45 @@ impl GitDaemon {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// How many connections the daemon has accepted (each `ls-remote`, clone or fetch opens one).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `git-daemon --inetd` on one accepted connection (its stdin and stdout).
+fn serve_connection(program: &Path, root: &Path, stream: TcpStream) -> Option<Child> {
+    let input = stream.try_clone().ok()?;
+    let mut command = isolated_command(program, FIRST_COMMIT_TIME);
+    command
+        .args([
+            "--inetd",
+            "--export-all",
+            "--informative-errors",
+            "--enable=receive-pack",
+        ])
+        .arg(format!("--base-path={}", root.display()))
+        .arg(root)
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(input)))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(stream)))
+        .stderr(Stdio::null());
+    command.spawn().ok()
 }
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        if let Ok(mut children) = self.children.lock() {
+            for child in children.iter_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 }
