@@ -437,9 +437,50 @@ pub fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository,
     }))
 }
 
-/// Brings an existing clone to `branch`: fetch it from `origin`, fast-forward or create the local branch,
-/// check it out. A dirty clone or a diverged local branch is left alone, with a warning.
-pub fn update(repo: &Repository, branch: &str) -> Result<(), GitError> {
+/// The refs a remote advertised, from [`ls_remote`] of `url`.
+pub struct Listing<'a> {
+    /// The URL that was listed.
+    pub url: &'a str,
+    /// Ref names and the objects they point at.
+    pub refs: &'a [(String, Oid)],
+}
+
+/// True when `origin` of `repo` is the listed URL and the clone already holds what a fetch would bring:
+/// the listed branch (`Some`) or every listed branch (`None`) as `origin/<name>`, and every listed tag.
+/// Then the fetch is skipped: a warm `ignite` costs one remote round trip per dependency, not two.
+pub fn has_everything(repo: &Repository, listing: &Listing<'_>, branch: Option<&str>) -> bool {
+    let origin_matches = repo
+        .find_remote("origin")
+        .is_ok_and(|r| r.url().ok() == Some(listing.url));
+    let local = |name: &str| repo.refname_to_id(name).ok();
+    let mut saw_branch = branch.is_none();
+    origin_matches
+        && listing.refs.iter().all(|(name, oid)| {
+            if name.ends_with("^{}") {
+                true
+            } else if name.starts_with("refs/tags/") {
+                local(name) == Some(*oid)
+            } else if let Some(head) = name.strip_prefix("refs/heads/") {
+                if branch.is_some_and(|b| b != head) {
+                    return true;
+                }
+                saw_branch = true;
+                local(&format!("refs/remotes/origin/{head}")) == Some(*oid)
+            } else {
+                true
+            }
+        })
+        && saw_branch
+}
+
+/// Brings an existing clone to `branch`: fetch it from `origin` (unless `listing` shows there is nothing
+/// new), fast-forward or create the local branch, check it out. A dirty clone or a diverged local branch
+/// is left alone, with a warning.
+pub fn update(
+    repo: &Repository,
+    branch: &str,
+    listing: Option<&Listing<'_>>,
+) -> Result<(), GitError> {
     let dir = root(repo);
     if is_dirty(repo)? {
         tracing::warn!(
@@ -448,15 +489,12 @@ pub fn update(repo: &Repository, branch: &str) -> Result<(), GitError> {
         );
         return Ok(());
     }
-    let mut remote = repo
-        .find_remote("origin")
-        .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;
-    let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
-    remote
-        .fetch(&[refspec.as_str()], Some(&mut fetch_options()), None)
-        .map_err(ctx(|| {
-            format!("unable to fetch {branch} into {}", dir.display())
-        }))?;
+    if listing.is_some_and(|l| has_everything(repo, l, Some(branch))) {
+        tracing::debug!("{}: nothing new upstream, no fetch", dir.display());
+    } else {
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+        fetch_origin(repo, &refspec, branch)?;
+    }
     let target = repo
         .refname_to_id(&format!("refs/remotes/origin/{branch}"))
         .map_err(ctx(|| {
@@ -475,6 +513,15 @@ pub fn update(repo: &Repository, branch: &str) -> Result<(), GitError> {
                     );
                     return checkout(repo, &local_ref);
                 }
+                // The work tree moves first, while HEAD still names the old commit: moved after the
+                // ref, a safe checkout would take the new files for local changes and keep the old ones.
+                let commit = repo.find_object(target, None).map_err(ctx(|| {
+                    format!("reading origin/{branch} in {}", dir.display())
+                }))?;
+                repo.checkout_tree(&commit, Some(git2::build::CheckoutBuilder::new().safe()))
+                    .map_err(ctx(|| {
+                        format!("checking out origin/{branch} in {}", dir.display())
+                    }))?;
                 repo.reference(&local_ref, target, true, "ciux: fast-forward")
                     .map_err(ctx(|| {
                         format!("fast-forwarding {branch} in {}", dir.display())
@@ -512,20 +559,26 @@ fn checkout(repo: &Repository, refname: &str) -> Result<(), GitError> {
     }))
 }
 
-/// Fetches every branch and tag of `origin` (for pinned revisions).
-pub fn fetch_all(repo: &Repository) -> Result<(), GitError> {
+/// Fetches every branch and tag of `origin` (for pinned revisions), unless `listing` shows there is
+/// nothing new.
+pub fn fetch_all(repo: &Repository, listing: Option<&Listing<'_>>) -> Result<(), GitError> {
+    if listing.is_some_and(|l| has_everything(repo, l, None)) {
+        tracing::debug!("{}: nothing new upstream, no fetch", root(repo).display());
+        return Ok(());
+    }
+    fetch_origin(repo, "+refs/heads/*:refs/remotes/origin/*", "every branch")
+}
+
+/// Fetches `refspec` (described as `what` in errors) and every tag from `origin`.
+fn fetch_origin(repo: &Repository, refspec: &str, what: &str) -> Result<(), GitError> {
     let dir = root(repo);
     let mut remote = repo
         .find_remote("origin")
         .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;
     remote
-        .fetch(
-            &["+refs/heads/*:refs/remotes/origin/*"],
-            Some(&mut fetch_options()),
-            None,
-        )
+        .fetch(&[refspec], Some(&mut fetch_options()), None)
         .map_err(ctx(|| {
-            format!("unable to fetch origin into {}", dir.display())
+            format!("unable to fetch {what} into {}", dir.display())
         }))
 }
 

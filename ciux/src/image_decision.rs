@@ -10,9 +10,6 @@ use crate::project::Project;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::revision::Revision;
 
-/// How many git remotes (listings, clones, fetches) or registry look-ups are worked on at once.
-pub const CONCURRENCY: usize = 4;
-
 /// The outcome of the image search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageDecision {
@@ -82,7 +79,7 @@ pub async fn decide(
             .collect::<Result<Vec<_>, _>>()?;
         let mut results = futures::stream::iter(refs.iter())
             .map(|(v, r)| async move { client.exists(r).await.map(|ok| (v, ok)) })
-            .buffered(CONCURRENCY);
+            .buffered(crate::parallel::REGISTRY_LOOKUPS);
         while let Some(result) = results.next().await {
             let (version, exists) = result?;
             tracing::debug!("{}: in registry = {exists}", url_in(&registry, version));

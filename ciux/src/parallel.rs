@@ -1,7 +1,16 @@
-//! Bounded parallel map over blocking work (git operations), results in input order.
+//! Bounded parallel map over blocking work (git operations), results in input order, and the bounds
+//! of ciux's concurrent network work.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many git remotes (listings, clones, fetches) are worked on at once. A remote round trip is mostly
+/// waiting, so this is above the core count; clones of large repositories stay few enough to index.
+pub const GIT_REMOTES: usize = 8;
+
+/// How many registry look-ups (manifest HEAD requests) are in flight at once: enough for a typical image
+/// scan to take one or two round trips.
+pub const REGISTRY_LOOKUPS: usize = 16;
 
 /// Runs `f` on every item with at most `limit` threads; the results keep the order of `items`.
 pub fn map<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {

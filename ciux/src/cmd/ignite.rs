@@ -13,15 +13,28 @@ use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs};
 use crate::cmd::get::load_project;
 use crate::env_file::{self, EnvFile, RepoVars};
 use crate::git;
-use crate::image_decision::{self, CONCURRENCY, ImageDecision};
+use crate::image_decision::{self, ImageDecision};
 use crate::image_ref::{ImageRef, env_name, repo_name};
 use crate::install::Install;
 use crate::parallel;
 use crate::progress::DepProgress;
 use crate::project::{DepKind, Project};
 
-/// A clone or fetch to do: dependency index, URL, directory, work branch, pinned revision.
-type FetchJob = (usize, String, PathBuf, String, Option<String>);
+/// A dependency's checkout after a clone or fetch: its root, its version and whether it was already
+/// there (`None` in a dry run).
+type Fetched = Option<(PathBuf, String, bool)>;
+
+/// A clone or fetch to do.
+struct FetchJob<'a> {
+    /// Index in the dependency list.
+    index: usize,
+    url: &'a str,
+    dir: PathBuf,
+    branch: &'a str,
+    revision: Option<&'a str>,
+    /// The remote's refs, listed when the work branch was chosen.
+    listing: &'a [(String, git2::Oid)],
+}
 
 /// A git dependency while it is being resolved.
 struct GitDep {
@@ -30,6 +43,9 @@ struct GitDep {
     pull: bool,
     revision: Option<String>,
     workbranch: String,
+    /// The remote's branch heads and tags (one listing, used for the branch rule and to skip needless
+    /// fetches).
+    listing: Vec<(String, git2::Oid)>,
     /// Local checkout and its version once cloned (or found in place).
     local: Option<(PathBuf, String)>,
     in_place: bool,
@@ -68,6 +84,7 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
                 pull: *pull,
                 revision: revision.clone(),
                 workbranch: String::new(),
+                listing: Vec::new(),
                 local: None,
                 in_place: false,
             }),
@@ -128,7 +145,7 @@ fn resolve_branches(
     progress: &DepProgress,
 ) -> Result<()> {
     let urls: Vec<(usize, String)> = deps.iter().map(|d| d.url.clone()).enumerate().collect();
-    let listings = parallel::map(&urls, CONCURRENCY, |(i, url)| {
+    let listings = parallel::map(&urls, parallel::GIT_REMOTES, |(i, url)| {
         progress.set(*i, "listing branches");
         let listing = git::ls_remote(url);
         if let Err(e) = &listing {
@@ -164,6 +181,7 @@ fn resolve_branches(
             })?;
         }
         tracing::info!("{} work branch = {}", dep.url, dep.workbranch);
+        dep.listing = listing;
         if !dep.clone {
             progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
         }
@@ -178,91 +196,107 @@ fn fetch_sources(
     runner: &Runner,
     progress: &DepProgress,
 ) -> Result<()> {
-    let jobs: Vec<FetchJob> = deps
+    let jobs: Vec<FetchJob<'_>> = deps
         .iter()
         .enumerate()
         .filter(|(_, d)| d.clone)
-        .map(|(i, d)| {
-            (
-                i,
-                d.url.clone(),
-                project.dep_dir(&d.url),
-                d.workbranch.clone(),
-                d.revision.clone(),
-            )
+        .map(|(index, d)| FetchJob {
+            index,
+            url: &d.url,
+            dir: project.dep_dir(&d.url),
+            branch: &d.workbranch,
+            revision: d.revision.as_deref(),
+            listing: &d.listing,
         })
         .collect();
     let dry = runner.is_dry_run();
-    let fetch_one =
-        |(_, url, dir, branch, revision): &FetchJob| -> Result<Option<(PathBuf, String, bool)>> {
-            let existing = dir.join(".git").exists();
-            if dry {
-                if !existing {
-                    println!(
-                        "git clone --branch {branch} --single-branch {url} {}",
-                        dir.display()
-                    );
-                    return Ok(None);
-                }
+    let fetch_one = |job: &FetchJob<'_>| -> Result<Fetched> {
+        let FetchJob {
+            url,
+            dir,
+            branch,
+            revision,
+            ..
+        } = job;
+        let listing = git::Listing {
+            url,
+            refs: job.listing,
+        };
+        let existing = dir.join(".git").exists();
+        if dry {
+            if !existing {
                 println!(
-                    "git -C {} fetch origin {branch} && git -C {} checkout {branch}",
-                    dir.display(),
+                    "git clone --branch {branch} --single-branch {url} {}",
                     dir.display()
                 );
+                return Ok(None);
             }
-            let repo = if existing {
-                let repo = git::open_root(dir)?;
-                if !dry {
-                    match revision {
-                        Some(rev) => {
-                            git::fetch_all(&repo)?;
-                            if git::is_dirty(&repo)? {
-                                tracing::warn!(
-                                    "{} has local changes: left as it is, not moved to {rev}",
-                                    dir.display()
-                                );
-                            } else {
-                                git::checkout_revision(&repo, rev)?;
-                            }
-                        }
-                        None => git::update(&repo, branch)?,
-                    }
-                }
-                repo
-            } else {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("unable to create {}", dir.display()))?;
+            println!(
+                "git -C {} fetch origin {branch} && git -C {} checkout {branch}",
+                dir.display(),
+                dir.display()
+            );
+        }
+        let repo = if existing {
+            let repo = git::open_root(dir)?;
+            if !dry {
                 match revision {
                     Some(rev) => {
-                        let repo = git::clone(url, dir, None)?;
-                        git::checkout_revision(&repo, rev)?;
-                        repo
+                        git::fetch_all(&repo, Some(&listing))?;
+                        if git::is_dirty(&repo)? {
+                            tracing::warn!(
+                                "{} has local changes: left as it is, not moved to {rev}",
+                                dir.display()
+                            );
+                        } else {
+                            git::checkout_revision(&repo, rev)?;
+                        }
                     }
-                    None => git::clone(url, dir, Some(branch))?,
+                    None => git::update(&repo, branch, Some(&listing))?,
                 }
-            };
-            let version = git::head_revision(&repo)?.version();
-            Ok(Some((git::root(&repo), version, existing)))
+            }
+            repo
+        } else {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("unable to create {}", dir.display()))?;
+            match revision {
+                Some(rev) => {
+                    let repo = git::clone(url, dir, None)?;
+                    git::checkout_revision(&repo, rev)?;
+                    repo
+                }
+                None => git::clone(url, dir, Some(branch))?,
+            }
         };
-    let results = parallel::map(&jobs, CONCURRENCY, |job| {
-        progress.set(job.0, format!("cloning or fetching {}", job.3));
+        let version = git::head_revision(&repo)?.version();
+        Ok(Some((git::root(&repo), version, existing)))
+    };
+    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |job| {
+        progress.set(job.index, format!("cloning or fetching {}", job.branch));
         let result = fetch_one(job);
         progress.finish(
-            job.0,
+            job.index,
             match &result {
-                Ok(Some((_, version, _))) => format!("{} at {version}", job.3),
+                Ok(Some((_, version, _))) => format!("{} at {version}", job.branch),
                 Ok(None) => "dry run".to_string(),
                 Err(e) => format!("failed: {e:#}"),
             },
         );
         result
     });
-    for ((i, url, ..), result) in jobs.iter().zip(results) {
-        if let Some((dir, version, in_place)) =
-            result.with_context(|| format!("dependency {url}"))?
-        {
-            deps[*i].local = Some((dir, version));
-            deps[*i].in_place = in_place;
+    let done: Vec<(usize, Fetched)> = jobs
+        .iter()
+        .zip(results)
+        .map(|(job, result)| {
+            result
+                .with_context(|| format!("dependency {}", job.url))
+                .map(|r| (job.index, r))
+        })
+        .collect::<Result<_>>()?;
+    for (i, local) in done {
+        if let Some((dir, version, in_place)) = local {
+            deps[i].local = Some((dir, version));
+            deps[i].in_place = in_place;
         }
     }
     Ok(())
@@ -295,7 +329,7 @@ fn dependency_images(project: &Project, deps: &[GitDep]) -> Result<Vec<ImageRef>
 async fn check_images(client: &crate::registry::RegistryClient, images: &[ImageRef]) -> Result<()> {
     let mut checks = futures::stream::iter(images)
         .map(|i| async move { (i, client.exists(i).await) })
-        .buffered(CONCURRENCY);
+        .buffered(parallel::REGISTRY_LOOKUPS);
     while let Some((image, result)) = checks.next().await {
         if !result.with_context(|| format!("checking dependency image {image}"))? {
             bail!("dependency image {image} not found in its registry");
@@ -463,6 +497,7 @@ fn refresh(
             pull: *pull,
             revision: None,
             workbranch: String::new(),
+            listing: Vec::new(),
             local: None,
             in_place: true,
         };

@@ -887,6 +887,46 @@ fn promote_copies_the_manifest_in_the_registry() {
 }
 
 /// `_e2e/test_revision_pin.sh` (original unmerged branch): a dependency pinned to a tag, then to a commit.
+/// A warm `ignite` opens one connection per dependency (its listing) when nothing is new upstream, and
+/// fetches only the dependency that changed.
+#[test]
+fn warm_ignite_fetches_only_what_changed() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = Registry::start();
+    let remotes = d.path().join("remotes");
+    let deps: Vec<Repo> = ["dep-a", "dep-b"]
+        .iter()
+        .map(|name| {
+            let dep = Repo::init(&remotes.join(name));
+            dep.commit("c1", &[("f", name)]);
+            dep.annotated("v1.0.0");
+            dep
+        })
+        .collect();
+    let daemon = GitDaemon::serve(&remotes);
+    let project = Repo::init(&d.path().join("work/proj"));
+    let mut ciux_file = format!("registry: {}/x\ndependencies:\n", reg.host());
+    for name in ["dep-a", "dep-b"] {
+        ciux_file.push_str(&format!("  - url: {}\n    clone: true\n", daemon.url(name)));
+    }
+    project.commit("c", &[(".ciux", &ciux_file)]);
+    let ignite = || {
+        let before = daemon.connections();
+        ciux().args(["ignite"]).arg(&project.dir).assert().success();
+        daemon.connections() - before
+    };
+    assert_eq!(ignite(), 4, "cold: a listing and a clone per dependency");
+    assert_eq!(ignite(), 2, "warm: the listings only");
+    let c2 = deps[1].commit("c2", &[("f", "new")]);
+    assert_eq!(ignite(), 3, "the changed dependency is fetched");
+    let env = std::fs::read_to_string(project.dir.join(".ciux.d/ciux_project_core.sh")).unwrap();
+    assert!(
+        env.contains(&format!("export DEP_B_VERSION=v1.0.0-1-g{}\n", &c2[..7])),
+        "{env}"
+    );
+    assert_eq!(ignite(), 2);
+}
+
 #[test]
 fn pinned_dependency_revision() {
     let d = tempfile::tempdir().unwrap();

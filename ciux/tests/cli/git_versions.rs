@@ -287,24 +287,97 @@ fn existing_clones_are_fetched_and_moved_unless_dirty() {
     let repo = git::clone(&r.url(), &dest, Some("master")).unwrap();
     r.git(&["checkout", "-q", "-b", "feature"]);
     let c2 = r.commit("c2", &[("f", "2")]);
-    git::update(&repo, "feature").unwrap();
+    git::update(&repo, "feature", None).unwrap();
     assert_eq!(git::head_branch(&repo), "feature");
     assert_eq!(git::head_commit(&repo).unwrap().to_string(), c2);
     let c3 = r.commit("c3", &[("f", "3")]);
     std::fs::write(dest.join("f"), "local change").unwrap();
-    git::update(&repo, "feature").unwrap();
+    git::update(&repo, "feature", None).unwrap();
     assert_eq!(
         git::head_commit(&repo).unwrap().to_string(),
         c2,
         "a dirty clone is left alone"
     );
     std::fs::write(dest.join("f"), "2").unwrap();
-    git::update(&repo, "feature").unwrap();
+    git::update(&repo, "feature", None).unwrap();
     assert_eq!(
         git::head_commit(&repo).unwrap().to_string(),
         c3,
         "fast-forwarded"
     );
+    assert_eq!(std::fs::read_to_string(dest.join("f")).unwrap(), "3");
+    assert!(
+        !git::is_dirty(&repo).unwrap(),
+        "the work tree follows the branch"
+    );
+}
+
+/// The listing taken when the work branch was chosen tells whether a fetch would bring anything: a
+/// new commit on the work branch or a new tag does, a commit on another branch does not, and a clone
+/// whose `origin` is another URL is always fetched.
+#[test]
+fn a_listing_with_nothing_new_skips_the_fetch() {
+    let d = tempfile::tempdir().unwrap();
+    let r = Repo::init(&d.path().join("origin"));
+    let c1 = r.commit("c1", &[("f", "1")]);
+    r.annotated("v1.0.0");
+    let repo = git::clone(&r.url(), &d.path().join("clone"), Some("master")).unwrap();
+    let url = r.url();
+    let listed = || git::ls_remote(&url).unwrap();
+    let current = |refs: &[(String, Oid)], branch: Option<&str>| {
+        git::has_everything(&repo, &git::Listing { url: &url, refs }, branch)
+    };
+    let before = listed();
+    assert!(current(&before, Some("master")));
+    assert!(current(&before, None), "every branch is master here");
+
+    r.git(&["branch", "other"]);
+    let with_branch = listed();
+    assert!(
+        current(&with_branch, Some("master")),
+        "another branch is not fetched"
+    );
+    assert!(
+        !current(&with_branch, None),
+        "but `fetch_all` would bring it"
+    );
+    assert!(
+        !current(&with_branch, Some("other")),
+        "nor is it in the clone"
+    );
+
+    r.git(&["tag", "-a", "-m", "t", "v1.1.0", "other"]);
+    assert!(!current(&listed(), Some("master")), "a new tag is fetched");
+
+    let other_url = format!("{url}/");
+    let refs = listed();
+    let elsewhere = git::Listing {
+        url: &other_url,
+        refs: &refs,
+    };
+    assert!(!git::has_everything(&repo, &elsewhere, Some("master")));
+
+    // With a stale listing the fetch is skipped, so the new commit stays upstream; with a fresh one
+    // it is fetched and checked out.
+    let c2 = r.commit("c2", &[("f", "2")]);
+    let stale = git::Listing {
+        url: &url,
+        refs: &before,
+    };
+    git::update(&repo, "master", Some(&stale)).unwrap();
+    assert_eq!(git::head_commit(&repo).unwrap().to_string(), c1);
+    let fresh = listed();
+    git::update(
+        &repo,
+        "master",
+        Some(&git::Listing {
+            url: &url,
+            refs: &fresh,
+        }),
+    )
+    .unwrap();
+    assert_eq!(git::head_commit(&repo).unwrap().to_string(), c2);
+    assert!(current(&fresh, Some("master")));
 }
 
 #[test]
@@ -390,7 +463,7 @@ fn a_diverged_local_branch_is_left_alone() {
         .status()
         .unwrap();
     let before = git::head_commit(&repo).unwrap();
-    git::update(&repo, "master").unwrap();
+    git::update(&repo, "master", None).unwrap();
     assert_eq!(
         git::head_commit(&repo).unwrap(),
         before,
