@@ -1,15 +1,15 @@
 //! Git operations through libgit2: opening a project, versions (`git describe` style), dirty state,
 //! remote listings without cloning, clones and updates of dependencies, code-change detection.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use git2::{
-    AutotagOption, BranchType, Cred, CredentialType, Direction, FetchOptions, Oid, RemoteCallbacks,
-    Repository, RepositoryOpenFlags, Sort, StatusOptions,
+    AutotagOption, BranchType, Direction, FetchOptions, Oid, Repository, RepositoryOpenFlags, Sort,
+    StatusOptions,
 };
 
+use crate::git_http::{self, redact};
 use crate::revision::Revision;
 use crate::semver_tag::TagVersion;
 
@@ -372,44 +372,14 @@ pub fn code_change_commits(
     Ok(out)
 }
 
-/// Remote callbacks that answer credential requests: `CIUX_GIT_TOKEN` (or `GITHUB_TOKEN`) for https,
-/// then git's credential helpers; each is tried once so that a refusal ends the operation.
-pub fn callbacks<'a>() -> RemoteCallbacks<'a> {
-    let mut cb = RemoteCallbacks::new();
-    let tried_token = Cell::new(false);
-    let tried_helper = Cell::new(false);
-    cb.credentials(move |url, username, allowed| {
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if !tried_token.replace(true)
-                && let Some(token) = ["CIUX_GIT_TOKEN", "GITHUB_TOKEN"]
-                    .iter()
-                    .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-            {
-                return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), &token);
-            }
-            if !tried_helper.replace(true)
-                && let Ok(config) = git2::Config::open_default()
-            {
-                return Cred::credential_helper(&config, url, username);
-            }
-        }
-        Err(git2::Error::from_str(&format!(
-            "no credentials for {url} (set CIUX_GIT_TOKEN or configure a git credential helper)"
-        )))
-    });
-    cb
-}
-
 /// Branch heads and tags of a remote, listed without cloning (one connection).
 pub fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
-    let mut remote =
-        git2::Remote::create_detached(url).map_err(ctx(|| format!("invalid remote URL {url}")))?;
-    let conn = remote
-        .connect_auth(Direction::Fetch, Some(callbacks()), None)
-        .map_err(ctx(|| format!("unable to list the branches of {url}")))?;
-    let heads = conn
-        .list()
-        .map_err(ctx(|| format!("unable to list the branches of {url}")))?;
+    let shown = || format!("unable to list the branches of {}", redact(url));
+    git_http::register().map_err(ctx(shown))?;
+    let mut remote = git2::Remote::create_detached(url)
+        .map_err(ctx(|| format!("invalid remote URL {}", redact(url))))?;
+    remote.connect(Direction::Fetch).map_err(ctx(shown))?;
+    let heads = remote.list().map_err(ctx(shown))?;
     Ok(heads
         .iter()
         .map(|h| (h.name().to_string(), h.oid()))
@@ -418,8 +388,7 @@ pub fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
 
 fn fetch_options<'a>() -> FetchOptions<'a> {
     let mut fo = FetchOptions::new();
-    fo.remote_callbacks(callbacks())
-        .download_tags(AutotagOption::All);
+    fo.download_tags(AutotagOption::All);
     fo
 }
 
@@ -432,9 +401,9 @@ pub fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository,
         builder.branch(branch);
         builder.remote_create(move |repo, name, url| repo.remote_with_fetch(name, url, &refspec));
     }
-    builder.clone(url, dest).map_err(ctx(|| {
-        format!("unable to clone {url} into {}", dest.display())
-    }))
+    let shown = || format!("unable to clone {} into {}", redact(url), dest.display());
+    git_http::register().map_err(ctx(shown))?;
+    builder.clone(url, dest).map_err(ctx(shown))
 }
 
 /// The refs a remote advertised, from [`ls_remote`] of `url`.
@@ -572,6 +541,7 @@ pub fn fetch_all(repo: &Repository, listing: Option<&Listing<'_>>) -> Result<(),
 /// Fetches `refspec` (described as `what` in errors) and every tag from `origin`.
 fn fetch_origin(repo: &Repository, refspec: &str, what: &str) -> Result<(), GitError> {
     let dir = root(repo);
+    git_http::register().map_err(ctx(|| format!("unable to fetch {what}")))?;
     let mut remote = repo
         .find_remote("origin")
         .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;

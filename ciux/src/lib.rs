@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod credentials;
 pub mod env_file;
 pub mod git;
+pub mod git_http;
 pub mod image_decision;
 pub mod image_ref;
 pub mod install;

@@ -8,6 +8,8 @@ mod support;
 mod cli_e2e;
 #[path = "cli/fink_broker_flows.rs"]
 mod fink_broker_flows;
+#[path = "cli/git_http.rs"]
+mod git_http;
 #[path = "cli/git_versions.rs"]
 mod git_versions;
 #[path = "cli/help.rs"]
