@@ -196,7 +196,10 @@ pub enum ImageCommand {
     Load(ImageLoadArgs),
     /// Remove old local Docker images whose `repo:tag` contains a pattern
     Cleanup(ImageCleanupArgs),
-    /// Give an existing image another tag in its repository through the registry API (no pull)
+    /// Tag an existing image through the registry API, in any repository or registry (no pull)
+    ///
+    /// Within the image's repository the manifest is copied; to another repository or registry the
+    /// blobs the destination lacks are streamed over first.
     Promote(ImagePromoteArgs),
 }
 
@@ -233,6 +236,6 @@ pub struct ImageCleanupArgs {
 pub struct ImagePromoteArgs {
     /// Existing image (`registry/repo:tag`)
     pub image: String,
-    /// New tag, or a full reference in the same repository (e.g. $CIUX_PROMOTED_IMAGE_URL)
+    /// New tag, or a full reference, in any repository or registry (e.g. $CIUX_PROMOTED_IMAGE_URL)
     pub target: String,
 }

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 /// How a request authenticates.
+#[derive(Clone)]
 pub(crate) enum RegistryAuth {
     /// `Authorization: Bearer <token>`.
     Bearer(String),

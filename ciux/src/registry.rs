@@ -1,12 +1,14 @@
 //! A small Docker Registry v2 client: manifest existence checks (404 = absent, anything else that is
-//! not a success is an error, after retries), manifest copy to promote a tag, bearer-token and basic
+//! not a success is an error, after retries), manifest copy to promote a tag, image copy across
+//! repositories and registries (blobs streamed, never held whole), bearer-token and basic
 //! authentication with credentials from the environment or `~/.docker/config.json`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 
 use crate::credentials::{Credentials, RegistryAuth};
@@ -25,6 +27,9 @@ const INDEX_TYPES: [&str; 2] = [
 
 /// How many times a request is sent when the registry fails transiently (5xx, 429, network, timeout).
 const ATTEMPTS: u32 = 3;
+
+/// How many blobs of one image are copied at once.
+const BLOB_COPIES: usize = 4;
 
 /// A registry request that failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +78,9 @@ pub enum RegistryError {
 pub struct RegistryClient {
     http: reqwest::Client,
     credentials: Credentials,
-    /// Bearer tokens by (registry, scope); fetched once and reused.
-    tokens: Mutex<HashMap<(String, String), String>>,
+    /// Authentication by (registry, scope): bearer tokens fetched once and reused, basic credentials
+    /// once a registry asked for them.
+    auths: Mutex<HashMap<(String, String), RegistryAuth>>,
     /// Held while a token is fetched, so that concurrent look-ups wait for it instead of asking too.
     token_fetch: tokio::sync::Mutex<()>,
     backoff: Duration,
@@ -83,6 +89,8 @@ pub struct RegistryClient {
 struct Reply {
     status: StatusCode,
     content_type: String,
+    /// The `Location` header (blob uploads).
+    location: Option<String>,
     body: Vec<u8>,
 }
 
@@ -97,7 +105,7 @@ impl RegistryClient {
         Ok(Self {
             http,
             credentials,
-            tokens: Mutex::new(HashMap::new()),
+            auths: Mutex::new(HashMap::new()),
             token_fetch: tokio::sync::Mutex::new(()),
             backoff: Duration::from_millis(300),
         })
@@ -111,7 +119,7 @@ impl RegistryClient {
             image.repository,
             image.reference
         );
-        let scope = format!("repository:{}:pull", image.repository);
+        let scope = pull_scope(image);
         let reply = self.send(image, Method::HEAD, &url, &scope, None).await?;
         match reply.status {
             StatusCode::NOT_FOUND => Ok(false),
@@ -131,35 +139,187 @@ impl RegistryClient {
 
     /// Gives `image` the tag `new_tag` in the same repository by copying its manifest (no layer moves).
     pub async fn promote(&self, image: &ImageRef, new_tag: &str) -> Result<(), RegistryError> {
-        let src = format!(
+        // One scope (pull and push) for both requests: one token.
+        let manifest = self.manifest(image, &push_scope(image)).await?;
+        self.put_manifest(image, new_tag, manifest).await
+    }
+
+    /// Copies `src` to `dst` in another repository or registry: the blobs `dst` lacks (streamed from
+    /// `src`), the images of an index, then the manifest under `dst`'s tag. Within one repository this
+    /// is [`RegistryClient::promote`].
+    pub async fn copy(&self, src: &ImageRef, dst: &ImageRef) -> Result<(), RegistryError> {
+        if src.registry == dst.registry && src.repository == dst.repository {
+            return self.promote(src, &dst.reference).await;
+        }
+        let manifest = self.manifest(src, &pull_scope(src)).await?;
+        if INDEX_TYPES.contains(&manifest.content_type.as_str()) {
+            for digest in referenced(src, &manifest.body, "manifests")? {
+                let child_src = ImageRef {
+                    reference: digest.clone(),
+                    ..src.clone()
+                };
+                let child = self.manifest(&child_src, &pull_scope(src)).await?;
+                if INDEX_TYPES.contains(&child.content_type.as_str()) {
+                    return Err(RegistryError::Protocol {
+                        image: child_src.to_string(),
+                        reason: "an index inside an index cannot be copied".into(),
+                    });
+                }
+                self.copy_blobs(&child_src, dst, &child).await?;
+                self.put_manifest(dst, &digest, child).await?;
+            }
+        } else {
+            self.copy_blobs(src, dst, &manifest).await?;
+        }
+        self.put_manifest(dst, &dst.reference, manifest).await
+    }
+
+    async fn manifest(&self, image: &ImageRef, scope: &str) -> Result<Reply, RegistryError> {
+        let url = format!(
             "{}/v2/{}/manifests/{}",
             image.api_base(),
             image.repository,
             image.reference
         );
-        let scope = format!("repository:{}:pull,push", image.repository);
-        let manifest = self.send(image, Method::GET, &src, &scope, None).await?;
-        if !manifest.status.is_success() {
-            return Err(status_error(image, &manifest));
+        let reply = self.send(image, Method::GET, &url, scope, None).await?;
+        if reply.status.is_success() {
+            Ok(reply)
+        } else {
+            Err(status_error(image, &reply))
         }
-        let dst = format!(
-            "{}/v2/{}/manifests/{new_tag}",
+    }
+
+    async fn put_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        manifest: Reply,
+    ) -> Result<(), RegistryError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
             image.api_base(),
             image.repository
         );
+        let body = Some((manifest.content_type, manifest.body));
         let put = self
-            .send(
-                image,
-                Method::PUT,
-                &dst,
-                &scope,
-                Some((manifest.content_type, manifest.body)),
-            )
+            .send(image, Method::PUT, &url, &push_scope(image), body)
             .await?;
         if put.status.is_success() {
             Ok(())
         } else {
             Err(status_error(image, &put))
+        }
+    }
+
+    /// Copies the config and layers of an image manifest, [`BLOB_COPIES`] at a time.
+    async fn copy_blobs(
+        &self,
+        src: &ImageRef,
+        dst: &ImageRef,
+        manifest: &Reply,
+    ) -> Result<(), RegistryError> {
+        let mut blobs = referenced(src, &manifest.body, "config")?;
+        blobs.extend(referenced(src, &manifest.body, "layers")?);
+        if blobs.is_empty() {
+            return Err(RegistryError::Protocol {
+                image: src.to_string(),
+                reason: format!(
+                    "manifest type {:?} has no config or layers to copy",
+                    manifest.content_type
+                ),
+            });
+        }
+        futures::stream::iter(blobs)
+            .map(|digest| async move { self.copy_blob(src, dst, &digest).await })
+            .buffer_unordered(BLOB_COPIES)
+            .try_collect::<()>()
+            .await
+    }
+
+    /// Copies one blob unless `dst` has it: the upload is opened first (so that `dst`'s credentials are
+    /// known), then `src`'s blob is streamed into it.
+    async fn copy_blob(
+        &self,
+        src: &ImageRef,
+        dst: &ImageRef,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        let blob_url = |image: &ImageRef| {
+            format!(
+                "{}/v2/{}/blobs/{digest}",
+                image.api_base(),
+                image.repository
+            )
+        };
+        let push = push_scope(dst);
+        let present = self
+            .send(dst, Method::HEAD, &blob_url(dst), &push, None)
+            .await?;
+        if present.status.is_success() {
+            tracing::debug!("{dst}: blob {digest} already there");
+            return Ok(());
+        }
+        let uploads = format!("{}/v2/{}/blobs/uploads/", dst.api_base(), dst.repository);
+        let started = self.send(dst, Method::POST, &uploads, &push, None).await?;
+        let location = match (started.status, &started.location) {
+            (StatusCode::ACCEPTED, Some(location)) => location.clone(),
+            _ => return Err(status_error(dst, &started)),
+        };
+        let location = reqwest::Url::parse(&dst.api_base())
+            .and_then(|base| base.join(&location))
+            .map_err(|e| RegistryError::Protocol {
+                image: dst.to_string(),
+                reason: format!("invalid upload location {location:?}: {e}"),
+            })?;
+        let mut target = location.clone();
+        target.query_pairs_mut().append_pair("digest", digest);
+
+        // The source's credentials, then the blob as a stream.
+        let pull = pull_scope(src);
+        let source_head = self
+            .send(src, Method::HEAD, &blob_url(src), &pull, None)
+            .await?;
+        if !source_head.status.is_success() {
+            return Err(status_error(src, &source_head));
+        }
+        let transport = |image: &ImageRef| {
+            let image = image.to_string();
+            move |source| RegistryError::Transport { image, source }
+        };
+        let mut get = self.http.get(blob_url(src));
+        if let Some(auth) = self.cached_auth(&(src.registry.clone(), pull)) {
+            get = with_auth(get, &auth);
+        }
+        let blob = get.send().await.map_err(transport(src))?;
+        if !blob.status().is_success() {
+            return Err(RegistryError::Status {
+                image: src.to_string(),
+                status: blob.status().as_u16(),
+                detail: format!(" (blob {digest})"),
+            });
+        }
+        let length = blob.content_length();
+        let mut put = self
+            .http
+            .put(target)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(blob.bytes_stream()));
+        if let Some(length) = length {
+            put = put.header(CONTENT_LENGTH, length);
+        }
+        if let Some(auth) = self.cached_auth(&(dst.registry.clone(), push)) {
+            put = with_auth(put, &auth);
+        }
+        let stored = put.send().await.map_err(transport(dst))?;
+        if stored.status() == StatusCode::CREATED {
+            tracing::debug!("{dst}: blob {digest} copied from {src}");
+            Ok(())
+        } else {
+            Err(RegistryError::Status {
+                image: dst.to_string(),
+                status: stored.status().as_u16(),
+                detail: format!(" (upload of blob {digest})"),
+            })
         }
     }
 
@@ -172,7 +332,7 @@ impl RegistryClient {
         body: Option<(String, Vec<u8>)>,
     ) -> Result<Reply, RegistryError> {
         let key = (image.registry.clone(), scope.to_string());
-        let mut auth = self.cached_token(&key).map(RegistryAuth::Bearer);
+        let mut auth = self.cached_auth(&key);
         let mut challenged = false;
         loop {
             let reply = self
@@ -200,8 +360,14 @@ impl RegistryClient {
         }
     }
 
-    fn cached_token(&self, key: &(String, String)) -> Option<String> {
-        self.tokens.lock().ok()?.get(key).cloned()
+    fn cached_auth(&self, key: &(String, String)) -> Option<RegistryAuth> {
+        self.auths.lock().ok()?.get(key).cloned()
+    }
+
+    fn cache_auth(&self, key: &(String, String), auth: &RegistryAuth) {
+        if let Ok(mut auths) = self.auths.lock() {
+            auths.insert(key.clone(), auth.clone());
+        }
     }
 
     async fn answer_challenge(
@@ -216,7 +382,11 @@ impl RegistryClient {
         let (scheme, params) = parse_challenge(challenge);
         if scheme.eq_ignore_ascii_case("basic") {
             return match creds {
-                Some((user, pass)) => Ok(RegistryAuth::Basic(user, pass)),
+                Some((user, pass)) => {
+                    let auth = RegistryAuth::Basic(user, pass);
+                    self.cache_auth(key, &auth);
+                    Ok(auth)
+                }
                 None => Err(denied(image, StatusCode::UNAUTHORIZED)),
             };
         }
@@ -227,7 +397,7 @@ impl RegistryClient {
             });
         }
         let _fetching = self.token_fetch.lock().await;
-        if let Some(token) = self.cached_token(key)
+        if let Some(RegistryAuth::Bearer(token)) = self.cached_auth(key)
             && Some(&token) != used.as_ref()
         {
             return Ok(RegistryAuth::Bearer(token));
@@ -294,10 +464,9 @@ impl RegistryClient {
                 reason: "token service answered without a token".into(),
             })?
             .to_string();
-        if let Ok(mut tokens) = self.tokens.lock() {
-            tokens.insert(key.clone(), token.clone());
-        }
-        Ok(RegistryAuth::Bearer(token))
+        let auth = RegistryAuth::Bearer(token);
+        self.cache_auth(key, &auth);
+        Ok(auth)
     }
 
     /// Sends one request, retrying with exponential backoff on 5xx, 429 and network errors. Returns the
@@ -316,10 +485,8 @@ impl RegistryClient {
                 .http
                 .request(method.clone(), url)
                 .header(ACCEPT, MANIFEST_TYPES);
-            match auth {
-                Some(RegistryAuth::Bearer(t)) => req = req.bearer_auth(t),
-                Some(RegistryAuth::Basic(u, p)) => req = req.basic_auth(u, Some(p)),
-                None => {}
+            if let Some(auth) = auth {
+                req = with_auth(req, auth);
             }
             if let Some((ct, bytes)) = body {
                 req = req.header(CONTENT_TYPE, ct.as_str()).body(bytes.clone());
@@ -338,6 +505,11 @@ impl RegistryClient {
                             .get(WWW_AUTHENTICATE)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
+                        let location = r
+                            .headers()
+                            .get(LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
                         let content_type = r
                             .headers()
                             .get(CONTENT_TYPE)
@@ -349,6 +521,7 @@ impl RegistryClient {
                             Reply {
                                 status,
                                 content_type,
+                                location,
                                 body,
                             },
                             challenge,
@@ -367,6 +540,51 @@ impl RegistryClient {
             tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
         }
     }
+}
+
+fn with_auth(req: reqwest::RequestBuilder, auth: &RegistryAuth) -> reqwest::RequestBuilder {
+    match auth {
+        RegistryAuth::Bearer(t) => req.bearer_auth(t),
+        RegistryAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
+    }
+}
+
+fn pull_scope(image: &ImageRef) -> String {
+    format!("repository:{}:pull", image.repository)
+}
+
+fn push_scope(image: &ImageRef) -> String {
+    format!("repository:{}:pull,push", image.repository)
+}
+
+/// The digests a manifest refers to under `field`: `config` (one object), `layers` or `manifests`.
+fn referenced(
+    image: &ImageRef,
+    manifest: &[u8],
+    field: &str,
+) -> Result<Vec<String>, RegistryError> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| RegistryError::Protocol {
+            image: image.to_string(),
+            reason: format!("unreadable manifest: {e}"),
+        })?;
+    let entries = match &doc[field] {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    entries
+        .into_iter()
+        .map(|e| {
+            e["digest"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| RegistryError::Protocol {
+                    image: image.to_string(),
+                    reason: format!("a `{field}` entry of the manifest has no digest"),
+                })
+        })
+        .collect()
 }
 
 fn denied(image: &ImageRef, status: StatusCode) -> RegistryError {

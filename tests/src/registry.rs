@@ -308,6 +308,23 @@ impl Registry {
     /// with every request of an htpasswd registry; with token auth, a `pull,push` token for `repo`
     /// is first fetched from the token server with the basic credentials (sending a body without
     /// it would meet a `401` and a reset connection).
+    /// The digest of the manifest `repo:reference` (a tag or digest), `None` when absent.
+    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Option<String> {
+        let accept = [
+            ManifestFormat::Oci.media_type(),
+            ManifestFormat::DockerV2.media_type(),
+            "application/vnd.oci.image.index.v1+json",
+        ]
+        .join(", ");
+        let target = format!("/v2/{repo}/manifests/{reference}");
+        let response = self.request(repo, "HEAD", &target, &[("Accept", &accept)], b"");
+        match response.status {
+            200 => response.header("docker-content-digest").map(str::to_owned),
+            404 => None,
+            status => panic!("HEAD {target} on the registry: HTTP {status}"),
+        }
+    }
+
     fn call(
         &self,
         repo: &str,
@@ -316,6 +333,25 @@ impl Registry {
         headers: &[(&str, &str)],
         body: &[u8],
         expected: u16,
+    ) -> Response {
+        let response = self.request(repo, method, target, headers, body);
+        assert_eq!(
+            response.status,
+            expected,
+            "{method} {target} on the registry: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response
+    }
+
+    /// One request with the registry's credentials (a token from its token server, or basic).
+    fn request(
+        &self,
+        repo: &str,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
     ) -> Response {
         let basic = self.credentials.as_ref().map(|(user, password)| {
             let encoded =
@@ -333,15 +369,8 @@ impl Registry {
         if let Some(authorization) = &authorization {
             all_headers.push(("Authorization", authorization));
         }
-        let response = http(self.addr, method, target, &all_headers, body)
-            .unwrap_or_else(|err| panic!("{method} {target} on the registry: {err}"));
-        assert_eq!(
-            response.status,
-            expected,
-            "{method} {target} on the registry: {}",
-            String::from_utf8_lossy(&response.body)
-        );
-        response
+        http(self.addr, method, target, &all_headers, body)
+            .unwrap_or_else(|err| panic!("{method} {target} on the registry: {err}"))
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
-use common::process::Runner;
+use common::process::{Cmd, Runner};
 use futures::StreamExt;
 
 use crate::branch_rule;
@@ -210,6 +210,15 @@ fn fetch_sources(
         })
         .collect();
     let dry = runner.is_dry_run();
+    if dry {
+        // What the git CLI would do, in dependency order; ciux does it through libgit2, so these
+        // lines are only printed.
+        for job in &jobs {
+            for cmd in git_plan(job) {
+                runner.run(&cmd)?;
+            }
+        }
+    }
     let fetch_one = |job: &FetchJob<'_>| -> Result<Fetched> {
         let FetchJob {
             url,
@@ -223,19 +232,8 @@ fn fetch_sources(
             refs: job.listing,
         };
         let existing = dir.join(".git").exists();
-        if dry {
-            if !existing {
-                println!(
-                    "git clone --branch {branch} --single-branch {url} {}",
-                    dir.display()
-                );
-                return Ok(None);
-            }
-            println!(
-                "git -C {} fetch origin {branch} && git -C {} checkout {branch}",
-                dir.display(),
-                dir.display()
-            );
+        if dry && !existing {
+            return Ok(None);
         }
         let repo = if existing {
             let repo = git::open_root(dir)?;
@@ -300,6 +298,31 @@ fn fetch_sources(
         }
     }
     Ok(())
+}
+
+/// The git CLI commands equivalent to cloning or updating a dependency, for `--dry-run`.
+fn git_plan(job: &FetchJob<'_>) -> Vec<Cmd> {
+    let in_dir = || Cmd::new("git").arg("-C").arg(&job.dir);
+    let existing = job.dir.join(".git").exists();
+    match (existing, job.revision) {
+        (false, None) => vec![
+            Cmd::new("git")
+                .args(["clone", "--branch", job.branch, "--single-branch", job.url])
+                .arg(&job.dir),
+        ],
+        (false, Some(rev)) => vec![
+            Cmd::new("git").args(["clone", job.url]).arg(&job.dir),
+            in_dir().args(["checkout", rev]),
+        ],
+        (true, None) => vec![
+            in_dir().args(["fetch", "--tags", "origin", job.branch]),
+            in_dir().args(["checkout", job.branch]),
+        ],
+        (true, Some(rev)) => vec![
+            in_dir().args(["fetch", "--tags", "origin"]),
+            in_dir().args(["checkout", rev]),
+        ],
+    }
 }
 
 /// Images that must exist: `<registry>/<name>:<version>` of `pull` dependencies, image dependencies.

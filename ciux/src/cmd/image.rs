@@ -241,34 +241,24 @@ fn promote(a: ImagePromoteArgs, runner: &Runner, out: &mut dyn Write) -> Result<
     if image.is_digest() {
         bail!("promote needs a tagged image, not a digest: {}", a.image);
     }
-    let new_tag = if a.target.contains('/') || a.target.contains(':') {
-        let target = ImageRef::parse(&a.target)?;
-        if target.registry != image.registry || target.repository != image.repository {
-            bail!(
-                "promotion copies a manifest within one repository: {} and {} differ (use `skopeo copy` across repositories)",
-                image.repository,
-                target.repository
-            );
-        }
-        target.reference
+    let target = if a.target.contains('/') || a.target.contains(':') {
+        ImageRef::parse(&a.target)?
     } else {
-        a.target.clone()
+        ImageRef {
+            reference: a.target.clone(),
+            ..image.clone()
+        }
     };
+    if target.is_digest() {
+        bail!("promote gives a tag, not a digest: {}", a.target);
+    }
     if runner.is_dry_run() {
-        writeln!(
-            out,
-            "promote {image} as {}/{}:{new_tag}",
-            image.registry, image.repository
-        )?;
+        writeln!(out, "promote {image} as {target}")?;
         return Ok(());
     }
     let client = crate::registry_client()?;
-    crate::block_on(client.promote(&image, &new_tag))?;
-    writeln!(
-        out,
-        "Promoted {image} as {}/{}:{new_tag}",
-        image.registry, image.repository
-    )?;
+    crate::block_on(client.copy(&image, &target))?;
+    writeln!(out, "Promoted {image} as {target}")?;
     Ok(())
 }
 

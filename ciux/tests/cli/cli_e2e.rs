@@ -530,6 +530,69 @@ fn dry_run_and_github_outputs() {
     assert_eq!(std::fs::read_to_string(&gh_out).unwrap(), text);
 }
 
+/// `--dry-run` with git dependencies prints the equivalent git commands in dependency order and
+/// clones, fetches and moves nothing.
+#[test]
+fn dry_run_prints_the_git_commands() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = Registry::start();
+    let remotes = d.path().join("remotes");
+    let deps: Vec<Repo> = ["dep-a", "dep-b"]
+        .iter()
+        .map(|name| {
+            let r = Repo::init(&remotes.join(name));
+            r.commit("c1", &[("f", name)]);
+            r
+        })
+        .collect();
+    let daemon = GitDaemon::serve(&remotes);
+    let project = Repo::init(&d.path().join("work/proj"));
+    let (a, b) = (daemon.url("dep-a"), daemon.url("dep-b"));
+    project.commit(
+        "c",
+        &[(
+            ".ciux",
+            &format!(
+                "registry: {}/x\ndependencies:\n  - url: {a}\n    clone: true\n  - url: {b}\n    clone: true\n    revision: master\n",
+                reg.host()
+            ),
+        )],
+    );
+    let w = d.path().join("work");
+    let w = w.display();
+    let out = stdout_of(ciux().args(["--dry-run", "ignite"]).arg(&project.dir));
+    let plan = format!(
+        "git clone --branch master --single-branch {a} {w}/dep-a\n\
+         git clone {b} {w}/dep-b\n\
+         git -C {w}/dep-b checkout master\n\
+         # would write "
+    );
+    assert!(out.starts_with(&plan), "{out}");
+    assert!(!d.path().join("work/dep-a").exists());
+
+    ciux().args(["ignite"]).arg(&project.dir).assert().success();
+    let c1 = deps[0].head();
+    deps[0].commit("c2", &[("f", "2")]);
+    let out = stdout_of(ciux().args(["--dry-run", "ignite"]).arg(&project.dir));
+    let plan = format!(
+        "git -C {w}/dep-a fetch --tags origin master\n\
+         git -C {w}/dep-a checkout master\n\
+         git -C {w}/dep-b fetch --tags origin\n\
+         git -C {w}/dep-b checkout master\n\
+         # would write "
+    );
+    assert!(out.starts_with(&plan), "{out}");
+    let clone = git2::Repository::open(d.path().join("work/dep-a")).unwrap();
+    let head = clone
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    assert_eq!(head, c1, "nothing fetched or moved");
+}
+
 #[test]
 fn clustername_and_tag() {
     let d = tempfile::tempdir().unwrap();
@@ -874,19 +937,76 @@ fn promote_copies_the_manifest_in_the_registry() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("HTTP 404"));
+}
+
+/// Promotion to another repository or registry (the `--tmp-registry` flow) copies the blobs the
+/// destination lacks, then the manifest: same digest; an index brings each of its images.
+#[test]
+fn promote_copies_across_repositories_and_registries() {
+    let tmp = Registry::start();
+    let main = Registry::start_with_htpasswd("ci", "s3cret");
+    let digest = tmp.push_image("fink/broker", "v1.0.0-3-gabcdef0");
+    let src = format!("{}/fink/broker:v1.0.0-3-gabcdef0", tmp.host());
     ciux()
         .args([
             "image",
             "promote",
-            &format!("{host}/fink/broker:v1.0.0"),
-            &format!("{host}/fink/other:v1"),
+            &src,
+            &format!("{}/fink/broker-copy:v1", tmp.host()),
         ])
         .assert()
+        .success()
+        .stdout(format!(
+            "Promoted {src} as {}/fink/broker-copy:v1\n",
+            tmp.host()
+        ));
+    assert_eq!(
+        tmp.manifest_digest("fink/broker-copy", "v1"),
+        Some(digest.clone())
+    );
+
+    let dst = format!("{}/fink/broker:v1.0.0", main.host());
+    ciux()
+        .args(["image", "promote", &src, &dst])
+        .assert()
         .failure()
-        .stderr(predicate::str::contains("within one repository"));
+        .stderr(predicate::str::contains("registry refused access"));
+    assert_eq!(main.manifest_digest("fink/broker", "v1.0.0"), None);
+    ciux()
+        .env("CIUX_REGISTRY_USERNAME", "ci")
+        .env("CIUX_REGISTRY_PASSWORD", "s3cret")
+        .args(["image", "promote", &src, &dst])
+        .assert()
+        .success()
+        .stdout(format!("Promoted {src} as {dst}\n"));
+    assert_eq!(main.manifest_digest("fink/broker", "v1.0.0"), Some(digest));
+
+    let index = tmp.push_index(
+        "fink/multi",
+        "v2",
+        &[("linux", "amd64"), ("linux", "arm64")],
+    );
+    let dst = format!("{}/fink/multi:v2", main.host());
+    ciux()
+        .env("CIUX_REGISTRY_USERNAME", "ci")
+        .env("CIUX_REGISTRY_PASSWORD", "s3cret")
+        .args([
+            "image",
+            "promote",
+            &format!("{}/fink/multi:v2", tmp.host()),
+            &dst,
+        ])
+        .assert()
+        .success();
+    // The registry refuses an index whose images it lacks: this PUT proves they were copied.
+    assert_eq!(main.manifest_digest("fink/multi", "v2"), Some(index));
+    ciux()
+        .args(["image", "promote", "--dry-run", &src, &dst])
+        .assert()
+        .success()
+        .stdout(format!("promote {src} as {dst}\n"));
 }
 
-/// `_e2e/test_revision_pin.sh` (original unmerged branch): a dependency pinned to a tag, then to a commit.
 /// A warm `ignite` opens one connection per dependency (its listing) when nothing is new upstream, and
 /// fetches only the dependency that changed.
 #[test]
@@ -927,6 +1047,7 @@ fn warm_ignite_fetches_only_what_changed() {
     assert_eq!(ignite(), 2);
 }
 
+/// `_e2e/test_revision_pin.sh` (original unmerged branch): a dependency pinned to a tag, then to a commit.
 #[test]
 fn pinned_dependency_revision() {
     let d = tempfile::tempdir().unwrap();
