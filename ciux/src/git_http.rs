@@ -204,6 +204,7 @@ impl HttpStream {
         // server asks.
         let mut login = known_login(&self.request.url);
         let mut sources = CredentialSources::new(&self.request.repo);
+        let mut tried_any = login.is_some();
         loop {
             let response = self.attempt(login.as_ref())?;
             let status = response.status();
@@ -213,11 +214,17 @@ impl HttpStream {
                 }
                 login = sources.next();
                 if login.is_none() {
+                    let what = if tried_any {
+                        "refused the credentials"
+                    } else {
+                        "needs credentials"
+                    };
                     return Err(io::Error::other(format!(
-                        "{} refused the credentials (HTTP 401): set CIUX_GIT_TOKEN or configure a git credential helper",
+                        "{} {what} (HTTP 401): set CIUX_GIT_TOKEN or configure a git credential helper",
                         redact(&self.request.repo)
                     )));
                 }
+                tried_any = true;
                 continue;
             }
             if !status.is_success() {
@@ -241,7 +248,7 @@ impl HttpStream {
             } else {
                 RESULT
             };
-            if content_type != expected {
+            if !content_type.starts_with(expected) {
                 return Err(io::Error::other(format!(
                     "{} is not a smart git HTTP server (content type {content_type:?}, expected {expected})",
                     redact(&self.request.repo)

@@ -23,31 +23,23 @@ impl TlsIdentity {
     pub fn self_signed(dir: &Path) -> TlsIdentity {
         let certificate = dir.join("tls-cert.pem");
         let key = dir.join("tls-key.pem");
-        let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-            .args([
+        self_signed_certificate(
+            &key,
+            &certificate,
+            &[
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
                 "-subj",
                 "/CN=127.0.0.1",
                 "-addext",
                 "subjectAltName=IP:127.0.0.1",
-            ])
-            // An end-entity certificate that is its own trust anchor (webpki refuses a CA as a leaf).
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&certificate)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap_or_else(|err| {
-                panic!("running openssl: {err} (install the Debian package openssl)")
-            });
-        assert!(
-            status.success(),
-            "openssl could not make a certificate ({status})"
+                // An end-entity certificate that is its own trust anchor (webpki refuses a CA as a
+                // leaf).
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+            ],
         );
         TlsIdentity { certificate, key }
     }
@@ -69,6 +61,28 @@ impl TlsIdentity {
         .expect("TLS server configuration");
         TlsAcceptor::from(Arc::new(config))
     }
+}
+
+/// `openssl req -x509 -nodes -days 2 <args>`: a key and a self-signed certificate valid for two days.
+pub(crate) fn self_signed_certificate(key: &Path, certificate: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "2"])
+        .args(args)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(certificate)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|err| {
+            panic!("running openssl: {err} (install the Debian package openssl)")
+        });
+    assert!(
+        status.success(),
+        "openssl could not make a certificate ({status})"
+    );
 }
 
 /// Accepts TLS connections on `listener` and relays each, decrypted, to `target`. Runs until its

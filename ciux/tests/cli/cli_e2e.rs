@@ -530,22 +530,28 @@ fn dry_run_and_github_outputs() {
     assert_eq!(std::fs::read_to_string(&gh_out).unwrap(), text);
 }
 
+/// Repositories `<dir>/remotes/<name>` with one commit tagged `v1.0.0`, served by `git daemon`.
+fn served_deps(dir: &std::path::Path, names: &[&str]) -> (Vec<Repo>, GitDaemon) {
+    let remotes = dir.join("remotes");
+    let deps = names
+        .iter()
+        .map(|name| {
+            let dep = Repo::init(&remotes.join(name));
+            dep.commit("c1", &[("f", name)]);
+            dep.annotated("v1.0.0");
+            dep
+        })
+        .collect();
+    (deps, GitDaemon::serve(&remotes))
+}
+
 /// `--dry-run` with git dependencies prints the equivalent git commands in dependency order and
 /// clones, fetches and moves nothing.
 #[test]
 fn dry_run_prints_the_git_commands() {
     let d = tempfile::tempdir().unwrap();
     let reg = Registry::start();
-    let remotes = d.path().join("remotes");
-    let deps: Vec<Repo> = ["dep-a", "dep-b"]
-        .iter()
-        .map(|name| {
-            let r = Repo::init(&remotes.join(name));
-            r.commit("c1", &[("f", name)]);
-            r
-        })
-        .collect();
-    let daemon = GitDaemon::serve(&remotes);
+    let (deps, daemon) = served_deps(d.path(), &["dep-a", "dep-b"]);
     let project = Repo::init(&d.path().join("work/proj"));
     let (a, b) = (daemon.url("dep-a"), daemon.url("dep-b"));
     project.commit(
@@ -1013,17 +1019,7 @@ fn promote_copies_across_repositories_and_registries() {
 fn warm_ignite_fetches_only_what_changed() {
     let d = tempfile::tempdir().unwrap();
     let reg = Registry::start();
-    let remotes = d.path().join("remotes");
-    let deps: Vec<Repo> = ["dep-a", "dep-b"]
-        .iter()
-        .map(|name| {
-            let dep = Repo::init(&remotes.join(name));
-            dep.commit("c1", &[("f", name)]);
-            dep.annotated("v1.0.0");
-            dep
-        })
-        .collect();
-    let daemon = GitDaemon::serve(&remotes);
+    let (deps, daemon) = served_deps(d.path(), &["dep-a", "dep-b"]);
     let project = Repo::init(&d.path().join("work/proj"));
     let mut ciux_file = format!("registry: {}/x\ndependencies:\n", reg.host());
     for name in ["dep-a", "dep-b"] {

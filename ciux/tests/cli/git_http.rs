@@ -226,9 +226,10 @@ fn http_errors_name_the_remote_and_the_fix() {
     w.ignite()
         .assert()
         .failure()
-        .stderr(predicate::str::contains(
-            "refused the credentials (HTTP 401)",
-        ));
+        .stderr(predicate::str::contains(format!(
+            "{} needs credentials (HTTP 401): set CIUX_GIT_TOKEN or configure a git credential helper",
+            server.url("dep.git")
+        )));
 
     let open = GitHttpServer::builder().serve(&w.served());
     w.depend_on(&open.url("missing.git"));

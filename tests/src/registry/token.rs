@@ -55,25 +55,10 @@ impl TokenServer {
     pub(super) fn start(dir: &Path, credentials: (String, String)) -> TokenServer {
         let key = dir.join("token-key.pem");
         let certificate = dir.join("token-cert.pem");
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=fink-tools-test-token"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&certificate)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap_or_else(|err| {
-                panic!("running openssl: {err} (install the Debian package openssl)")
-            });
-        assert!(
-            status.success(),
-            "openssl could not make the token certificate ({status})"
+        crate::tls::self_signed_certificate(
+            &key,
+            &certificate,
+            &["-newkey", "rsa:2048", "-subj", "/CN=fink-tools-test-token"],
         );
         let pem = std::fs::read_to_string(&certificate).expect("reading the token certificate");
         let certificate_der_base64 = pem
