@@ -1,5 +1,6 @@
 //! A TCP proxy on loopback that delays each direction of every connection, to put realistic
-//! round-trip times in front of the local servers in benchmarks.
+//! round-trip times in front of the local servers in benchmarks, and that can answer
+//! `503 Service Unavailable` to the next connections instead of relaying them (an HTTP fault).
 //!
 //! Each chunk read is timestamped and written to the other side at `timestamp + delay`, so a
 //! stream keeps its order and its throughput: the delay is added once per chunk in flight, not
@@ -11,9 +12,12 @@
 //! let server = ReleaseServer::start();
 //! let proxy = LatencyProxy::start(server.addr(), Duration::from_millis(20));
 //! let url = format!("http://{}/kind", proxy.addr()); // 40 ms more per round trip
+//! proxy.fail_next(1); // the next connection gets a 503
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ use tokio::time::Instant;
 /// A running latency proxy; stops accepting and drops its connections when dropped.
 pub struct LatencyProxy {
     addr: SocketAddr,
+    faults: Arc<Faults>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -40,12 +45,15 @@ impl LatencyProxy {
             .expect("making the proxy listener non-blocking");
         let addr = listener.local_addr().expect("proxy address");
         let (shutdown, stop) = oneshot::channel();
+        let faults = Arc::new(Faults::default());
+        let served = Arc::clone(&faults);
         let thread = std::thread::Builder::new()
             .name(format!("latency-proxy-{}", addr.port()))
-            .spawn(move || serve(listener, target, delay_each_way, stop))
+            .spawn(move || serve(listener, target, delay_each_way, served, stop))
             .expect("spawning the proxy thread");
         LatencyProxy {
             addr,
+            faults,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
@@ -54,6 +62,38 @@ impl LatencyProxy {
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Answers `503 Service Unavailable` (after reading the request head) to the next `n`
+    /// connections instead of relaying them.
+    pub fn fail_next(&self, n: usize) {
+        self.faults.pending.store(n, Ordering::SeqCst);
+    }
+
+    /// How many `503`s were sent.
+    pub fn faults_sent(&self) -> usize {
+        self.faults.sent.load(Ordering::SeqCst)
+    }
+}
+
+/// The `503`s still to send and those sent.
+#[derive(Default)]
+struct Faults {
+    pending: AtomicUsize,
+    sent: AtomicUsize,
+}
+
+impl Faults {
+    /// Whether this connection gets a `503` (counted as sent).
+    fn take(&self) -> bool {
+        let take = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if take {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+        }
+        take
     }
 }
 
@@ -72,6 +112,7 @@ fn serve(
     listener: std::net::TcpListener,
     target: SocketAddr,
     delay: Duration,
+    faults: Arc<Faults>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -85,12 +126,34 @@ fn serve(
                 _ = &mut stop => break,
                 accepted = listener.accept() => {
                     if let Ok((client, _)) = accepted {
-                        tokio::spawn(relay(client, target, delay));
+                        if faults.take() {
+                            tokio::spawn(unavailable(client));
+                        } else {
+                            tokio::spawn(relay(client, target, delay));
+                        }
                     }
                 }
             }
         }
     });
+}
+
+/// Reads the request head, answers `503`, closes.
+async fn unavailable(mut client: TcpStream) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = client
+        .write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+    let _ = client.shutdown().await;
 }
 
 async fn relay(client: TcpStream, target: SocketAddr, delay: Duration) {

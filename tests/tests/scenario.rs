@@ -11,7 +11,7 @@
 //! finkctl` per test process (a no-op when up to date), or `$FINK_TOOLS_BIN_DIR`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use harness::apiserver::{ExecReply, FakeApiServer, Fault, FaultRule, crds};
 use harness::fakebin::{FakeBins, Reply, Script};
+use harness::proxy::LatencyProxy;
 use harness::registry::Registry;
 use harness::stack::{self, FinkStack};
 use harness::tools::Tools;
@@ -46,7 +47,7 @@ struct Flow {
     tools: &'static Tools,
     dir: tempfile::TempDir,
     registry: Registry,
-    registry_proxy: FaultProxy,
+    registry_proxy: LatencyProxy,
     stack: FinkStack,
     api: FakeApiServer,
     fakes: FakeBins,
@@ -58,8 +59,8 @@ impl Flow {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::start();
         // ciux reaches the registry through a proxy that can answer 503 instead.
-        let registry_proxy = FaultProxy::start(registry.addr());
-        let stack = FinkStack::generate(dir.path(), &registry_proxy.addr.to_string(), true);
+        let registry_proxy = LatencyProxy::start(registry.addr(), Duration::ZERO);
+        let stack = FinkStack::generate(dir.path(), &registry_proxy.addr().to_string(), true);
         for (repo, tag) in stack.required_images() {
             registry.push_image(repo, tag);
         }
@@ -494,74 +495,4 @@ fn manifest_digest(registry: SocketAddr, repo: &str, tag: &str) -> Option<String
         name.eq_ignore_ascii_case("docker-content-digest")
             .then(|| value.trim().to_string())
     })
-}
-
-/// A TCP proxy in front of the registry that answers `503` to the first request of the next `n`
-/// connections instead of forwarding them.
-struct FaultProxy {
-    addr: SocketAddr,
-    pending: Arc<AtomicUsize>,
-    sent: Arc<AtomicUsize>,
-}
-
-impl FaultProxy {
-    fn start(target: SocketAddr) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let pending = Arc::new(AtomicUsize::new(0));
-        let sent = Arc::new(AtomicUsize::new(0));
-        let (p, s) = (pending.clone(), sent.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let inject = p
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                if inject {
-                    s.fetch_add(1, Ordering::SeqCst);
-                }
-                std::thread::spawn(move || relay(client, target, inject));
-            }
-        });
-        FaultProxy {
-            addr,
-            pending,
-            sent,
-        }
-    }
-
-    fn fail_next(&self, n: usize) {
-        self.pending.store(n, Ordering::SeqCst);
-    }
-
-    fn faults_sent(&self) -> usize {
-        self.sent.load(Ordering::SeqCst)
-    }
-}
-
-fn relay(mut client: TcpStream, target: SocketAddr, inject: bool) {
-    if inject {
-        // Read the request head, answer 503, close.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
-            head.push(byte[0]);
-        }
-        let _ = client.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-        return;
-    }
-    let Ok(server) = TcpStream::connect(target) else {
-        return;
-    };
-    let (mut client_read, mut server_write) =
-        (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let (mut server_read, mut client_write) = (server, client);
-    let upstream = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_read, &mut server_write);
-        let _ = server_write.shutdown(std::net::Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut server_read, &mut client_write);
-    let _ = client_write.shutdown(std::net::Shutdown::Write);
-    let _ = upstream.join();
 }

@@ -111,6 +111,36 @@ async fn http_through_the_proxy_reaches_the_release_server() {
     assert_eq!(server.requests(), ["/kind"]);
 }
 
+#[tokio::test]
+async fn fail_next_answers_503_then_relays_again() {
+    let server = ReleaseServer::start();
+    server.add_file("/kind", b"kind binary".to_vec());
+    let proxy = LatencyProxy::start(server.addr(), Duration::ZERO);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("http://{}/kind", proxy.addr());
+    proxy.fail_next(1);
+    // A fresh client per request: the 503 closes its connection.
+    let status = |url: String| async move {
+        reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        status(url.clone()).await,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(proxy.faults_sent(), 1);
+    assert!(
+        server.requests().is_empty(),
+        "the faulted request was not relayed"
+    );
+    assert_eq!(status(url).await, reqwest::StatusCode::OK);
+    assert_eq!(server.requests(), ["/kind"]);
+}
+
 #[test]
 fn stops_on_drop() {
     let proxy = LatencyProxy::start(echo_server(), Duration::ZERO);
