@@ -93,7 +93,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Version => {
-            print!("v{}  ", env!("CARGO_PKG_VERSION"));
+            // The original's `<module version>  <module sum>`: the second field is the commit of a
+            // release build (`cargo xtask dist`), empty for other builds.
+            print!(
+                "v{}  {}",
+                env!("CARGO_PKG_VERSION"),
+                option_env!("FINK_TOOLS_COMMIT").unwrap_or("")
+            );
             Ok(())
         }
         Command::Completion(args) => Ok(common::cli::write_completions(

@@ -31,7 +31,7 @@ pub(crate) fn run() -> Result<()> {
             "--locked",
             "--no-fail-fast",
         ],
-        &[("FINK_TOOLS_BIN_DIR", &bin_dir)],
+        &[("FINK_TOOLS_BIN_DIR", bin_dir.as_os_str())],
     )?;
     Ok(())
 }

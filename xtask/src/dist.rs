@@ -3,6 +3,7 @@
 //! For each tool: an optimised, stripped build, then `dist/<tool>-<version>-<target>.tar.gz` holding the
 //! binary, shell completions, a man page, the tool's README and the LICENSE, plus its `.sha256`.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use clap::{Command, CommandFactory};
 use clap_complete::{Generator, Shell};
 use sha2::{Digest, Sha256};
 
-use crate::{cargo, project_root};
+use crate::{cargo_with_env, project_root};
 
 /// Builds a tool's clap command.
 type CommandFn = fn() -> Command;
@@ -43,7 +44,11 @@ pub(crate) fn run(names: &[String]) -> Result<()> {
             .iter()
             .find(|(tool, _)| tool == name)
             .with_context(|| format!("unknown tool {name:?}: expected ktbx, ciux or finkctl"))?;
-        cargo(&["build", "--release", "--locked", "--package", tool])?;
+        let commit = build_commit()?;
+        cargo_with_env(
+            &["build", "--release", "--locked", "--package", tool],
+            &[("FINK_TOOLS_COMMIT", OsStr::new(&commit))],
+        )?;
         let binary = project_root().join("target/release").join(tool);
         let archive = package(
             tool,
@@ -55,6 +60,33 @@ pub(crate) fn run(names: &[String]) -> Result<()> {
         println!("{}", archive.display());
     }
     Ok(())
+}
+
+/// The commit the release is built from (12 hex digits, `-dirty` with uncommitted changes), recorded
+/// in the binaries (`finkctl version`).
+fn build_commit() -> Result<String> {
+    let git = |args: &[&str]| {
+        Process::new("git")
+            .args(args)
+            .current_dir(project_root())
+            .output()
+            .with_context(|| format!("running git {}", args.join(" ")))
+    };
+    let head = git(&["rev-parse", "--short=12", "HEAD"])?;
+    if !head.status.success() {
+        bail!(
+            "git rev-parse HEAD failed: is {} a git checkout?",
+            project_root().display()
+        );
+    }
+    let mut commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    if !git(&["status", "--porcelain", "--untracked-files=no"])?
+        .stdout
+        .is_empty()
+    {
+        commit.push_str("-dirty");
+    }
+    Ok(commit)
 }
 
 /// The host's target triple, from `rustc -vV`.
@@ -145,6 +177,14 @@ fn append_bytes<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_commit_names_head() {
+        let commit = build_commit().unwrap();
+        let hex = commit.strip_suffix("-dirty").unwrap_or(&commit);
+        assert_eq!(hex.len(), 12, "{commit}");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{commit}");
+    }
 
     #[test]
     fn archive_holds_binary_completions_man_page_and_docs() {

@@ -11,6 +11,7 @@ mod ci;
 mod demo;
 mod dist;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -55,7 +56,7 @@ pub(crate) fn cargo(args: &[&str]) -> Result<()> {
 }
 
 /// [`cargo`] with extra environment variables.
-pub(crate) fn cargo_with_env(args: &[&str], envs: &[(&str, &Path)]) -> Result<()> {
+pub(crate) fn cargo_with_env(args: &[&str], envs: &[(&str, &OsStr)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     eprintln!("xtask: cargo {}", args.join(" "));
     let status = Command::new(&cargo)
