@@ -43,6 +43,14 @@ pub enum GitError {
         /// The work tree root.
         root: PathBuf,
     },
+    /// An ssh remote (ciux's libgit2 speaks `git://`, `http(s)://` and `file://`).
+    #[error(
+        "{url}: ssh remotes are not supported; use the https URL (with CIUX_GIT_TOKEN or a git credential helper for a private repository)"
+    )]
+    SshRemote {
+        /// The remote URL.
+        url: String,
+    },
     /// Any other libgit2 failure.
     #[error("{what}: {}", reason.message())]
     Git {
@@ -375,7 +383,7 @@ pub fn code_change_commits(
 /// Branch heads and tags of a remote, listed without cloning (one connection).
 pub fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
     let shown = || format!("unable to list the branches of {}", redact(url));
-    git_http::register().map_err(ctx(shown))?;
+    reachable(url, shown)?;
     let mut remote = git2::Remote::create_detached(url)
         .map_err(ctx(|| format!("invalid remote URL {}", redact(url))))?;
     remote.connect(Direction::Fetch).map_err(ctx(shown))?;
@@ -402,8 +410,27 @@ pub fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository,
         builder.remote_create(move |repo, name, url| repo.remote_with_fetch(name, url, &refspec));
     }
     let shown = || format!("unable to clone {} into {}", redact(url), dest.display());
-    git_http::register().map_err(ctx(shown))?;
+    reachable(url, shown)?;
     builder.clone(url, dest).map_err(ctx(shown))
+}
+
+/// Readies libgit2 for a network operation on `url`: ssh remotes are refused with what to do instead,
+/// and the http(s) transport is registered (`what` describes the operation in errors).
+fn reachable(url: &str, what: impl FnOnce() -> String) -> Result<(), GitError> {
+    if is_ssh(url) {
+        return Err(GitError::SshRemote { url: redact(url) });
+    }
+    git_http::register().map_err(ctx(what))
+}
+
+/// `ssh://…`, `git+ssh://…` or scp-like `[user@]host:path`.
+fn is_ssh(url: &str) -> bool {
+    match url.split_once("://") {
+        Some((scheme, _)) => scheme.to_ascii_lowercase().contains("ssh"),
+        None => url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/')),
+    }
 }
 
 /// The refs a remote advertised, from [`ls_remote`] of `url`.
@@ -541,10 +568,12 @@ pub fn fetch_all(repo: &Repository, listing: Option<&Listing<'_>>) -> Result<(),
 /// Fetches `refspec` (described as `what` in errors) and every tag from `origin`.
 fn fetch_origin(repo: &Repository, refspec: &str, what: &str) -> Result<(), GitError> {
     let dir = root(repo);
-    git_http::register().map_err(ctx(|| format!("unable to fetch {what}")))?;
     let mut remote = repo
         .find_remote("origin")
         .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;
+    reachable(remote.url().unwrap_or(""), || {
+        format!("unable to fetch {what} into {}", dir.display())
+    })?;
     remote
         .fetch(&[refspec], Some(&mut fetch_options()), None)
         .map_err(ctx(|| {
@@ -591,6 +620,27 @@ pub fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_remotes_are_recognised() {
+        for url in [
+            "ssh://git@github.com/org/repo.git",
+            "git+ssh://host/repo",
+            "git@github.com:org/repo.git",
+            "host:repo",
+        ] {
+            assert!(is_ssh(url), "{url}");
+        }
+        for url in [
+            "https://github.com/org/repo",
+            "git://127.0.0.1:9418/repo",
+            "file:///tmp/repo",
+            "/tmp/a:b",
+            "relative/repo",
+        ] {
+            assert!(!is_ssh(url), "{url}");
+        }
+    }
 
     #[test]
     fn source_paths_match_directories_and_files() {

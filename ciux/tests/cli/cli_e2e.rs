@@ -762,6 +762,22 @@ fn bad_inputs_have_clear_messages() {
             "dependency git://127.0.0.1:1/nothing",
         ))
         .stderr(predicate::str::contains("unable to list the branches"));
+    // An ssh remote is refused before any connection, with the way out.
+    r.commit(
+        "c",
+        &[(
+            ".ciux",
+            "registry: 127.0.0.1:1/x\ndependencies:\n  - url: git@github.com:astrolabsoftware/fink-cd.git\n",
+        )],
+    );
+    ciux()
+        .args(["ignite"])
+        .arg(&dir)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "git@github.com:astrolabsoftware/fink-cd.git: ssh remotes are not supported; use the https URL",
+        ));
 }
 
 #[test]
