@@ -236,8 +236,8 @@ impl RegistryClient {
             .await
     }
 
-    /// Copies one blob unless `dst` has it: the upload is opened first (so that `dst`'s credentials are
-    /// known), then `src`'s blob is streamed into it.
+    /// Copies one blob unless `dst` has it: mounted within one registry when it can, else the upload is
+    /// opened first (so that `dst`'s credentials are known) and `src`'s blob is streamed into it.
     async fn copy_blob(
         &self,
         src: &ImageRef,
@@ -259,9 +259,18 @@ impl RegistryClient {
             tracing::debug!("{dst}: blob {digest} already there");
             return Ok(());
         }
-        let uploads = format!("{}/v2/{}/blobs/uploads/", dst.api_base(), dst.repository);
+        let mut uploads = format!("{}/v2/{}/blobs/uploads/", dst.api_base(), dst.repository);
+        if src.registry == dst.registry {
+            // Within one registry the blob is mounted from the source repository when the registry
+            // can (201); otherwise it opens an ordinary upload (202).
+            uploads.push_str(&format!("?mount={digest}&from={}", src.repository));
+        }
         let started = self.send(dst, Method::POST, &uploads, &push, None).await?;
         let location = match (started.status, &started.location) {
+            (StatusCode::CREATED, _) => {
+                tracing::debug!("{dst}: blob {digest} mounted from {src}");
+                return Ok(());
+            }
             (StatusCode::ACCEPTED, Some(location)) => location.clone(),
             _ => return Err(status_error(dst, &started)),
         };
