@@ -50,8 +50,9 @@ pub fn register() -> Result<(), git2::Error> {
         .map_err(|e| git2::Error::from_str(&format!("registering the git http transport: {e}")))
 }
 
-/// The HTTP client of all git requests: no overall timeout (a clone may be long); TCP keep-alive
-/// notices a peer that went away.
+/// The HTTP client of all git requests. `CIUX_GIT_TIMEOUT` (seconds, default 300) bounds the wait for
+/// an answer and for each read of it, not the whole transfer: a long clone that keeps streaming is fine,
+/// a stalled server is an error. TCP keep-alive notices a peer that went away.
 fn client() -> io::Result<&'static Client> {
     static CLIENT: OnceLock<Result<Client, String>> = OnceLock::new();
     CLIENT
@@ -60,7 +61,7 @@ fn client() -> io::Result<&'static Client> {
             Client::builder()
                 .connect_timeout(Duration::from_secs(30))
                 .tcp_keepalive(Duration::from_secs(60))
-                .timeout(None)
+                .timeout(crate::timeout_from_env("CIUX_GIT_TIMEOUT", 300.0))
                 .user_agent(concat!("git/2.0 (ciux/", env!("CARGO_PKG_VERSION"), ")"))
                 .build()
                 .map_err(|e| format!("unable to create the git HTTP client: {e}"))

@@ -51,16 +51,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The registry client of this run; `CIUX_REGISTRY_TIMEOUT` (seconds, default 30) bounds each request.
 pub fn registry_client() -> anyhow::Result<registry::RegistryClient> {
-    let secs = std::env::var("CIUX_REGISTRY_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(30.0);
     registry::RegistryClient::new(
-        Duration::from_secs_f64(secs),
+        timeout_from_env("CIUX_REGISTRY_TIMEOUT", 30.0),
         credentials::Credentials::load(),
     )
     .context("unable to create the registry HTTP client")
+}
+
+/// A timeout in seconds from the environment variable `var` (a positive number), else `default`.
+pub(crate) fn timeout_from_env(var: &str, default: f64) -> Duration {
+    let secs = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(default);
+    Duration::from_secs_f64(secs)
 }
 
 /// Runs a future to completion on a small runtime (registry look-ups).

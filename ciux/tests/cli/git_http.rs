@@ -244,3 +244,24 @@ fn http_errors_name_the_remote_and_the_fix() {
             "HTTP 404 Not Found (no such repository?)",
         ));
 }
+
+/// A server that accepts the connection and never answers fails after `CIUX_GIT_TIMEOUT`.
+#[test]
+fn a_silent_http_remote_times_out() {
+    let w = World::new();
+    // Connections complete in the kernel's backlog; nothing ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/dep.git", silent.local_addr().unwrap());
+    w.depend_on(&url);
+    let started = std::time::Instant::now();
+    w.ignite()
+        .env("CIUX_GIT_TIMEOUT", "1")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "unable to list the branches of {url}"
+        )))
+        .stderr(predicate::str::contains("timed out"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
