@@ -524,16 +524,21 @@ pub fn update(
                     }))?;
             }
         }
-        Err(_) => {
-            let commit = repo.find_commit(target).map_err(ctx(|| {
-                format!("reading origin/{branch} in {}", dir.display())
-            }))?;
-            repo.branch(branch, &commit, false).map_err(ctx(|| {
-                format!("creating branch {branch} in {}", dir.display())
-            }))?;
-        }
+        Err(_) => create_branch(repo, branch, target)?,
     }
     checkout(repo, &local_ref)
+}
+
+/// Creates the local branch `name` at `origin/<name>`'s commit `target`.
+fn create_branch(repo: &Repository, name: &str, target: Oid) -> Result<(), GitError> {
+    let dir = root(repo);
+    let commit = repo.find_commit(target).map_err(ctx(|| {
+        format!("reading origin/{name} in {}", dir.display())
+    }))?;
+    repo.branch(name, &commit, false).map_err(ctx(|| {
+        format!("creating branch {name} in {}", dir.display())
+    }))?;
+    Ok(())
 }
 
 fn checkout(repo: &Repository, refname: &str) -> Result<(), GitError> {
@@ -587,12 +592,7 @@ pub fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitErr
     let dir = root(repo);
     if let Ok(oid) = repo.refname_to_id(&format!("refs/remotes/origin/{revision}")) {
         if repo.find_branch(revision, BranchType::Local).is_err() {
-            let commit = repo.find_commit(oid).map_err(ctx(|| {
-                format!("reading origin/{revision} in {}", dir.display())
-            }))?;
-            repo.branch(revision, &commit, false).map_err(ctx(|| {
-                format!("creating branch {revision} in {}", dir.display())
-            }))?;
+            create_branch(repo, revision, oid)?;
         }
         return checkout(repo, &format!("refs/heads/{revision}"));
     }
