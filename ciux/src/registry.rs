@@ -283,14 +283,8 @@ impl RegistryClient {
         let mut target = location.clone();
         target.query_pairs_mut().append_pair("digest", digest);
 
-        // The source's credentials, then the blob as a stream.
+        // The blob as a stream, with the source credentials that fetching its manifest established.
         let pull = pull_scope(src);
-        let source_head = self
-            .send(src, Method::HEAD, &blob_url(src), &pull, None)
-            .await?;
-        if !source_head.status.is_success() {
-            return Err(status_error(src, &source_head));
-        }
         let transport = |image: &ImageRef| {
             let image = image.to_string();
             move |source| RegistryError::Transport { image, source }
@@ -300,6 +294,12 @@ impl RegistryClient {
             get = with_auth(get, &auth);
         }
         let blob = get.send().await.map_err(transport(src))?;
+        if matches!(
+            blob.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(denied(src, blob.status()));
+        }
         if !blob.status().is_success() {
             return Err(RegistryError::Status {
                 image: src.to_string(),

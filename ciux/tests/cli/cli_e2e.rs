@@ -1007,7 +1007,23 @@ fn promote_copies_across_repositories_and_registries() {
         .success()
         .stdout(format!("Promoted {src} as {dst}\n"))
         .stderr(predicate::str::contains("copied from"));
-    assert_eq!(main.manifest_digest("fink/broker", "v1.0.0"), Some(digest));
+    assert_eq!(
+        main.manifest_digest("fink/broker", "v1.0.0"),
+        Some(digest.clone())
+    );
+    // From a registry that needs credentials: the blobs are read with those its manifest needed.
+    ciux()
+        .env("CIUX_REGISTRY_USERNAME", "ci")
+        .env("CIUX_REGISTRY_PASSWORD", "s3cret")
+        .args([
+            "image",
+            "promote",
+            &dst,
+            &format!("{}/fink/back:v1", tmp.host()),
+        ])
+        .assert()
+        .success();
+    assert_eq!(tmp.manifest_digest("fink/back", "v1"), Some(digest));
 
     let index = tmp.push_index(
         "fink/multi",
