@@ -9,11 +9,21 @@ pub fn remote_branches(listing: &[(String, git2::Oid)]) -> Vec<String> {
         .collect()
 }
 
-/// Applies the rule; `None` when the remote has none of the three branches.
+/// The branches the rule tries, in order, each once: the project's branch, `main`, `master`.
+pub fn candidates(project_branch: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for b in [project_branch, "main", "master"] {
+        if !b.is_empty() && !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// Applies the rule; `None` when the remote has none of the [`candidates`].
 pub fn work_branch(project_branch: &str, branches: &[String]) -> Option<String> {
-    [project_branch, "main", "master"]
+    candidates(project_branch)
         .into_iter()
-        .filter(|b| !b.is_empty())
         .find(|b| branches.iter().any(|have| have == b))
         .map(str::to_string)
 }
@@ -45,6 +55,14 @@ mod tests {
             work_branch("HEAD", &names(&["master"])).as_deref(),
             Some("master")
         );
+    }
+
+    #[test]
+    fn each_candidate_once() {
+        assert_eq!(candidates("master"), ["master", "main"]);
+        assert_eq!(candidates("main"), ["main", "master"]);
+        assert_eq!(candidates(""), ["main", "master"]);
+        assert_eq!(candidates("feat"), ["feat", "main", "master"]);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use git2::{
     StatusOptions,
 };
 
-use crate::git_http::{self, redact};
+use crate::git_http;
+use crate::remote_url::{self, Unsupported, redact};
 use crate::revision::Revision;
 use crate::semver_tag::TagVersion;
 
@@ -48,8 +49,19 @@ pub enum GitError {
         "{url}: ssh remotes are not supported; use the https URL (with CIUX_GIT_TOKEN or a git credential helper for a private repository)"
     )]
     SshRemote {
-        /// The remote URL.
+        /// The remote URL (redacted).
         url: String,
+    },
+    /// A `<helper>::<address>` URL, which git hands to a remote helper program.
+    #[error(
+        "{url}: `{helper}::` URLs make git {}; ciux does not run git remote helpers: use an https://, git:// or file:// URL",
+        helper_does(helper)
+    )]
+    RemoteHelper {
+        /// The remote URL (redacted).
+        url: String,
+        /// The helper's name (`ext`, `fd`, …).
+        helper: String,
     },
     /// Any other libgit2 failure.
     #[error("{what}: {}", reason.message())]
@@ -59,6 +71,15 @@ pub enum GitError {
         /// libgit2's reason.
         reason: git2::Error,
     },
+}
+
+/// What git does with a `<helper>::` URL.
+fn helper_does(helper: &str) -> String {
+    match helper {
+        "ext" => "run the command they contain as the transport".to_string(),
+        "fd" => "talk over file descriptors it inherited".to_string(),
+        other => format!("run the remote helper `git-remote-{other}`"),
+    }
 }
 
 /// Wraps a libgit2 error with a description of the operation.
@@ -383,8 +404,8 @@ pub fn code_change_commits(
 /// Branch heads and tags of a remote, listed without cloning (one connection).
 pub fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
     let shown = || format!("unable to list the branches of {}", redact(url));
-    reachable(url, shown)?;
-    let mut remote = git2::Remote::create_detached(url)
+    let effective = connect_url(url, shown)?;
+    let mut remote = git2::Remote::create_detached(effective)
         .map_err(ctx(|| format!("invalid remote URL {}", redact(url))))?;
     remote.connect(Direction::Fetch).map_err(ctx(shown))?;
     let heads = remote.list().map_err(ctx(shown))?;
@@ -400,37 +421,88 @@ fn fetch_options<'a>() -> FetchOptions<'a> {
     fo
 }
 
-/// Clones `url` into `dest`: only `branch` (with its history and tags) when given, else everything.
+/// The fetch refspec of `branch`, or of every branch.
+fn branch_refspec(branch: Option<&str>) -> String {
+    match branch {
+        Some(branch) => format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+        None => "+refs/heads/*:refs/remotes/origin/*".to_string(),
+    }
+}
+
+/// Clones `url` into the empty directory `dest`: only `branch` (with its history and every tag),
+/// checked out and tracking `origin/<branch>`, when given; else every branch, with nothing checked out
+/// (the caller checks out a revision). `origin` keeps `url` as written: an `insteadOf` rewrite, and
+/// the credentials it may carry, is applied at each fetch and never stored. A failed clone leaves
+/// `dest` empty.
 pub fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository, GitError> {
-    let mut builder = git2::build::RepoBuilder::new();
-    builder.fetch_options(fetch_options());
-    if let Some(branch) = branch {
-        let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
-        builder.branch(branch);
-        builder.remote_create(move |repo, name, url| repo.remote_with_fetch(name, url, &refspec));
-    }
     let shown = || format!("unable to clone {} into {}", redact(url), dest.display());
-    reachable(url, shown)?;
-    builder.clone(url, dest).map_err(ctx(shown))
+    if std::fs::read_dir(dest).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(ctx(shown)(git2::Error::from_str(
+            "the directory exists and is not empty",
+        )));
+    }
+    let cloned = (|| {
+        let repo = Repository::init(dest).map_err(ctx(shown))?;
+        let refspec = branch_refspec(branch);
+        repo.remote_with_fetch("origin", url, &refspec)
+            .map_err(ctx(shown))?;
+        fetch_from(&repo, url, &refspec, shown)?;
+        if let Some(branch) = branch {
+            let target = repo
+                .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+                .map_err(ctx(shown))?;
+            create_branch(&repo, branch, target)?;
+            repo.find_branch(branch, BranchType::Local)
+                .and_then(|mut b| b.set_upstream(Some(&format!("origin/{branch}"))))
+                .map_err(ctx(shown))?;
+            checkout(&repo, &format!("refs/heads/{branch}"))?;
+        }
+        Ok(repo)
+    })();
+    if cloned.is_err()
+        && let Ok(entries) = std::fs::read_dir(dest)
+    {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+    cloned
 }
 
-/// Readies libgit2 for a network operation on `url`: ssh remotes are refused with what to do instead,
-/// and the http(s) transport is registered (`what` describes the operation in errors).
-fn reachable(url: &str, what: impl FnOnce() -> String) -> Result<(), GitError> {
-    if is_ssh(url) {
-        return Err(GitError::SshRemote { url: redact(url) });
+/// The URL libgit2 connects to for `url`: git's `insteadOf` rules applied, ssh and remote-helper URLs
+/// refused with what to do instead, the network transports readied (`what` describes the operation in
+/// errors). libgit2 applies the rules it reads itself (`~/.gitconfig`, XDG, system) to the result once
+/// more: only a chain of rules, which git does not follow, could then lead elsewhere.
+fn connect_url(url: &str, what: impl FnOnce() -> String) -> Result<String, GitError> {
+    let effective = remote_url::rewrite(url);
+    match remote_url::check_supported(&effective) {
+        Ok(()) => {}
+        Err(Unsupported::Ssh) => {
+            return Err(GitError::SshRemote {
+                url: redact(&effective),
+            });
+        }
+        Err(Unsupported::RemoteHelper(helper)) => {
+            return Err(GitError::RemoteHelper {
+                url: redact(&effective),
+                helper,
+            });
+        }
     }
-    git_http::register().map_err(ctx(what))
+    git_http::register().map_err(ctx(what))?;
+    Ok(effective)
 }
 
-/// `ssh://…`, `git+ssh://…` or scp-like `[user@]host:path`.
-fn is_ssh(url: &str) -> bool {
-    match url.split_once("://") {
-        Some((scheme, _)) => scheme.to_ascii_lowercase().contains("ssh"),
-        None => url
-            .split_once(':')
-            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/')),
-    }
+/// The URL of `origin` as configured (before any `insteadOf` rewrite).
+fn origin_url(repo: &Repository) -> Option<String> {
+    repo.config()
+        .and_then(|c| c.get_string("remote.origin.url"))
+        .ok()
 }
 
 /// The refs a remote advertised, from [`ls_remote`] of `url`.
@@ -445,9 +517,7 @@ pub struct Listing<'a> {
 /// the listed branch (`Some`) or every listed branch (`None`) as `origin/<name>`, and every listed tag.
 /// Then the fetch is skipped: a warm `ignite` costs one remote round trip per dependency, not two.
 pub fn has_everything(repo: &Repository, listing: &Listing<'_>, branch: Option<&str>) -> bool {
-    let origin_matches = repo
-        .find_remote("origin")
-        .is_ok_and(|r| r.url().ok() == Some(listing.url));
+    let origin_matches = origin_url(repo).as_deref() == Some(listing.url);
     let local = |name: &str| repo.refname_to_id(name).ok();
     let mut saw_branch = branch.is_none();
     origin_matches
@@ -488,8 +558,7 @@ pub fn update(
     if listing.is_some_and(|l| has_everything(repo, l, Some(branch))) {
         tracing::debug!("{}: nothing new upstream, no fetch", dir.display());
     } else {
-        let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
-        fetch_origin(repo, &refspec, branch)?;
+        fetch_origin(repo, &branch_refspec(Some(branch)), branch)?;
     }
     let target = repo
         .refname_to_id(&format!("refs/remotes/origin/{branch}"))
@@ -567,23 +636,35 @@ pub fn fetch_all(repo: &Repository, listing: Option<&Listing<'_>>) -> Result<(),
         tracing::debug!("{}: nothing new upstream, no fetch", root(repo).display());
         return Ok(());
     }
-    fetch_origin(repo, "+refs/heads/*:refs/remotes/origin/*", "every branch")
+    fetch_origin(repo, &branch_refspec(None), "every branch")
 }
 
 /// Fetches `refspec` (described as `what` in errors) and every tag from `origin`.
 fn fetch_origin(repo: &Repository, refspec: &str, what: &str) -> Result<(), GitError> {
     let dir = root(repo);
-    let mut remote = repo
-        .find_remote("origin")
-        .map_err(ctx(|| format!("{} has no `origin` remote", dir.display())))?;
-    reachable(remote.url().unwrap_or(""), || {
-        format!("unable to fetch {what} into {}", dir.display())
+    let url = origin_url(repo).ok_or_else(|| GitError::Git {
+        what: format!("{} has no `origin` remote", dir.display()),
+        reason: git2::Error::from_str("remote.origin.url is not set"),
     })?;
+    fetch_from(repo, &url, refspec, || {
+        format!("unable to fetch {what} into {}", dir.display())
+    })
+}
+
+/// Fetches `refspec` and every tag from `url` (after `insteadOf`) into `repo`.
+fn fetch_from(
+    repo: &Repository,
+    url: &str,
+    refspec: &str,
+    what: impl Fn() -> String,
+) -> Result<(), GitError> {
+    let effective = connect_url(url, &what)?;
+    let mut remote = repo
+        .remote_anonymous(&effective)
+        .map_err(ctx(|| format!("invalid remote URL {}", redact(url))))?;
     remote
         .fetch(&[refspec], Some(&mut fetch_options()), None)
-        .map_err(ctx(|| {
-            format!("unable to fetch {what} into {}", dir.display())
-        }))
+        .map_err(ctx(what))
 }
 
 /// Checks out a pinned revision: a remote branch, then a tag, then a commit id (HEAD is detached
@@ -620,27 +701,6 @@ pub fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ssh_remotes_are_recognised() {
-        for url in [
-            "ssh://git@github.com/org/repo.git",
-            "git+ssh://host/repo",
-            "git@github.com:org/repo.git",
-            "host:repo",
-        ] {
-            assert!(is_ssh(url), "{url}");
-        }
-        for url in [
-            "https://github.com/org/repo",
-            "git://127.0.0.1:9418/repo",
-            "file:///tmp/repo",
-            "/tmp/a:b",
-            "relative/repo",
-        ] {
-            assert!(!is_ssh(url), "{url}");
-        }
-    }
 
     #[test]
     fn source_paths_match_directories_and_files() {

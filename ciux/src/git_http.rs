@@ -4,11 +4,13 @@
 //!
 //! The smart HTTP protocol is two requests: `GET <repo>/info/refs?service=git-upload-pack` (the ref
 //! advertisement) and `POST <repo>/git-upload-pack` (negotiation and pack). libgit2 speaks the protocol;
-//! this module carries its bytes. On `401` the credentials are, in order: the URL's user info (sent by
-//! reqwest), `CIUX_GIT_TOKEN` then `GITHUB_TOKEN` (user `x-access-token`), then git's credential helpers
-//! (`git credential fill`, never prompting; `approve`/`reject` afterwards, as git does). Proxies come
-//! from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. Secrets never reach logs or errors.
+//! this module carries its bytes. On `401` the credentials are, in order: the URL's user name and
+//! password, `CIUX_GIT_TOKEN` then `GITHUB_TOKEN` (with the URL's user name, else `x-access-token`), then
+//! git's credential helpers (`git credential fill`, never prompting; `approve`/`reject` afterwards, as git
+//! does). The user info never reaches a request URL, so both requests of an operation authenticate
+//! alike. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. Secrets never reach logs or errors.
 
+use std::ffi::c_int;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -19,6 +21,8 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
+use crate::remote_url::redact;
+
 /// Environment variables holding a token for git over https, first found wins.
 const TOKEN_VARS: [&str; 2] = ["CIUX_GIT_TOKEN", "GITHUB_TOKEN"];
 
@@ -26,12 +30,24 @@ const ADVERTISEMENT: &str = "application/x-git-upload-pack-advertisement";
 const REQUEST: &str = "application/x-git-upload-pack-request";
 const RESULT: &str = "application/x-git-upload-pack-result";
 
-/// Makes libgit2 use this module for `http://` and `https://` URLs. Every git network operation of
-/// ciux calls it first; only the first call registers.
+/// Makes libgit2 use this module for `http://` and `https://` URLs, and bounds its own `git://` socket
+/// reads and writes by `CIUX_GIT_TIMEOUT` (connections by 30 s), as [`client`] does for http. Every git
+/// network operation of ciux calls it first; only the first call does the work.
 pub fn register() -> Result<(), git2::Error> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
+            let timeout = crate::timeout_from_env("CIUX_GIT_TIMEOUT", 300.0);
+            let millis = |d: Duration| c_int::try_from(d.as_millis().max(1)).unwrap_or(c_int::MAX);
+            // SAFETY: these set two libgit2 globals that are read when a socket stream is created. This
+            // runs once, inside `get_or_init` (other callers wait for it), and every ciux operation that
+            // can create a stream calls `register` first, so no stream is being created meanwhile.
+            #[allow(unsafe_code)]
+            unsafe {
+                git2::opts::set_server_connect_timeout_in_milliseconds(millis(CONNECT_TIMEOUT))
+                    .and_then(|()| git2::opts::set_server_timeout_in_milliseconds(millis(timeout)))
+                    .map_err(|e| e.message().to_string())?;
+            }
             for scheme in ["http", "https"] {
                 // SAFETY: libgit2 requires registrations to be serialised with the creation of
                 // transports. This runs once, inside `get_or_init` (other callers wait for it), and
@@ -47,8 +63,11 @@ pub fn register() -> Result<(), git2::Error> {
             Ok(())
         })
         .clone()
-        .map_err(|e| git2::Error::from_str(&format!("registering the git http transport: {e}")))
+        .map_err(|e| git2::Error::from_str(&format!("preparing git's network transports: {e}")))
 }
+
+/// How long a connection to a git server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The HTTP client of all git requests. `CIUX_GIT_TIMEOUT` (seconds, default 300) bounds the wait for
 /// an answer and for each read of it, not the whole transfer: a long clone that keeps streaming is fine,
@@ -59,7 +78,7 @@ fn client() -> io::Result<&'static Client> {
         .get_or_init(|| {
             common::tls::install_crypto_provider();
             Client::builder()
-                .connect_timeout(Duration::from_secs(30))
+                .connect_timeout(CONNECT_TIMEOUT)
                 .tcp_keepalive(Duration::from_secs(60))
                 .timeout(crate::timeout_from_env("CIUX_GIT_TIMEOUT", 300.0))
                 .user_agent(concat!("git/2.0 (ciux/", env!("CARGO_PKG_VERSION"), ")"))
@@ -126,11 +145,15 @@ impl SmartSubtransport for HttpSubtransport {
         url: &str,
         action: Service,
     ) -> Result<Box<dyn SmartSubtransportStream>, git2::Error> {
+        // The user info goes into the credential sources, never into the request URL: both requests of
+        // the operation get it, and reqwest adds no header of its own.
+        let (url, user_info) = split_user_info(url);
         let base = url.trim_end_matches('/');
         let request = match action {
             Service::UploadPackLs => PendingRequest {
                 url: format!("{base}/info/refs?service=git-upload-pack"),
                 repo: base.to_string(),
+                user_info,
                 advertisement: true,
             },
             Service::UploadPack => {
@@ -139,6 +162,7 @@ impl SmartSubtransport for HttpSubtransport {
                 PendingRequest {
                     url: format!("{base}/git-upload-pack"),
                     repo: base,
+                    user_info,
                     advertisement: false,
                 }
             }
@@ -161,8 +185,10 @@ impl SmartSubtransport for HttpSubtransport {
 
 struct PendingRequest {
     url: String,
-    /// The repository URL, for messages and credential helpers.
+    /// The repository URL (without user info), for messages and credential helpers.
     repo: String,
+    /// The user name and password of the remote URL's user info.
+    user_info: UserInfo,
     /// `GET …/info/refs` (else `POST …/git-upload-pack`).
     advertisement: bool,
 }
@@ -204,7 +230,7 @@ impl HttpStream {
         // Credentials that worked for this server go at once; otherwise none are sent until the
         // server asks.
         let mut login = known_login(&self.request.url);
-        let mut sources = CredentialSources::new(&self.request.repo);
+        let mut sources = CredentialSources::new(&self.request.repo, &self.request.user_info);
         let mut tried_any = login.is_some();
         loop {
             let response = self.attempt(login.as_ref())?;
@@ -299,17 +325,23 @@ impl HttpStream {
     }
 }
 
-/// Where credentials come from after a `401`: each source is asked once.
+/// Where credentials come from after a `401`, each asked once: the URL's user name and password, a
+/// token from the environment (with the URL's user name, else `x-access-token`), git's credential
+/// helpers (told the URL's user name).
 struct CredentialSources {
     repo: String,
+    user_info: UserInfo,
+    url_tried: bool,
     token_tried: bool,
     helper_tried: bool,
 }
 
 impl CredentialSources {
-    fn new(repo: &str) -> Self {
+    fn new(repo: &str, user_info: &UserInfo) -> Self {
         Self {
             repo: repo.to_string(),
+            user_info: user_info.clone(),
+            url_tried: false,
             token_tried: false,
             helper_tried: false,
         }
@@ -317,6 +349,20 @@ impl CredentialSources {
 
     /// The next credentials to try, `None` when the sources are exhausted.
     fn next(&mut self) -> Option<Login> {
+        if !self.url_tried {
+            self.url_tried = true;
+            if let UserInfo {
+                user: Some(user),
+                password: Some(password),
+            } = &self.user_info
+            {
+                return Some(Login {
+                    user: user.clone(),
+                    password: password.clone(),
+                    from_helper: false,
+                });
+            }
+        }
         if !self.token_tried {
             self.token_tried = true;
             if let Some(token) = TOKEN_VARS
@@ -324,7 +370,7 @@ impl CredentialSources {
                 .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
             {
                 return Some(Login {
-                    user: url_user(&self.repo).unwrap_or_else(|| "x-access-token".into()),
+                    user: (self.user_info.user.clone()).unwrap_or_else(|| "x-access-token".into()),
                     password: token,
                     from_helper: false,
                 });
@@ -332,26 +378,32 @@ impl CredentialSources {
         }
         if !self.helper_tried {
             self.helper_tried = true;
-            return credential("fill", &self.repo, None);
+            return credential("fill", &self.repo, self.user_info.user.as_deref(), None);
         }
         None
     }
 
     fn accepted(&self, login: &Login) {
         if login.from_helper {
-            credential("approve", &self.repo, Some(login));
+            credential("approve", &self.repo, None, Some(login));
         }
     }
 
     fn rejected(&self, login: &Login) {
         if login.from_helper {
-            credential("reject", &self.repo, Some(login));
+            credential("reject", &self.repo, None, Some(login));
         }
     }
 }
 
-/// Runs `git credential <action>` for `repo` (never prompting). `fill` returns the credentials found.
-fn credential(action: &str, repo: &str, login: Option<&Login>) -> Option<Login> {
+/// Runs `git credential <action>` for `repo` (never prompting), with the user name `user` or the one of
+/// `login`. `fill` returns the credentials found.
+fn credential(
+    action: &str,
+    repo: &str,
+    user: Option<&str>,
+    login: Option<&Login>,
+) -> Option<Login> {
     let url = reqwest::Url::parse(repo).ok()?;
     let mut input = format!(
         "protocol={}\nhost={}{}\npath={}\n",
@@ -360,7 +412,7 @@ fn credential(action: &str, repo: &str, login: Option<&Login>) -> Option<Login> 
         url.port().map(|p| format!(":{p}")).unwrap_or_default(),
         url.path().trim_start_matches('/'),
     );
-    if let Some(user) = url_user(repo) {
+    if let Some(user) = user {
         input.push_str(&format!("username={user}\n"));
     }
     let mut cmd = Cmd::new("git")
@@ -389,24 +441,51 @@ fn credential(action: &str, repo: &str, login: Option<&Login>) -> Option<Login> 
     })
 }
 
-/// The user name in a URL's user info, if any.
-fn url_user(url: &str) -> Option<String> {
-    reqwest::Url::parse(url)
-        .ok()
-        .map(|u| u.username().to_string())
-        .filter(|u| !u.is_empty())
+/// The user name and password of a URL's user info (percent-decoded).
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+struct UserInfo {
+    user: Option<String>,
+    password: Option<String>,
 }
 
-/// `url` without its user info, for messages.
-pub fn redact(url: &str) -> String {
+/// `url` without its user info, and the user info.
+fn split_user_info(url: &str) -> (String, UserInfo) {
     match reqwest::Url::parse(url) {
         Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let info = UserInfo {
+                user: Some(percent_decode(u.username())).filter(|s| !s.is_empty()),
+                password: u.password().map(percent_decode).filter(|s| !s.is_empty()),
+            };
             let _ = u.set_username("");
             let _ = u.set_password(None);
-            u.to_string()
+            (u.to_string(), info)
         }
-        _ => url.to_string(),
+        _ => (url.to_string(), UserInfo::default()),
     }
+}
+
+/// Decodes `%XX` escapes (invalid ones are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -414,16 +493,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_info_is_redacted() {
+    fn user_info_is_split_off() {
+        let (url, info) = split_user_info("https://ci:s3%2Fcret@git.example/org/repo.git");
+        assert_eq!(url, "https://git.example/org/repo.git");
         assert_eq!(
-            redact("https://ci:s3cret@git.example/org/repo.git"),
-            "https://git.example/org/repo.git"
+            info,
+            UserInfo {
+                user: Some("ci".into()),
+                password: Some("s3/cret".into())
+            }
+        );
+        let (url, info) = split_user_info("http://tok-user@127.0.0.1:8080/r");
+        assert_eq!(url, "http://127.0.0.1:8080/r");
+        assert_eq!(
+            (info.user.as_deref(), info.password),
+            (Some("tok-user"), None)
         );
         assert_eq!(
-            redact("git://127.0.0.1/repo.git"),
-            "git://127.0.0.1/repo.git"
+            split_user_info("https://git.example/r"),
+            ("https://git.example/r".into(), UserInfo::default())
         );
-        assert_eq!(url_user("https://ci@git.example/r").as_deref(), Some("ci"));
-        assert_eq!(url_user("https://git.example/r"), None);
+        assert_eq!(percent_decode("a%4"), "a%4");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
     }
 }

@@ -18,6 +18,7 @@ pub mod parallel;
 pub mod progress;
 pub mod project;
 pub mod registry;
+pub mod remote_url;
 pub mod revision;
 pub mod selector;
 pub mod semver_tag;

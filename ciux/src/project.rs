@@ -1,9 +1,11 @@
 //! A project as `.ciux` and the command line describe it: root, names, selected dependencies.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::ciux_file::{CiuxFile, DependencySpec};
 use crate::image_ref::{env_name, repo_name};
+use crate::remote_url::redact;
 use crate::selector::{Selector, SelectorError};
 
 /// What a dependency is.
@@ -42,12 +44,12 @@ impl DepKind {
         }
     }
 
-    /// The line of `get deps`: package, image reference or URL.
-    pub fn label(&self) -> &str {
+    /// The line of `get deps`: package, image reference or URL (without credentials).
+    pub fn label(&self) -> String {
         match self {
-            DepKind::Package(p) => p,
-            DepKind::Image(i) => i,
-            DepKind::Git { url, .. } => url,
+            DepKind::Package(p) => p.clone(),
+            DepKind::Image(i) => i.clone(),
+            DepKind::Git { url, .. } => redact(url),
         }
     }
 }
@@ -79,6 +81,16 @@ pub enum ProjectError {
         /// 0-based index in `dependencies`.
         index: usize,
     },
+    /// A git dependency whose URL, repository name or clone directory is refused.
+    #[error("{file}: dependency {url:?}: {reason}")]
+    BadGitDependency {
+        /// The `.ciux` path.
+        file: PathBuf,
+        /// Its URL, without credentials.
+        url: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
 }
 
 impl Project {
@@ -97,17 +109,27 @@ impl Project {
             (s.clone(), s)
         };
         let mut deps = Vec::new();
+        let mut clone_dirs = HashMap::new();
         if !main_only {
             for (index, spec) in file.dependencies.iter().enumerate() {
                 if !filter.matches(&spec.labels) {
                     continue;
                 }
                 let kind = DepKind::from_spec(spec);
-                if matches!(&kind, DepKind::Git { url, .. } if url.is_empty()) {
-                    return Err(ProjectError::EmptyDependency {
-                        file: root.join(".ciux"),
-                        index,
-                    });
+                if let DepKind::Git { url, clone, .. } = &kind {
+                    if url.is_empty() {
+                        return Err(ProjectError::EmptyDependency {
+                            file: root.join(".ciux"),
+                            index,
+                        });
+                    }
+                    check_git_dependency(root, url, *clone, &mut clone_dirs).map_err(|reason| {
+                        ProjectError::BadGitDependency {
+                            file: root.join(".ciux"),
+                            url: redact(url),
+                            reason,
+                        }
+                    })?;
                 }
                 deps.push(kind);
             }
@@ -149,13 +171,89 @@ impl Project {
         }
     }
 
-    /// Where a cloned dependency lives: a sibling of the project.
+    /// Where a cloned dependency lives: a sibling of the project, named after the repository
+    /// ([`Project::new`] has checked that it is neither the project nor shared).
     pub fn dep_dir(&self, url: &str) -> PathBuf {
-        self.root
-            .parent()
-            .unwrap_or(Path::new("/"))
-            .join(repo_name(url))
+        clone_dir(&self.root, url)
     }
+}
+
+fn clone_dir(root: &Path, url: &str) -> PathBuf {
+    root.parent().unwrap_or(Path::new("/")).join(repo_name(url))
+}
+
+/// Refuses, before any git operation, a git dependency whose URL or repository name cannot be used
+/// (see [`check_repository_name`]) and, when cloned, one whose clone directory would be the project, contain
+/// it, lie inside it or outside the project's parent, or be the clone directory of another dependency
+/// (`clone_dirs`, filled as dependencies are checked).
+fn check_git_dependency(
+    root: &Path,
+    url: &str,
+    clone: bool,
+    clone_dirs: &mut HashMap<PathBuf, String>,
+) -> Result<(), String> {
+    check_repository_name(url)?;
+    if !clone {
+        return Ok(());
+    }
+    let dir = clone_dir(root, url);
+    let fix = "check the URL, or clone the project into a directory of another name";
+    if dir.parent() != root.parent() {
+        return Err(format!(
+            "its clone directory {} is not next to the project",
+            dir.display()
+        ));
+    }
+    if dir == root {
+        return Err(format!(
+            "it would be cloned into {}, the project itself; {fix}",
+            dir.display()
+        ));
+    }
+    // Through symbolic links too.
+    if let (Ok(real_dir), Ok(real_root)) = (dir.canonicalize(), root.canonicalize()) {
+        let relation = if real_dir == real_root {
+            Some("is the project")
+        } else if real_root.starts_with(&real_dir) {
+            Some("contains the project")
+        } else if real_dir.starts_with(&real_root) {
+            Some("lies inside the project")
+        } else {
+            None
+        };
+        if let Some(relation) = relation {
+            return Err(format!(
+                "its clone directory {} {relation} ({}); {fix}",
+                dir.display(),
+                real_dir.display()
+            ));
+        }
+    }
+    if let Some(other) = clone_dirs.insert(dir.clone(), redact(url)) {
+        return Err(format!(
+            "its clone directory {} is also the one of dependency {other:?}; clone only one of them",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a git dependency's URL with control characters or surrounding blanks, or whose repository
+/// name (which names its clone directory and its variables) cannot name a directory (`.`, `..`).
+pub fn check_repository_name(url: &str) -> Result<(), String> {
+    if url.chars().any(char::is_control) {
+        return Err("the URL contains a control character (a stray newline?)".to_string());
+    }
+    if url.trim() != url {
+        return Err("the URL starts or ends with blanks".to_string());
+    }
+    let name = repo_name(url);
+    if matches!(name.as_str(), "" | "." | "..") {
+        return Err(format!(
+            "its repository name (the URL's last path segment) is {name:?}, which cannot name a directory"
+        ));
+    }
+    Ok(())
 }
 
 /// Makes a user path absolute and clean (`.` and `..` resolved lexically, symlinks kept).
@@ -226,6 +324,84 @@ mod tests {
         custom.file.project = Some("My-Custom-Project".into());
         assert_eq!(custom.image_name(""), "my-custom-project");
         assert_eq!(custom.prefix(), "FINK_BROKER");
+    }
+
+    fn git_deps(root: &Path, deps: &[(&str, bool)]) -> Result<Project, ProjectError> {
+        let mut text = String::from("registry: r.io\ndependencies:\n");
+        for (url, clone) in deps {
+            text.push_str(&format!("  - url: {url:?}\n    clone: {clone}\n"));
+        }
+        let file = CiuxFile::parse(&text, Path::new(".ciux")).unwrap();
+        Project::new(root, file, "", false)
+    }
+
+    #[test]
+    fn repository_names_must_name_a_directory() {
+        let root = Path::new("/w/proj");
+        for (url, reason) in [
+            (
+                "file:///w/other/..",
+                "is \"..\", which cannot name a directory",
+            ),
+            (
+                "https://host/org/.",
+                "is \".\", which cannot name a directory",
+            ),
+            ("https://host/", "is \".\""),
+            ("git://127.0.0.1/dep\n", "a control character"),
+            ("git://127.0.0.1/d\tep", "a control character"),
+        ] {
+            for clone in [true, false] {
+                let err = git_deps(root, &[(url, clone)]).unwrap_err().to_string();
+                assert!(err.contains(reason), "{url:?}: {err}");
+                assert!(
+                    err.contains(&format!(".ciux: dependency {url:?}:")),
+                    "{err}"
+                );
+            }
+        }
+        let err = git_deps(root, &[("https://ci:tok@host/", false)]).unwrap_err();
+        assert!(!err.to_string().contains("tok"), "{err}");
+        assert!(git_deps(root, &[("https://host/org/.github", true)]).is_ok());
+    }
+
+    #[test]
+    fn clone_directories_are_siblings_of_their_own() {
+        let root = Path::new("/w/proj");
+        let err = git_deps(root, &[("git://h/org/proj.git", true)]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it would be cloned into /w/proj, the project itself"),
+            "{err}"
+        );
+        // Not cloned: only its name matters.
+        assert!(git_deps(root, &[("git://h/org/proj.git", false)]).is_ok());
+        let err = git_deps(
+            root,
+            &[("git://h/a/dep", true), ("git://h/b/dep.git", true)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"git://h/b/dep.git\": its clone directory /w/dep is also the one of dependency \"git://h/a/dep\""),
+            "{err}"
+        );
+
+        // Through symbolic links: the sibling is the project, or one of its ancestors, or inside it.
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("proj");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        for (link, target, relation) in [
+            ("alias", root.clone(), "is the project"),
+            ("up", d.path().to_path_buf(), "contains the project"),
+            ("down", root.join("sub"), "lies inside the project"),
+        ] {
+            std::os::unix::fs::symlink(&target, d.path().join(link)).unwrap();
+            let err = git_deps(&root, &[(&format!("git://h/{link}"), true)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(relation), "{err}");
+        }
     }
 
     #[test]

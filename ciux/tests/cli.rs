@@ -6,6 +6,8 @@ mod support;
 
 #[path = "cli/cli_e2e.rs"]
 mod cli_e2e;
+#[path = "cli/dependency_urls.rs"]
+mod dependency_urls;
 #[path = "cli/fink_broker_flows.rs"]
 mod fink_broker_flows;
 #[path = "cli/git_http.rs"]

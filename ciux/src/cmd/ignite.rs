@@ -19,6 +19,7 @@ use crate::install::Install;
 use crate::parallel;
 use crate::progress::DepProgress;
 use crate::project::{DepKind, Project};
+use crate::remote_url::redact;
 
 /// A dependency's checkout after a clone or fetch: its root, its version and whether it was already
 /// there (`None` in a dry run).
@@ -94,12 +95,16 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     if let Some(d) = deps.iter().find(|d| d.pull && !d.clone) {
         bail!(
             "dependency {}: `pull: true` needs `clone: true` (its version comes from the clone)",
-            d.url
+            redact(&d.url)
         );
     }
 
-    let progress = DepProgress::new(deps.iter().map(|d| d.url.as_str()));
-    resolve_branches(&mut deps, &project_branch, &progress)?;
+    let progress = dep_progress(&deps);
+    resolve_branches(
+        &mut deps.iter_mut().collect::<Vec<_>>(),
+        &project_branch,
+        &progress,
+    )?;
     fetch_sources(&project, &mut deps, runner, &progress)?;
 
     // Tools, one after another (their output would interleave).
@@ -138,9 +143,16 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     write_env(&project, &env, a.github, runner, out, err)
 }
 
+/// A status line per dependency, named by its URL without credentials.
+fn dep_progress<'a>(deps: impl IntoIterator<Item = &'a GitDep>) -> DepProgress {
+    let labels: Vec<String> = deps.into_iter().map(|d| redact(&d.url)).collect();
+    DepProgress::new(labels.iter().map(String::as_str))
+}
+
 /// One remote listing per dependency, concurrently; the branch rule (or the pinned revision) decides.
+/// `progress` has a line per dependency of `deps`, in the same order.
 fn resolve_branches(
-    deps: &mut [GitDep],
+    deps: &mut [&mut GitDep],
     project_branch: &str,
     progress: &DepProgress,
 ) -> Result<()> {
@@ -154,7 +166,8 @@ fn resolve_branches(
         listing
     });
     for (i, (dep, listing)) in deps.iter_mut().zip(listings).enumerate() {
-        let listing = listing.with_context(|| format!("dependency {}", dep.url))?;
+        let shown = redact(&dep.url);
+        let listing = listing.with_context(|| format!("dependency {shown}"))?;
         let branches = branch_rule::remote_branches(&listing);
         if let Some(rev) = &dep.revision {
             let known = listing.iter().any(|(name, oid)| {
@@ -166,21 +179,25 @@ fn resolve_branches(
                 (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
             if !known && !hexish {
                 bail!(
-                    "dependency {}: pinned revision {rev:?} is neither a branch, a tag nor a commit id",
-                    dep.url
+                    "dependency {shown}: pinned revision {rev:?} is neither a branch, a tag nor a commit id"
                 );
             }
             dep.workbranch = rev.clone();
         } else {
-            dep.workbranch = branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
-                anyhow!(
-                    "dependency {}: none of the branches {project_branch:?}, \"main\", \"master\" exists (remote has: {})",
-                    dep.url,
-                    branches.join(", ")
-                )
-            })?;
+            dep.workbranch =
+                branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
+                    let tried: Vec<String> = branch_rule::candidates(project_branch)
+                        .iter()
+                        .map(|b| format!("{b:?}"))
+                        .collect();
+                    anyhow!(
+                        "dependency {shown}: none of the branches {} exists (remote has: {})",
+                        tried.join(", "),
+                        branches.join(", ")
+                    )
+                })?;
         }
-        tracing::info!("{} work branch = {}", dep.url, dep.workbranch);
+        tracing::info!("{shown} work branch = {}", dep.workbranch);
         dep.listing = listing;
         if !dep.clone {
             progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
@@ -287,7 +304,7 @@ fn fetch_sources(
         .zip(results)
         .map(|(job, result)| {
             result
-                .with_context(|| format!("dependency {}", job.url))
+                .with_context(|| format!("dependency {}", redact(job.url)))
                 .map(|r| (job.index, r))
         })
         .collect::<Result<_>>()?;
@@ -300,18 +317,20 @@ fn fetch_sources(
     Ok(())
 }
 
-/// The git CLI commands equivalent to cloning or updating a dependency, for `--dry-run`.
+/// The git CLI commands equivalent to cloning or updating a dependency, for `--dry-run` (the URL
+/// without credentials).
 fn git_plan(job: &FetchJob<'_>) -> Vec<Cmd> {
     let in_dir = || Cmd::new("git").arg("-C").arg(&job.dir);
     let existing = job.dir.join(".git").exists();
+    let url = redact(job.url);
     match (existing, job.revision) {
         (false, None) => vec![
             Cmd::new("git")
-                .args(["clone", "--branch", job.branch, "--single-branch", job.url])
+                .args(["clone", "--branch", job.branch, "--single-branch", &url])
                 .arg(&job.dir),
         ],
         (false, Some(rev)) => vec![
-            Cmd::new("git").args(["clone", job.url]).arg(&job.dir),
+            Cmd::new("git").args(["clone", &url]).arg(&job.dir),
             in_dir().args(["checkout", rev]),
         ],
         (true, None) => vec![
@@ -337,7 +356,7 @@ fn dependency_images(project: &Project, deps: &[GitDep]) -> Result<Vec<ImageRef>
             );
             images.push(
                 ImageRef::parse(&reference)
-                    .with_context(|| format!("image of dependency {}", d.url))?,
+                    .with_context(|| format!("image of dependency {}", redact(&d.url)))?,
             );
         }
     }
@@ -441,9 +460,12 @@ fn summary(
                             d.in_place,
                             d.workbranch
                         )?,
-                        None => {
-                            writeln!(err, "  {} remote-only=true branch={}", d.url, d.workbranch)?
-                        }
+                        None => writeln!(
+                            err,
+                            "  {} remote-only=true branch={}",
+                            redact(&d.url),
+                            d.workbranch
+                        )?,
                     }
                 }
             }
@@ -489,8 +511,9 @@ fn write_env(
     Ok(())
 }
 
-/// `ignite env`: the env file from local clones only (no network): remote-only dependencies get an
-/// empty work branch, the image is not looked up (so `CIUX_BUILD=true`).
+/// `ignite env`: the env file from the local clones (each with its checked-out branch, or its pinned
+/// revision); dependencies not on disk get their work branch from the remote, as `ignite` chooses it.
+/// The image is not looked up (so `CIUX_BUILD=true`).
 fn refresh(
     a: IgniteEnvArgs,
     branch: &str,
@@ -508,7 +531,10 @@ fn refresh(
     let mut deps = Vec::new();
     for dep in &project.deps {
         let DepKind::Git {
-            url, clone, pull, ..
+            url,
+            clone,
+            pull,
+            revision,
         } = dep
         else {
             continue;
@@ -518,15 +544,18 @@ fn refresh(
             url: url.clone(),
             clone: *clone,
             pull: *pull,
-            revision: None,
+            revision: revision.clone(),
             workbranch: String::new(),
             listing: Vec::new(),
             local: None,
             in_place: true,
         };
         if *clone && dir.exists() {
-            let dep_repo = git::open_root(&dir).with_context(|| format!("dependency {url}"))?;
-            d.workbranch = git::head_branch(&dep_repo);
+            let dep_repo =
+                git::open_root(&dir).with_context(|| format!("dependency {}", redact(url)))?;
+            d.workbranch = revision
+                .clone()
+                .unwrap_or_else(|| git::head_branch(&dep_repo));
             d.local = Some((
                 git::root(&dep_repo),
                 git::head_revision(&dep_repo)?.version(),
@@ -534,6 +563,9 @@ fn refresh(
         }
         deps.push(d);
     }
+    let mut remote: Vec<&mut GitDep> = deps.iter_mut().filter(|d| d.local.is_none()).collect();
+    let progress = dep_progress(remote.iter().map(|d| &**d));
+    resolve_branches(&mut remote, &project_branch, &progress)?;
     let decision = crate::block_on(image_decision::decide(&project, "", "", None))?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(&project, &env, false, runner, out, err)

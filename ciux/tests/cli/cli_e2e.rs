@@ -475,7 +475,8 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
             "dependency image {host}/fink/fink-deps-noscience-ztf:v2.54.9 not found in its registry"
         )));
 
-    // `ignite env` rewrites the project-core file from the local clones, for a relative path too.
+    // `ignite env` rewrites the project-core file from the local clones, for a relative path too; the
+    // remote-only dependency gets its work branch from the remote, as the original did.
     ciux()
         .current_dir(&work)
         .args(["ignite", "-b", "my-feature", "env", "fink-broker"])
@@ -489,7 +490,7 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
         )),
         "{env}"
     );
-    assert!(env.contains("export FINK_CD_WORKBRANCH=\n"), "{env}");
+    assert!(env.contains("export FINK_CD_WORKBRANCH=main\n"), "{env}");
     assert!(
         env.contains("export FINK_BROKER_WORKBRANCH=my-feature\n"),
         "{env}"

@@ -265,3 +265,136 @@ fn a_silent_http_remote_times_out() {
         .stderr(predicate::str::contains("timed out"));
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// Credentials in the URL authenticate the clone too (the pack request used to go without them), and
+/// are never printed.
+#[test]
+fn url_credentials_are_sent_with_the_clone() {
+    let w = World::new();
+    let server = GitHttpServer::builder()
+        .basic_auth("ci", "s3cret")
+        .serve(&w.served());
+    w.depend_on(
+        &server
+            .url("dep.git")
+            .replacen("http://", "http://ci:s3cret@", 1),
+    );
+    let out = w.ignite().args(["-v", "2"]).output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    assert!(!printed.contains("s3cret"), "{printed}");
+    assert!(w.env_file().contains("export DEP_VERSION=v1.0.0\n"));
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "POST" && r.user.as_deref() == Some("ci") && r.status == 200),
+        "{requests:?}"
+    );
+    assert!(requests.iter().all(|r| r.status == 200 || r.user.is_none()));
+}
+
+/// `CIUX_GIT_TOKEN` goes with the user the URL names (it used to be sent with an empty password).
+#[test]
+fn a_token_goes_with_the_user_named_in_the_url() {
+    let w = World::new();
+    let server = GitHttpServer::builder()
+        .basic_auth("tok-user", "tok-123")
+        .serve(&w.served());
+    w.depend_on(
+        &server
+            .url("dep.git")
+            .replacen("http://", "http://tok-user@", 1),
+    );
+    w.ignite()
+        .env("CIUX_GIT_TOKEN", "tok-123")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("tok-123").not());
+    assert!(w.env_file().contains("export DEP_VERSION=v1.0.0\n"));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.user.as_deref() == Some("tok-user"))
+    );
+}
+
+/// git's `url.<base>.insteadOf` (here from `GIT_CONFIG_GLOBAL`, then from `GIT_CONFIG_COUNT`) leads the
+/// listing, the clone and the fetches to a private server, with the token of the rewritten URL. The
+/// token is never printed nor stored in the clone, and a warm run still costs the listing alone.
+#[test]
+fn insteadof_rewrites_reach_a_private_server() {
+    let w = World::new();
+    let server = GitHttpServer::builder()
+        .basic_auth("x-access-token", "tok-9")
+        .serve(&w.served());
+    // Nothing listens on port 1: only the rewrite reaches the server.
+    let written = "http://127.0.0.1:1/org/dep.git";
+    let base = server
+        .url("")
+        .replacen("http://", "http://x-access-token:tok-9@", 1);
+    w.depend_on(written);
+    let global = w.dir.path().join("ci-gitconfig");
+    std::fs::write(
+        &global,
+        format!("[url \"{base}\"]\n\tinsteadOf = http://127.0.0.1:1/org/\n"),
+    )
+    .unwrap();
+    let ignite = |config: &[(&str, &str)]| {
+        let mut c = w.ignite();
+        c.args(["-v", "2"]);
+        for (k, v) in config {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{printed}");
+        assert!(!printed.contains("tok-9"), "{printed}");
+    };
+    let by_file = [("GIT_CONFIG_GLOBAL", global.to_str().unwrap())];
+    ignite(&by_file);
+    assert!(w.env_file().contains("export DEP_VERSION=v1.0.0\n"));
+    let clone_config = std::fs::read_to_string(w.dir.path().join("work/dep/.git/config")).unwrap();
+    assert!(
+        clone_config.contains(&format!("url = {written}\n")),
+        "{clone_config}"
+    );
+    assert!(!clone_config.contains("tok-9"), "{clone_config}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.user.as_deref() == Some("x-access-token"))
+    );
+
+    let before = server.requests().len();
+    ignite(&by_file);
+    let ls = "/dep.git/info/refs?service=git-upload-pack";
+    assert_eq!(
+        server.requests()[before..],
+        [
+            request("GET", ls, None, 401),
+            request("GET", ls, Some("x-access-token"), 200)
+        ],
+        "warm: the listing only"
+    );
+
+    // The same rule given in the environment, for a fresh clone.
+    std::fs::remove_dir_all(w.dir.path().join("work/dep")).unwrap();
+    let key = format!("url.{base}.insteadOf");
+    ignite(&[
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", &key),
+        ("GIT_CONFIG_VALUE_0", "http://127.0.0.1:1/org/"),
+    ]);
+    assert!(w.env_file().contains("export DEP_VERSION=v1.0.0\n"));
+}
