@@ -45,11 +45,15 @@ fn image(a: GetImageArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         None
     };
+    let lookup = client.as_ref().map(|client| image_decision::Lookup {
+        client,
+        unreachable: a.lookup.registry_unreachable,
+    });
     let decision = crate::block_on(image_decision::decide(
         &project,
         &a.suffix,
         &a.tmp_registry,
-        client.as_ref(),
+        lookup,
     ))?;
     if a.output.format == OutputFormat::Json {
         return print_json(out, &serde_json::to_value(&decision)?);

@@ -127,7 +127,11 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     // Dependency images and the project image are looked up together.
     let ((), decision) = crate::block_on(async {
         futures::try_join!(check_images(&client, &dep_images), async {
-            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(&client))
+            let lookup = image_decision::Lookup {
+                client: &client,
+                unreachable: a.lookup.registry_unreachable,
+            };
+            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(lookup))
                 .await
                 .map_err(anyhow::Error::from)
         })
