@@ -69,7 +69,7 @@ pub struct Lookup<'a> {
 pub fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError> {
     let repo = git::open_root(&project.root)?;
     let head = git::head_revision(&repo)?;
-    let sources = SourcePaths::new(&project.root, &project.file.source_pathes)?;
+    let sources = SourcePaths::new(&project.root, &project.file.source_pathes);
     let head_oid = git::head_commit(&repo)?;
     let tags = git::version_tags(&repo)?;
     let versions = git::code_change_commits(&repo, head_oid, &sources)?
