@@ -12,6 +12,8 @@ mod fink_broker_flows;
 mod git_http;
 #[path = "cli/git_versions.rs"]
 mod git_versions;
+#[path = "cli/hardening.rs"]
+mod hardening;
 #[path = "cli/help.rs"]
 mod help;
 #[path = "cli/registry_decision.rs"]
