@@ -105,14 +105,12 @@ pub async fn decide(
             .buffered(crate::parallel::REGISTRY_LOOKUPS);
         while let Some(result) = results.next().await {
             let (version, exists) = match result {
-                Ok(found) => found,
-                Err(e) => match absent_despite(e, &refs[0].1.registry, lookup) {
-                    Ok(warning) => {
-                        tracing::warn!("{warning}");
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                },
+                Ok(checked) => checked,
+                Err(e) => {
+                    let warning = absent_despite(e, &refs[0].1.registry, lookup)?;
+                    tracing::warn!("{warning}");
+                    break;
+                }
             };
             tracing::debug!("{}: in registry = {exists}", url_in(&registry, version));
             if exists {
