@@ -181,7 +181,7 @@ fi
 const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// Writes the env file atomically (0644) and, in `<root>/.ciux.d/`, the helper script; first removes the
-/// temporary files that killed runs left behind (see [`remove_stale_temp_files`]).
+/// temporary files that killed runs left behind.
 pub fn write(root: &Path, file: &Path, content: &str) -> Result<(), common::fs::FsError> {
     let dir = root.join(".ciux.d");
     std::fs::create_dir_all(&dir).map_err(|source| common::fs::FsError {
@@ -190,7 +190,7 @@ pub fn write(root: &Path, file: &Path, content: &str) -> Result<(), common::fs::
         source,
     })?;
     let helper = dir.join("ciuxconfig.sh");
-    remove_stale_temp_files(&[&helper, file], SystemTime::now());
+    remove_stale_temp_files(&[&helper, file]);
     common::fs::atomic_write(&helper, HELPER.as_bytes(), 0o644)?;
     common::fs::atomic_write(file, content.as_bytes(), 0o644)
 }
@@ -210,9 +210,10 @@ fn is_temp_of(name: &str, target: &str, in_ciux_dir: bool) -> bool {
 }
 
 /// Removes the temporary files of atomic writes of `targets` (and, in `.ciux.d/`, of any env file) left
-/// by a killed run: only files named as ciux names them and last modified [`STALE_AFTER`] before `now`,
+/// by a killed run: only files named as ciux names them and last modified [`STALE_AFTER`] ago or more,
 /// so a concurrent run's file in the making is never touched. Failures are only logged.
-pub fn remove_stale_temp_files(targets: &[&Path], now: SystemTime) {
+fn remove_stale_temp_files(targets: &[&Path]) {
+    let now = SystemTime::now();
     for target in targets {
         let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
             continue;
