@@ -205,7 +205,8 @@ pub struct Listed {
 
 /// Reads one line of the listing; `None` when it is not a JSON object.
 pub fn listed(line: &str) -> Option<Listed> {
-    let img = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    let value = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    let img = value.as_object()?;
     let field = |k: &str| {
         img.get(k)
             .and_then(|v| v.as_str())
@@ -382,7 +383,8 @@ mod tests {
             })
         );
         assert_eq!(listed("REPOSITORY TAG"), None);
-        assert_eq!(listed("[1]").map(|l| l.name), Some(":".into()));
+        assert_eq!(listed("[1]"), None);
+        assert_eq!(listed("{}").map(|l| l.name), Some(":".into()));
     }
 
     proptest::proptest! {
