@@ -77,6 +77,34 @@ pub struct IgniteArgs {
     /// Also append the variables to $GITHUB_ENV and $GITHUB_OUTPUT when they are set
     #[arg(long)]
     pub github: bool,
+    /// What an unreachable registry means.
+    #[command(flatten)]
+    pub lookup: LookupArgs,
+}
+
+/// What a project-image look-up does when the registry cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum RegistryUnreachable {
+    /// Fail (exit 1)
+    #[default]
+    Fail,
+    /// Take the image as absent, with a warning: CIUX_BUILD=true (the original ciux's behaviour)
+    Build,
+}
+
+/// The `--registry-unreachable` flag of the commands that look the project image up.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LookupArgs {
+    /// If the project image's registry cannot be reached (network, timeout, HTTP 5xx): `fail`, or `build` (absent, with a warning)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "fail|build",
+        hide_possible_values = true,
+        env = "CIUX_REGISTRY_UNREACHABLE",
+        default_value_t = RegistryUnreachable::Fail
+    )]
+    pub registry_unreachable: RegistryUnreachable,
 }
 
 /// Sub-commands of `ignite`.
@@ -148,6 +176,9 @@ pub struct GetImageArgs {
     /// Print `export CIUX_IMAGE_URL=…` and `export CIUX_BUILD=…` lines
     #[arg(short = 'e', long)]
     pub env: bool,
+    /// What an unreachable registry means (with --check).
+    #[command(flatten)]
+    pub lookup: LookupArgs,
     /// Output format.
     #[command(flatten)]
     pub output: OutputArgs,

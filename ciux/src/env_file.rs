@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::selector::Selector;
 
@@ -121,14 +122,33 @@ pub fn quote(value: &str) -> String {
     }
 }
 
-/// `$CIUXCONFIG` when set and non-empty, else `<root>/.ciux.d/ciux<selector suffix>.sh`.
-pub fn path(root: &Path, selector: &Selector) -> PathBuf {
-    match std::env::var_os("CIUXCONFIG").filter(|v| !v.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => root
-            .join(".ciux.d")
-            .join(format!("ciux{}.sh", selector.file_suffix())),
+/// The longest file name Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// A selector whose env-file name no file system takes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the selector {selector:?} makes an env-file name of {len} bytes (at most {NAME_MAX}): use a shorter selector or set CIUXCONFIG to the file to write"
+)]
+pub struct NameTooLong {
+    selector: String,
+    len: usize,
+}
+
+/// `$CIUXCONFIG` when set and non-empty, else `<root>/.ciux.d/ciux<selector suffix>.sh`. Checked
+/// before any work, so that a selector giving an impossible file name fails at once.
+pub fn path(root: &Path, selector: &Selector) -> Result<PathBuf, NameTooLong> {
+    if let Some(p) = std::env::var_os("CIUXCONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
     }
+    let name = format!("ciux{}.sh", selector.file_suffix());
+    if name.len() > NAME_MAX {
+        return Err(NameTooLong {
+            selector: selector.to_string(),
+            len: name.len(),
+        });
+    }
+    Ok(root.join(".ciux.d").join(name))
 }
 
 /// The helper sourced as `SELECTOR=<sel> . .ciux.d/ciuxconfig.sh` (bash): it loads the env file of that
@@ -155,7 +175,13 @@ else
 fi
 "#;
 
-/// Writes the env file atomically (0644) and, in `<root>/.ciux.d/`, the helper script.
+/// How old a temporary file of an interrupted write must be before a later run removes it: a writer
+/// holds its temporary file for milliseconds, so an older one belongs to a killed run (never to a
+/// concurrent one).
+const STALE_AFTER: Duration = Duration::from_secs(600);
+
+/// Writes the env file atomically (0644) and, in `<root>/.ciux.d/`, the helper script; first removes the
+/// temporary files that killed runs left behind.
 pub fn write(root: &Path, file: &Path, content: &str) -> Result<(), common::fs::FsError> {
     let dir = root.join(".ciux.d");
     std::fs::create_dir_all(&dir).map_err(|source| common::fs::FsError {
@@ -163,13 +189,71 @@ pub fn write(root: &Path, file: &Path, content: &str) -> Result<(), common::fs::
         path: dir.clone(),
         source,
     })?;
-    common::fs::atomic_write(&dir.join("ciuxconfig.sh"), HELPER.as_bytes(), 0o644)?;
+    let helper = dir.join("ciuxconfig.sh");
+    remove_stale_temp_files(&[&helper, file]);
+    common::fs::atomic_write(&helper, HELPER.as_bytes(), 0o644)?;
     common::fs::atomic_write(file, content.as_bytes(), 0o644)
 }
 
-/// Appends `NAME=value` lines to the files named by `$GITHUB_ENV` and `$GITHUB_OUTPUT`, when set.
+/// Whether `name` is a temporary file of an atomic write of `target` (`.<target>.XXXXXX.tmp`, the
+/// naming of `common::fs::AtomicFile`), or in `.ciux.d/` of any env file (`.ciux*.sh.XXXXXX.tmp`).
+fn is_temp_of(name: &str, target: &str, in_ciux_dir: bool) -> bool {
+    let Some(middle) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some((written, random)) = middle.rsplit_once('.') else {
+        return false;
+    };
+    let ours = written == target
+        || (in_ciux_dir && written.starts_with("ciux") && written.ends_with(".sh"));
+    ours && random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Removes the temporary files of atomic writes of `targets` (and, in `.ciux.d/`, of any env file) left
+/// by a killed run: only files named as ciux names them and last modified [`STALE_AFTER`] ago or more,
+/// so a concurrent run's file in the making is never touched. Failures are only logged.
+fn remove_stale_temp_files(targets: &[&Path]) {
+    let now = SystemTime::now();
+    for target in targets {
+        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        let in_ciux_dir = dir.file_name() == Some(OsStr::new(".ciux.d"));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let entry_name = entry.file_name();
+            if !is_temp_of(&entry_name.to_string_lossy(), &name, in_ciux_dir) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .and_then(|m| m.modified().ok())
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age >= STALE_AFTER);
+            if !stale {
+                continue;
+            }
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!("removed {}, left by an interrupted run", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("unable to remove {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Appends the variables to the files named by `$GITHUB_ENV` and `$GITHUB_OUTPUT`, when set:
+/// `NAME=value`, or GitHub's multi-line form (`NAME<<DELIMITER`, the value, `DELIMITER`) for a value
+/// holding a newline, with a random delimiter that is none of its lines.
 pub fn append_github(vars: &[(String, String)]) -> std::io::Result<()> {
     use std::io::Write;
+    let text = github_lines(vars);
     for key in ["GITHUB_ENV", "GITHUB_OUTPUT"] {
         let Some(path) = std::env::var_os(key).filter(|v| !v.is_empty()) else {
             continue;
@@ -178,16 +262,41 @@ pub fn append_github(vars: &[(String, String)]) -> std::io::Result<()> {
             .append(true)
             .create(true)
             .open(&path)?;
-        let mut text = String::new();
-        for (k, v) in vars {
-            if v.contains('\n') {
-                continue;
-            }
-            text.push_str(&format!("{k}={v}\n"));
-        }
         f.write_all(text.as_bytes())?;
     }
     Ok(())
+}
+
+/// The `$GITHUB_ENV` lines of the variables (see [`append_github`]).
+fn github_lines(vars: &[(String, String)]) -> String {
+    let mut text = String::new();
+    for (k, v) in vars {
+        if !v.contains('\n') && !v.contains('\r') {
+            text.push_str(&format!("{k}={v}\n"));
+            continue;
+        }
+        let delimiter = loop {
+            let candidate = format!("ghadelimiter_{:016x}", random_u64());
+            if !v.lines().any(|line| line == candidate) {
+                break candidate;
+            }
+        };
+        text.push_str(&format!("{k}<<{delimiter}\n{v}\n{delimiter}\n"));
+    }
+    text
+}
+
+/// A random number from the standard library's per-process hash keys (no extra dependency).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -272,9 +381,91 @@ export CIUX_PROMOTED_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fi
     }
 
     #[test]
+    fn temp_file_names() {
+        assert!(is_temp_of(
+            ".ciux_itest.sh.aB3xYz.tmp",
+            "ciux_itest.sh",
+            false
+        ));
+        assert!(is_temp_of(".ciux_e2e.sh.aB3xYz.tmp", "ciux_itest.sh", true));
+        assert!(is_temp_of(
+            ".ciuxconfig.sh.000000.tmp",
+            "ciuxconfig.sh",
+            true
+        ));
+        assert!(!is_temp_of(".ciux_e2e.sh.aB3xYz.tmp", "ciux.sh", false));
+        for other in [
+            "ciux_itest.sh",
+            ".ciux_itest.sh.tmp",
+            ".ciux_itest.sh.aB3x.tmp",
+            ".ciux_itest.sh.aB3x-z.tmp",
+            ".other.sh.aB3xYz.tmp",
+            ".ciux_itest.sh.aB3xYz.tmp~",
+        ] {
+            assert!(!is_temp_of(other, "ciux_itest.sh", true), "{other}");
+        }
+    }
+
+    #[test]
+    fn github_multi_line_values() {
+        let vars = vec![
+            ("A".to_string(), "one".to_string()),
+            ("B".to_string(), "x\ny".to_string()),
+        ];
+        let text = github_lines(&vars);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "A=one");
+        let delimiter = lines[1].strip_prefix("B<<").unwrap();
+        assert!(delimiter.starts_with("ghadelimiter_"));
+        assert_eq!(&lines[2..], ["x", "y", delimiter]);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(quote(""), "");
         assert_eq!(quote("a/b:c-1.2"), "a/b:c-1.2");
         assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// GitHub's reading of the lines: `NAME=value`, or `NAME<<D` … `D` (the first line equal to `D`).
+    fn read_github(text: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut lines = text.split('\n');
+        while let Some(line) = lines.next() {
+            if line.is_empty() {
+                continue;
+            }
+            // As the runner does: whichever of `=` and `<<` comes first.
+            let eq = line.find('=').unwrap_or(usize::MAX);
+            let heredoc = line.find("<<").unwrap_or(usize::MAX);
+            if heredoc < eq {
+                let (k, d) = (&line[..heredoc], &line[heredoc + 2..]);
+                let value: Vec<&str> = lines.by_ref().take_while(|l| *l != d).collect();
+                out.push((k.to_string(), value.join("\n")));
+            } else if let Some((k, v)) = line.split_once('=') {
+                out.push((k.to_string(), v.to_string()));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Every value reads back as written (a value holding a delimiter-like line included).
+        #[test]
+        fn github_lines_read_back(values in proptest::collection::vec("[a-z =<_]{0,8}(\n[a-z =<_]{0,8}){0,3}", 1..4)) {
+            let vars: Vec<(String, String)> = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("V{i}"), v))
+                .collect();
+            prop_assert_eq!(read_github(&github_lines(&vars)), vars);
+        }
     }
 }

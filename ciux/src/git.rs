@@ -36,14 +36,6 @@ pub enum GitError {
     /// A bare repository has no work tree.
     #[error("{0} is a bare git repository; ciux needs a work tree")]
     Bare(PathBuf),
-    /// A source path listed in `.ciux` is missing from the work tree.
-    #[error("source path {entry:?} listed in {root}/.ciux does not exist in the work tree")]
-    MissingSourcePath {
-        /// The entry of `sourcePathes`.
-        entry: String,
-        /// The work tree root.
-        root: PathBuf,
-    },
     /// An ssh remote (ciux's libgit2 speaks `git://`, `http(s)://` and `file://`).
     #[error(
         "{url}: ssh remotes are not supported; use the https URL (with CIUX_GIT_TOKEN or a git credential helper for a private repository)"
@@ -296,35 +288,39 @@ pub fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
 
 /// Whether a changed file belongs to the source paths (classified once against the work tree).
 pub struct SourcePaths {
-    entries: Vec<(String, bool)>,
+    /// Each entry and whether it is a directory; `None` when missing from the work tree.
+    entries: Vec<(String, Option<bool>)>,
 }
 
 impl SourcePaths {
-    /// Classifies each entry of `sourcePathes` as directory or file; a missing one is an error.
-    pub fn new(root: &Path, entries: &[String]) -> Result<Self, GitError> {
+    /// Classifies each entry of `sourcePathes` as directory or file. An entry missing from the work
+    /// tree (a project at its first commit) matches no change, with one warning.
+    pub fn new(root: &Path, entries: &[String]) -> Self {
         let entries = entries
             .iter()
             .map(|e| match std::fs::metadata(root.join(e)) {
-                Ok(m) => Ok((e.clone(), m.is_dir())),
-                Err(_) => Err(GitError::MissingSourcePath {
-                    entry: e.clone(),
-                    root: root.to_path_buf(),
-                }),
+                Ok(m) => (e.clone(), Some(m.is_dir())),
+                Err(err) => {
+                    tracing::warn!(
+                        "source path {e:?} listed in {}/.ciux is not in the work tree ({err}): it counts as unchanged",
+                        root.display()
+                    );
+                    (e.clone(), None)
+                }
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { entries })
+            .collect();
+        Self { entries }
     }
 
     /// True when `file` (relative, `/`-separated) is one of the paths or below one of the directories.
     pub fn contains(&self, file: &str) -> bool {
         self.entries.is_empty()
-            || self.entries.iter().any(|(e, is_dir)| {
-                if *is_dir {
-                    file.strip_prefix(e.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
-                } else {
-                    file == e
-                }
+            || self.entries.iter().any(|(e, is_dir)| match is_dir {
+                Some(true) => file
+                    .strip_prefix(e.as_str())
+                    .is_some_and(|rest| rest.starts_with('/')),
+                Some(false) => file == e,
+                None => false,
             })
     }
 }
@@ -707,17 +703,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("cwd/documents")).unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "").unwrap();
-        let sp = SourcePaths::new(dir.path(), &["cwd".into(), "cwd/documents".into()]).unwrap();
+        let sp = SourcePaths::new(dir.path(), &["cwd".into(), "cwd/documents".into()]);
         assert!(sp.contains("cwd/documents/file.txt"));
         assert!(!sp.contains("cwdx/file.txt"));
         assert!(!sp.contains(""));
+        // A missing entry matches nothing (it is not "every change", as an empty list is).
         let sp = SourcePaths::new(dir.path(), &["tmp2".into()]);
-        assert!(matches!(sp, Err(GitError::MissingSourcePath { .. })));
+        assert!(!sp.contains("tmp2") && !sp.contains("tmp2/a") && !sp.contains("other"));
         std::fs::create_dir(dir.path().join("tmp")).unwrap();
-        let sp = SourcePaths::new(dir.path(), &["tmp".into(), "Dockerfile".into()]).unwrap();
+        let sp = SourcePaths::new(dir.path(), &["tmp".into(), "Dockerfile".into()]);
         assert!(sp.contains("Dockerfile"));
         assert!(!sp.contains("Dockerfile2"));
-        let all = SourcePaths::new(dir.path(), &[]).unwrap();
+        let all = SourcePaths::new(dir.path(), &[]);
         assert!(all.contains("/abs/anything"));
     }
 }

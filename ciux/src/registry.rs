@@ -74,6 +74,18 @@ pub enum RegistryError {
     },
 }
 
+impl RegistryError {
+    /// Whether the registry could not be reached or kept failing: network error, timeout, or HTTP
+    /// 5xx/429 after the retries.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } => true,
+            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            RegistryError::Denied { .. } | RegistryError::Protocol { .. } => false,
+        }
+    }
+}
+
 /// One HTTP client and one token cache for the whole run.
 pub struct RegistryClient {
     http: reqwest::Client,
@@ -109,6 +121,11 @@ impl RegistryClient {
             token_fetch: tokio::sync::Mutex::new(()),
             backoff: Duration::from_millis(300),
         })
+    }
+
+    /// Whether credentials are configured for a registry host (environment or Docker's config).
+    pub fn has_credentials(&self, host: &str) -> bool {
+        self.credentials.for_registry(host).is_some()
     }
 
     /// Whether the image exists. An index must hold a `linux/amd64` image.

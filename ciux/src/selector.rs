@@ -97,12 +97,20 @@ impl Selector {
     }
 
     /// The env-file name suffix: `""` for an empty selector, else `_` + the normalised string with
-    /// `=` → `_` and `,` → `-` (`itest,ci` → `_ci-itest`, `build=noscience` → `_build_noscience`).
+    /// `=` → `_` and `,` → `-` (`itest,ci` → `_ci-itest`, `build=noscience` → `_build_noscience`), and
+    /// the `/` of a prefixed key → `%2F` (`example.com/itest` → `_example.com%2Fitest`), so that the
+    /// file stays in `.ciux.d/`.
     pub fn file_suffix(&self) -> String {
         if self.is_empty() {
             return String::new();
         }
-        format!("_{}", self.to_string().replace('=', "_").replace(',', "-"))
+        format!(
+            "_{}",
+            self.to_string()
+                .replace('=', "_")
+                .replace(',', "-")
+                .replace('/', "%2F")
+        )
     }
 }
 
@@ -413,6 +421,8 @@ mod tests {
             ("a in (x,y)", "_a in (x-y)"),
             ("a in (y, x)", "_a in (x-y)"),
             ("!a", "_!a"),
+            ("example.com/itest", "_example.com%2Fitest"),
+            ("b,example.com/itest=true", "_b-example.com%2Fitest_true"),
             ("", ""),
         ];
         for (input, suffix) in cases {
@@ -484,6 +494,16 @@ mod tests {
         #[test]
         fn parser_never_panics(s in "\\PC{0,40}") {
             let _ = Selector::parse(&s);
+        }
+
+        /// Whatever the selector, its env file is one plain file name: no `/`, not `.` nor `..`.
+        #[test]
+        fn file_suffix_is_one_file_name(s in "!?([a-z0-9]{1,3}\\.){0,2}[a-z0-9]{1,3}/?[A-Za-z0-9._-]{1,8}(=[a-z0-9]{0,4})?(,[a-z]{1,3}/[a-z]{1,3})?") {
+            if let Ok(sel) = Selector::parse(&s) {
+                let name = format!("ciux{}.sh", sel.file_suffix());
+                prop_assert!(!name.contains('/') && !name.contains('\0'), "{}", name);
+                prop_assert_eq!(std::path::Path::new(&name).file_name().map(|n| n.to_string_lossy().into_owned()), Some(name.clone()));
+            }
         }
 
         #[test]

@@ -14,7 +14,11 @@ mod fink_broker_flows;
 mod git_http;
 #[path = "cli/git_versions.rs"]
 mod git_versions;
+#[path = "cli/hardening.rs"]
+mod hardening;
 #[path = "cli/help.rs"]
 mod help;
+#[path = "cli/registry_decision.rs"]
+mod registry_decision;
 #[path = "cli/registry_protocol.rs"]
 mod registry_protocol;

@@ -99,7 +99,18 @@ impl Registry {
     pub fn start_with_token_auth(user: &str, password: &str) -> Registry {
         let dir = registry_dir();
         let credentials = (user.to_owned(), password.to_owned());
-        let token = TokenServer::start(dir.path(), credentials.clone());
+        let token = TokenServer::start(dir.path(), credentials.clone(), None);
+        Registry::launch(dir, Some(credentials), Auth::Token(token))
+    }
+
+    /// Like [`Registry::start_with_token_auth`], answering like Docker Hub for a repository never
+    /// pushed: the anonymous token grants nothing for it, so the manifest request gets `401`
+    /// (`insufficient_scope`) instead of `404`. Repositories pushed to answer as usual.
+    pub fn start_like_docker_hub(user: &str, password: &str) -> Registry {
+        let dir = registry_dir();
+        let credentials = (user.to_owned(), password.to_owned());
+        let repositories = dir.path().join("storage/docker/registry/v2/repositories");
+        let token = TokenServer::start(dir.path(), credentials.clone(), Some(repositories));
         Registry::launch(dir, Some(credentials), Auth::Token(token))
     }
 

@@ -2,7 +2,7 @@
 //! the project image and write the env file. `ciux ignite env`: rewrite the env file from disk only.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use common::process::{Cmd, Runner};
@@ -62,6 +62,7 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
         .clone()
         .ok_or_else(|| anyhow!("missing the repository path argument"))?;
     let project = load_project(&path, &a.selector, a.main)?;
+    let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
     let project_branch = if a.branch.is_empty() {
         git::head_branch(&repo)
@@ -132,7 +133,11 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     // Dependency images and the project image are looked up together.
     let ((), decision) = crate::block_on(async {
         futures::try_join!(check_images(&client, &dep_images), async {
-            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(&client))
+            let lookup = image_decision::Lookup {
+                client: &client,
+                unreachable: a.lookup.registry_unreachable,
+            };
+            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(lookup))
                 .await
                 .map_err(anyhow::Error::from)
         })
@@ -140,7 +145,7 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
 
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     summary(err, &project, &deps, &decision, &installed, &dep_images)?;
-    write_env(&project, &env, a.github, runner, out, err)
+    write_env(&project, &env_path, &env, a.github, runner, out, err)
 }
 
 /// A status line per dependency, named by its URL without credentials.
@@ -489,20 +494,20 @@ fn summary(
 
 fn write_env(
     project: &Project,
+    path: &Path,
     env: &EnvFile,
     github: bool,
     runner: &Runner,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let path = env_file::path(&project.root, &project.selector);
     let content = env.render();
     if runner.is_dry_run() {
         writeln!(out, "# would write {}", path.display())?;
         out.write_all(content.as_bytes())?;
         return Ok(());
     }
-    env_file::write(&project.root, &path, &content)?;
+    env_file::write(&project.root, path, &content)?;
     if github {
         env_file::append_github(&env.vars())
             .context("unable to append to $GITHUB_ENV/$GITHUB_OUTPUT")?;
@@ -522,6 +527,7 @@ fn refresh(
     err: &mut dyn Write,
 ) -> Result<()> {
     let project = load_project(&a.repository, "", false)?;
+    let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
     let project_branch = if branch.is_empty() {
         git::head_branch(&repo)
@@ -568,5 +574,5 @@ fn refresh(
     resolve_branches(&mut remote, &project_branch, &progress)?;
     let decision = crate::block_on(image_decision::decide(&project, "", "", None))?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
-    write_env(&project, &env, false, runner, out, err)
+    write_env(&project, &env_path, &env, false, runner, out, err)
 }

@@ -71,12 +71,15 @@ fn load(a: ImageLoadArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Parses `<n><unit>` with unit d, h, w or m (minutes).
+/// Parses `<n><unit>` with unit d, h, w or m (minutes). An age beyond `u64` seconds saturates: older
+/// than anything.
 pub fn parse_max_age(s: &str) -> Result<Duration> {
     if s.len() < 2 {
         bail!("invalid max-age format: {s:?} (expected <number><unit>, e.g. 5d)");
     }
-    let (num, unit) = s.split_at(s.len() - 1);
+    // The unit is the last character (a multi-byte one is an unsupported unit, not a panic).
+    let split = s.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| {
         anyhow::anyhow!("invalid max-age format: {s:?} (expected <number><unit>, e.g. 5d)")
     })?;
@@ -90,6 +93,14 @@ pub fn parse_max_age(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
 
+/// The creation time before which `image cleanup` removes images: `now - max_age`, never before the
+/// Unix epoch (no image is that old) and never wrapped around.
+pub fn cutoff(now: i64, max_age: Duration) -> i64 {
+    let age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    now.saturating_sub(age).max(0)
+}
+
+/// Days since the Unix epoch of a proleptic Gregorian date (callers keep the year within ±10⁹).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -124,7 +135,7 @@ pub fn format_utc(t: i64) -> String {
 }
 
 /// Unix time of Docker's `CreatedAt` (`2024-01-02 15:04:05 +0100 CET`, zone name and offset optional) or
-/// of a relative `N <unit>s ago`.
+/// of a relative `N <unit>s ago`; `None` for anything else, out-of-range fields included.
 pub fn parse_created(s: &str, now: i64) -> Option<i64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     if let [date, time, rest @ ..] = parts.as_slice()
@@ -139,11 +150,20 @@ pub fn parse_created(s: &str, now: i64) -> Option<i64> {
             .collect::<Option<Vec<_>>>()?
             .as_slice()
     {
+        let in_range = (0..=9999).contains(y)
+            && (1..=12).contains(mo)
+            && (1..=31).contains(d)
+            && (0..24).contains(h)
+            && (0..60).contains(mi)
+            && (0..=60).contains(se);
+        if !in_range {
+            return None;
+        }
         let offset = match rest.first() {
             Some(o) if (o.starts_with('+') || o.starts_with('-')) && o.len() == 5 => {
                 let sign = if o.starts_with('-') { -1 } else { 1 };
-                let hh: i64 = o[1..3].parse().ok()?;
-                let mm: i64 = o[3..5].parse().ok()?;
+                let hh: i64 = o.get(1..3)?.parse().ok()?;
+                let mm: i64 = o.get(3..5)?.parse().ok()?;
                 sign * (hh * 3600 + mm * 60)
             }
             _ => 0,
@@ -167,9 +187,37 @@ pub fn parse_created(s: &str, now: i64) -> Option<i64> {
             "year" => 365 * 86_400,
             _ => return None,
         };
-        return Some(now - n * secs);
+        return n.checked_mul(secs).and_then(|ago| now.checked_sub(ago));
     }
     None
+}
+
+/// One image of the `docker images --format '{{json .}}'` listing.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// `repository:tag`.
+    pub name: String,
+    /// Image ID.
+    pub id: String,
+    /// `CreatedAt` as Docker prints it.
+    pub created: String,
+}
+
+/// Reads one line of the listing; `None` when it is not a JSON object.
+pub fn listed(line: &str) -> Option<Listed> {
+    let value = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    let img = value.as_object()?;
+    let field = |k: &str| {
+        img.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(Listed {
+        name: format!("{}:{}", field("Repository"), field("Tag")),
+        id: field("ID"),
+        created: field("CreatedAt"),
+    })
 }
 
 fn cleanup(a: ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
@@ -178,7 +226,13 @@ fn cleanup(a: ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let cutoff = now - max_age.as_secs() as i64;
+    let cutoff = cutoff(now, max_age);
+    if cutoff == 0 {
+        tracing::warn!(
+            "max-age {} reaches before 1970: no image is that old, none is removed",
+            a.max_age
+        );
+    }
     writeln!(
         out,
         "Removing images created before: {} UTC",
@@ -191,18 +245,10 @@ fn cleanup(a: ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<
         .lines()
         .filter(|l| !l.trim().is_empty())
     {
-        let Ok(img) = serde_json::from_str::<serde_json::Value>(line) else {
+        let Some(Listed { name, id, created }) = listed(line) else {
             tracing::warn!("unreadable `docker images` line: {line}");
             continue;
         };
-        let field = |k: &str| img[k].as_str().unwrap_or("").to_string();
-        let (repo, tag, id, created) = (
-            field("Repository"),
-            field("Tag"),
-            field("ID"),
-            field("CreatedAt"),
-        );
-        let name = format!("{repo}:{tag}");
         if !name.contains(&a.pattern) {
             continue;
         }
@@ -294,6 +340,86 @@ mod tests {
             parse_max_age("5y").unwrap_err().to_string(),
             "unsupported unit 'y' (use d, h, w, m)"
         );
+        // A multi-byte last character is a unit, not a place to split a character (a panic, once).
+        assert_eq!(
+            parse_max_age("5\u{e9}").unwrap_err().to_string(),
+            "unsupported unit '\u{e9}' (use d, h, w, m)"
+        );
+        assert!(parse_max_age("\u{1f300}").is_err());
+    }
+
+    #[test]
+    fn cutoffs_never_wrap() {
+        let now = 1_700_000_000;
+        assert_eq!(cutoff(now, Duration::from_secs(86_400)), now - 86_400);
+        // Saturated (`u64::MAX` seconds) and beyond `i64` (the former panic): before the epoch.
+        assert_eq!(cutoff(now, parse_max_age("99999999999999999w").unwrap()), 0);
+        assert_eq!(cutoff(now, parse_max_age("200000000000000d").unwrap()), 0);
+        assert_eq!(cutoff(now, Duration::from_secs(now as u64 + 1)), 0);
+    }
+
+    #[test]
+    fn created_times_out_of_range() {
+        for bad in [
+            "99999999999999-01-02 15:04:05",
+            "2024-13-02 15:04:05",
+            "2024-01-02 25:04:05",
+            "2024-01-02 15:04:05 +1\u{e9}2",
+            "9223372036854775807 days ago",
+            "-9223372036854775807 weeks ago",
+        ] {
+            assert_eq!(parse_created(bad, 1_700_000_000), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn listing_lines() {
+        assert_eq!(
+            listed(r#"{"Repository":"r.io/a","Tag":"v1","ID":"1","CreatedAt":"3 days ago"}"#),
+            Some(Listed {
+                name: "r.io/a:v1".into(),
+                id: "1".into(),
+                created: "3 days ago".into()
+            })
+        );
+        assert_eq!(listed("REPOSITORY TAG"), None);
+        assert_eq!(listed("[1]"), None);
+        assert_eq!(listed("{}").map(|l| l.name), Some(":".into()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn max_age_parser_never_panics_and_scales(s in "\\PC{0,24}", n in 0u64..1_000_000, unit in "[mhdw]") {
+            let _ = parse_max_age(&s);
+            let secs = match unit.as_str() { "m" => 60, "h" => 3600, "d" => 86_400, _ => 604_800 };
+            proptest::prop_assert_eq!(parse_max_age(&format!("{n}{unit}")).unwrap(), Duration::from_secs(n * secs));
+        }
+
+        #[test]
+        fn cutoff_is_monotonic_and_bounded(now in 0i64..=i64::MAX, a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
+            let (young, old) = (a.min(b), a.max(b));
+            let (c_young, c_old) = (cutoff(now, Duration::from_secs(young)), cutoff(now, Duration::from_secs(old)));
+            proptest::prop_assert!(c_old <= c_young && c_young <= now && c_old >= 0);
+        }
+
+        #[test]
+        fn created_parser_never_panics(s in "\\PC{0,40}", digits in "[0-9+-]{1,20}", now in proptest::num::i64::ANY) {
+            let _ = parse_created(&s, now);
+            for candidate in [
+                format!("{digits}-01-02 15:04:05 {digits}"),
+                format!("2024-{digits}-02 {digits}:04:05 +{digits}"),
+                format!("{digits} months ago"),
+            ] {
+                if let Some(t) = parse_created(&candidate, now) {
+                    let _ = format_utc(t);
+                }
+            }
+        }
+
+        #[test]
+        fn listing_parser_never_panics(s in "\\PC{0,60}") {
+            let _ = listed(&s);
+        }
     }
 
     #[test]

@@ -187,8 +187,8 @@ fn has_diff_with_source_paths() {
     let r = Repo::init(d.path());
     let (c1, c2, c3) = revision_fixture(&r);
     let repo = git::open_root(&r.dir).unwrap();
-    let rootfs = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
-    let all = SourcePaths::new(&r.dir, &[]).unwrap();
+    let rootfs = SourcePaths::new(&r.dir, &["rootfs".into()]);
+    let all = SourcePaths::new(&r.dir, &[]);
     assert!(!git::touches(&repo, oid(&c1), oid(&c2), &rootfs).unwrap());
     assert!(git::touches(&repo, oid(&c1), oid(&c2), &all).unwrap());
     assert!(git::touches(&repo, oid(&c1), oid(&c3), &rootfs).unwrap());
@@ -207,7 +207,7 @@ fn find_code_change_lists_commits_oldest_first() {
     let c4 = r.commit("c4", &[("file4", "4")]);
     r.annotated("v4.0.0");
     let repo = git::open_root(&r.dir).unwrap();
-    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
+    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]);
     let change = |c: &str| -> Vec<String> {
         git::code_change_commits(&repo, oid(c), &sp)
             .unwrap()
@@ -220,7 +220,7 @@ fn find_code_change_lists_commits_oldest_first() {
     assert_eq!(change(&c4), [c2.clone(), c3.clone(), c4.clone()]);
     // No commit after the root touches `other`: the root is left out.
     std::fs::create_dir_all(r.dir.join("other")).unwrap();
-    let other = SourcePaths::new(&r.dir, &["other".into()]).unwrap();
+    let other = SourcePaths::new(&r.dir, &["other".into()]);
     let none: Vec<String> = git::code_change_commits(&repo, oid(&c4), &other)
         .unwrap()
         .iter()
@@ -430,7 +430,7 @@ fn a_root_commit_adding_sources_is_the_last_change() {
     let c1 = r.commit("c1", &[("rootfs/a", "1")]);
     let c2 = r.commit("c2", &[("README", "doc")]);
     let repo = git::open_root(&r.dir).unwrap();
-    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]).unwrap();
+    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]);
     let change: Vec<String> = git::code_change_commits(&repo, oid(&c2), &sp)
         .unwrap()
         .iter()

@@ -82,6 +82,7 @@ pub fn ciux() -> assert_cmd::Command {
         .env_remove("GITHUB_TOKEN")
         .env_remove("CIUX_REGISTRY_USERNAME")
         .env_remove("CIUX_REGISTRY_PASSWORD")
+        .env_remove("CIUX_REGISTRY_UNREACHABLE")
         .env_remove("RUST_LOG")
         .env("CIUX_REGISTRY_TIMEOUT", "5")
         .env("DOCKER_CONFIG", "/nonexistent-ciux-test");

@@ -39,6 +39,9 @@ struct TokenState {
     certificate_der_base64: String,
     credentials: (String, String),
     requests: Mutex<Vec<TokenRequest>>,
+    /// Docker Hub's way: the registry's repository directory (filesystem storage), where anonymous
+    /// requests get no access to a repository never pushed, so that the registry answers 401.
+    hub_repositories: Option<PathBuf>,
 }
 
 /// A running token server; stops when dropped.
@@ -51,8 +54,14 @@ pub(super) struct TokenServer {
 }
 
 impl TokenServer {
-    /// Makes a key and certificate in `dir` and serves `GET /token` on 127.0.0.1.
-    pub(super) fn start(dir: &Path, credentials: (String, String)) -> TokenServer {
+    /// Makes a key and certificate in `dir` and serves `GET /token` on 127.0.0.1. With
+    /// `hub_repositories` (the registry's `…/docker/registry/v2/repositories`), anonymous requests
+    /// get no access to a repository that has no manifest there, as on Docker Hub.
+    pub(super) fn start(
+        dir: &Path,
+        credentials: (String, String),
+        hub_repositories: Option<PathBuf>,
+    ) -> TokenServer {
         let key = dir.join("token-key.pem");
         let certificate = dir.join("token-cert.pem");
         crate::tls::self_signed_certificate(
@@ -70,6 +79,7 @@ impl TokenServer {
             certificate_der_base64,
             credentials,
             requests: Mutex::new(Vec::new()),
+            hub_repositories,
         });
 
         let listener = crate::net::loopback_listener();
@@ -168,6 +178,7 @@ async fn token(
         });
     let access: Vec<_> = scopes
         .iter()
+        .filter(|scope| account.is_some() || pushed(&state, scope))
         .filter_map(|scope| grant(scope, account.is_some()))
         .collect();
     let now = SystemTime::now()
@@ -219,6 +230,21 @@ fn basic_user(headers: &HeaderMap, credentials: &(String, String)) -> Result<Opt
         }
         _ => Err(()),
     }
+}
+
+/// Whether the repository of `repository:<name>:<actions>` may be granted anonymously: always,
+/// except in Docker Hub's way, where it must have been pushed (have a manifest).
+fn pushed(state: &TokenState, scope: &str) -> bool {
+    let Some(repositories) = &state.hub_repositories else {
+        return true;
+    };
+    scope
+        .split_once(':')
+        .and_then(|(_, rest)| rest.rsplit_once(':'))
+        .is_some_and(|(name, _)| {
+            !name.split('/').any(|part| part.is_empty() || part == "..")
+                && repositories.join(name).join("_manifests").is_dir()
+        })
 }
 
 /// The access entry granted for `repository:<name>:<actions>`: everything asked for when

@@ -259,6 +259,32 @@ async fn anonymous_token(url: &str, scope: &str) -> String {
     token["token"].as_str().unwrap().to_owned()
 }
 
+/// Docker Hub's answer for a repository never pushed: an anonymous token is handed out, and the
+/// manifest request with it gets 401 (`insufficient_scope`), not 404. Once pushed: 200 and 404.
+#[tokio::test]
+async fn docker_hub_like_registry_answers_401_for_a_repository_never_pushed() {
+    let registry = Registry::start_like_docker_hub("fink", "s3cret");
+    let status = |url: String, token: String| async move {
+        client()
+            .get(url)
+            .header("Accept", ACCEPT)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let missing = format!("{}/v2/fink/new/manifests/v1", registry.url());
+    let token = anonymous_token(&missing, "repository:fink/new:pull").await;
+    assert_eq!(status(missing.clone(), token).await, 401);
+
+    registry.push_image("fink/new", "v1");
+    let token = anonymous_token(&missing, "repository:fink/new:pull").await;
+    assert_eq!(status(missing, token.clone()).await, 200);
+    let other_tag = format!("{}/v2/fink/new/manifests/v2", registry.url());
+    assert_eq!(status(other_tag, token).await, 404);
+}
+
 #[tokio::test]
 async fn token_registry_challenges_with_a_bearer_realm() {
     let registry = Registry::start_with_token_auth("fink", "s3cret");
