@@ -12,7 +12,7 @@
 //!
 //! What a test uses:
 //! - [`FakeApiServer::start`] / [`FakeApiServer::builder`] (watch history size, bookmark
-//!   interval, CRDs from [`crds`]); [`url`](FakeApiServer::url),
+//!   interval, CRDs from [`crds`], TLS, bearer token); [`url`](FakeApiServer::url),
 //!   [`kubeconfig`](FakeApiServer::kubeconfig) (context `fake`, namespace `default`),
 //!   [`write_kubeconfig`](FakeApiServer::write_kubeconfig) for another namespace.
 //! - Seeding and inspection through the [`Store`]: `apply_json`, `get_json`, `list_json`,
@@ -43,6 +43,7 @@
 //! ```
 
 mod apply;
+mod builtin;
 mod clock;
 pub mod crds;
 mod discovery;
@@ -79,14 +80,18 @@ pub struct FakeApiServerBuilder {
     watch_history: usize,
     bookmark_interval: Duration,
     crds: Vec<Value>,
+    tls: bool,
+    token: Option<String>,
 }
 
 impl Default for FakeApiServerBuilder {
     fn default() -> Self {
         Self {
             watch_history: 1000,
-            bookmark_interval: Duration::from_secs(1),
+            bookmark_interval: Duration::from_secs(60),
             crds: Vec::new(),
+            tls: false,
+            token: None,
         }
     }
 }
@@ -98,7 +103,8 @@ impl FakeApiServerBuilder {
         self
     }
 
-    /// How often watches that allow bookmarks receive a `BOOKMARK` event (default 1 s).
+    /// How often watches that allow bookmarks receive a `BOOKMARK` event (default 60 s, about
+    /// what a real server does).
     pub fn bookmark_interval(mut self, every: Duration) -> Self {
         self.bookmark_interval = every;
         self
@@ -107,6 +113,20 @@ impl FakeApiServerBuilder {
     /// Registers a CustomResourceDefinition before the server starts (see [`crds`]).
     pub fn crd(mut self, definition: Value) -> Self {
         self.crds.push(definition);
+        self
+    }
+
+    /// Serves HTTPS with a throw-away self-signed certificate for `127.0.0.1` (made by
+    /// `openssl`); the kubeconfig names it as the certificate authority.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request (`401 Unauthorized` otherwise,
+    /// as a server without anonymous access); the kubeconfig carries the token.
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.token = Some(token.into());
         self
     }
 
@@ -135,6 +155,7 @@ impl FakeApiServerBuilder {
             exec_handlers: Mutex::new(Vec::new()),
             drop_watches,
             bookmark_interval: self.bookmark_interval,
+            token: self.token.clone(),
         });
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
@@ -148,9 +169,19 @@ impl FakeApiServerBuilder {
             .expect("fake API server: runtime did not start");
         let dir = tempfile::tempdir().expect("fake API server: temporary directory");
         let kubeconfig = dir.path().join("kubeconfig");
+        let (url, certificate) = if self.tls {
+            let identity = crate::tls::TlsIdentity::self_signed(dir.path());
+            let front = crate::net::loopback_listener();
+            let front_addr = front.local_addr().expect("fake API server: TLS address");
+            runtime.spawn(crate::tls::relay(front, identity.acceptor(), addr));
+            (format!("https://{front_addr}"), Some(identity.certificate))
+        } else {
+            (format!("http://{addr}"), None)
+        };
         let server = FakeApiServer {
             app,
-            url: format!("http://{addr}"),
+            url,
+            certificate,
             runtime,
             kubeconfig,
             _dir: dir,
@@ -209,6 +240,7 @@ fn serve(
 pub struct FakeApiServer {
     app: Arc<App>,
     url: String,
+    certificate: Option<PathBuf>,
     runtime: tokio::runtime::Handle,
     kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
@@ -236,12 +268,17 @@ impl FakeApiServer {
         FakeApiServerBuilder::default()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` with [`tls`](FakeApiServerBuilder::tls).
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The loopback address it listens on.
+    /// The certificate (PEM) clients must trust, with [`tls`](FakeApiServerBuilder::tls).
+    pub fn certificate(&self) -> Option<&Path> {
+        self.certificate.as_deref()
+    }
+
+    /// The loopback address of the plain HTTP listener (behind the TLS front when TLS is on).
     pub fn addr(&self) -> SocketAddr {
         self.app.addr
     }
@@ -252,10 +289,19 @@ impl FakeApiServer {
     }
 
     /// Writes a kubeconfig pointing at this server: cluster, user and context `fake`, with this
-    /// default namespace.
+    /// default namespace (and the certificate authority and token when the server has them).
     pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {
+        let authority = self
+            .certificate
+            .as_ref()
+            .map(|c| format!("    certificate-authority: {}\n", c.display()))
+            .unwrap_or_default();
+        let user = match &self.app.token {
+            Some(token) => format!("\n    token: {token}"),
+            None => " {}".into(),
+        };
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n{authority}    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: fake\n  user:{user}\npreferences: {{}}\n",
             url = self.url
         );
         std::fs::write(path, text)
@@ -389,5 +435,18 @@ impl Drop for FakeApiServer {
                 failures.join("; ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookmarks_come_about_once_a_minute_by_default() {
+        assert_eq!(
+            FakeApiServerBuilder::default().bookmark_interval,
+            Duration::from_secs(60)
+        );
     }
 }

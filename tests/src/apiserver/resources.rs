@@ -33,6 +33,13 @@ impl ResourceDef {
         self.subresources.iter().any(|s| s == "status")
     }
 
+    /// Whether this is a built-in kind (not one a CRD defines).
+    pub(crate) fn is_builtin(&self) -> bool {
+        BUILTINS
+            .iter()
+            .any(|b| b.group == self.group && b.plural == self.plural)
+    }
+
     /// Whether `token` names this resource (kind, plural, singular or short name).
     fn is_named(&self, token: &str) -> bool {
         self.kind == token
@@ -249,6 +256,12 @@ impl Registry {
             return Err(format!(
                 "metadata.name: Invalid value: must be spec.names.plural+\".\"+spec.group ({expected})"
             ));
+        }
+        if super::builtin::is_protected_group(group)
+            && crd["metadata"]["annotations"]["api-approved.kubernetes.io"].is_null()
+        {
+            return Err("metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"
+                .into());
         }
         let versions = spec["versions"]
             .as_array()
