@@ -2,10 +2,14 @@
 //!
 //! It keeps a stateful store of core, apps and custom resources (CRDs registered at run time are
 //! served in discovery), and answers as the real API server does for what the tools and their
-//! clients (kube-rs, kubectl) use: discovery, get/list with label and field selectors, create,
-//! update with optimistic concurrency, merge/strategic/JSON patches, server-side apply with field
-//! ownership, delete with finalizers and namespace cascade, watches resumable from a
-//! resourceVersion with bookmarks, and `pods/exec` over WebSocket with scripted replies.
+//! clients (kube-rs, kubectl, fabric8 in spark-submit) use: discovery, get/list with label and
+//! field selectors and paginated snapshots, create, update with optimistic concurrency, merge,
+//! strategic (built-in merge keys and directives) and JSON patches, server-side apply with field
+//! ownership, typed decoding and defaulting of the built-in kinds, ServiceAccount admission of
+//! pods, delete with preconditions, finalizers, garbage collection of dependents and terminating
+//! namespaces, protected CRD groups, watches (chunked or WebSocket) resumable from a
+//! resourceVersion with bookmarks, `pods/exec` over WebSocket with scripted replies, and
+//! optionally TLS and a bearer token.
 //!
 //! The server runs on its own thread and tokio runtime, so synchronous and async tests can use
 //! it alike; it stops when the [`FakeApiServer`] is dropped.
@@ -24,12 +28,15 @@
 //!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`.
 //!
 //! Not modelled (requests for them fail honestly rather than pretend): controllers (no pods are
-//! created for workloads, pods are deleted at once without a grace period), admission and schema
-//! validation (CRD schemas are not enforced, `fieldValidation` is accepted and ignored),
-//! `pods/log`, `scale` and other subresources besides `status` and `exec`, server-side `Table`
-//! output (kubectl prints its NAME/AGE fallback), associative-list keys in server-side apply
-//! (lists are owned atomically), CRD version conversion (objects are served as stored), and
-//! protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl create` sends.
+//! created for workloads, pods are deleted at once without a grace period; the garbage collector
+//! and the namespace controller act at once, and every namespace gets its `default`
+//! ServiceAccount), admission besides ServiceAccounts, schema validation (CRD schemas are not
+//! enforced, `fieldValidation` is accepted and ignored; built-in kinds are only type-checked in
+//! their string maps), `pods/log`, `scale` and other subresources besides `status` and `exec`,
+//! server-side `Table` output (kubectl prints its NAME/AGE fallback), associative-list keys in
+//! server-side apply (lists are owned atomically), CRD version conversion (objects are served as
+//! stored), and protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl
+//! create` sends.
 //!
 //! ```no_run
 //! use harness::apiserver::FakeApiServer;

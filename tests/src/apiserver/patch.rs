@@ -52,7 +52,7 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
 /// The merge key of the list `field` of the built-in kinds (None: the list is replaced whole);
 /// `parent` is the field holding the object the list is in (container and Service `ports`
 /// differ).
-fn merge_key(parent: &str, field: &str) -> Option<&'static str> {
+pub(crate) fn merge_key(parent: &str, field: &str) -> Option<&'static str> {
     Some(match field {
         "containers"
         | "initContainers"

@@ -324,6 +324,12 @@ impl Registry {
     }
 }
 
+/// Whether `apiVersion`/`kind` name a built-in kind (not a custom resource).
+pub(crate) fn is_builtin_api_kind(api_version: &str, kind: &str) -> bool {
+    let (group, _) = split_api_version(api_version);
+    BUILTINS.iter().any(|b| b.group == group && b.kind == kind)
+}
+
 /// `("apps", "v1")` from `apps/v1`, `("", "v1")` from `v1`.
 pub(crate) fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))

@@ -492,3 +492,57 @@ async fn tls_and_a_bearer_token_are_proven_by_the_kubeconfig() {
     let status: Value = resp.json().await.unwrap();
     assert_eq!(status["reason"], "Unauthorized");
 }
+
+#[test]
+fn server_side_apply_owns_containers_one_by_one() {
+    let server = FakeApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let app = write(
+        dir.path(),
+        "app.yaml",
+        &DEPLOYMENT.replace("      - name: sidecar\n        image: sidecar:1\n", ""),
+    );
+    ok(
+        &server,
+        &cache,
+        &["apply", "--server-side", "--field-manager=app", "-f", &app],
+    );
+    let sidecar = write(
+        dir.path(),
+        "sidecar.yaml",
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  template:
+    spec:
+      containers:
+      - name: sidecar
+        image: sidecar:1
+",
+    );
+    ok(
+        &server,
+        &cache,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=mesh",
+            "-f",
+            &sidecar,
+        ],
+    );
+    let d = server
+        .get_json("apps/v1", "Deployment", Some("default"), "web")
+        .unwrap();
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app", "sidecar"]);
+}
