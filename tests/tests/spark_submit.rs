@@ -6,7 +6,9 @@
 //! `.ci/run` installs pyspark and a JRE; on a machine without `spark-submit` or `java` on PATH
 //! the tests print why and skip.
 
+use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use harness::apiserver::{FakeApiServer, Store};
@@ -64,15 +66,14 @@ fn missing_tools() -> Option<String> {
     })
 }
 
-/// A fake API server with the `spark` ServiceAccount, and finkctl's configuration in a directory.
+/// A fake API server given the `spark` ServiceAccount, and finkctl's configuration in a directory.
 struct Setup {
     server: FakeApiServer,
     dir: tempfile::TempDir,
 }
 
 impl Setup {
-    fn new() -> Setup {
-        let server = FakeApiServer::start();
+    fn new(server: FakeApiServer) -> Setup {
         server.apply_json(json!({
             "apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": "spark", "namespace": "default"},
@@ -84,7 +85,7 @@ impl Setup {
     }
 
     /// Starts `finkctl run stream2raw` against the fake server.
-    fn run_stream2raw(&self) -> Child {
+    fn run_stream2raw(&self) -> Running {
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         Command::new(&Tools::debug().finkctl)
@@ -98,34 +99,30 @@ impl Setup {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
+            .map(Running::new)
             .expect("start finkctl")
     }
 
-    /// The driver pod, once spark-submit has created it.
-    fn driver_pod(&self, finkctl: &mut Child) -> Value {
+    /// The driver pod, once spark-submit has created it (or finkctl's output if it never does).
+    fn driver_pod(&self, finkctl: Running) -> (Value, Running) {
         let start = Instant::now();
+        let mut finkctl = finkctl;
         loop {
-            let drivers: Vec<Value> = self
+            let driver = self
                 .server
                 .list_json("v1", "pods", Some("default"))
                 .into_iter()
-                .filter(|p| p["metadata"]["labels"]["spark-role"] == "driver")
-                .collect();
-            if let Some(pod) = drivers.into_iter().next() {
-                return pod;
+                .find(|p| p["metadata"]["labels"]["spark-role"] == "driver");
+            if let Some(pod) = driver {
+                return (pod, finkctl);
             }
-            if let Some(status) = finkctl.try_wait().unwrap() {
-                let out = finish(finkctl);
+            let ended = finkctl.ended();
+            if ended || start.elapsed() > DRIVER_POD_DEADLINE {
+                let out = finkctl.finish(!ended);
                 panic!(
-                    "finkctl ended ({status}) before the driver pod appeared:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            if start.elapsed() > DRIVER_POD_DEADLINE {
-                finkctl.kill().unwrap();
-                let out = finish(finkctl);
-                panic!(
-                    "no driver pod after {DRIVER_POD_DEADLINE:?}; finkctl's output:\n{}",
+                    "no driver pod ({}, after {:?}); finkctl's output:\n{}",
+                    out.status,
+                    start.elapsed(),
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
@@ -134,20 +131,68 @@ impl Setup {
     }
 }
 
-fn finish(child: &mut Child) -> Output {
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    use std::io::Read;
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_end(&mut stdout).unwrap();
+/// How long spark-submit may take to notice the driver's end (its watch sees it at once).
+const END_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A running finkctl whose pipes threads drain (spark-submit logs every second, so it must
+/// never block on a full pipe).
+struct Running {
+    child: Child,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    fn new(mut child: Child) -> Running {
+        fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        }
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
     }
-    if let Some(mut s) = child.stderr.take() {
-        s.read_to_end(&mut stderr).unwrap();
+
+    fn ended(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
-    Output {
-        status: child.wait().unwrap(),
-        stdout,
-        stderr,
+
+    /// Its exit status and output (killed first when `kill`).
+    fn finish(mut self, kill: bool) -> Output {
+        if kill {
+            let _ = self.child.kill();
+        }
+        Output {
+            status: self.child.wait().unwrap(),
+            stdout: self.stdout.join().unwrap(),
+            stderr: self.stderr.join().unwrap(),
+        }
+    }
+
+    /// Waits for the end after the driver ended; a hang (a watch the fake cannot serve) fails
+    /// the test with finkctl's output instead of running into the harness timeout.
+    fn finish_after_driver(mut self) -> Output {
+        let start = Instant::now();
+        while !self.ended() {
+            if start.elapsed() > END_DEADLINE {
+                let out = self.finish(true);
+                panic!(
+                    "finkctl did not end {END_DEADLINE:?} after the driver ended:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.finish(false)
     }
 }
 
@@ -231,7 +276,7 @@ fn assert_rendered_driver(pod: &Value) {
     );
 }
 
-fn watched_over_websocket(server: &FakeApiServer) -> bool {
+fn watched_the_pods(server: &FakeApiServer) -> bool {
     server
         .requests()
         .iter()
@@ -244,19 +289,40 @@ fn stream2raw_runs_the_real_spark_submit_until_the_driver_succeeds() {
         eprintln!("{reason}");
         return;
     }
-    let setup = Setup::new();
-    let mut finkctl = setup.run_stream2raw();
-    let pod = setup.driver_pod(&mut finkctl);
+    let setup = Setup::new(FakeApiServer::start());
+    let (pod, finkctl) = setup.driver_pod(setup.run_stream2raw());
     assert_rendered_driver(&pod);
     let name = pod["metadata"]["name"].as_str().unwrap().to_string();
     setup
         .server
         .after(Duration::from_millis(500), move |s| end_driver(s, &name, 0));
-    let out = finish(&mut finkctl);
+    let out = finkctl.finish_after_driver();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}\n{stderr}", out.status);
-    assert!(watched_over_websocket(&setup.server));
+    assert!(watched_the_pods(&setup.server));
     assert!(!stderr.contains("minioadmin"), "{stderr}");
+}
+
+#[test]
+fn the_kubeconfig_certificate_authority_and_token_reach_spark_submit() {
+    if let Some(reason) = missing_tools() {
+        eprintln!("{reason}");
+        return;
+    }
+    let server = FakeApiServer::builder()
+        .tls()
+        .bearer_token("spark-token")
+        .start();
+    let setup = Setup::new(server);
+    let (pod, finkctl) = setup.driver_pod(setup.run_stream2raw());
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    setup
+        .server
+        .after(Duration::from_millis(500), move |s| end_driver(s, &name, 0));
+    let out = finkctl.finish_after_driver();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", out.status);
+    assert!(!stderr.contains("spark-token"), "{stderr}");
 }
 
 #[test]
@@ -266,15 +332,14 @@ fn stream2raw_with_a_failing_driver_exits_1_naming_the_pod() {
         eprintln!("{reason}");
         return;
     }
-    let setup = Setup::new();
-    let mut finkctl = setup.run_stream2raw();
-    let pod = setup.driver_pod(&mut finkctl);
+    let setup = Setup::new(FakeApiServer::start());
+    let (pod, finkctl) = setup.driver_pod(setup.run_stream2raw());
     let name = pod["metadata"]["name"].as_str().unwrap().to_string();
     let failed = name.clone();
     setup.server.after(Duration::from_millis(500), move |s| {
         end_driver(s, &failed, 3)
     });
-    let out = finish(&mut finkctl);
+    let out = finkctl.finish_after_driver();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // spark-submit itself reports the driver's exit code and ends.
     assert!(stderr.contains("exit code: 3"), "{stderr}");
