@@ -33,6 +33,11 @@ stream2raw:
   kafka_starting_offset: earliest
   kafka_topic: ztf-stream-{{.Night}}
   max_offsets_per_trigger: 5000
+distribution:
+  distribution_servers: kafka-cluster-kafka-external-bootstrap.kafka:9094
+  distribution_schema: /home/fink/distribution_schema.avsc
+  substream_prefix: fink_
+  mmconfigpath: no-config
 s3:
   endpoint: http://minio.minio:9000
   use_ssl: \"false\"
@@ -43,6 +48,10 @@ const SECRET: &str = "apiVersion: v1alpha2
 s3:
   id: \"minioadmin\"
   secret: \"minioadmin\"
+distribution:
+  kafka:
+    username: fink-producer
+    password: changeme
 ";
 
 /// The reason to skip, when spark-submit or java cannot run here.
@@ -86,10 +95,15 @@ impl Setup {
 
     /// Starts `finkctl run stream2raw` against the fake server.
     fn run_stream2raw(&self) -> Running {
+        self.run("stream2raw")
+    }
+
+    /// Starts `finkctl run <task>` against the fake server.
+    fn run(&self, task: &str) -> Running {
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         Command::new(&Tools::debug().finkctl)
-            .args(["run", "stream2raw", "-N", "20000101", "-v1"])
+            .args(["run", task, "-N", "20000101", "-v1"])
             .current_dir(self.dir.path())
             .env("FINKCONFIG", self.dir.path())
             .env("KUBECONFIG", self.server.kubeconfig())
@@ -323,6 +337,63 @@ fn the_kubeconfig_certificate_authority_and_token_reach_spark_submit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}\n{stderr}", out.status);
     assert!(!stderr.contains("spark-token"), "{stderr}");
+}
+
+#[test]
+fn distribution_ships_the_executor_pod_template_in_sparks_config_map() {
+    if let Some(reason) = missing_tools() {
+        eprintln!("{reason}");
+        return;
+    }
+    let setup = Setup::new(FakeApiServer::start());
+    let (pod, finkctl) = setup.driver_pod(setup.run("distribution"));
+    let secret = setup
+        .server
+        .get_json("v1", "Secret", Some("default"), "fink-kafka-jaas")
+        .expect("the JAAS Secret was applied before spark-submit");
+    assert!(secret["data"].is_object(), "{secret}");
+    // Spark uploads the executor pod template into a ConfigMap the driver mounts (created
+    // right after the pod, owned by it).
+    let start = Instant::now();
+    let templates = loop {
+        let templates: Vec<Value> = setup
+            .server
+            .list_json("v1", "configmaps", Some("default"))
+            .into_iter()
+            .filter(|c| {
+                c["data"].as_object().is_some_and(|d| {
+                    d.values().any(|v| {
+                        v.as_str()
+                            .is_some_and(|t| t.contains("secretName: fink-kafka-jaas"))
+                    })
+                })
+            })
+            .collect();
+        if !templates.is_empty() || start.elapsed() > END_DEADLINE {
+            break templates;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(templates.len(), 1, "{templates:#?}");
+    assert_eq!(
+        templates[0]["metadata"]["ownerReferences"][0]["uid"],
+        pod["metadata"]["uid"]
+    );
+    let template_map = templates[0]["metadata"]["name"].as_str().unwrap();
+    let mounted = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["configMap"]["name"] == template_map);
+    assert!(mounted, "{pod:#}");
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    setup
+        .server
+        .after(Duration::from_millis(500), move |s| end_driver(s, &name, 0));
+    let out = finkctl.finish_after_driver();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", out.status);
+    assert!(!stderr.contains("changeme"), "{stderr}");
 }
 
 #[test]
