@@ -88,7 +88,7 @@ pub struct FakeApiServerBuilder {
     bookmark_interval: Duration,
     crds: Vec<Value>,
     tls: bool,
-    token: Option<String>,
+    tokens: Vec<String>,
 }
 
 impl Default for FakeApiServerBuilder {
@@ -98,7 +98,7 @@ impl Default for FakeApiServerBuilder {
             bookmark_interval: Duration::from_secs(60),
             crds: Vec::new(),
             tls: false,
-            token: None,
+            tokens: Vec::new(),
         }
     }
 }
@@ -131,9 +131,34 @@ impl FakeApiServerBuilder {
     }
 
     /// Requires `Authorization: Bearer <token>` on every request (`401 Unauthorized` otherwise,
-    /// as a server without anonymous access); the kubeconfig carries the token.
+    /// as a server without anonymous access); the kubeconfig carries the first token.
     pub fn bearer_token(mut self, token: &str) -> Self {
-        self.token = Some(token.into());
+        self.tokens.push(token.into());
+        self
+    }
+
+    /// Accepts the tokens of a kube-apiserver `--token-auth-file` (CSV lines
+    /// `token,user,uid[,"groups"]`), so one file serves the fake and a real server.
+    ///
+    /// # Panics
+    /// If the file cannot be read or a line has no token (the test cannot run).
+    pub fn token_file(mut self, path: &Path) -> Self {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("fake API server: token file {}: {e}", path.display()));
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let token = line.split(',').next().unwrap_or_default().trim();
+            assert!(
+                !token.is_empty() && line.split(',').count() >= 3,
+                "fake API server: token file {} line {}: expected token,user,uid[,\"groups\"]",
+                path.display(),
+                n + 1
+            );
+            self.tokens.push(token.into());
+        }
         self
     }
 
@@ -162,7 +187,7 @@ impl FakeApiServerBuilder {
             exec_handlers: Mutex::new(Vec::new()),
             drop_watches,
             bookmark_interval: self.bookmark_interval,
-            token: self.token.clone(),
+            tokens: self.tokens.clone(),
         });
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
@@ -303,7 +328,7 @@ impl FakeApiServer {
             .as_ref()
             .map(|c| format!("    certificate-authority: {}\n", c.display()))
             .unwrap_or_default();
-        let user = match &self.app.token {
+        let user = match self.app.tokens.first() {
             Some(token) => format!("\n    token: {token}"),
             None => " {}".into(),
         };

@@ -31,8 +31,8 @@ pub(crate) struct App {
     pub(crate) exec_handlers: Mutex<Vec<(String, String, ExecHandler)>>,
     pub(crate) drop_watches: tokio::sync::watch::Sender<u64>,
     pub(crate) bookmark_interval: Duration,
-    /// The bearer token every request must carry, if any.
-    pub(crate) token: Option<String>,
+    /// The bearer tokens accepted (any request must carry one of them when there are some).
+    pub(crate) tokens: Vec<String>,
 }
 
 /// What a URL path names.
@@ -165,9 +165,12 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Respo
             user_agent: header_str(&parts.headers, header::USER_AGENT),
             body: String::from_utf8_lossy(&body).into_owned(),
         });
-    if let Some(token) = &app.token {
+    if !app.tokens.is_empty() {
         let given = header_str(&parts.headers, header::AUTHORIZATION);
-        if given.strip_prefix("Bearer ") != Some(token.as_str()) {
+        let known = given
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| app.tokens.iter().any(|k| k == t));
+        if !known {
             return error_response(&ApiError::unauthorized());
         }
     }

@@ -546,3 +546,28 @@ spec:
         .collect();
     assert_eq!(names, ["app", "sidecar"]);
 }
+
+#[tokio::test]
+async fn a_token_auth_file_lists_the_accepted_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.csv");
+    std::fs::write(
+        &file,
+        "admin-token,admin,admin,\"system:masters\"\nci-token,ci,ci\n",
+    )
+    .unwrap();
+    let server = FakeApiServer::builder().token_file(&file).start();
+    let url = format!("{}/api/v1/namespaces", server.url());
+    for (token, code) in [("admin-token", 200), ("ci-token", 200), ("other", 401)] {
+        let resp = http().get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), code, "{token}");
+    }
+    assert_eq!(
+        http().get(&url).send().await.unwrap().status().as_u16(),
+        401
+    );
+    // The kubeconfig carries the first token.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client(&server).await);
+    assert!(namespaces.get("default").await.is_ok());
+}
