@@ -158,11 +158,17 @@ fn smp_list(current: Value, items: &[Value], parent: &str, field: &str) -> Value
         .iter()
         .filter(|i| i.get("$patch").is_none_or(|p| p != "replace"))
         .collect();
+    let fresh = || {
+        let kept = items
+            .iter()
+            .filter(|i| i.get("$patch").is_none_or(|p| p != "delete"));
+        Value::Array(kept.map(|i| strip_directives(i)).collect())
+    };
     let Value::Array(mut have) = current else {
-        return Value::Array(items.iter().map(|i| strip_directives(i)).collect());
+        return fresh();
     };
     if replace {
-        return Value::Array(items.iter().map(|i| strip_directives(i)).collect());
+        return fresh();
     }
     if is_merged_scalar_list(field) {
         for i in items {
@@ -402,6 +408,16 @@ mod tests {
                 "selector": {"matchLabels": {"c": "3"}},
             }})
         );
+    }
+
+    #[test]
+    fn strategic_delete_of_an_item_in_a_missing_list_adds_nothing() {
+        let mut t = json!({"spec": {}});
+        strategic_merge_patch(
+            &mut t,
+            &json!({"spec": {"volumes": [{"name": "v", "$patch": "delete"}, {"name": "w"}]}}),
+        );
+        assert_eq!(t, json!({"spec": {"volumes": [{"name": "w"}]}}));
     }
 
     #[test]
