@@ -33,11 +33,72 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The typed-decoding error of a built-in kind.
+fn undecodable(def: &ResourceDef, found: &Value, go_field: &str, expected: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot unmarshal {found} into Go struct field {go_field} of type {expected}",
+        kind = def.kind,
+        version = def.version,
+        found = json_type(found),
+    ))
+}
+
+/// Container fields the tools and manifests write: strings and lists of strings.
+fn check_containers(def: &ResourceDef, spec: &Value, at: &str) -> Result<(), ApiError> {
+    for list in ["initContainers", "containers"] {
+        for c in spec[list].as_array().into_iter().flatten() {
+            let field = |f: &str| format!("Container.{at}.{list}.{f}");
+            for f in ["name", "image", "workingDir"] {
+                if let Some(v) = c.get(f).filter(|v| !v.is_string() && !v.is_null()) {
+                    return Err(undecodable(def, v, &field(f), "string"));
+                }
+            }
+            for f in ["command", "args"] {
+                match c.get(f) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(items)) => {
+                        if let Some(v) = items.iter().find(|v| !v.is_string()) {
+                            return Err(undecodable(def, v, &field(f), "string"));
+                        }
+                    }
+                    Some(v) => return Err(undecodable(def, v, &field(f), "[]string")),
+                }
+            }
+            for e in c["env"].as_array().into_iter().flatten() {
+                if let Some(v) = e.get("value").filter(|v| !v.is_string() && !v.is_null()) {
+                    let go_field = format!("EnvVar.{at}.{list}.env.value");
+                    return Err(undecodable(def, v, &go_field, "string"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks what the typed decoding of a built-in kind rejects: non-string values in the string
-/// maps (labels, annotations, ConfigMap and Secret data). Custom resources are not checked here.
+/// maps (labels, annotations, ConfigMap and Secret data) and in containers' names, images,
+/// commands, arguments and environment values. Custom resources are not checked here.
 pub(crate) fn check_types(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     if !def.is_builtin() {
         return Ok(());
+    }
+    if def.group.is_empty() && def.plural == "pods" {
+        check_containers(def, &obj["spec"], "spec")?;
+    }
+    let template = match def.plural.as_str() {
+        "deployments" | "daemonsets" | "statefulsets" | "replicasets" | "jobs" => {
+            Some(("/spec/template/spec", "spec.template.spec"))
+        }
+        "cronjobs" => Some((
+            "/spec/jobTemplate/spec/template/spec",
+            "spec.jobTemplate.spec.template.spec",
+        )),
+        _ => None,
+    };
+    if let Some((pointer, at)) = template
+        && let Some(spec) = obj.pointer(pointer)
+    {
+        check_containers(def, spec, at)?;
     }
     for (kind, go_field, path) in STRING_MAPS {
         if !kind.is_empty() && *kind != def.kind {
@@ -48,8 +109,8 @@ pub(crate) fn check_types(def: &ResourceDef, obj: &Value) -> Result<(), ApiError
         };
         let bad = match value {
             Value::Null => None,
-            Value::Object(m) => m.values().find(|v| !v.is_string()).map(json_type),
-            other => Some(json_type(other)),
+            Value::Object(m) => m.values().find(|v| !v.is_string()),
+            other => Some(other),
         };
         if let Some(found) = bad {
             let expected = if value.is_object() {
@@ -57,11 +118,7 @@ pub(crate) fn check_types(def: &ResourceDef, obj: &Value) -> Result<(), ApiError
             } else {
                 "map[string]string"
             };
-            return Err(ApiError::bad_request(format!(
-                "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot unmarshal {found} into Go struct field {go_field} of type {expected}",
-                kind = def.kind,
-                version = def.version,
-            )));
+            return Err(undecodable(def, found, go_field, expected));
         }
     }
     Ok(())
@@ -192,6 +249,25 @@ mod tests {
             default_container(&mut c);
             assert_eq!(c["imagePullPolicy"], policy, "{image}");
         }
+    }
+
+    #[test]
+    fn container_fields_are_type_checked() {
+        let registry = super::super::resources::Registry::default();
+        let deployments = registry.by_plural("apps", "v1", "deployments").unwrap();
+        let d = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "i", "args": ["--n", 3]},
+        ]}}}});
+        assert_eq!(
+            check_types(deployments, &d).unwrap_err().message,
+            "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot unmarshal number into Go struct field Container.spec.template.spec.containers.args of type string"
+        );
+        let pods = registry.by_plural("", "v1", "pods").unwrap();
+        let p =
+            json!({"spec": {"containers": [{"name": "c", "env": [{"name": "N", "value": 1}]}]}});
+        assert_eq!(check_types(pods, &p).unwrap_err().code, 400);
+        let ok = json!({"spec": {"containers": [{"name": "c", "command": ["sh"], "env": [{"name": "N", "value": "1"}]}]}});
+        assert!(check_types(pods, &ok).is_ok());
     }
 
     #[test]
