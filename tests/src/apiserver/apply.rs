@@ -1,13 +1,17 @@
 //! Field ownership (`metadata.managedFields`) and server-side apply.
 //!
-//! Ownership is tracked per leaf field; lists are atomic (one leaf), which is what the tools apply
-//! (data maps, labels, specs replaced whole). Associative list keys (`k:{...}`) are not modelled.
+//! Ownership is tracked per leaf field. The keyed lists of the built-in kinds (containers by name,
+//! ports, volumes, env...: the strategic-merge keys) are associative: each item is a path segment
+//! `k:{"name":"x"}`, so two managers can own different items of one list. Other lists, and every
+//! list of a custom resource, are atomic (one leaf).
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
 use super::clock::now_rfc3339;
+use super::patch::merge_key;
+use super::resources::is_builtin_api_kind;
 use super::status::ApiError;
 
 /// A field path, one segment per map key.
@@ -30,6 +34,10 @@ const SYSTEM_METADATA: &[&str] = &[
 /// Leaf paths of an object, without `apiVersion`, `kind` and system metadata.
 pub(crate) fn leaf_paths(obj: &Value) -> BTreeSet<FieldPath> {
     let mut out = BTreeSet::new();
+    let keyed = is_builtin_api_kind(
+        obj["apiVersion"].as_str().unwrap_or_default(),
+        obj["kind"].as_str().unwrap_or_default(),
+    );
     if let Value::Object(m) = obj {
         for (k, v) in m {
             match k.as_str() {
@@ -40,24 +48,39 @@ pub(crate) fn leaf_paths(obj: &Value) -> BTreeSet<FieldPath> {
                             .iter()
                             .filter(|(mk, _)| !SYSTEM_METADATA.contains(&mk.as_str()))
                         {
-                            collect(mv, vec!["metadata".into(), mk.clone()], &mut out);
+                            collect(mv, vec!["metadata".into(), mk.clone()], keyed, &mut out);
                         }
                     }
                 }
-                _ => collect(v, vec![k.clone()], &mut out),
+                _ => collect(v, vec![k.clone()], keyed, &mut out),
             }
         }
     }
     out
 }
 
-fn collect(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
+fn collect(v: &Value, path: FieldPath, keyed: bool, out: &mut BTreeSet<FieldPath>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
                 let mut p = path.clone();
                 p.push(k.clone());
-                collect(child, p, out);
+                collect(child, p, keyed, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let key = keyed.then(|| list_key(&path)).flatten();
+            match key.filter(|k| items.iter().all(|i| i.get(*k).is_some())) {
+                Some(key) => {
+                    for item in items {
+                        let mut p = path.clone();
+                        p.push(item_segment(key, &item[key]));
+                        collect(item, p, keyed, out);
+                    }
+                }
+                None => {
+                    out.insert(path);
+                }
             }
         }
         _ => {
@@ -66,8 +89,56 @@ fn collect(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
     }
 }
 
+/// The merge key of the list at `path` (its field, and the field holding the list's object).
+fn list_key(path: &[String]) -> Option<&'static str> {
+    let (field, parents) = path.split_last()?;
+    let parent = parents
+        .iter()
+        .rev()
+        .find(|s| !s.starts_with("k:"))
+        .map_or("", String::as_str);
+    merge_key(parent, field)
+}
+
+/// `k:{"name":"x"}`: the path segment of a keyed list item.
+fn item_segment(key: &str, value: &Value) -> String {
+    format!("k:{}", json!({ key: value }))
+}
+
+/// The key field and value a `k:{...}` segment names.
+fn parse_item_segment(segment: &str) -> Option<(String, Value)> {
+    let Value::Object(m) = serde_json::from_str(segment.strip_prefix("k:")?).ok()? else {
+        return None;
+    };
+    m.into_iter().next()
+}
+
+fn child<'a>(cur: &'a Value, segment: &str) -> Option<&'a Value> {
+    match parse_item_segment(segment) {
+        Some((k, v)) => cur.as_array()?.iter().find(|i| i[&k] == v),
+        None => cur.get(segment),
+    }
+}
+
+fn child_mut<'a>(cur: &'a mut Value, segment: &str) -> Option<&'a mut Value> {
+    match parse_item_segment(segment) {
+        Some((k, v)) => cur.as_array_mut()?.iter_mut().find(|i| i[&k] == v),
+        None => cur.get_mut(segment),
+    }
+}
+
+/// A field path as conflicts name it: `.spec.containers[name="app"].image`.
+fn display_path(path: &[String]) -> String {
+    path.iter()
+        .map(|s| match parse_item_segment(s) {
+            Some((k, v)) => format!("[{k}={v}]"),
+            None => format!(".{s}"),
+        })
+        .collect()
+}
+
 fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(obj, |cur, k| cur.get(k))
+    path.iter().try_fold(obj, |cur, k| child(cur, k))
 }
 
 fn set_at(obj: &mut Value, path: &[String], value: Value) {
@@ -75,20 +146,58 @@ fn set_at(obj: &mut Value, path: &[String], value: Value) {
         return;
     };
     let mut cur = obj;
-    for k in parents {
-        if !cur.get(k).is_some_and(Value::is_object) {
-            cur[k.as_str()] = json!({});
+    for (i, k) in parents.iter().enumerate() {
+        let next_is_item = path[i + 1].starts_with("k:");
+        if let Some((key, id)) = parse_item_segment(k) {
+            if !cur.is_array() {
+                *cur = json!([]);
+            }
+            let items = cur.as_array_mut().unwrap_or_else(|| unreachable!());
+            let at = match items.iter().position(|item| item[&key] == id) {
+                Some(at) => at,
+                None => {
+                    items.push(json!({ key: id }));
+                    items.len() - 1
+                }
+            };
+            cur = &mut items[at];
+            continue;
+        }
+        let fits = cur.get(k).is_some_and(|v| {
+            if next_is_item {
+                v.is_array()
+            } else {
+                v.is_object()
+            }
+        });
+        if !fits {
+            cur[k.as_str()] = if next_is_item { json!([]) } else { json!({}) };
         }
         cur = &mut cur[k.as_str()];
     }
     cur[last.as_str()] = value;
 }
 
+/// Removes a field; removing the key field of a keyed list item removes the item.
 fn remove_at(obj: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    if let Some(Value::Object(m)) = parents.iter().try_fold(&mut *obj, |cur, k| cur.get_mut(k)) {
+    if let Some((item, list)) = parents.split_last()
+        && let Some((key, id)) = parse_item_segment(item)
+        && *last == key
+    {
+        if let Some(Value::Array(items)) =
+            list.iter().try_fold(&mut *obj, |cur, k| child_mut(cur, k))
+        {
+            items.retain(|i| i[&key] != id);
+        }
+        return;
+    }
+    if let Some(Value::Object(m)) = parents
+        .iter()
+        .try_fold(&mut *obj, |cur, k| child_mut(cur, k))
+    {
         m.remove(last);
     }
 }
@@ -149,16 +258,19 @@ fn decode_fields(v: &Value, path: FieldPath, out: &mut BTreeSet<FieldPath>) {
     let Value::Object(m) = v else { return };
     let leaf = m.is_empty()
         || m.keys()
-            .any(|k| k == "." || k.starts_with("k:") || k.starts_with("v:") || k.starts_with("i:"));
+            .any(|k| k == "." || k.starts_with("v:") || k.starts_with("i:"));
     if leaf && !path.is_empty() {
         out.insert(path.clone());
     }
     for (k, child) in m {
-        if let Some(name) = k.strip_prefix("f:") {
-            let mut p = path.clone();
-            p.push(name.into());
-            decode_fields(child, p, out);
-        }
+        let segment = match k.strip_prefix("f:") {
+            Some(name) => name.to_string(),
+            None if k.starts_with("k:") => k.clone(),
+            None => continue,
+        };
+        let mut p = path.clone();
+        p.push(segment);
+        decode_fields(child, p, out);
     }
 }
 
@@ -169,7 +281,14 @@ fn encode_fields(fields: &BTreeSet<FieldPath>) -> Value {
         for k in path {
             cur = cur
                 .as_object_mut()
-                .map(|m| m.entry(format!("f:{k}")).or_insert_with(|| json!({})))
+                .map(|m| {
+                    let segment = if k.starts_with("k:") {
+                        k.clone()
+                    } else {
+                        format!("f:{k}")
+                    };
+                    m.entry(segment).or_insert_with(|| json!({}))
+                })
                 .unwrap_or_else(|| unreachable!());
         }
     }
@@ -273,11 +392,7 @@ pub(crate) fn server_side_apply(
                 if e.fields.iter().any(|q| contends(applied, p, q))
                     && value_at(cur, p) != value_at(applied, p)
                 {
-                    conflicts.push((
-                        e.manager.clone(),
-                        e.api_version.clone(),
-                        format!(".{}", p.join(".")),
-                    ));
+                    conflicts.push((e.manager.clone(), e.api_version.clone(), display_path(p)));
                 }
             }
         }
@@ -429,6 +544,50 @@ mod tests {
         let mut back = BTreeSet::new();
         decode_fields(&enc, Vec::new(), &mut back);
         assert_eq!(back, paths);
+    }
+
+    #[test]
+    fn two_managers_own_different_containers_of_one_list() {
+        let deployment = |containers: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                   "spec": {"template": {"spec": {"containers": containers}}}})
+        };
+        let one = deployment(json!([{"name": "app", "image": "app:1"}]));
+        let obj = server_side_apply(None, &one, &w("one"), false).unwrap();
+        let two = deployment(json!([{"name": "sidecar", "image": "sidecar:1"}]));
+        let obj = server_side_apply(Some(&obj), &two, &w("two"), false).unwrap();
+        assert_eq!(
+            obj["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "app", "image": "app:1"}, {"name": "sidecar", "image": "sidecar:1"}])
+        );
+        assert_eq!(
+            obj["metadata"]["managedFields"][1]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"],
+            json!({"k:{\"name\":\"sidecar\"}": {"f:image": {}, "f:name": {}}})
+        );
+        // "one" changing its own container does not conflict; dropping it removes only it.
+        let mut back = BTreeSet::new();
+        decode_fields(
+            &obj["metadata"]["managedFields"][1]["fieldsV1"],
+            Vec::new(),
+            &mut back,
+        );
+        assert_eq!(back.len(), 2);
+        let again = deployment(json!([{"name": "app", "image": "app:2"}]));
+        let obj = server_side_apply(Some(&obj), &again, &w("one"), false).unwrap();
+        let gone = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                          "spec": {"replicas": 1}});
+        let obj = server_side_apply(Some(&obj), &gone, &w("one"), false).unwrap();
+        assert_eq!(
+            obj["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "sidecar", "image": "sidecar:1"}])
+        );
+        // The same container from "two" with another image conflicts with its owner.
+        let clash = deployment(json!([{"name": "sidecar", "image": "sidecar:9"}]));
+        let err = server_side_apply(Some(&obj), &clash, &w("three"), false).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Apply failed with 1 conflict: conflict with \"two\" using v1: .spec.template.spec.containers[name=\"sidecar\"].image"
+        );
     }
 
     #[test]

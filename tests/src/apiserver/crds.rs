@@ -57,13 +57,18 @@ pub fn kafka_user() -> Value {
     )
 }
 
-/// spark-operator `SparkApplication` (`sparkoperator.k8s.io/v1beta2`, short name `sparkapp`).
+/// spark-operator `SparkApplication` (`sparkoperator.k8s.io/v1beta2`, short name `sparkapp`),
+/// with the `api-approved.kubernetes.io` annotation its protected group needs, as the real one.
 pub fn spark_application() -> Value {
-    definition(
+    let mut crd = definition(
         "sparkoperator.k8s.io",
         "v1beta2",
         "SparkApplication",
         "sparkapplications",
         &["sparkapp"],
-    )
+    );
+    crd["metadata"]["annotations"] = json!({
+        "api-approved.kubernetes.io": "https://github.com/kubeflow/spark-operator/pull/1298",
+    });
+    crd
 }

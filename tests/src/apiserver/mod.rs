@@ -2,17 +2,21 @@
 //!
 //! It keeps a stateful store of core, apps and custom resources (CRDs registered at run time are
 //! served in discovery), and answers as the real API server does for what the tools and their
-//! clients (kube-rs, kubectl) use: discovery, get/list with label and field selectors, create,
-//! update with optimistic concurrency, merge/strategic/JSON patches, server-side apply with field
-//! ownership, delete with finalizers and namespace cascade, watches resumable from a
-//! resourceVersion with bookmarks, and `pods/exec` over WebSocket with scripted replies.
+//! clients (kube-rs, kubectl, fabric8 in spark-submit) use: discovery, get/list with label and
+//! field selectors and paginated snapshots, create, update with optimistic concurrency, merge,
+//! strategic (built-in merge keys and directives) and JSON patches, server-side apply with field
+//! ownership, typed decoding and defaulting of the built-in kinds, ServiceAccount admission of
+//! pods, delete with preconditions, finalizers, garbage collection of dependents and terminating
+//! namespaces, protected CRD groups, watches (chunked or WebSocket) resumable from a
+//! resourceVersion with bookmarks, `pods/exec` over WebSocket with scripted replies, and
+//! optionally TLS and a bearer token.
 //!
 //! The server runs on its own thread and tokio runtime, so synchronous and async tests can use
 //! it alike; it stops when the [`FakeApiServer`] is dropped.
 //!
 //! What a test uses:
 //! - [`FakeApiServer::start`] / [`FakeApiServer::builder`] (watch history size, bookmark
-//!   interval, CRDs from [`crds`]); [`url`](FakeApiServer::url),
+//!   interval, CRDs from [`crds`], TLS, bearer token); [`url`](FakeApiServer::url),
 //!   [`kubeconfig`](FakeApiServer::kubeconfig) (context `fake`, namespace `default`),
 //!   [`write_kubeconfig`](FakeApiServer::write_kubeconfig) for another namespace.
 //! - Seeding and inspection through the [`Store`]: `apply_json`, `get_json`, `list_json`,
@@ -24,12 +28,15 @@
 //!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`.
 //!
 //! Not modelled (requests for them fail honestly rather than pretend): controllers (no pods are
-//! created for workloads, pods are deleted at once without a grace period), admission and schema
-//! validation (CRD schemas are not enforced, `fieldValidation` is accepted and ignored),
-//! `pods/log`, `scale` and other subresources besides `status` and `exec`, server-side `Table`
-//! output (kubectl prints its NAME/AGE fallback), associative-list keys in server-side apply
-//! (lists are owned atomically), CRD version conversion (objects are served as stored), and
-//! protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl create` sends.
+//! created for workloads, pods are deleted at once without a grace period; the garbage collector
+//! and the namespace controller act at once, and every namespace gets its `default`
+//! ServiceAccount), admission besides ServiceAccounts, schema validation (CRD schemas are not
+//! enforced, `fieldValidation` is accepted and ignored; built-in kinds are only type-checked in
+//! their string maps), `pods/log`, `scale` and other subresources besides `status` and `exec`,
+//! server-side `Table` output (kubectl prints its NAME/AGE fallback), associative-list keys in
+//! server-side apply (lists are owned atomically), CRD version conversion (objects are served as
+//! stored), and protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl
+//! create` sends.
 //!
 //! ```no_run
 //! use harness::apiserver::FakeApiServer;
@@ -43,6 +50,7 @@
 //! ```
 
 mod apply;
+mod builtin;
 mod clock;
 pub mod crds;
 mod discovery;
@@ -79,14 +87,18 @@ pub struct FakeApiServerBuilder {
     watch_history: usize,
     bookmark_interval: Duration,
     crds: Vec<Value>,
+    tls: bool,
+    tokens: Vec<String>,
 }
 
 impl Default for FakeApiServerBuilder {
     fn default() -> Self {
         Self {
             watch_history: 1000,
-            bookmark_interval: Duration::from_secs(1),
+            bookmark_interval: Duration::from_secs(60),
             crds: Vec::new(),
+            tls: false,
+            tokens: Vec::new(),
         }
     }
 }
@@ -98,7 +110,8 @@ impl FakeApiServerBuilder {
         self
     }
 
-    /// How often watches that allow bookmarks receive a `BOOKMARK` event (default 1 s).
+    /// How often watches that allow bookmarks receive a `BOOKMARK` event (default 60 s, about
+    /// what a real server does).
     pub fn bookmark_interval(mut self, every: Duration) -> Self {
         self.bookmark_interval = every;
         self
@@ -107,6 +120,45 @@ impl FakeApiServerBuilder {
     /// Registers a CustomResourceDefinition before the server starts (see [`crds`]).
     pub fn crd(mut self, definition: Value) -> Self {
         self.crds.push(definition);
+        self
+    }
+
+    /// Serves HTTPS with a throw-away self-signed certificate for `127.0.0.1` (made by
+    /// `openssl`); the kubeconfig names it as the certificate authority.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request (`401 Unauthorized` otherwise,
+    /// as a server without anonymous access); the kubeconfig carries the first token.
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.tokens.push(token.into());
+        self
+    }
+
+    /// Accepts the tokens of a kube-apiserver `--token-auth-file` (CSV lines
+    /// `token,user,uid[,"groups"]`), so one file serves the fake and a real server.
+    ///
+    /// # Panics
+    /// If the file cannot be read or a line has no token (the test cannot run).
+    pub fn token_file(mut self, path: &Path) -> Self {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("fake API server: token file {}: {e}", path.display()));
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let token = line.split(',').next().unwrap_or_default().trim();
+            assert!(
+                !token.is_empty() && line.split(',').count() >= 3,
+                "fake API server: token file {} line {}: expected token,user,uid[,\"groups\"]",
+                path.display(),
+                n + 1
+            );
+            self.tokens.push(token.into());
+        }
         self
     }
 
@@ -135,6 +187,7 @@ impl FakeApiServerBuilder {
             exec_handlers: Mutex::new(Vec::new()),
             drop_watches,
             bookmark_interval: self.bookmark_interval,
+            tokens: self.tokens.clone(),
         });
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
@@ -148,9 +201,19 @@ impl FakeApiServerBuilder {
             .expect("fake API server: runtime did not start");
         let dir = tempfile::tempdir().expect("fake API server: temporary directory");
         let kubeconfig = dir.path().join("kubeconfig");
+        let (url, certificate) = if self.tls {
+            let identity = crate::tls::TlsIdentity::self_signed(dir.path());
+            let front = crate::net::loopback_listener();
+            let front_addr = front.local_addr().expect("fake API server: TLS address");
+            runtime.spawn(crate::tls::relay(front, identity.acceptor(), addr));
+            (format!("https://{front_addr}"), Some(identity.certificate))
+        } else {
+            (format!("http://{addr}"), None)
+        };
         let server = FakeApiServer {
             app,
-            url: format!("http://{addr}"),
+            url,
+            certificate,
             runtime,
             kubeconfig,
             _dir: dir,
@@ -209,6 +272,7 @@ fn serve(
 pub struct FakeApiServer {
     app: Arc<App>,
     url: String,
+    certificate: Option<PathBuf>,
     runtime: tokio::runtime::Handle,
     kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
@@ -236,12 +300,17 @@ impl FakeApiServer {
         FakeApiServerBuilder::default()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` with [`tls`](FakeApiServerBuilder::tls).
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The loopback address it listens on.
+    /// The certificate (PEM) clients must trust, with [`tls`](FakeApiServerBuilder::tls).
+    pub fn certificate(&self) -> Option<&Path> {
+        self.certificate.as_deref()
+    }
+
+    /// The loopback address of the plain HTTP listener (behind the TLS front when TLS is on).
     pub fn addr(&self) -> SocketAddr {
         self.app.addr
     }
@@ -252,10 +321,19 @@ impl FakeApiServer {
     }
 
     /// Writes a kubeconfig pointing at this server: cluster, user and context `fake`, with this
-    /// default namespace.
+    /// default namespace (and the certificate authority and token when the server has them).
     pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {
+        let authority = self
+            .certificate
+            .as_ref()
+            .map(|c| format!("    certificate-authority: {}\n", c.display()))
+            .unwrap_or_default();
+        let user = match self.app.tokens.first() {
+            Some(token) => format!("\n    token: {token}"),
+            None => " {}".into(),
+        };
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n{authority}    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\ncurrent-context: fake\nusers:\n- name: fake\n  user:{user}\npreferences: {{}}\n",
             url = self.url
         );
         std::fs::write(path, text)
@@ -389,5 +467,18 @@ impl Drop for FakeApiServer {
                 failures.join("; ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookmarks_come_about_once_a_minute_by_default() {
+        assert_eq!(
+            FakeApiServerBuilder::default().bookmark_interval,
+            Duration::from_secs(60)
+        );
     }
 }

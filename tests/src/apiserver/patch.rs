@@ -1,13 +1,15 @@
-//! JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge (as merge).
+//! JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch (the built-in
+//! kinds' merge keys and the `$patch`, `$setElementOrder`, `$retainKeys` and
+//! `$deleteFromPrimitiveList` directives).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The patch types of `Content-Type` on PATCH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PatchType {
     /// `application/merge-patch+json`.
     Merge,
-    /// `application/strategic-merge-patch+json`: merge semantics; `$` directives are dropped.
+    /// `application/strategic-merge-patch+json` (built-in kinds only).
     Strategic,
     /// `application/json-patch+json`.
     Json,
@@ -47,9 +49,167 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Strategic merge patch, approximated by a merge patch without the `$...` directive keys.
+/// The merge key of the list `field` of the built-in kinds (None: the list is replaced whole);
+/// `parent` is the field holding the object the list is in (container and Service `ports`
+/// differ).
+pub(crate) fn merge_key(parent: &str, field: &str) -> Option<&'static str> {
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims" => "name",
+        "ports"
+            if matches!(
+                parent,
+                "containers" | "initContainers" | "ephemeralContainers"
+            ) =>
+        {
+            "containerPort"
+        }
+        "ports" => "port",
+        "volumeMounts" => "mountPath",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        "ownerReferences" => "uid",
+        "conditions" => "type",
+        "topologySpreadConstraints" => "topologyKey",
+        _ => return None,
+    })
+}
+
+/// Lists of scalars merged as sets rather than replaced.
+fn is_merged_scalar_list(field: &str) -> bool {
+    field == "finalizers"
+}
+
+/// Strategic merge patch of a built-in object.
 pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
-    merge_patch(target, &strip_directives(patch));
+    smp_value(target, patch, "");
+}
+
+fn smp_value(target: &mut Value, patch: &Value, field: &str) {
+    match patch {
+        Value::Object(p) => {
+            if p.get("$patch").and_then(Value::as_str) == Some("replace") {
+                *target = strip_directives(patch);
+                return;
+            }
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            smp_object(target, p, field);
+        }
+        other => *target = strip_directives(other),
+    }
+}
+
+fn smp_object(target: &mut Value, patch: &Map<String, Value>, field: &str) {
+    for (k, v) in patch {
+        if k.starts_with('$') {
+            continue;
+        }
+        let Some(map) = target.as_object_mut() else {
+            return;
+        };
+        match v {
+            Value::Null => {
+                map.remove(k);
+            }
+            Value::Object(item) if item.get("$patch").and_then(Value::as_str) == Some("delete") => {
+                map.remove(k);
+            }
+            Value::Array(items) => {
+                let current = map.remove(k).unwrap_or(Value::Null);
+                let merged = smp_list(current, items, field, k);
+                map.insert(k.clone(), merged);
+            }
+            _ => smp_value(map.entry(k.clone()).or_insert(Value::Null), v, k),
+        }
+    }
+    for (k, v) in patch {
+        if let Some(list) = k.strip_prefix("$deleteFromPrimitiveList/")
+            && let (Some(Value::Array(have)), Value::Array(gone)) = (target.get_mut(list), v)
+        {
+            have.retain(|x| !gone.contains(x));
+        }
+    }
+    for (k, v) in patch {
+        if let (Some(list), Value::Array(order)) = (k.strip_prefix("$setElementOrder/"), v)
+            && let Some(Value::Array(items)) = target.get_mut(list)
+        {
+            reorder(items, order, merge_key(field, list));
+        }
+    }
+    if let Some(Value::Array(keep)) = patch.get("$retainKeys")
+        && let Some(map) = target.as_object_mut()
+    {
+        map.retain(|k, _| keep.iter().any(|r| r.as_str() == Some(k)));
+    }
+}
+
+fn smp_list(current: Value, items: &[Value], parent: &str, field: &str) -> Value {
+    let replace = items
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"));
+    let items: Vec<&Value> = items
+        .iter()
+        .filter(|i| i.get("$patch").is_none_or(|p| p != "replace"))
+        .collect();
+    let fresh = || {
+        let kept = items
+            .iter()
+            .filter(|i| i.get("$patch").is_none_or(|p| p != "delete"));
+        Value::Array(kept.map(|i| strip_directives(i)).collect())
+    };
+    let Value::Array(mut have) = current else {
+        return fresh();
+    };
+    if replace {
+        return fresh();
+    }
+    if is_merged_scalar_list(field) {
+        for i in items {
+            if !have.contains(i) {
+                have.push(i.clone());
+            }
+        }
+        return Value::Array(have);
+    }
+    let Some(key) = merge_key(parent, field) else {
+        return Value::Array(items.iter().map(|i| strip_directives(i)).collect());
+    };
+    for item in items {
+        let id = &item[key];
+        let found = have.iter().position(|h| &h[key] == id);
+        let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+        match (found, delete) {
+            (Some(at), true) => {
+                have.remove(at);
+            }
+            (None, true) => {}
+            (Some(at), false) => smp_value(&mut have[at], item, field),
+            (None, false) => have.push(strip_directives(item)),
+        }
+    }
+    Value::Array(have)
+}
+
+/// Orders `items` as `order` lists them (by merge key, or by value for scalars); items the order
+/// does not name keep their relative place after the named ones.
+fn reorder(items: &mut [Value], order: &[Value], key: Option<&str>) {
+    let rank = |item: &Value| {
+        order
+            .iter()
+            .position(|o| match key {
+                Some(k) => o[k] == item[k],
+                None => o == item,
+            })
+            .unwrap_or(usize::MAX)
+    };
+    items.sort_by_key(rank);
 }
 
 fn strip_directives(v: &Value) -> Value {
@@ -171,6 +331,93 @@ mod tests {
         let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
         merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
         assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+    }
+
+    #[test]
+    fn strategic_merges_containers_by_name_and_orders_them() {
+        let mut t = json!({"spec": {"containers": [
+            {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+            {"name": "b", "image": "b:1"},
+        ]}});
+        strategic_merge_patch(
+            &mut t,
+            &json!({"spec": {
+                "$setElementOrder/containers": [{"name": "c"}, {"name": "a"}],
+                "containers": [
+                    {"name": "a", "env": [{"name": "Y", "value": "2"}]},
+                    {"name": "b", "$patch": "delete"},
+                    {"name": "c", "image": "c:1"},
+                ],
+            }}),
+        );
+        assert_eq!(
+            t,
+            json!({"spec": {"containers": [
+                {"name": "c", "image": "c:1"},
+                {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+            ]}})
+        );
+    }
+
+    #[test]
+    fn strategic_ports_key_on_container_port_and_service_port() {
+        let mut t = json!({"spec": {
+            "ports": [{"port": 80, "name": "http"}],
+            "containers": [{"name": "a", "ports": [{"containerPort": 80, "name": "http"}]}],
+        }});
+        strategic_merge_patch(
+            &mut t,
+            &json!({"spec": {
+                "ports": [{"port": 443, "name": "https"}],
+                "containers": [{"name": "a", "ports": [{"containerPort": 80, "protocol": "TCP"}]}],
+            }}),
+        );
+        assert_eq!(
+            t["spec"]["ports"],
+            json!([{"port": 80, "name": "http"}, {"port": 443, "name": "https"}])
+        );
+        assert_eq!(
+            t["spec"]["containers"][0]["ports"],
+            json!([{"containerPort": 80, "name": "http", "protocol": "TCP"}])
+        );
+    }
+
+    #[test]
+    fn strategic_replace_retain_keys_and_primitive_lists() {
+        let mut t = json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+            "args": ["x", "y"],
+            "selector": {"matchLabels": {"a": "1", "b": "2"}},
+        }});
+        strategic_merge_patch(
+            &mut t,
+            &json!({
+                "metadata": {"finalizers": ["c"], "$deleteFromPrimitiveList/finalizers": ["a"]},
+                "spec": {
+                    "strategy": {"$retainKeys": ["type"], "type": "Recreate"},
+                    "args": ["z"],
+                    "selector": {"$patch": "replace", "matchLabels": {"c": "3"}},
+                },
+            }),
+        );
+        assert_eq!(
+            t,
+            json!({"metadata": {"finalizers": ["b", "c"]}, "spec": {
+                "strategy": {"type": "Recreate"},
+                "args": ["z"],
+                "selector": {"matchLabels": {"c": "3"}},
+            }})
+        );
+    }
+
+    #[test]
+    fn strategic_delete_of_an_item_in_a_missing_list_adds_nothing() {
+        let mut t = json!({"spec": {}});
+        strategic_merge_patch(
+            &mut t,
+            &json!({"spec": {"volumes": [{"name": "v", "$patch": "delete"}, {"name": "w"}]}}),
+        );
+        assert_eq!(t, json!({"spec": {"volumes": [{"name": "w"}]}}));
     }
 
     #[test]

@@ -33,6 +33,13 @@ impl ResourceDef {
         self.subresources.iter().any(|s| s == "status")
     }
 
+    /// Whether this is a built-in kind (not one a CRD defines).
+    pub(crate) fn is_builtin(&self) -> bool {
+        BUILTINS
+            .iter()
+            .any(|b| b.group == self.group && b.plural == self.plural)
+    }
+
     /// Whether `token` names this resource (kind, plural, singular or short name).
     fn is_named(&self, token: &str) -> bool {
         self.kind == token
@@ -250,6 +257,12 @@ impl Registry {
                 "metadata.name: Invalid value: must be spec.names.plural+\".\"+spec.group ({expected})"
             ));
         }
+        if super::builtin::is_protected_group(group)
+            && crd["metadata"]["annotations"]["api-approved.kubernetes.io"].is_null()
+        {
+            return Err("metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"
+                .into());
+        }
         let versions = spec["versions"]
             .as_array()
             .ok_or("spec.versions: Required value")?;
@@ -309,6 +322,12 @@ impl Registry {
         self.defs
             .retain(|d| !(d.group == group && d.plural == plural));
     }
+}
+
+/// Whether `apiVersion`/`kind` name a built-in kind (not a custom resource).
+pub(crate) fn is_builtin_api_kind(api_version: &str, kind: &str) -> bool {
+    let (group, _) = split_api_version(api_version);
+    BUILTINS.iter().any(|b| b.group == group && b.kind == kind)
 }
 
 /// `("apps", "v1")` from `apps/v1`, `("", "v1")` from `v1`.

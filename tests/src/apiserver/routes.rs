@@ -19,7 +19,7 @@ use super::protobuf;
 use super::resources::ResourceDef;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::store::{ListOptions, Store, WriteOptions};
+use super::store::{DeleteOptions, ListOptions, Store, WriteOptions};
 use super::watch::{self, WatchRequest};
 
 /// Everything the handlers share.
@@ -31,6 +31,8 @@ pub(crate) struct App {
     pub(crate) exec_handlers: Mutex<Vec<(String, String, ExecHandler)>>,
     pub(crate) drop_watches: tokio::sync::watch::Sender<u64>,
     pub(crate) bookmark_interval: Duration,
+    /// The bearer tokens accepted (any request must carry one of them when there are some).
+    pub(crate) tokens: Vec<String>,
 }
 
 /// What a URL path names.
@@ -124,6 +126,14 @@ fn error_response(e: &ApiError) -> Response {
     r
 }
 
+/// A WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`), as the real server
+/// recognises one: it then serves a watch as one text message per event.
+fn is_websocket_request(h: &HeaderMap) -> bool {
+    let connection = header_str(h, header::CONNECTION).to_ascii_lowercase();
+    connection.split(',').any(|t| t.trim() == "upgrade")
+        && header_str(h, header::UPGRADE).eq_ignore_ascii_case("websocket")
+}
+
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> String {
     h.get(name)
         .and_then(|v| v.to_str().ok())
@@ -155,6 +165,15 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Respo
             user_agent: header_str(&parts.headers, header::USER_AGENT),
             body: String::from_utf8_lossy(&body).into_owned(),
         });
+    if !app.tokens.is_empty() {
+        let given = header_str(&parts.headers, header::AUTHORIZATION);
+        let known = given
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| app.tokens.iter().any(|k| k == t));
+        if !known {
+            return error_response(&ApiError::unauthorized());
+        }
+    }
     let fault = app
         .faults
         .lock()
@@ -210,8 +229,22 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Respo
                 query: &query,
                 headers: &parts.headers,
             };
+            let websocket = parts.method == Method::GET && is_websocket_request(&parts.headers);
+            if websocket && ctx.flag("watch") && parts.headers.get(header::ORIGIN).is_none() {
+                return error_response(&ApiError::forbidden_websocket_origin());
+            }
             match resource_request(&ctx, &parts.method, &body) {
                 Ok(Reply::Json(code, v)) => json_response(code, &v),
+                Ok(Reply::Stream(rx)) if websocket => {
+                    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                        Ok(upgrade) => {
+                            upgrade.on_upgrade(move |socket| watch::serve_websocket(socket, rx))
+                        }
+                        Err(e) => error_response(&ApiError::bad_request(format!(
+                            "cannot upgrade the watch to a WebSocket: {e}"
+                        ))),
+                    }
+                }
                 Ok(Reply::Stream(rx)) => {
                     let mut r = Response::new(Body::from_stream(rx));
                     r.headers_mut().insert(
@@ -268,6 +301,13 @@ impl Ctx<'_> {
         })
     }
 
+    fn delete_options(&self, body: &[u8]) -> Result<WriteOptions, ApiError> {
+        Ok(WriteOptions {
+            delete: DeleteOptions::parse(body, self.param("propagationPolicy"))?,
+            ..self.write_options()
+        })
+    }
+
     fn write_options(&self) -> WriteOptions {
         let agent = header_str(self.headers, header::USER_AGENT);
         let default_manager = agent
@@ -284,6 +324,7 @@ impl Ctx<'_> {
             dry_run: self.param("dryRun") == Some("All"),
             subresource: self.sub.map(String::from),
             force: self.flag("force"),
+            delete: DeleteOptions::default(),
         }
     }
 }
@@ -372,7 +413,7 @@ fn resource_request(c: &Ctx<'_>, method: &Method, body: &[u8]) -> Result<Reply, 
             200,
             store
                 .lock()
-                .delete(def, c.namespace, name, &c.write_options())?,
+                .delete(def, c.namespace, name, &c.delete_options(body)?)?,
         )),
         ("DELETE", None) => Ok(Reply::Json(
             200,
@@ -380,7 +421,7 @@ fn resource_request(c: &Ctx<'_>, method: &Method, body: &[u8]) -> Result<Reply, 
                 def,
                 c.namespace,
                 &c.list_options()?,
-                &c.write_options(),
+                &c.delete_options(body)?,
             )?,
         )),
         (m, _) => Err(ApiError::method_not_allowed(m)),

@@ -76,17 +76,89 @@ impl ApiError {
         Self::new(400, "BadRequest", message.into(), Value::Null)
     }
 
-    /// `422 Invalid`.
+    /// `422 Invalid`; `message` is a field error (`field: Type: detail`), which also becomes the
+    /// one entry of `details.causes` as kubectl prints them.
     pub(crate) fn invalid(group: &str, kind: &str, name: &str, message: impl Into<String>) -> Self {
-        let mut d = json!({ "name": name, "kind": kind });
+        let message = message.into();
+        let mut d = json!({ "name": name, "kind": kind, "causes": [field_cause(&message)] });
         if !group.is_empty() {
             d["group"] = json!(group);
         }
         Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {}", message.into()),
+            format!("{kind} \"{name}\" is invalid: {message}"),
             d,
+        )
+    }
+
+    /// `401 Unauthorized` (a missing or wrong bearer token).
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized".into(), Value::Null)
+    }
+
+    /// `403 Forbidden` of an admission plugin: `pods "x" is forbidden: <why>`.
+    pub(crate) fn forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: {why}",
+                qualified(group, plural)
+            ),
+            details(group, plural, name),
+        )
+    }
+
+    /// `403 Forbidden`: a create inside a namespace that is being deleted.
+    pub(crate) fn namespace_terminating(group: &str, plural: &str, name: &str, ns: &str) -> Self {
+        let mut e = Self::forbidden(
+            group,
+            plural,
+            name,
+            &format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
+        );
+        e.details["causes"] = json!([{
+            "reason": "NamespaceTerminating",
+            "message": format!("namespace {ns} is being terminated"),
+            "field": "metadata.namespace",
+        }]);
+        e
+    }
+
+    /// `409 Conflict`: a DeleteOptions precondition that the object does not meet.
+    pub(crate) fn precondition_failed(group: &str, plural: &str, name: &str, what: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {what}",
+                qualified(group, plural)
+            ),
+            details(group, plural, name),
+        )
+    }
+
+    /// `410 Expired`: a continue token whose snapshot left the history.
+    pub(crate) fn continue_expired() -> Self {
+        Self::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".into(),
+            Value::Null,
+        )
+    }
+
+    /// `403 Forbidden` for a WebSocket watch without an `Origin` header (the real server's
+    /// WebSocket handshake refuses a null origin).
+    pub(crate) fn forbidden_websocket_origin() -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            "websocket: the handshake has no Origin header (null origin)".into(),
+            json!({}),
         )
     }
 
@@ -108,6 +180,17 @@ impl ApiError {
             format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
             ),
+            Value::Null,
+        )
+    }
+
+    /// `415 UnsupportedMediaType` for a strategic merge patch of a custom resource (custom
+    /// resources have no patch strategies).
+    pub(crate) fn strategic_patch_of_custom_resource() -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
             Value::Null,
         )
     }
@@ -211,4 +294,23 @@ fn details(group: &str, plural: &str, name: &str) -> Value {
         d["group"] = json!(group);
     }
     d
+}
+
+/// A `details.causes` entry from a field error `field: Type: detail`.
+fn field_cause(message: &str) -> Value {
+    let Some((field, rest)) = message.split_once(": ") else {
+        return json!({ "message": message });
+    };
+    let reason = [
+        ("Required value", "FieldValueRequired"),
+        ("Invalid value", "FieldValueInvalid"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Too long", "FieldValueTooLong"),
+    ]
+    .iter()
+    .find(|(prefix, _)| rest.starts_with(prefix))
+    .map_or("FieldValueInvalid", |(_, reason)| reason);
+    json!({ "reason": reason, "message": rest, "field": field })
 }

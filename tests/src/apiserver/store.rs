@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::apply::{Writer, record_update, server_side_apply};
+use super::builtin::{
+    check_types, default_pod_spec, default_service, has_generation, pod_template_spec,
+};
 use super::clock::{name_suffix, new_uid, now_rfc3339};
 use super::patch::{PatchType, json_patch, merge_patch, strategic_merge_patch};
 use super::resources::{Registry, ResourceDef, split_api_version};
@@ -62,6 +65,44 @@ pub(crate) struct WriteOptions {
     pub(crate) dry_run: bool,
     pub(crate) subresource: Option<String>,
     pub(crate) force: bool,
+    pub(crate) delete: DeleteOptions,
+}
+
+/// The `DeleteOptions` of a DELETE: preconditions and what happens to dependents.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeleteOptions {
+    pub(crate) uid: Option<String>,
+    pub(crate) resource_version: Option<String>,
+    /// `propagationPolicy: Orphan` (or `orphanDependents: true`): dependents lose their owner
+    /// reference instead of being deleted with the owner.
+    pub(crate) orphan: bool,
+}
+
+impl DeleteOptions {
+    /// From a DELETE body (JSON `DeleteOptions`, possibly empty) and the query parameters.
+    pub(crate) fn parse(body: &[u8], query_policy: Option<&str>) -> Result<Self, ApiError> {
+        let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+        };
+        let policy = v["propagationPolicy"].as_str().or(query_policy);
+        if let Some(p) = policy
+            && !matches!(p, "Orphan" | "Background" | "Foreground")
+        {
+            return Err(ApiError::bad_request(format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+        Ok(Self {
+            uid: v["preconditions"]["uid"].as_str().map(String::from),
+            resource_version: v["preconditions"]["resourceVersion"]
+                .as_str()
+                .map(String::from),
+            orphan: policy == Some("Orphan") || v["orphanDependents"] == json!(true),
+        })
+    }
 }
 
 /// A list request.
@@ -246,6 +287,12 @@ fn spec_view(def: &ResourceDef, obj: &Value) -> Value {
 }
 
 fn bump_generation(def: &ResourceDef, old: &Value, new: &mut Value) {
+    if !has_generation(def) {
+        if let Some(m) = new["metadata"].as_object_mut() {
+            m.remove("generation");
+        }
+        return;
+    }
     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
     let changed = spec_view(def, old) != spec_view(def, new);
     new["metadata"]["generation"] = json!(if changed { generation + 1 } else { generation });
@@ -280,7 +327,24 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
         ("apps", "deployments" | "statefulsets" | "replicasets" | "daemonsets") => {
             default_workload(&def.plural, &mut obj["spec"])
         }
+        ("", "pods") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_pod_spec(spec);
+            }
+        }
+        ("", "services") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_service(spec);
+            }
+        }
         _ => {}
+    }
+    if def.is_builtin()
+        && let Some(template) = obj
+            .get_mut("spec")
+            .and_then(|spec| pod_template_spec(&def.plural, spec))
+    {
+        default_pod_spec(template);
     }
 }
 
@@ -444,11 +508,13 @@ impl Inner {
                 }
                 obj["metadata"]["uid"] = json!(new_uid());
                 obj["metadata"]["creationTimestamp"] = json!(now_rfc3339());
-                if obj["metadata"]["generation"].is_null() {
+                if obj["metadata"]["generation"].is_null() && has_generation(&def) {
                     obj["metadata"]["generation"] = json!(1);
                 }
                 record_update(None, &mut obj, &w);
-                served(&self.commit(k, EventType::Added, obj, None), &def)
+                let stored = served(&self.commit(k, EventType::Added, obj, None), &def);
+                self.namespace_created(&def, &name);
+                stored
             }
         }
     }
@@ -534,7 +600,18 @@ impl Inner {
             }
             _ => {}
         }
-        self.commit(k, EventType::Deleted, obj, None)
+        let namespace = k.namespace.clone();
+        let gone = self.commit(k, EventType::Deleted, obj, None);
+        // The garbage collector deletes the dependents (background propagation).
+        for (dependent, old) in
+            self.dependents(gone["metadata"]["uid"].as_str().unwrap_or_default())
+        {
+            self.collect(dependent, old);
+        }
+        if !namespace.is_empty() {
+            self.finish_namespace(&namespace);
+        }
+        gone
     }
 
     fn select(
@@ -543,12 +620,31 @@ impl Inner {
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> Vec<(&ObjKey, &Value)> {
-        self.objects
-            .iter()
-            .filter(|(k, _)| k.group == def.group && k.plural == def.plural)
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
-            .filter(|(_, o)| opts.labels.matches(o) && opts.fields.matches(o))
-            .collect()
+        select_in(&self.objects, def, namespace, opts)
+    }
+
+    /// The objects as they were at resourceVersion `rv` (undoing the later events), or `410` when
+    /// the history no longer reaches back that far.
+    fn objects_at(&self, rv: u64) -> Result<BTreeMap<ObjKey, Value>, ApiError> {
+        if rv < self.floor {
+            return Err(ApiError::continue_expired());
+        }
+        let mut objects = self.objects.clone();
+        for e in self.history.iter().rev().take_while(|e| e.rv > rv) {
+            match (e.kind, &e.old) {
+                (EventType::Added, _) => {
+                    objects.remove(&e.key);
+                }
+                (EventType::Modified, Some(old)) => {
+                    objects.insert(e.key.clone(), old.clone());
+                }
+                (EventType::Modified, None) => {}
+                (EventType::Deleted, _) => {
+                    objects.insert(e.key.clone(), e.object.clone());
+                }
+            }
+        }
+        Ok(objects)
     }
 
     pub(crate) fn get(
@@ -570,14 +666,23 @@ impl Inner {
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> Result<Value, ApiError> {
-        let after = match &opts.continue_token {
-            Some(t) => Some(
-                decode_continue(t)
-                    .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?,
-            ),
-            None => None,
+        let (snapshot, after) = match &opts.continue_token {
+            Some(t) => {
+                let (rv, ns, name) = decode_continue(t)
+                    .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+                (rv, Some((ns, name)))
+            }
+            None => (self.rv, None),
         };
-        let all = self.select(def, namespace, opts);
+        // Later pages are served from the first page's snapshot, as etcd serves them.
+        let past;
+        let objects = if snapshot == self.rv {
+            &self.objects
+        } else {
+            past = self.objects_at(snapshot)?;
+            &past
+        };
+        let all = select_in(objects, def, namespace, opts);
         let start = all
             .iter()
             .position(|(k, _)| {
@@ -593,10 +698,10 @@ impl Inner {
             .unwrap_or(usize::MAX)
             .min(rest.len());
         let items: Vec<Value> = rest[..take].iter().map(|(_, o)| served(o, def)).collect();
-        let mut metadata = json!({ "resourceVersion": self.rv.to_string() });
+        let mut metadata = json!({ "resourceVersion": snapshot.to_string() });
         if take < rest.len() {
             let last = rest[take - 1].0;
-            metadata["continue"] = json!(encode_continue(&last.namespace, &last.name));
+            metadata["continue"] = json!(encode_continue(snapshot, &last.namespace, &last.name));
             metadata["remainingItemCount"] = json!(rest.len() - take);
         }
         Ok(json!({
@@ -607,16 +712,25 @@ impl Inner {
         }))
     }
 
-    fn check_namespace(&self, def: &ResourceDef, namespace: Option<&str>) -> Result<(), ApiError> {
+    /// A create inside `namespace`: it must exist and not be terminating.
+    fn check_namespace(
+        &self,
+        def: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
         if let Some(ns) = namespace.filter(|_| def.namespaced) {
-            let k = ObjKey {
-                group: String::new(),
-                plural: "namespaces".into(),
-                namespace: String::new(),
-                name: ns.into(),
-            };
-            if !self.objects.contains_key(&k) {
-                return Err(ApiError::not_found("", "namespaces", ns));
+            match self.objects.get(&namespace_key(ns)) {
+                None => return Err(ApiError::not_found("", "namespaces", ns)),
+                Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => {
+                    return Err(ApiError::namespace_terminating(
+                        &def.group,
+                        &def.plural,
+                        name,
+                        ns,
+                    ));
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -676,7 +790,6 @@ impl Inner {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         Self::check_body(def, namespace, &mut obj)?;
-        self.check_namespace(def, namespace)?;
         let name = match (
             obj["metadata"]["name"].as_str(),
             obj["metadata"]["generateName"].as_str(),
@@ -703,9 +816,13 @@ impl Inner {
             ));
         }
         obj["metadata"]["name"] = json!(name);
+        self.check_namespace(def, namespace, &name)?;
         let k = key(def, namespace, &name);
         if self.objects.contains_key(&k) {
             return Err(ApiError::already_exists(&def.group, &def.plural, &name));
+        }
+        if def.group.is_empty() && def.plural == "pods" {
+            self.admit_pod(&k.namespace, &name, &mut obj)?;
         }
         self.insert_new(def, k, obj, opts, None)
     }
@@ -745,7 +862,12 @@ impl Inner {
         }
         obj["metadata"]["uid"] = json!(new_uid());
         obj["metadata"]["creationTimestamp"] = json!(now_rfc3339());
-        obj["metadata"]["generation"] = json!(1);
+        if has_generation(def) {
+            obj["metadata"]["generation"] = json!(1);
+        } else if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("generation");
+        }
+        check_types(def, &obj)?;
         let api_version = def.api_version();
         let w = Writer {
             manager: &opts.manager,
@@ -766,7 +888,59 @@ impl Inner {
             self.register_crd(&mut obj)
                 .map_err(|e| ApiError::invalid(&def.group, &def.kind, &k.name, e))?;
         }
-        Ok(served(&self.commit(k, EventType::Added, obj, None), def))
+        let name = k.name.clone();
+        let stored = served(&self.commit(k, EventType::Added, obj, None), def);
+        self.namespace_created(def, &name);
+        Ok(stored)
+    }
+
+    /// The `default` ServiceAccount the controller-manager creates in every new namespace.
+    fn namespace_created(&mut self, def: &ResourceDef, name: &str) {
+        if def.group.is_empty() && def.plural == "namespaces" {
+            let sa = ObjKey {
+                group: String::new(),
+                plural: "serviceaccounts".into(),
+                namespace: name.into(),
+                name: "default".into(),
+            };
+            if !self.objects.contains_key(&sa) {
+                self.seed(json!({
+                    "apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": name},
+                }));
+            }
+        }
+    }
+
+    /// The ServiceAccount admission plugin: a pod runs as `default` unless it names another,
+    /// and the account must exist.
+    fn admit_pod(&self, namespace: &str, name: &str, pod: &mut Value) -> Result<(), ApiError> {
+        let account = match pod["spec"]["serviceAccountName"].as_str() {
+            Some(a) if !a.is_empty() => a.to_string(),
+            _ => match pod["spec"]["serviceAccount"].as_str() {
+                Some(a) if !a.is_empty() => a.to_string(),
+                _ => "default".to_string(),
+            },
+        };
+        let k = ObjKey {
+            group: String::new(),
+            plural: "serviceaccounts".into(),
+            namespace: namespace.into(),
+            name: account.clone(),
+        };
+        if !self.objects.contains_key(&k) {
+            return Err(ApiError::forbidden(
+                "",
+                "pods",
+                name,
+                &format!(
+                    "error looking up service account {namespace}/{account}: serviceaccount \"{account}\" not found"
+                ),
+            ));
+        }
+        pod["spec"]["serviceAccountName"] = json!(account);
+        pod["spec"]["serviceAccount"] = json!(account);
+        Ok(())
     }
 
     /// PUT (main resource or `status`).
@@ -824,8 +998,11 @@ impl Inner {
                 )));
             }
             let Some(old) = existing else {
-                self.check_namespace(def, namespace)?;
-                let obj = applied.clone();
+                self.check_namespace(def, namespace, name)?;
+                let mut obj = applied.clone();
+                if def.group.is_empty() && def.plural == "pods" {
+                    self.admit_pod(&k.namespace, name, &mut obj)?;
+                }
                 return self.insert_new(def, k, obj, opts, Some(&applied));
             };
             let api_version = def.api_version();
@@ -836,6 +1013,9 @@ impl Inner {
             };
             let new = server_side_apply(Some(&old), &applied, &w, opts.force)?;
             return self.finish_update(def, k, old, new, opts, Some(()));
+        }
+        if kind == PatchType::Strategic && !def.is_builtin() {
+            return Err(ApiError::strategic_patch_of_custom_resource());
         }
         let old = existing.ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
         let patch: Value = serde_json::from_slice(body)
@@ -913,6 +1093,7 @@ impl Inner {
         }
         apply_defaults(def, &mut new);
         bump_generation(def, &old, &mut new);
+        check_types(def, &new)?;
         if applied.is_none() {
             let api_version = def.api_version();
             let w = Writer {
@@ -951,7 +1132,8 @@ impl Inner {
         ))
     }
 
-    /// DELETE of one object: immediate, or `deletionTimestamp` while finalizers remain.
+    /// DELETE of one object: its preconditions, then immediate, or `deletionTimestamp` while
+    /// finalizers remain; namespaces terminate while their content is deleted.
     pub(crate) fn delete(
         &mut self,
         def: &ResourceDef,
@@ -965,29 +1147,138 @@ impl Inner {
             .get(&k)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+        let meta = &old["metadata"];
+        let preconditions = [
+            ("UID", &opts.delete.uid, &meta["uid"]),
+            (
+                "ResourceVersion",
+                &opts.delete.resource_version,
+                &meta["resourceVersion"],
+            ),
+        ];
+        for (what, wanted, actual) in preconditions {
+            let actual = actual.as_str().unwrap_or_default();
+            if let Some(wanted) = wanted
+                && wanted != actual
+            {
+                return Err(ApiError::precondition_failed(
+                    &def.group,
+                    &def.plural,
+                    name,
+                    &format!("{what} in precondition: {wanted}, {what} in object meta: {actual}"),
+                ));
+            }
+        }
         if opts.dry_run {
             return Ok(served(&old, def));
         }
+        if def.plural == "namespaces" && def.group.is_empty() {
+            return Ok(served(&self.terminate_namespace(k, old), def));
+        }
+        if opts.delete.orphan {
+            self.orphan_dependents(meta["uid"].as_str().unwrap_or_default());
+        }
+        Ok(served(&self.collect(k, old), def))
+    }
+
+    /// Deletes an object as the garbage collector and the namespace controller do: at once, or
+    /// only marked with a `deletionTimestamp` while finalizers remain. Returns what is stored or
+    /// gone.
+    fn collect(&mut self, k: ObjKey, old: Value) -> Value {
         if old["metadata"]["finalizers"]
             .as_array()
             .is_some_and(|f| !f.is_empty())
         {
             if !old["metadata"]["deletionTimestamp"].is_null() {
-                return Ok(served(&old, def));
+                return old;
             }
             let mut new = old.clone();
             new["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
             new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            return Ok(served(
-                &self.commit(k, EventType::Modified, new, Some(old)),
-                def,
-            ));
+            return self.commit(k, EventType::Modified, new, Some(old));
         }
-        let mut gone = self.remove(def, k);
-        if def.plural == "namespaces" && def.group.is_empty() {
-            gone["status"]["phase"] = json!("Terminating");
+        match self.def_of(&k) {
+            Some(def) => self.remove(&def, k),
+            None => self.commit(k, EventType::Deleted, old, None),
         }
-        Ok(served(&gone, def))
+    }
+
+    /// The served resource a stored key belongs to.
+    fn def_of(&self, k: &ObjKey) -> Option<ResourceDef> {
+        self.registry
+            .all()
+            .iter()
+            .find(|d| d.group == k.group && d.plural == k.plural)
+            .cloned()
+    }
+
+    /// A namespace DELETE: `Terminating` with a `deletionTimestamp`, its content deleted (objects
+    /// with finalizers stay until they are released), and the namespace gone once empty.
+    fn terminate_namespace(&mut self, k: ObjKey, old: Value) -> Value {
+        if !old["metadata"]["deletionTimestamp"].is_null() {
+            return old;
+        }
+        let mut new = old.clone();
+        new["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        new["status"]["phase"] = json!("Terminating");
+        let terminating = self.commit(k.clone(), EventType::Modified, new, Some(old));
+        let inside: Vec<ObjKey> = self
+            .objects
+            .keys()
+            .filter(|o| o.namespace == k.name)
+            .cloned()
+            .collect();
+        for o in inside {
+            if let Some(obj) = self.objects.get(&o).cloned() {
+                self.collect(o, obj);
+            }
+        }
+        self.finish_namespace(&k.name).unwrap_or(terminating)
+    }
+
+    /// Removes a terminating namespace once nothing is left inside; returns it if it went.
+    fn finish_namespace(&mut self, name: &str) -> Option<Value> {
+        let k = namespace_key(name);
+        let ns = self.objects.get(&k)?;
+        if ns["metadata"]["deletionTimestamp"].is_null()
+            || self.objects.keys().any(|o| o.namespace == name)
+        {
+            return None;
+        }
+        let ns = ns.clone();
+        Some(self.commit(k, EventType::Deleted, ns, None))
+    }
+
+    /// Removes the owner references to `uid` (an owner deleted with `propagationPolicy: Orphan`).
+    fn orphan_dependents(&mut self, uid: &str) {
+        for (k, old) in self.dependents(uid) {
+            let mut new = old.clone();
+            if let Some(refs) = new["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| r["uid"] != uid);
+                if refs.is_empty()
+                    && let Some(m) = new["metadata"].as_object_mut()
+                {
+                    m.remove("ownerReferences");
+                }
+            }
+            self.commit(k, EventType::Modified, new, Some(old));
+        }
+    }
+
+    /// Objects with an owner reference to `uid`.
+    fn dependents(&self, uid: &str) -> Vec<(ObjKey, Value)> {
+        if uid.is_empty() {
+            return Vec::new();
+        }
+        self.objects
+            .iter()
+            .filter(|(_, o)| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect()
     }
 
     /// DELETE on a collection (with selectors).
@@ -1017,14 +1308,39 @@ impl Inner {
     }
 }
 
-fn encode_continue(namespace: &str, name: &str) -> String {
-    hex::encode(format!("{namespace}/{name}"))
+fn select_in<'a>(
+    objects: &'a BTreeMap<ObjKey, Value>,
+    def: &ResourceDef,
+    namespace: Option<&str>,
+    opts: &ListOptions,
+) -> Vec<(&'a ObjKey, &'a Value)> {
+    objects
+        .iter()
+        .filter(|(k, _)| k.group == def.group && k.plural == def.plural)
+        .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+        .filter(|(_, o)| opts.labels.matches(o) && opts.fields.matches(o))
+        .collect()
 }
 
-fn decode_continue(token: &str) -> Option<(String, String)> {
+fn namespace_key(name: &str) -> ObjKey {
+    ObjKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+        namespace: String::new(),
+        name: name.into(),
+    }
+}
+
+/// A continue token: the resourceVersion of the first page and the last key served.
+fn encode_continue(rv: u64, namespace: &str, name: &str) -> String {
+    hex::encode(format!("{rv}/{namespace}/{name}"))
+}
+
+fn decode_continue(token: &str) -> Option<(u64, String, String)> {
     let text = String::from_utf8(hex::decode(token).ok()?).ok()?;
-    let (ns, name) = text.split_once('/')?;
-    Some((ns.into(), name.into()))
+    let (rv, rest) = text.split_once('/')?;
+    let (ns, name) = rest.split_once('/')?;
+    Some((rv.parse().ok()?, ns.into(), name.into()))
 }
 
 #[cfg(test)]
@@ -1035,10 +1351,11 @@ mod tests {
     fn history_floor_expires_old_resource_versions() {
         let store = Store::new(2);
         let inner = store.lock();
-        // Four namespaces were seeded with a history of 2: events 1 and 2 are gone.
-        assert_eq!(inner.events_since(1).unwrap_err().code, 410);
-        assert_eq!(inner.events_since(2).unwrap().len(), 2);
-        assert!(inner.events_since(4).unwrap().is_empty());
+        // Four namespaces and their `default` ServiceAccounts were seeded with a history of 2:
+        // events 1 to 6 are gone.
+        assert_eq!(inner.events_since(5).unwrap_err().code, 410);
+        assert_eq!(inner.events_since(6).unwrap().len(), 2);
+        assert!(inner.events_since(8).unwrap().is_empty());
     }
 
     #[test]

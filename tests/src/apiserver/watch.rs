@@ -1,12 +1,14 @@
-//! `?watch=1` streams: newline-delimited JSON events, resumable from a resourceVersion.
+//! `?watch=1` streams: newline-delimited JSON events, resumable from a resourceVersion, over a
+//! chunked HTTP body or, when the client asks for a WebSocket, one text message per event.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use bytes::Bytes;
-use futures::SinkExt;
 use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -163,4 +165,36 @@ pub(crate) fn start(
         }
     });
     Ok(rx)
+}
+
+/// Serves a started watch over an upgraded WebSocket: each event is one text message (its JSON
+/// and a newline, as the real server's encoder writes it); the end of the watch (timeout, dropped
+/// watches, expired resourceVersion) closes the socket normally, and a client's close ends it.
+pub(crate) async fn serve_websocket(
+    mut socket: WebSocket,
+    mut events: mpsc::Receiver<Result<Bytes, Infallible>>,
+) {
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(line)) => {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Err(never)) => match never {},
+                None => break,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let normal = CloseFrame {
+        code: close_code::NORMAL,
+        reason: "".into(),
+    };
+    let _ = socket.send(Message::Close(Some(normal))).await;
 }

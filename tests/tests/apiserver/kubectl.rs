@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::support::pod;
 
 /// kubectl with the server's kubeconfig and a discovery cache of its own (ports get reused).
-fn kubectl(server: &FakeApiServer, cache: &Path) -> Command {
+pub(super) fn kubectl(server: &FakeApiServer, cache: &Path) -> Command {
     let mut cmd = Command::new("kubectl");
     cmd.env("KUBECONFIG", server.kubeconfig())
         .env("KUBECACHEDIR", cache)
@@ -19,14 +19,14 @@ fn kubectl(server: &FakeApiServer, cache: &Path) -> Command {
     cmd
 }
 
-fn run(server: &FakeApiServer, cache: &Path, args: &[&str]) -> Output {
+pub(super) fn run(server: &FakeApiServer, cache: &Path, args: &[&str]) -> Output {
     kubectl(server, cache)
         .args(args)
         .output()
         .expect("kubectl runs (is /usr/bin/kubectl installed?)")
 }
 
-fn ok(server: &FakeApiServer, cache: &Path, args: &[&str]) -> String {
+pub(super) fn ok(server: &FakeApiServer, cache: &Path, args: &[&str]) -> String {
     let out = run(server, cache, args);
     assert!(
         out.status.success(),
@@ -36,7 +36,7 @@ fn ok(server: &FakeApiServer, cache: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()

@@ -7,6 +7,8 @@ mod exec;
 mod faults;
 mod kubectl;
 mod patch;
+mod real_semantics;
 mod selectors;
 mod support;
 mod watch;
+mod websocket;

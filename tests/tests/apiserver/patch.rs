@@ -26,7 +26,7 @@ async fn merge_patch_sets_and_removes_fields() {
 }
 
 #[tokio::test]
-async fn strategic_merge_patch_acts_as_merge() {
+async fn strategic_merge_patch_merges_config_map_data() {
     let server = FakeApiServer::start();
     server.apply_json(config_map("c"));
     let cms: Api<ConfigMap> = Api::default_namespaced(client(&server).await);
