@@ -540,11 +540,56 @@ fn image_and_port_mappings_reach_kind() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("invalid port mapping"));
+}
+
+#[test]
+fn image_references_are_checked_by_the_shared_validator() {
+    let w = World::new();
+    let digest = format!("sha256:{}", "0a".repeat(32));
+    for bad in ["x;id", "UPPER/x", "x@sha256:12", "x\nid"] {
+        w.ktbx()
+            .args(["create", "--image", bad, "--dry-run"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "invalid image reference {bad:?}"
+            )));
+        w.ktbx()
+            .args(["desk", "--image", bad, "--dry-run"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "invalid image reference {bad:?}"
+            )));
+    }
+    let config = w.write(
+        "cfg/ktbx.yaml",
+        "kind:\n  workers: 0\n  image: UPPER/node:v1\n",
+    );
     w.ktbx()
-        .args(["create", "--image", "x;id", "--dry-run"])
+        .env("KTBXCONFIG", &config)
+        .args(["create", "--dry-run"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("invalid node image"));
+        .stderr(predicate::str::contains(
+            "kind.image: invalid image reference \"UPPER/node:v1\": repository path components are lower-case",
+        ).and(predicate::str::contains("at line 3 column 10")));
+    // kind's documented form, a tag pinned by digest, passes unchanged.
+    let pinned = format!("kindest/node:v1.35.0@{digest}");
+    w.write("cfg/ktbx.yaml", &format!("kind:\n  image: {pinned}\n"));
+    w.ktbx()
+        .env("KTBXCONFIG", &config)
+        .args(["create", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("--image {pinned}\n")));
+    w.ktbx()
+        .args(["desk", "--image", "127.0.0.1:5000/my/desk:1", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("-- 127.0.0.1:5000/my/desk:1\n"));
+    assert!(!w.kind_calls().iter().any(|c| c.starts_with("create")));
+    assert!(w.fakes.calls("docker").is_empty());
 }
 
 #[test]
