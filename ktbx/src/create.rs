@@ -183,6 +183,9 @@ pub async fn run(
     let names = cluster::cluster_names(env.name, args.count);
     for name in names.iter().filter(|n| !n.is_empty()) {
         cluster::validate_name(name)?;
+        if let Some(warning) = cluster::long_name_warning(name) {
+            tracing::warn!("{warning}");
+        }
     }
     let components = ordered_components(&args.install);
     let dry = env.runner.is_dry_run();

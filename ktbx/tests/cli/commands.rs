@@ -211,6 +211,58 @@ fn names_with_shell_metacharacters_are_rejected_before_kind_runs() {
     assert!(!w.home.path().join("pwned").exists());
 }
 
+/// A name `ciux get clustername` cut at 49 characters, from a real fink-broker branch.
+const CUT_NAME: &str = "runner-2-add-support-for-revision-management-for-";
+
+#[test]
+fn cluster_names_are_what_kind_accepts_and_reach_kind_untrimmed() {
+    let w = World::new();
+    w.ktbx()
+        .args(["delete", "--name", CUT_NAME])
+        .assert()
+        .success();
+    w.ktbx()
+        .args(["create", "-s", "--name", CUT_NAME, "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "kind create cluster --config '$TMPDIR/kind-config.yaml' --name {CUT_NAME}\n"
+        )));
+    // Longer than 50: kind's warning, not a refusal.
+    let long = format!("{CUT_NAME}and-more");
+    w.ktbx()
+        .args(["create", "-s", "--name", &long, "--dry-run"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("kind warns above 50"));
+    assert_eq!(
+        w.kind_calls(),
+        vec![
+            format!("delete cluster --name {CUT_NAME}"),
+            "get clusters".to_string(),
+            "get clusters".to_string()
+        ]
+    );
+    for bad in ["UPPER", "a_b", "--name=-x", "--name=.x"] {
+        let name_args: Vec<&str> = if bad.starts_with("--") {
+            vec![bad]
+        } else {
+            vec!["--name", bad]
+        };
+        for verb in ["create", "delete"] {
+            w.ktbx()
+                .arg(verb)
+                .args(&name_args)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains(
+                    "kind takes lower-case letters, digits, '.' and '-', starting with a letter or digit",
+                ));
+        }
+    }
+    assert_eq!(w.kind_calls().len(), 3);
+}
+
 #[test]
 fn create_dry_run_prints_the_kind_config_and_the_commands() {
     let w = World::new();
