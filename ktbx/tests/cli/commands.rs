@@ -507,8 +507,8 @@ fn desk_dry_run_prints_the_docker_command_without_side_effects() {
         .clone();
     let line = String::from_utf8(out).unwrap();
     let home = w.home.path().display().to_string();
-    assert!(line.starts_with(&format!("docker run -it --net=host -v {home}/.ktbx/homefs:{home} -v {home}/.kube:{home}/.kube -v /tmp:/tmp")), "{line}");
-    assert!(line.contains("/kind:/usr/local/bin/kind "), "{line}");
+    assert!(line.starts_with(&format!("docker run -it --net=host --mount type=bind,source={home}/.ktbx/homefs,target={home} --mount type=bind,source={home}/.kube,target={home}/.kube --mount type=bind,source=/tmp,target=/tmp")), "{line}");
+    assert!(line.contains("/kind,target=/usr/local/bin/kind "), "{line}");
     assert!(
         line.trim_end().ends_with(&format!(
             "-w {home} -- docker.io/k8sschool/k8s-toolbox:latest"
@@ -518,6 +518,39 @@ fn desk_dry_run_prints_the_docker_command_without_side_effects() {
     assert!(!w.home.path().join(".ktbx").exists());
     assert!(w.fakes.calls("docker").is_empty());
     w.ktbx().args(["d", "--dry-run"]).assert().success();
+}
+
+#[test]
+fn desk_on_a_terminal_mounts_a_home_with_a_colon_unambiguously() {
+    let w = World::new();
+    let home = w.home.path().join("ada:x,y");
+    std::fs::create_dir(&home).unwrap();
+    // `script` gives ktbx a real terminal, as a user running `ktbx desk` has.
+    let ktbx = assert_cmd::cargo::cargo_bin("ktbx");
+    Command::new("script")
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", w.fakes.path_env().to_string_lossy()),
+        )
+        .env("HOME", &home)
+        .current_dir(&home)
+        .args(["-qec", &format!("'{}' desk", ktbx.display()), "/dev/null"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Welcome in k8s toolbox desk"));
+    let calls = w.fakes.calls("docker");
+    assert_eq!(calls.len(), 1);
+    let argv = &calls[0].argv;
+    let h = home.display();
+    let homefs_mount = format!("type=bind,\"source={h}/.ktbx/homefs\",\"target={h}\"");
+    let kube_mount = format!("type=bind,\"source={h}/.kube\",\"target={h}/.kube\"");
+    assert!(argv.contains(&homefs_mount), "{argv:?}");
+    assert!(argv.contains(&kube_mount), "{argv:?}");
+    assert!(!argv.iter().any(|a| a == "-v"), "{argv:?}");
+    assert_eq!(argv.last().map(String::as_str), Some("bash"));
+    // The bind sources exist (docker refuses a missing one; `-v` created them as root).
+    assert!(home.join(".kube").is_dir() && home.join(".ktbx/homefs/.bashrc").is_file());
 }
 
 #[test]
