@@ -6,6 +6,8 @@ mod support;
 
 #[path = "cli/cli_e2e.rs"]
 mod cli_e2e;
+#[path = "cli/env_file_errors.rs"]
+mod env_file_errors;
 #[path = "cli/fink_broker_flows.rs"]
 mod fink_broker_flows;
 #[path = "cli/git_http.rs"]
