@@ -218,6 +218,11 @@ impl Downloader {
         self
     }
 
+    /// The maximum size of one download in bytes.
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
     /// Abandons a transfer when the server sends nothing for `timeout` (default [`READ_TIMEOUT`]).
     pub fn with_read_timeout(mut self, timeout: Duration) -> Result<Self, DownloadError> {
         self.client = client_with_read_timeout(timeout)?;

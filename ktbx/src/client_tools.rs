@@ -305,7 +305,7 @@ pub async fn install_one(
         .fetch_file(&r.url, &r.checksum)
         .await
         .with_context(|| format!("downloading {} {}", r.binary.file, r.version))?;
-    let max = max_size()?;
+    let max = downloader.max_size();
     put(runner, &dest, |out| unpack(&r, artifact, out, max))
         .with_context(|| format!("installing {}", dest.display()))?;
     Ok((dest, r, Outcome::Installed))
