@@ -12,7 +12,7 @@ use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHEN
 use reqwest::{Method, StatusCode};
 
 use crate::credentials::{Credentials, RegistryAuth};
-use crate::image_ref::ImageRef;
+use crate::image_ref::{ImageRef, ImageRefExt};
 
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, \

@@ -8,6 +8,8 @@ mod support;
 mod cli_e2e;
 #[path = "cli/dependency_urls.rs"]
 mod dependency_urls;
+#[path = "cli/env_file_errors.rs"]
+mod env_file_errors;
 #[path = "cli/fink_broker_flows.rs"]
 mod fink_broker_flows;
 #[path = "cli/git_http.rs"]

@@ -4,23 +4,31 @@
 //! except to loopback). Every artifact is checked against a sha256 digest, pinned or taken from the
 //! published checksum file, and the check fails closed: a mismatch or a checksum file without an
 //! entry for the artifact is an error. HTTP errors and bodies shorter than their `Content-Length`
-//! are failures. Installs stream to a temporary file next to the destination and are renamed into
-//! place (mode 0755) only once verified. Verified artifacts are cached under
+//! are failures, and so are bodies larger than the maximum size ([`DEFAULT_MAX_SIZE`], 512 MiB, per
+//! download) and a server that sends nothing for the read timeout (60 s). Nothing is held in memory
+//! but manifests: installs stream to a temporary file next to the destination and are renamed into
+//! place (mode 0755) only once verified; [`Downloader::fetch_file`] streams to an anonymous temporary
+//! file. Verified artifacts are cached under
 //! `$XDG_CACHE_HOME/fink-tools/downloads` (or `~/.cache/fink-tools/downloads`), keyed by URL and
 //! digest.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::fs::{AtomicFile, FsError, atomic_write};
+use crate::duration::format_duration;
+use crate::fs::{AtomicFile, FsError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest pause between two chunks of a response before the transfer is abandoned.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest pause between two chunks of a response before the transfer is abandoned (default).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest body one download may have unless [`Downloader::with_max_size`] says otherwise: ten
+/// times the largest client binary ktbx installs (argocd, about 50 MiB).
+pub const DEFAULT_MAX_SIZE: u64 = 512 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 10;
 
 /// How a downloaded artifact is verified.
@@ -56,14 +64,30 @@ pub enum DownloadError {
     /// The HTTP client could not be created.
     #[error("cannot create the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-    /// The request failed (connection, TLS, redirect policy, timeout).
-    #[error("cannot download {url}: {}", error_chain(.source))]
+    /// The request failed (connection, TLS, redirect policy); the cause is the source.
+    #[error("cannot download {url}")]
     Request {
         /// The URL.
         url: String,
-        /// The client error.
+        /// The client error (without the URL, which the message names).
         #[source]
         source: reqwest::Error,
+    },
+    /// The server sent nothing for the read timeout (the headers or the next part of the body).
+    #[error("cannot download {url}: the server sent nothing for {} (read timeout)", format_duration(*.timeout))]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The read timeout.
+        timeout: Duration,
+    },
+    /// The body is larger than the maximum size.
+    #[error("cannot download {url}: it is larger than the maximum download size of {max} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The maximum in bytes.
+        max: u64,
     },
     /// The server answered with an error status.
     #[error("cannot download {url}: HTTP {status}")]
@@ -120,9 +144,10 @@ pub enum DownloadError {
     Write(#[from] FsError),
 }
 
-fn error_chain(err: &reqwest::Error) -> String {
+/// An error and its causes, `: `-separated (for log lines of errors that stay out of `anyhow`).
+fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
@@ -138,6 +163,8 @@ pub struct Downloader {
     client: reqwest::Client,
     cache_dir: Option<PathBuf>,
     progress: bool,
+    max_size: u64,
+    read_timeout: Duration,
 }
 
 /// A new HTTP client with the workspace's settings: rustls with the `ring` provider and the
@@ -147,11 +174,15 @@ pub struct Downloader {
 /// the runtime its connections were opened on, so this is deliberately not a process-wide static).
 /// A [`Downloader`] holds one ([`Downloader::http_client`]).
 pub fn http_client() -> Result<reqwest::Client, DownloadError> {
+    client_with_read_timeout(READ_TIMEOUT)
+}
+
+fn client_with_read_timeout(read_timeout: Duration) -> Result<reqwest::Client, DownloadError> {
     crate::tls::install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("fink-tools/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .read_timeout(read_timeout)
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
@@ -176,7 +207,27 @@ impl Downloader {
             client: http_client()?,
             cache_dir,
             progress,
+            max_size: DEFAULT_MAX_SIZE,
+            read_timeout: READ_TIMEOUT,
         })
+    }
+
+    /// Fails downloads whose body is larger than `max` bytes (default [`DEFAULT_MAX_SIZE`]).
+    pub fn with_max_size(mut self, max: u64) -> Self {
+        self.max_size = max;
+        self
+    }
+
+    /// The maximum size of one download in bytes.
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    /// Abandons a transfer when the server sends nothing for `timeout` (default [`READ_TIMEOUT`]).
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Result<Self, DownloadError> {
+        self.client = client_with_read_timeout(timeout)?;
+        self.read_timeout = timeout;
+        Ok(self)
     }
 
     /// The HTTP client (for other requests with the same settings, such as S3 calls).
@@ -190,23 +241,43 @@ impl Downloader {
         self
     }
 
-    /// Downloads `url` into memory and verifies it.
-    pub async fn fetch(&self, url: &str, checksum: &Checksum) -> Result<Vec<u8>, DownloadError> {
+    /// Downloads `url` into an anonymous temporary file (or takes it from the cache), verifies it
+    /// and returns the file, positioned at its start.
+    pub async fn fetch_file(&self, url: &str, checksum: &Checksum) -> Result<File, DownloadError> {
         let expected = self.expected_digest(url, checksum).await?;
         if let Some(digest) = &expected
             && let Some(cached) = self.cached(url, digest)
-            && let Ok(bytes) = std::fs::read(&cached)
+            && let Ok(file) = File::open(&cached)
         {
             tracing::info!(%url, cache = %cached.display(), "using cached download");
-            return Ok(bytes);
+            return Ok(file);
         }
-        let mut bytes = Vec::new();
-        let actual = self.stream(url, &mut bytes).await?;
+        let temp_dir = std::env::temp_dir();
+        let temp_error = |action, source| FsError {
+            action,
+            path: temp_dir.clone(),
+            source,
+        };
+        let mut file =
+            tempfile::tempfile().map_err(|e| temp_error("create a temporary file in", e))?;
+        let actual = self.stream(url, &mut file).await?;
         verify(url, expected.as_deref(), &actual)?;
         if let Some(digest) = &expected {
-            self.store(url, digest, |path| atomic_write(path, &bytes, 0o644));
+            self.store(url, digest, |path| {
+                let mut cache_file = AtomicFile::create(path)?;
+                file.rewind()
+                    .and_then(|()| std::io::copy(&mut file, &mut cache_file))
+                    .map_err(|source| FsError {
+                        action: "write",
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                cache_file.commit(0o644)
+            });
         }
-        Ok(bytes)
+        file.rewind()
+            .map_err(|e| temp_error("read a temporary file in", e))?;
+        Ok(file)
     }
 
     /// Downloads `url`, verifies it and installs it atomically at `dest` with mode 0755. The body
@@ -299,9 +370,18 @@ impl Downloader {
             reason,
         })?;
         tracing::info!(%url, "downloading");
-        let request_error = |source| DownloadError::Request {
-            url: url.to_string(),
-            source,
+        let request_error = |source: reqwest::Error| {
+            if source.is_timeout() && !source.is_connect() {
+                DownloadError::Timeout {
+                    url: url.to_string(),
+                    timeout: self.read_timeout,
+                }
+            } else {
+                DownloadError::Request {
+                    url: url.to_string(),
+                    source: source.without_url(),
+                }
+            }
         };
         let response = self
             .client
@@ -317,6 +397,13 @@ impl Downloader {
             });
         }
         let expected_len = response.content_length();
+        let too_large = || DownloadError::TooLarge {
+            url: url.to_string(),
+            max: self.max_size,
+        };
+        if expected_len.is_some_and(|len| len > self.max_size) {
+            return Err(too_large());
+        }
         let bar = ClearOnDrop(crate::progress::bytes_bar(
             expected_len,
             &file_name_of(url).unwrap_or_default(),
@@ -333,11 +420,15 @@ impl Downloader {
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
+                Err(source) if source.is_timeout() => return Err(request_error(source)),
                 Err(_) if expected_len.is_some_and(|len| received < len) => {
                     return Err(truncated(received));
                 }
                 Err(source) => return Err(request_error(source)),
             };
+            if received + chunk.len() as u64 > self.max_size {
+                return Err(too_large());
+            }
             hasher.update(&chunk);
             out.write_all(&chunk)
                 .map_err(|source| write_error(url, source))?;
@@ -386,7 +477,7 @@ impl Downloader {
             None => Ok(()),
         };
         if let Err(err) = result {
-            tracing::warn!("cannot cache the download of {url}: {err}");
+            tracing::warn!("cannot cache the download of {url}: {}", error_chain(&err));
         }
     }
 }

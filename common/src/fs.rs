@@ -10,9 +10,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// A file-system operation that failed, with the path it was about.
+/// A file-system operation that failed, with the path it was about. The display names the action
+/// and the path only; the cause is the error's `source` (printed by `{:#}` of an `anyhow::Error`).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {}: {source}", path.display())]
+#[error("cannot {action} {}", path.display())]
 pub struct FsError {
     /// What was being done, such as `write` or `create a temporary file next to`.
     pub action: &'static str,
@@ -63,7 +64,7 @@ impl AtomicFile {
             .prefix(&prefix)
             .suffix(".tmp")
             .tempfile_in(dir)
-            .map_err(|e| FsError::new("create a temporary file in", dir, e))?;
+            .map_err(|e| FsError::new("create a temporary file in", dir, without_temp_path(e)))?;
         Ok(AtomicFile {
             temp,
             dest: dest.to_path_buf(),
@@ -103,6 +104,16 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.temp.flush()
+    }
+}
+
+/// A `tempfile` error without the ` at path "<random temporary name>"` it appends to the
+/// operating system's message (the [`FsError`] names the directory already).
+fn without_temp_path(err: std::io::Error) -> std::io::Error {
+    let text = err.to_string();
+    match text.split_once(" at path ") {
+        Some((os, _)) if err.get_ref().is_some() => std::io::Error::new(err.kind(), os),
+        _ => err,
     }
 }
 
@@ -164,16 +175,17 @@ mod tests {
     }
 
     #[test]
-    fn missing_directory_is_an_error_naming_it() {
+    fn missing_directory_is_an_error_naming_it_once() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("missing/dir/file");
-        let err = atomic_write(&target, b"x", 0o644).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with("cannot create a temporary file in "),
-            "{msg}"
+        let err = anyhow::Error::from(atomic_write(&target, b"x", 0o644).unwrap_err());
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot create a temporary file in {}: No such file or directory (os error 2)",
+                dir.path().join("missing/dir").display()
+            )
         );
-        assert!(msg.contains("missing/dir"), "{msg}");
     }
 
     #[test]

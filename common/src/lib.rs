@@ -7,6 +7,7 @@ pub mod config;
 pub mod download;
 pub mod duration;
 pub mod fs;
+pub mod image_ref;
 pub mod kube;
 pub mod logging;
 pub mod names;

@@ -8,6 +8,20 @@ use harness::release::{Fault, ReleaseServer, sha256_hex};
 
 const KIND: &str = "/kind/v0.31.0/kind-linux-amd64";
 
+/// `fetch_file`, read back into memory.
+trait FetchBytes {
+    async fn fetch(&self, url: &str, checksum: &Checksum) -> Result<Vec<u8>, DownloadError>;
+}
+
+impl FetchBytes for Downloader {
+    async fn fetch(&self, url: &str, checksum: &Checksum) -> Result<Vec<u8>, DownloadError> {
+        let mut file = self.fetch_file(url, checksum).await?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        Ok(bytes)
+    }
+}
+
 fn kind_bytes() -> Vec<u8> {
     (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect()
 }
@@ -284,7 +298,7 @@ async fn redirect_to_plain_http_elsewhere_is_refused() {
         .fetch_text(&s.server.url("/evil"))
         .await
         .unwrap_err();
-    let msg = err.to_string();
+    let msg = format!("{:#}", anyhow::Error::from(err));
     assert!(msg.contains("plain HTTP is not allowed"), "{msg}");
 }
 
@@ -409,4 +423,75 @@ async fn the_http_client_follows_the_same_rules() {
         err.to_string().contains("error following redirect"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_maximum_size() {
+    let s = Setup::new();
+    s.server.add_file("/endless", Vec::new());
+    s.server.fault("/endless", Fault::Endless);
+    let downloader = s.downloader.clone().with_max_size(1 << 20);
+    let url = s.server.url("/endless");
+    let unverified = Checksum::Unverified { reason: "test" };
+    let err = downloader.fetch_file(&url, &unverified).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot download {url}: it is larger than the maximum download size of 1048576 bytes"
+        )
+    );
+    let err = downloader
+        .install(&url, &unverified, &s.dest())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DownloadError::TooLarge { .. }), "{err}");
+    assert_eq!(entries(&s.dir.path().join("bin")), Vec::<String>::new());
+    // An announced length above the maximum fails before the body is read.
+    let err = s
+        .downloader
+        .clone()
+        .with_max_size(1000)
+        .fetch_file(&s.server.url(KIND), &unverified)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DownloadError::TooLarge { max: 1000, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_body_is_a_read_timeout_naming_the_url() {
+    let s = Setup::new();
+    s.server
+        .fault(KIND, Fault::Slow(std::time::Duration::from_secs(3600)));
+    let downloader = s
+        .downloader
+        .clone()
+        .with_read_timeout(std::time::Duration::from_millis(300))
+        .unwrap();
+    let url = s.server.url(KIND);
+    let err = downloader
+        .fetch_file(&url, &Checksum::Unverified { reason: "test" })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("cannot download {url}: the server sent nothing for 300ms (read timeout)")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_url_once() {
+    let s = Setup::new();
+    let url = format!("http://127.0.0.1:{}/kind", harness::net::free_port());
+    let err = anyhow::Error::from(
+        s.downloader
+            .fetch_file(&url, &Checksum::Unverified { reason: "test" })
+            .await
+            .unwrap_err(),
+    );
+    let text = format!("{err:#}");
+    assert_eq!(text.matches(url.as_str()).count(), 1, "{text}");
+    assert_eq!(text.matches("Connection refused").count(), 1, "{text}");
 }

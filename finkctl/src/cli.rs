@@ -74,7 +74,7 @@ pub struct RunArgs {
     #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
     pub night: Option<String>,
     /// Fink-broker image; overrides run.image
-    #[arg(short = 'i', long, global = true)]
+    #[arg(short = 'i', long, global = true, value_parser = common::image_ref::checked)]
     pub image: Option<String>,
     /// Run without the science modules (also set by NOSCIENCE=true)
     #[arg(short = 'n', long, global = true)]
@@ -286,7 +286,7 @@ mod tests {
             "--noscience",
             "s2r",
             "--image",
-            "X",
+            "x",
             "-N",
             "20240101",
             "--dry-run",
@@ -297,7 +297,7 @@ mod tests {
         };
         assert_eq!(run.task, Some(Task::Stream2raw));
         assert!(run.noscience);
-        assert_eq!(run.image.as_deref(), Some("X"));
+        assert_eq!(run.image.as_deref(), Some("x"));
         for (alias, task) in [
             ("r", Task::Raw2science),
             ("d", Task::Distribution),

@@ -143,7 +143,16 @@ pub fn build_job(config: &FinkConfig, request: &JobRequest<'_>) -> Result<SparkJ
     };
     let image = match request.image {
         Some(image) if !image.is_empty() => image.to_string(),
-        _ => config.string("run.image")?,
+        _ => {
+            let image = config.string("run.image")?;
+            if !image.is_empty() {
+                common::image_ref::checked(&image).map_err(|e| ConfigError::Value {
+                    key: "run.image".into(),
+                    problem: e.to_string(),
+                })?;
+            }
+            image
+        }
     };
     let configured_prefix = config.string("run.online_data_prefix")?;
     let (storage, online_data_prefix) = if configured_prefix.is_empty() {
@@ -401,6 +410,23 @@ mod tests {
                 AppArg::Raw("-y".into())
             ]
         );
+    }
+
+    #[test]
+    fn the_configured_image_must_be_an_image_reference() {
+        let c = FinkConfig::from_yaml_texts(&["run:\n  image: \"img:1\\n--conf x=y\"\n"]).unwrap();
+        let err = build_job(&c, &request(Task::Raw2science))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config key run.image: invalid image reference \"img:1\\n--conf x=y\": a tag is 1 to 128 characters of [A-Za-z0-9_.-], not starting with . or -"
+        );
+        let c = FinkConfig::from_yaml_texts(&[
+            "run:\n  image: gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker:2.7.1\n",
+        ])
+        .unwrap();
+        assert!(build_job(&c, &request(Task::Raw2science)).is_ok());
     }
 
     #[test]

@@ -147,7 +147,7 @@ pub struct CreateArgs {
     #[arg(long = "count", default_value_t = 1)]
     pub count: u32,
     /// Node image (e.g. kindest/node:v1.35.0); overrides kind.image of the config file
-    #[arg(long = "image")]
+    #[arg(long = "image", value_parser = common::image_ref::checked)]
     pub image: Option<String>,
     /// Map a host port to a control-plane port: [LISTEN_ADDRESS:]HOST_PORT:CONTAINER_PORT[/PROTOCOL] (repeatable)
     #[arg(long = "port", value_name = "MAPPING")]
@@ -250,7 +250,7 @@ pub struct DeskArgs {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// Container image of the desk
-    #[arg(long = "image", default_value = crate::desk::DEFAULT_IMAGE)]
+    #[arg(long = "image", default_value = crate::desk::DEFAULT_IMAGE, value_parser = common::image_ref::checked)]
     pub image: String,
     /// Ignored extra words
     #[arg(hide = true)]

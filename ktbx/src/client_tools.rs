@@ -1,15 +1,20 @@
 //! Installs client tools (kind, kubectl, helm, telepresence, cilium, argocd, argo) natively:
 //! download for this os/arch, verify the checksum upstream publishes, unpack, and install
 //! atomically into `$KTBX_INSTALL_DIR`, skipping a tool already at that version there. Several
-//! tools download in parallel. `sudo` is used only when the directory is not writable and ktbx
-//! runs on a terminal; never a prompt in CI.
+//! tools download in parallel. Downloads stream to disk, verified on the way, and stop at the
+//! maximum size ([`common::download::DEFAULT_MAX_SIZE`], `KTBX_DOWNLOAD_MAX_MIB`) or when the
+//! server goes silent for the read timeout (`KTBX_DOWNLOAD_TIMEOUT`, default 60s). An unwritable
+//! directory is written through `sudo install`: on a terminal sudo may ask for a password, without
+//! one `sudo -n` never prompts.
 
-use std::io::{IsTerminal, Read, Write};
+use std::fs::File;
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
-use common::download::{Checksum, Downloader};
+use common::download::{Checksum, DEFAULT_MAX_SIZE, Downloader};
+use common::fs::AtomicFile;
 use common::process::{Cmd, Runner};
 
 use crate::cli::InstallTarget;
@@ -40,13 +45,42 @@ pub fn tool_name(target: InstallTarget) -> Option<&'static str> {
     }
 }
 
+/// Environment variable: the maximum size of one download (and of an unpacked binary), in MiB.
+const MAX_MIB_ENV: &str = "KTBX_DOWNLOAD_MAX_MIB";
+/// Environment variable: how long a download server may stay silent (`30s`, `2m`).
+const TIMEOUT_ENV: &str = "KTBX_DOWNLOAD_TIMEOUT";
+
 fn downloader() -> anyhow::Result<&'static Downloader> {
     static DOWNLOADER: OnceLock<Downloader> = OnceLock::new();
     if let Some(d) = DOWNLOADER.get() {
         return Ok(d);
     }
-    let d = Downloader::new(true)?;
+    let mut d = Downloader::new(true)?.with_max_size(max_size()?);
+    if let Some(text) = std::env::var(TIMEOUT_ENV).ok().filter(|v| !v.is_empty()) {
+        let timeout = common::duration::parse_duration(&text)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .with_context(|| {
+                format!("{TIMEOUT_ENV}={text:?} is not a duration such as 30s or 2m")
+            })?;
+        d = d.with_read_timeout(timeout)?;
+    }
     Ok(DOWNLOADER.get_or_init(|| d))
+}
+
+/// The maximum size of a download and of the binary unpacked from it, in bytes.
+fn max_size() -> anyhow::Result<u64> {
+    match std::env::var(MAX_MIB_ENV).ok().filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_MAX_SIZE),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|mib| (1..=1 << 20).contains(mib))
+            .map(|mib| mib << 20)
+            .with_context(|| {
+                format!("{MAX_MIB_ENV}={text:?} is not a size in MiB from 1 to 1048576")
+            }),
+    }
 }
 
 /// Fetches a text resource (a manifest).
@@ -143,34 +177,40 @@ fn already_installed(runner: &Runner, dest: &Path, r: &Resolved) -> bool {
             })
 }
 
-/// Extracts the binary from the downloaded bytes.
-pub fn unpack(r: &Resolved, bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    match r.binary.packaging {
-        Packaging::Raw => Ok(bytes),
-        Packaging::Gz => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(bytes.as_slice())
-                .read_to_end(&mut out)
-                .with_context(|| format!("decompressing {}", r.url))?;
-            Ok(out)
+/// Writes the binary of the downloaded artifact to `out`, failing past `max` bytes (a
+/// decompression bomb stops there).
+pub fn unpack(r: &Resolved, artifact: File, out: &mut dyn Write, max: u64) -> anyhow::Result<()> {
+    let reading = || format!("reading {}", r.url);
+    let copy_capped = |from: &mut dyn Read, out: &mut dyn Write| -> anyhow::Result<()> {
+        let copied = std::io::copy(&mut from.take(max + 1), out).with_context(reading)?;
+        if copied > max {
+            bail!(
+                "the binary in {} is larger than the maximum download size of {max} bytes",
+                r.url
+            );
         }
+        Ok(())
+    };
+    match r.binary.packaging {
+        Packaging::Raw => copy_capped(&mut BufReader::new(artifact), out),
+        Packaging::Gz => copy_capped(
+            &mut flate2::read::GzDecoder::new(BufReader::new(artifact)),
+            out,
+        ),
         Packaging::TarGz(_) => {
             let member = r.member.as_deref().context("archive member")?;
-            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
-            for entry in archive
-                .entries()
-                .with_context(|| format!("reading {}", r.url))?
-            {
-                let mut entry = entry.with_context(|| format!("reading {}", r.url))?;
+            let mut archive =
+                tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(artifact)));
+            for entry in archive.entries().with_context(reading)? {
+                let mut entry = entry.with_context(reading)?;
                 let path = entry
-                    .path()?
+                    .path()
+                    .with_context(reading)?
                     .to_string_lossy()
                     .trim_start_matches("./")
                     .to_string();
                 if path == member {
-                    let mut out = Vec::new();
-                    entry.read_to_end(&mut out)?;
-                    return Ok(out);
+                    return copy_capped(&mut entry, out);
                 }
             }
             bail!("{} has no {member}", r.url)
@@ -185,36 +225,51 @@ fn writable(dir: &Path) -> bool {
     tempfile::tempfile_in(dir).is_ok()
 }
 
-/// Installs `bytes` as `dest` (mode 0755): directly when the directory is writable, else with
-/// `sudo install` on a terminal, else an error saying what to do.
-fn put(runner: &Runner, dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Installs the binary that `write` produces as `dest` (mode 0755): in place when the directory is
+/// writable, else with `sudo install`, which may prompt on a terminal and runs as `sudo -n` (never
+/// a prompt) without one.
+fn put(
+    runner: &Runner,
+    dest: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = dest.parent().context("install path without a directory")?;
     if writable(dir) {
-        common::fs::atomic_write(dest, bytes, 0o755)?;
+        let mut file = AtomicFile::create(dest)?;
+        write(&mut file)?;
+        file.commit(0o755)?;
         return Ok(());
     }
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !interactive || common::process::which("sudo").is_none() {
+    let instead = "set KTBX_INSTALL_DIR (or --install-dir) to a writable directory on PATH, such as $HOME/.local/bin";
+    if common::process::which("sudo").is_none() {
         bail!(
-            "no write access to {}: set KTBX_INSTALL_DIR (or --install-dir) to a writable directory{}",
-            dir.display(),
-            if interactive {
-                " or install sudo"
-            } else {
-                " (sudo is only used on a terminal)"
-            }
+            "no write access to {}: {instead}, or install sudo",
+            dir.display()
         );
     }
-    let mut tmp = tempfile::NamedTempFile::new().context("creating a temp file")?;
-    tmp.write_all(bytes)?;
-    tmp.flush()?;
+    let mut tmp = tempfile::NamedTempFile::new().context("creating a temporary file")?;
+    write(&mut tmp)?;
+    tmp.flush().context("writing a temporary file")?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let cmd = Cmd::new("sudo")
+        .args(if interactive { &[][..] } else { &["-n"][..] })
         .args(["install", "-D", "-m", "0755"])
         .arg(tmp.path())
         .arg(dest);
-    let status = runner.interactive(&cmd)?;
-    if !status.success() {
-        bail!("`{}` failed", cmd.to_shell_line());
+    if interactive {
+        let status = runner.interactive(&cmd)?;
+        if !status.success() {
+            bail!("`{}` failed ({status}): {instead}", cmd.to_shell_line());
+        }
+        return Ok(());
+    }
+    let output = runner.probe(&cmd)?;
+    if !output.status.success() {
+        bail!(
+            "no write access to {}, and `sudo -n` (no terminal, so no password prompt) was refused: {}; {instead}, or allow this user passwordless sudo",
+            dir.display(),
+            output.stderr_str().trim()
+        );
     }
     Ok(())
 }
@@ -245,12 +300,14 @@ pub async fn install_one(
         );
         return Ok((dest, r, Outcome::Planned(plan)));
     }
-    let bytes = downloader()?
-        .fetch(&r.url, &r.checksum)
+    let downloader = downloader()?;
+    let artifact = downloader
+        .fetch_file(&r.url, &r.checksum)
         .await
         .with_context(|| format!("downloading {} {}", r.binary.file, r.version))?;
-    let binary = unpack(&r, bytes)?;
-    put(runner, &dest, &binary).with_context(|| format!("installing {}", dest.display()))?;
+    let max = downloader.max_size();
+    put(runner, &dest, |out| unpack(&r, artifact, out, max))
+        .with_context(|| format!("installing {}", dest.display()))?;
     Ok((dest, r, Outcome::Installed))
 }
 
@@ -266,7 +323,8 @@ pub async fn ensure(
     Ok(dest)
 }
 
-/// Installs several tools in parallel; prints one line per tool in the given order.
+/// Installs several tools in parallel; prints one line per tool in the given order. Returns the
+/// first failure (printed once by the caller) and logs the others.
 pub async fn install_many(
     runner: &Runner,
     names: &[&str],
@@ -278,10 +336,8 @@ pub async fn install_many(
     for result in results {
         match result {
             Ok((_, r, outcome)) => writeln!(out, "{}", message(&r, &s.install_dir, &outcome))?,
-            Err(e) => {
-                tracing::error!("{e:#}");
-                first_error.get_or_insert(e);
-            }
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(e) => tracing::error!("{e:#}"),
         }
     }
     match first_error {
@@ -314,16 +370,28 @@ mod tests {
         let s = Settings::default();
         let mut r = resolve("helm", &s).unwrap();
         r.member = Some("linux-amd64/helm".into());
+        let unpacked = |bytes: Vec<u8>, max| {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&bytes).unwrap();
+            std::io::Seek::rewind(&mut file).unwrap();
+            let mut out = Vec::new();
+            unpack(&r, file, &mut out, max).map(|()| out)
+        };
         let bytes = tar_gz(&[
             ("linux-amd64/README.md", b"doc"),
             ("linux-amd64/helm", b"HELM"),
         ]);
-        assert_eq!(unpack(&r, bytes).unwrap(), b"HELM");
-        let err = unpack(&r, tar_gz(&[("other", b"x")]))
+        assert_eq!(unpacked(bytes.clone(), 4).unwrap(), b"HELM");
+        let err = unpacked(bytes, 3).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is larger than the maximum download size of 3 bytes"),
+            "{err}"
+        );
+        let err = unpacked(tar_gz(&[("other", b"x")]), 9)
             .unwrap_err()
             .to_string();
         assert!(err.ends_with("has no linux-amd64/helm"), "{err}");
-        assert!(unpack(&r, b"not a tarball".to_vec()).is_err());
+        assert!(unpacked(b"not a tarball".to_vec(), 9).is_err());
     }
 
     #[test]

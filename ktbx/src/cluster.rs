@@ -37,17 +37,53 @@ pub fn context_of(cluster: &str) -> String {
     format!("kind-{cluster}")
 }
 
-/// Checks a cluster name the way kind needs it (a DNS-1123 subdomain, short enough for its node
-/// container names), so that nothing odd ever reaches a command line.
+/// Above this length kind warns that the node host names (`<name>-control-plane`, 64 characters
+/// at most on Linux) may not work (`clusterNameMax` in kind's `pkg/cluster/internal/create`).
+const KIND_NAME_WARN_LEN: usize = 50;
+
+/// Checks a cluster name with kind's rule, `^[a-z0-9.-]+$` (`pkg/internal/apis/config/validate.go`),
+/// plus a letter or digit first: kind's node containers (`<name>-control-plane`) need one, as docker
+/// and podman refuse other names, and the name never reads as an option. No length limit and no
+/// trimming: a name cut by `ciux get clustername` (`…-for-`) is used as given, like `kind load` and
+/// `kind delete` in the same workflow use it.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
-    common::names::validate_dns1123_subdomain("cluster name", name)?;
-    // `<name>-control-plane` must remain a valid host name label.
-    if name.len() > 49 {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    if !ok {
+        let suggestion: String = name
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let suggestion = suggestion.trim_start_matches(['-', '.']);
+        let hint = if suggestion.is_empty() || suggestion == name {
+            String::new()
+        } else {
+            format!(" (for example {suggestion:?})")
+        };
         bail!(
-            "invalid cluster name {name:?}: must be at most 49 characters so that kind's node names stay valid"
+            "invalid cluster name {name:?}: kind takes lower-case letters, digits, '.' and '-', starting with a letter or digit{hint}"
         );
     }
     Ok(())
+}
+
+/// kind's warning for a name longer than 50 characters, which still is a valid name.
+pub fn long_name_warning(name: &str) -> Option<String> {
+    (name.len() > KIND_NAME_WARN_LEN).then(|| {
+        format!(
+            "cluster name {name:?} has {} characters: kind warns above {KIND_NAME_WARN_LEN}, as the node host name `{name}-control-plane` exceeds 64 characters",
+            name.len()
+        )
+    })
 }
 
 /// `kind create cluster` / `kind delete cluster` with `--name` only when a name was given.
@@ -149,12 +185,43 @@ mod tests {
     }
 
     #[test]
-    fn names_with_metacharacters_are_rejected() {
-        for bad in ["a;rm -rf /", "$(id)", "A", "x y", "-x", &"a".repeat(50)] {
-            assert!(validate_name(bad).is_err(), "{bad}");
+    fn names_follow_kinds_rule() {
+        for bad in [
+            "a;rm -rf /",
+            "$(id)",
+            "A",
+            "x y",
+            "-x",
+            ".x",
+            "a_b",
+            "a\nb",
+            "é",
+            "",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
         }
-        validate_name("fink-ci-0").unwrap();
-        validate_name("user-main-abc123").unwrap();
+        let err = validate_name("My_Cluster").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid cluster name \"My_Cluster\": kind takes lower-case letters, digits, '.' and '-', starting with a letter or digit (for example \"my-cluster\")"
+        );
+        // A name cut at 49 characters by `ciux get clustername`, from a real fink-broker branch.
+        for good in [
+            "runner-2-add-support-for-revision-management-for-",
+            "fink-ci-0",
+            "a.b",
+            "a--b.",
+            "0",
+            &"a".repeat(80),
+        ] {
+            validate_name(good).unwrap();
+        }
+        assert_eq!(long_name_warning(&"a".repeat(50)), None);
+        assert!(
+            long_name_warning(&"a".repeat(51))
+                .unwrap()
+                .contains("has 51 characters: kind warns above 50")
+        );
     }
 
     #[test]

@@ -275,7 +275,15 @@ impl<'de> Deserialize<'de> for KindSection {
                             s.local_cert_sans = map.next_value::<Option<bool>>()?.unwrap_or(false)
                         }
                         "privateregistry" => s.private_registry = opt_string(map)?,
-                        "image" => s.image = opt_string(map)?,
+                        "image" => {
+                            let (value, at) = located_string(map)?;
+                            if !value.is_empty() {
+                                common::image_ref::checked(&value).map_err(|e| {
+                                    de::Error::custom(format!("kind.image: {e} {at}"))
+                                })?;
+                            }
+                            s.image = value;
+                        }
                         _ => return Ok(false),
                     }
                     Ok(true)

@@ -33,20 +33,6 @@ pub struct CreateEnv<'a> {
     pub runner: &'a Runner,
 }
 
-/// Checks a container image reference enough to keep it one plain argument.
-fn validate_image(image: &str) -> anyhow::Result<()> {
-    let ok = !image.is_empty()
-        && !image.starts_with('-')
-        && image
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "./:@_-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        bail!("invalid node image {image:?}: expected e.g. kindest/node:v1.35.0")
-    }
-}
-
 /// Checks `host[:port]` of `kind.privateRegistry`.
 fn validate_registry(registry: &str) -> anyhow::Result<()> {
     let (host, port) = registry
@@ -79,11 +65,9 @@ pub fn effective_settings(
     if let Some(cni) = args.cni {
         s.cni = Some(cni);
     }
+    // The flag and kind.image were checked as image references when parsed.
     if let Some(image) = &args.image {
         s.image = image.clone();
-    }
-    if !s.image.is_empty() {
-        validate_image(&s.image)?;
     }
     if !s.audit_policy.is_empty() {
         let path = cwd.join(&s.audit_policy);
@@ -199,6 +183,9 @@ pub async fn run(
     let names = cluster::cluster_names(env.name, args.count);
     for name in names.iter().filter(|n| !n.is_empty()) {
         cluster::validate_name(name)?;
+        if let Some(warning) = cluster::long_name_warning(name) {
+            tracing::warn!("{warning}");
+        }
     }
     let components = ordered_components(&args.install);
     let dry = env.runner.is_dry_run();
@@ -472,16 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn odd_images_and_registries_are_rejected() {
-        let err = effective_settings(
-            &Config::default(),
-            &CreateArgs {
-                image: Some("x;id".into()),
-                ..args()
-            },
-            Path::new("/"),
-        );
-        assert!(err.is_err());
+    fn odd_registries_are_rejected() {
         let mut config = Config::default();
         config.kind.private_registry = "reg\"]\nx".into();
         assert!(effective_settings(&config, &args(), Path::new("/")).is_err());

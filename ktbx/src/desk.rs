@@ -15,6 +15,8 @@ pub const DEFAULT_IMAGE: &str = "docker.io/k8sschool/k8s-toolbox:latest";
 /// Host binaries shared with the desk when present on PATH.
 const SHARED_BINARIES: [&str; 5] = ["oc", "kind", "cosign", "trivy", "docker"];
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// The host's extra CA certificates, shared with the desk when the directory exists.
+const CA_CERTIFICATES: &str = "/usr/local/share/ca-certificates";
 /// The `.bashrc` seeded into a new desk home (the original downloaded it at run time).
 const BASHRC: &str = include_str!("desk.bashrc");
 
@@ -31,6 +33,8 @@ pub struct DeskHost {
     pub binaries: Vec<(String, PathBuf)>,
     /// Group owning the docker socket, when the socket exists.
     pub docker_socket_gid: Option<u32>,
+    /// Whether `/usr/local/share/ca-certificates` exists (a bind mount needs its source).
+    pub ca_certificates: bool,
 }
 
 impl DeskHost {
@@ -57,6 +61,7 @@ impl DeskHost {
             gid: me.gid(),
             binaries,
             docker_socket_gid,
+            ca_certificates: Path::new(CA_CERTIFICATES).is_dir(),
         })
     }
 
@@ -66,46 +71,57 @@ impl DeskHost {
     }
 }
 
-fn volume(host: &Path, container: &Path, options: &str) -> String {
-    format!("{}:{}{options}", host.display(), container.display())
+/// One field of a `--mount` value, quoted as docker's CSV reader needs when it holds a comma, a
+/// quote or a line break (`"source=/a,b"`, inner quotes doubled).
+fn mount_field(key: &str, value: &Path) -> String {
+    let field = format!("{key}={}", value.to_string_lossy());
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field
+    }
+}
+
+/// A `--mount` bind value: unambiguous whatever the paths hold, unlike `-v host:container` when
+/// `$HOME` contains `:`.
+fn bind_mount(host: &Path, container: &Path, read_only: bool) -> String {
+    let mut fields = vec![
+        "type=bind".to_string(),
+        mount_field("source", host),
+        mount_field("target", container),
+    ];
+    if read_only {
+        fields.push("readonly".to_string());
+    }
+    fields.join(",")
 }
 
 /// The `docker run` command (without the final `bash` when `with_shell` is false, as the original's dry run).
 pub fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
     let home = &host.home;
     let mut cmd = Cmd::new("docker").args(["run", "-it", "--net=host"]);
+    let same = |p: &str| (PathBuf::from(p), PathBuf::from(p));
     let mut mounts = vec![
-        (host.homefs(), home.clone(), ""),
-        (home.join(".kube"), home.join(".kube"), ""),
-        (PathBuf::from("/tmp"), PathBuf::from("/tmp"), ""),
-        (
-            PathBuf::from("/etc/group"),
-            PathBuf::from("/etc/group"),
-            ":ro",
-        ),
-        (
-            PathBuf::from("/etc/passwd"),
-            PathBuf::from("/etc/passwd"),
-            ":ro",
-        ),
-        (
-            PathBuf::from("/usr/local/share/ca-certificates"),
-            PathBuf::from("/usr/local/share/ca-certificates"),
-            "",
-        ),
+        (host.homefs(), home.clone(), false),
+        (home.join(".kube"), home.join(".kube"), false),
     ];
+    for (path, read_only) in [("/tmp", false), ("/etc/group", true), ("/etc/passwd", true)] {
+        let (h, c) = same(path);
+        mounts.push((h, c, read_only));
+    }
+    if host.ca_certificates {
+        let (h, c) = same(CA_CERTIFICATES);
+        mounts.push((h, c, false));
+    }
     for (name, path) in &host.binaries {
-        mounts.push((path.clone(), Path::new("/usr/local/bin").join(name), ""));
+        mounts.push((path.clone(), Path::new("/usr/local/bin").join(name), false));
     }
     if host.docker_socket_gid.is_some() {
-        mounts.push((
-            PathBuf::from(DOCKER_SOCKET),
-            PathBuf::from(DOCKER_SOCKET),
-            "",
-        ));
+        let (h, c) = same(DOCKER_SOCKET);
+        mounts.push((h, c, false));
     }
-    for (h, c, opts) in mounts {
-        cmd = cmd.args(["-v".to_string(), volume(&h, &c, opts)]);
+    for (h, c, read_only) in mounts {
+        cmd = cmd.args(["--mount".to_string(), bind_mount(&h, &c, read_only)]);
     }
     if let Some(gid) = host.docker_socket_gid {
         cmd = cmd.args(["--group-add".to_string(), gid.to_string()]);
@@ -138,8 +154,11 @@ pub fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         );
     }
     writeln!(out, "Launch interactive desk")?;
+    // A bind mount needs its source: create the directories `-v` used to create (as root).
     let homefs = host.homefs();
-    std::fs::create_dir_all(&homefs).with_context(|| format!("creating {}", homefs.display()))?;
+    for dir in [&homefs, &host.home.join(".kube")] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let bashrc = homefs.join(".bashrc");
     if !bashrc.exists() {
         common::fs::atomic_write(&bashrc, BASHRC.as_bytes(), 0o644)?;
@@ -169,41 +188,55 @@ mod tests {
             gid: 1001,
             binaries: vec![("kind".into(), PathBuf::from("/opt/bin/kind"))],
             docker_socket_gid: socket,
+            ca_certificates: true,
         }
     }
 
     #[test]
-    fn argv_matches_the_original_script() {
+    fn argv_has_the_original_mounts_as_bind_mounts() {
         let line = docker_run(&host(Some(998)), DEFAULT_IMAGE, true).to_shell_line();
         assert_eq!(
             line,
-            "docker run -it --net=host -v /home/ada/.ktbx/homefs:/home/ada -v /home/ada/.kube:/home/ada/.kube \
--v /tmp:/tmp -v /etc/group:/etc/group:ro -v /etc/passwd:/etc/passwd:ro \
--v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates -v /opt/bin/kind:/usr/local/bin/kind \
--v /var/run/docker.sock:/var/run/docker.sock --group-add 998 --rm --user=1000:1001 -w /home/ada -- \
-docker.io/k8sschool/k8s-toolbox:latest bash"
+            "docker run -it --net=host --mount type=bind,source=/home/ada/.ktbx/homefs,target=/home/ada \
+--mount type=bind,source=/home/ada/.kube,target=/home/ada/.kube --mount type=bind,source=/tmp,target=/tmp \
+--mount type=bind,source=/etc/group,target=/etc/group,readonly \
+--mount type=bind,source=/etc/passwd,target=/etc/passwd,readonly \
+--mount type=bind,source=/usr/local/share/ca-certificates,target=/usr/local/share/ca-certificates \
+--mount type=bind,source=/opt/bin/kind,target=/usr/local/bin/kind \
+--mount type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock --group-add 998 --rm --user=1000:1001 \
+-w /home/ada -- docker.io/k8sschool/k8s-toolbox:latest bash"
         );
     }
 
     #[test]
     fn dry_run_line_has_no_shell_and_no_socket_without_docker() {
-        let line = docker_run(&host(None), "img:1", false).to_shell_line();
+        let mut h = host(None);
+        h.ca_certificates = false;
+        let line = docker_run(&h, "img:1", false).to_shell_line();
         assert!(line.ends_with("-w /home/ada -- img:1"), "{line}");
         assert!(
-            !line.contains("docker.sock") && !line.contains("--group-add"),
+            !line.contains("docker.sock")
+                && !line.contains("--group-add")
+                && !line.contains("ca-certificates"),
             "{line}"
         );
     }
 
     #[test]
-    fn odd_home_paths_stay_one_argument() {
+    fn odd_home_paths_stay_one_unambiguous_mount() {
         let mut h = host(None);
-        h.home = PathBuf::from("/home/a b$(id)");
+        h.home = PathBuf::from("/home/a b$(id):x");
         let cmd = docker_run(&h, DEFAULT_IMAGE, true);
         assert!(
             cmd.get_args()
                 .iter()
-                .any(|a| a == "/home/a b$(id)/.ktbx/homefs:/home/a b$(id)")
+                .any(|a| a
+                    == "type=bind,source=/home/a b$(id):x/.ktbx/homefs,target=/home/a b$(id):x")
         );
+        h.home = PathBuf::from("/home/a,\"b");
+        let cmd = docker_run(&h, DEFAULT_IMAGE, true);
+        assert!(cmd.get_args().iter().any(
+            |a| a == "type=bind,\"source=/home/a,\"\"b/.ktbx/homefs\",\"target=/home/a,\"\"b\""
+        ));
     }
 }

@@ -349,14 +349,10 @@ pub fn validate_version(tool: &'static Tool, version: &str) -> Result<(), ToolEr
         VersionStyle::Tag => version.strip_prefix('v').ok_or_else(bad)?,
         VersionStyle::Semver => version,
     };
-    let (core, pre) = rest.split_once('-').unwrap_or((rest, ""));
-    let numbers: Vec<&str> = core.split('.').collect();
-    let numeric = |s: &&str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
-    let core_ok = numbers.len() == 3 && numbers.iter().all(numeric);
-    let pre_ok = pre
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    if core_ok && pre_ok && version.len() <= 64 {
+    // Semantic versioning 2.0 without build metadata: three numbers without leading zeros, then
+    // optionally `-` and non-empty dot-separated identifiers of [0-9A-Za-z-].
+    let semver = semver::Version::parse(rest).is_ok_and(|v| v.build.is_empty());
+    if semver && version.len() <= 64 {
         Ok(())
     } else {
         Err(bad())
@@ -638,6 +634,13 @@ mod tests {
             "v0.31.0-rc 1",
             "v1.2.3\n",
             "",
+            "v1.2.3-",
+            "v1.2.3-rc..1",
+            "v1.2.3-.rc",
+            "v1.2.3-rc.",
+            "v1.2.3+build",
+            "v01.2.3",
+            "v1.2.3-01",
         ] {
             assert!(
                 resolve_with("kind", Some(bad), &[], None).is_err(),
@@ -652,6 +655,35 @@ mod tests {
             err,
             "invalid kind version \"0.20.0\": expected a release version like v0.31.0"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn release_versions_pass_and_an_empty_pre_release_never_does(
+            core in "(0|[1-9][0-9]{0,5})\\.(0|[1-9][0-9]{0,5})\\.(0|[1-9][0-9]{0,5})",
+            pre in proptest::collection::vec("[0-9A-Za-z-]{0,4}[A-Za-z-][0-9A-Za-z-]{0,4}|0|[1-9][0-9]{0,4}", 0..3),
+            cut in proptest::collection::vec(0usize..3, 1..3),
+        ) {
+            let kind = lookup("kind").unwrap();
+            let good = if pre.is_empty() { format!("v{core}") } else { format!("v{core}-{}", pre.join(".")) };
+            proptest::prop_assert!(validate_version(kind, &good).is_ok(), "{good:?}");
+            // An empty identifier anywhere in the pre-release (`v1.2.3-`, `-a..b`, `-a.`) is refused.
+            let mut ids = pre.clone();
+            for at in cut {
+                ids.insert(at.min(ids.len()), String::new());
+            }
+            let bad = format!("v{core}-{}", ids.join("."));
+            proptest::prop_assert!(validate_version(kind, &bad).is_err(), "{bad:?}");
+        }
+
+        #[test]
+        fn accepted_versions_are_plain_words(v in "\\PC{0,20}") {
+            let kind = lookup("kind").unwrap();
+            if validate_version(kind, &v).is_ok() {
+                proptest::prop_assert!(v.starts_with('v') && !v.ends_with(['-', '.']));
+                proptest::prop_assert!(v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+            }
+        }
     }
 
     #[test]

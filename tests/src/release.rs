@@ -38,6 +38,9 @@ pub enum Fault {
     WrongChecksum,
     /// Send the headers at once and the body only after this delay.
     Slow(Duration),
+    /// Send headers without `Content-Length` and a body of zeros that never ends (until the client
+    /// hangs up).
+    Endless,
 }
 
 /// The sha256 digest of `bytes` as lowercase hex.
@@ -189,6 +192,7 @@ enum Answer {
     Redirect(String),
     Truncated(Vec<u8>),
     Slow(Vec<u8>, Duration),
+    Endless,
 }
 
 async fn handle(mut stream: TcpStream, state: Arc<Mutex<State>>) {
@@ -252,6 +256,7 @@ fn answer(state: &State, path: &str) -> Answer {
     match fault {
         Some(Fault::Truncated) => Answer::Truncated(body),
         Some(Fault::Slow(delay)) => Answer::Slow(body, delay),
+        Some(Fault::Endless) => Answer::Endless,
         _ => Answer::Body {
             status: 200,
             content_type,
@@ -322,6 +327,17 @@ async fn write_answer(
                 .await?;
             if !head_only {
                 stream.write_all(&body[..body.len() / 2]).await?;
+            }
+        }
+        Answer::Endless => {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")
+                .await?;
+            let zeros = vec![0u8; 64 * 1024];
+            if !head_only {
+                loop {
+                    stream.write_all(&zeros).await?;
+                }
             }
         }
         Answer::Slow(body, delay) => {

@@ -14,7 +14,7 @@ use crate::cmd::get::load_project;
 use crate::env_file::{self, EnvFile, RepoVars};
 use crate::git;
 use crate::image_decision::{self, ImageDecision};
-use crate::image_ref::{ImageRef, env_name, repo_name};
+use crate::image_ref::{ImageRef, ImageRefExt, env_name, repo_name};
 use crate::install::Install;
 use crate::parallel;
 use crate::progress::DepProgress;

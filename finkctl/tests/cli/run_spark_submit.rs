@@ -198,3 +198,33 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
     }
     assert_eq!(call.argv, expected[1..]);
 }
+
+#[test]
+fn image_references_are_checked_before_spark_submit_runs() {
+    let setup = Setup::new(Script::default());
+    for bad in ["img:1\n--conf x=y", "UPPER/x", "x@sha256:12"] {
+        setup
+            .finkctl()
+            .args(["run", "r", "--image", bad, "-N", "20000101"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "invalid image reference {bad:?}"
+            )));
+    }
+    write_sample_config(setup.dir.path(), |c| {
+        c.replace(
+            "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker:2.7.1-33-ge27a2aa-dirty",
+            "\"fink-broker:2.7.1\\n  --conf x=y\"",
+        )
+    });
+    setup
+        .finkctl()
+        .args(["run", "r", "-N", "20000101"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "config key run.image: invalid image reference \"fink-broker:2.7.1\\n  --conf x=y\"",
+        ));
+    assert!(setup.fakes.calls("spark-submit").is_empty());
+}

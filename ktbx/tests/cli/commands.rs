@@ -211,6 +211,58 @@ fn names_with_shell_metacharacters_are_rejected_before_kind_runs() {
     assert!(!w.home.path().join("pwned").exists());
 }
 
+/// A name `ciux get clustername` cut at 49 characters, from a real fink-broker branch.
+const CUT_NAME: &str = "runner-2-add-support-for-revision-management-for-";
+
+#[test]
+fn cluster_names_are_what_kind_accepts_and_reach_kind_untrimmed() {
+    let w = World::new();
+    w.ktbx()
+        .args(["delete", "--name", CUT_NAME])
+        .assert()
+        .success();
+    w.ktbx()
+        .args(["create", "-s", "--name", CUT_NAME, "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "kind create cluster --config '$TMPDIR/kind-config.yaml' --name {CUT_NAME}\n"
+        )));
+    // Longer than 50: kind's warning, not a refusal.
+    let long = format!("{CUT_NAME}and-more");
+    w.ktbx()
+        .args(["create", "-s", "--name", &long, "--dry-run"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("kind warns above 50"));
+    assert_eq!(
+        w.kind_calls(),
+        vec![
+            format!("delete cluster --name {CUT_NAME}"),
+            "get clusters".to_string(),
+            "get clusters".to_string()
+        ]
+    );
+    for bad in ["UPPER", "a_b", "--name=-x", "--name=.x"] {
+        let name_args: Vec<&str> = if bad.starts_with("--") {
+            vec![bad]
+        } else {
+            vec!["--name", bad]
+        };
+        for verb in ["create", "delete"] {
+            w.ktbx()
+                .arg(verb)
+                .args(&name_args)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains(
+                    "kind takes lower-case letters, digits, '.' and '-', starting with a letter or digit",
+                ));
+        }
+    }
+    assert_eq!(w.kind_calls().len(), 3);
+}
+
 #[test]
 fn create_dry_run_prints_the_kind_config_and_the_commands() {
     let w = World::new();
@@ -455,8 +507,8 @@ fn desk_dry_run_prints_the_docker_command_without_side_effects() {
         .clone();
     let line = String::from_utf8(out).unwrap();
     let home = w.home.path().display().to_string();
-    assert!(line.starts_with(&format!("docker run -it --net=host -v {home}/.ktbx/homefs:{home} -v {home}/.kube:{home}/.kube -v /tmp:/tmp")), "{line}");
-    assert!(line.contains("/kind:/usr/local/bin/kind "), "{line}");
+    assert!(line.starts_with(&format!("docker run -it --net=host --mount type=bind,source={home}/.ktbx/homefs,target={home} --mount type=bind,source={home}/.kube,target={home}/.kube --mount type=bind,source=/tmp,target=/tmp")), "{line}");
+    assert!(line.contains("/kind,target=/usr/local/bin/kind "), "{line}");
     assert!(
         line.trim_end().ends_with(&format!(
             "-w {home} -- docker.io/k8sschool/k8s-toolbox:latest"
@@ -466,6 +518,39 @@ fn desk_dry_run_prints_the_docker_command_without_side_effects() {
     assert!(!w.home.path().join(".ktbx").exists());
     assert!(w.fakes.calls("docker").is_empty());
     w.ktbx().args(["d", "--dry-run"]).assert().success();
+}
+
+#[test]
+fn desk_on_a_terminal_mounts_a_home_with_a_colon_unambiguously() {
+    let w = World::new();
+    let home = w.home.path().join("ada:x,y");
+    std::fs::create_dir(&home).unwrap();
+    // `script` gives ktbx a real terminal, as a user running `ktbx desk` has.
+    let ktbx = assert_cmd::cargo::cargo_bin("ktbx");
+    Command::new("script")
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", w.fakes.path_env().to_string_lossy()),
+        )
+        .env("HOME", &home)
+        .current_dir(&home)
+        .args(["-qec", &format!("'{}' desk", ktbx.display()), "/dev/null"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Welcome in k8s toolbox desk"));
+    let calls = w.fakes.calls("docker");
+    assert_eq!(calls.len(), 1);
+    let argv = &calls[0].argv;
+    let h = home.display();
+    let homefs_mount = format!("type=bind,\"source={h}/.ktbx/homefs\",\"target={h}\"");
+    let kube_mount = format!("type=bind,\"source={h}/.kube\",\"target={h}/.kube\"");
+    assert!(argv.contains(&homefs_mount), "{argv:?}");
+    assert!(argv.contains(&kube_mount), "{argv:?}");
+    assert!(!argv.iter().any(|a| a == "-v"), "{argv:?}");
+    assert_eq!(argv.last().map(String::as_str), Some("bash"));
+    // The bind sources exist (docker refuses a missing one; `-v` created them as root).
+    assert!(home.join(".kube").is_dir() && home.join(".ktbx/homefs/.bashrc").is_file());
 }
 
 #[test]
@@ -540,11 +625,56 @@ fn image_and_port_mappings_reach_kind() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("invalid port mapping"));
+}
+
+#[test]
+fn image_references_are_checked_by_the_shared_validator() {
+    let w = World::new();
+    let digest = format!("sha256:{}", "0a".repeat(32));
+    for bad in ["x;id", "UPPER/x", "x@sha256:12", "x\nid"] {
+        w.ktbx()
+            .args(["create", "--image", bad, "--dry-run"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "invalid image reference {bad:?}"
+            )));
+        w.ktbx()
+            .args(["desk", "--image", bad, "--dry-run"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "invalid image reference {bad:?}"
+            )));
+    }
+    let config = w.write(
+        "cfg/ktbx.yaml",
+        "kind:\n  workers: 0\n  image: UPPER/node:v1\n",
+    );
     w.ktbx()
-        .args(["create", "--image", "x;id", "--dry-run"])
+        .env("KTBXCONFIG", &config)
+        .args(["create", "--dry-run"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("invalid node image"));
+        .stderr(predicate::str::contains(
+            "kind.image: invalid image reference \"UPPER/node:v1\": repository path components are lower-case",
+        ).and(predicate::str::contains("at line 3 column 10")));
+    // kind's documented form, a tag pinned by digest, passes unchanged.
+    let pinned = format!("kindest/node:v1.35.0@{digest}");
+    w.write("cfg/ktbx.yaml", &format!("kind:\n  image: {pinned}\n"));
+    w.ktbx()
+        .env("KTBXCONFIG", &config)
+        .args(["create", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("--image {pinned}\n")));
+    w.ktbx()
+        .args(["desk", "--image", "127.0.0.1:5000/my/desk:1", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("-- 127.0.0.1:5000/my/desk:1\n"));
+    assert!(!w.kind_calls().iter().any(|c| c.starts_with("create")));
+    assert!(w.fakes.calls("docker").is_empty());
 }
 
 #[test]

@@ -241,7 +241,13 @@ fn version_override_by_flag_env_and_config() {
 #[test]
 fn versions_with_shell_metacharacters_are_rejected_before_any_download() {
     let w = World::new();
-    for bad in ["v0.31.0; touch pwned", "$(touch pwned)", "0.31.0"] {
+    for bad in [
+        "v0.31.0; touch pwned",
+        "$(touch pwned)",
+        "0.31.0",
+        "v1.2.3-",
+        "v1.2.3-rc..1",
+    ] {
         w.ktbx()
             .args(["install", "kind", "--kind-version", bad])
             .assert()
@@ -264,25 +270,119 @@ fn dry_run_downloads_nothing() {
     assert!(!w.bin().exists());
 }
 
+/// An install directory nobody can create, root included: its parent is a regular file.
+fn unwritable_dir(w: &World) -> PathBuf {
+    let file = w.home.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    file.join("bin")
+}
+
 #[test]
-fn an_unwritable_directory_without_a_terminal_never_prompts() {
+fn an_unwritable_directory_without_a_terminal_uses_sudo_n_and_says_what_to_do() {
     if !is_linux_amd64() {
         return;
     }
     let w = World::new();
-    let ro = w.home.path().join("ro");
-    std::fs::create_dir(&ro).unwrap();
-    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
-    if tempfile::tempfile_in(&ro).is_ok() {
-        return; // running as root: every directory is writable
-    }
-    w.ktbx()
-        .env("KTBX_INSTALL_DIR", &ro)
+    let dir = unwritable_dir(&w);
+    let fakes = harness::fakebin::FakeBins::new();
+    fakes.add(
+        "sudo",
+        harness::fakebin::Script::fail(1, "sudo: a password is required\n"),
+    );
+    let path = format!("{}:/usr/bin:/bin", fakes.path_env().to_string_lossy());
+    let out = w
+        .ktbx()
+        .env("PATH", &path)
+        .env("KTBX_INSTALL_DIR", &dir)
         .args(["install", "kind"])
         .assert()
         .code(1)
-        .stderr(
-            predicate::str::contains("no write access to")
-                .and(predicate::str::contains("KTBX_INSTALL_DIR")),
-        );
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let expected = format!(
+        "no write access to {}, and `sudo -n` (no terminal, so no password prompt) was refused: sudo: a password is required; set KTBX_INSTALL_DIR (or --install-dir) to a writable directory on PATH, such as $HOME/.local/bin, or allow this user passwordless sudo",
+        dir.display()
+    );
+    assert_eq!(
+        stderr,
+        format!("error: installing {}/kind: {expected}\n", dir.display())
+    );
+    let calls = fakes.calls("sudo");
+    assert_eq!(calls.len(), 1);
+    let argv = &calls[0].argv;
+    assert_eq!(argv[..5], ["-n", "install", "-D", "-m", "0755"]);
+    assert_eq!(argv[6], format!("{}/kind", dir.display()));
+    // With passwordless sudo the same call installs it.
+    fakes.add("sudo", harness::fakebin::Script::default());
+    w.ktbx()
+        .env("PATH", &path)
+        .env("KTBX_INSTALL_DIR", &dir)
+        .args(["install", "kind"])
+        .assert()
+        .success()
+        .stdout(format!(
+            "Install kind\nSuccessfully installed kind v0.31.0 in {}\n",
+            dir.display()
+        ));
+    assert_eq!(fakes.calls("sudo").len(), 2);
+    // Without sudo at all: the way out, once.
+    let no_sudo = harness::fakebin::FakeBins::new();
+    w.ktbx()
+        .env("PATH", no_sudo.path_env())
+        .env("KTBX_INSTALL_DIR", &dir)
+        .args(["install", "kind"])
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: installing {d}/kind: no write access to {d}: set KTBX_INSTALL_DIR (or --install-dir) to a writable directory on PATH, such as $HOME/.local/bin, or install sudo\n",
+            d = dir.display()
+        ));
+}
+
+#[test]
+fn an_endless_download_stops_at_the_maximum_size() {
+    if !is_linux_amd64() {
+        return;
+    }
+    let w = World::new();
+    w.server.fault(KIND_PATH, Fault::Endless);
+    let url = w.server.url(KIND_PATH);
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_MAX_MIB", "1")
+        .args(["install", "kind"])
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: downloading kind v0.31.0: cannot download {url}: it is larger than the maximum download size of 1048576 bytes\n"
+        ));
+    assert!(!w.bin().join("kind").exists());
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_MAX_MIB", "0")
+        .args(["install", "kind"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "KTBX_DOWNLOAD_MAX_MIB=\"0\" is not a size in MiB",
+        ));
+}
+
+#[test]
+fn a_silent_download_is_a_read_timeout_reported_once() {
+    if !is_linux_amd64() {
+        return;
+    }
+    let w = World::new();
+    w.server
+        .fault(KIND_PATH, Fault::Slow(std::time::Duration::from_secs(3600)));
+    let url = w.server.url(KIND_PATH);
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_TIMEOUT", "300ms")
+        .args(["install", "kind"])
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: downloading kind v0.31.0: cannot download {url}: the server sent nothing for 300ms (read timeout)\n"
+        ));
+    assert!(!w.bin().join("kind").exists());
 }
