@@ -47,13 +47,15 @@ impl Install {
         const CARGO_HINT: &str =
             "install a Rust toolchain (https://rustup.rs) and put `cargo` on PATH";
         match self {
+            // `--` ends the options: a package is never read as one (it is also checked by
+            // [`check_package`] when `.ciux` is loaded).
             Install::GoModule(m) => {
-                runner.run_logged(&Cmd::new("go").args(["install", m]).hint(GO_HINT))?;
+                runner.run_logged(&Cmd::new("go").args(["install", "--", m]).hint(GO_HINT))?;
             }
             Install::Crate(c) => {
                 runner.run_logged(
                     &Cmd::new("cargo")
-                        .args(["install", "--locked", c])
+                        .args(["install", "--locked", "--", c])
                         .hint(CARGO_HINT),
                 )?;
             }
@@ -79,6 +81,36 @@ impl Install {
         }
         Ok(())
     }
+}
+
+/// Checks a `package:` value: a Go module path (`github.com/org/tool@v1.2.3`) or a Rust crate
+/// (`tool@1.2.3`). It must start with a letter or a digit (so that it is never an option such as
+/// `-toolexec=…` or `--path=.`, nor a local path such as `./x`) and hold only letters, digits and
+/// `. _ ~ / @ + -`. The error says why, for a message naming the dependency.
+pub fn check_package(spec: &str) -> Result<(), String> {
+    let Some(first) = spec.chars().next() else {
+        return Err("is empty".into());
+    };
+    if first == '-' {
+        return Err(
+            "starts with \"-\": it would be read as an option of go install or cargo install"
+                .into(),
+        );
+    }
+    if !first.is_ascii_alphanumeric() {
+        return Err(format!(
+            "starts with {first:?}: a package is a Go module path or a crate name, not a local path"
+        ));
+    }
+    if let Some(bad) = spec
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._~/@+-".contains(*c)))
+    {
+        return Err(format!(
+            "holds {bad:?}: only letters, digits and . _ ~ / @ + - are allowed"
+        ));
+    }
+    Ok(())
 }
 
 /// Directories of the publishable packages with a binary target, from `cargo metadata`.
@@ -144,5 +176,29 @@ mod tests {
             Install::package("ktbx@1.2.0"),
             Install::Crate("ktbx@1.2.0".into())
         );
+    }
+
+    #[test]
+    fn packages_that_would_be_options_or_paths_are_refused() {
+        for good in [
+            "github.com/k8s-school/ink@v0.0.1-rc5",
+            "github.com/astrolabsoftware/finkctl/v3@v3.1.3-rc3",
+            "ktbx@1.2.0",
+            "x@v0.0.0-20240101000000-abcdef123456+incompatible",
+        ] {
+            assert_eq!(check_package(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("-toolexec=/x/evil.sh", "starts with \"-\""),
+            ("--path=.", "starts with \"-\""),
+            ("./local", "not a local path"),
+            ("/abs/tool", "not a local path"),
+            ("", "is empty"),
+            ("ink@v1 -toolexec=x", "holds ' '"),
+            ("ink@v1\n", "holds '\\n'"),
+        ] {
+            let err = check_package(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
     }
 }

@@ -79,6 +79,18 @@ pub enum ProjectError {
         /// 0-based index in `dependencies`.
         index: usize,
     },
+    /// A `package:` value that cannot be installed safely (see [`crate::install::check_package`]).
+    #[error("{file}: dependency {index}: package {package:?} {reason}")]
+    Package {
+        /// The `.ciux` path.
+        file: PathBuf,
+        /// 0-based index in `dependencies`.
+        index: usize,
+        /// The value.
+        package: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Project {
@@ -108,6 +120,16 @@ impl Project {
                         file: root.join(".ciux"),
                         index,
                     });
+                }
+                if let DepKind::Package(package) = &kind {
+                    crate::install::check_package(package).map_err(|reason| {
+                        ProjectError::Package {
+                            file: root.join(".ciux"),
+                            index,
+                            package: package.clone(),
+                            reason,
+                        }
+                    })?;
                 }
                 deps.push(kind);
             }

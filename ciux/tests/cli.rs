@@ -14,5 +14,7 @@ mod git_http;
 mod git_versions;
 #[path = "cli/help.rs"]
 mod help;
+#[path = "cli/packages.rs"]
+mod packages;
 #[path = "cli/registry_protocol.rs"]
 mod registry_protocol;
