@@ -11,6 +11,9 @@ use crate::selector::{Selector, SelectorError};
 pub enum DepKind {
     /// A tool to install (`go install` or `cargo install`).
     Package(String),
+    /// A prebuilt fink-tools release to install (`release: ktbx-v0.2.0`; takes precedence over
+    /// `package`, which the Go ciux reads instead).
+    Release(String),
     /// A container image that must exist.
     Image(String),
     /// A git repository.
@@ -28,7 +31,9 @@ pub enum DepKind {
 
 impl DepKind {
     fn from_spec(spec: &DependencySpec) -> Self {
-        if !spec.package.is_empty() {
+        if !spec.release.is_empty() {
+            DepKind::Release(spec.release.clone())
+        } else if !spec.package.is_empty() {
             DepKind::Package(spec.package.clone())
         } else if !spec.image.is_empty() {
             DepKind::Image(spec.image.clone())
@@ -45,7 +50,7 @@ impl DepKind {
     /// The line of `get deps`: package, image reference or URL.
     pub fn label(&self) -> &str {
         match self {
-            DepKind::Package(p) => p,
+            DepKind::Package(p) | DepKind::Release(p) => p,
             DepKind::Image(i) => i,
             DepKind::Git { url, .. } => url,
         }
@@ -78,6 +83,18 @@ pub enum ProjectError {
         file: PathBuf,
         /// 0-based index in `dependencies`.
         index: usize,
+    },
+    /// A `release:` value that is not a fink-tools release tag.
+    #[error("{file}: dependency {index}: release {release:?} {reason}")]
+    Release {
+        /// The `.ciux` path.
+        file: PathBuf,
+        /// 0-based index in `dependencies`.
+        index: usize,
+        /// The value.
+        release: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A `package:` value that cannot be installed safely (see [`crate::install::check_package`]).
     #[error("{file}: dependency {index}: package {package:?} {reason}")]
@@ -127,6 +144,16 @@ impl Project {
                             file: root.join(".ciux"),
                             index,
                             package: package.clone(),
+                            reason,
+                        }
+                    })?;
+                }
+                if let DepKind::Release(release) = &kind {
+                    crate::install::Release::parse(release).map_err(|reason| {
+                        ProjectError::Release {
+                            file: root.join(".ciux"),
+                            index,
+                            release: release.clone(),
                             reason,
                         }
                     })?;
