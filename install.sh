@@ -5,6 +5,7 @@
 #   install.sh ciux 0.2.0                a given version (v0.2.0 works too)
 #   install.sh ciux ktbx@0.3.1 finkctl   several tools at once
 #   install.sh --dir /usr/local/bin ciux
+#   install.sh --resolve ciux ktbx       prints "ciux@0.2.0 ktbx@0.3.1", installs nothing
 #
 # Environment:
 #   FINK_TOOLS_BASE_URL     where releases are downloaded from (mirrors, air-gapped sites); default
@@ -23,6 +24,7 @@ base_url=${FINK_TOOLS_BASE_URL:-https://github.com/astrolabsoftware/fink-tools/r
 base_url=${base_url%/}
 dir=${FINK_TOOLS_INSTALL_DIR:-}
 tools=
+resolve=false
 tmp=
 
 die() {
@@ -31,7 +33,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,20s/^# \{0,1\}//p' "$0"
+  sed -n '/^set -eu/q; 2,$s/^# \{0,1\}//p' "$0"
 }
 
 cleanup() {
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
     -h | --help) usage; exit 0 ;;
     --dir) [ $# -ge 2 ] || die "--dir needs a directory"; dir=$2; shift ;;
     --dir=*) dir=${1#--dir=} ;;
+    --resolve) resolve=true ;;
     -*) die "unknown option $1 (see --help)" ;;
     *@*)
       is_tool "${1%%@*}" || die "unknown tool \"${1%%@*}\": expected ktbx, ciux or finkctl"
@@ -130,10 +133,16 @@ fetch() {
   fi
 }
 
-mkdir -p "$dir" || die "cannot create $dir: choose a writable directory with --dir"
-# Working files live in the install directory, so that the binary is moved into place atomically.
-tmp=$(mktemp -d "$dir/.fink-tools-install.XXXXXX") || die "cannot write in $dir: choose a writable directory with --dir"
+if [ "$resolve" = true ]; then
+  tmp=$(mktemp -d) || die "cannot create a temporary directory"
+else
+  mkdir -p "$dir" || die "cannot create $dir: choose a writable directory with --dir"
+  # Working files live in the install directory, so that the binary is moved into place atomically.
+  tmp=$(mktemp -d "$dir/.fink-tools-install.XXXXXX") ||
+    die "cannot write in $dir: choose a writable directory with --dir"
+fi
 latest=
+resolved=
 
 for spec in $tools; do
   tool=${spec%%@*} version=${spec#*@}
@@ -151,6 +160,10 @@ for spec in $tools; do
     check_version "$version"
   fi
   version=${version#v}
+  if [ "$resolve" = true ]; then
+    resolved="$resolved${resolved:+ }$tool@$version"
+    continue
+  fi
   stem=$tool-$version-$target
   url=$base_url/download/$tool-v$version/$stem.tar.gz
   archive=$tmp/$stem.tar.gz
@@ -177,6 +190,10 @@ for spec in $tools; do
   echo "$reported installed in $dir"
 done
 
+if [ "$resolve" = true ]; then
+  echo "$resolved"
+  exit 0
+fi
 case :${PATH:-}: in
   *:"$dir":*) ;;
   *) echo "install.sh: note: $dir is not on PATH" >&2 ;;

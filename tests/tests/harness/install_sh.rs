@@ -116,6 +116,39 @@ fn installs_latest_and_pinned_versions_verified_under_every_shell() {
 }
 
 #[test]
+fn resolve_prints_versions_and_installs_nothing() {
+    let server = releases(&[HOST]);
+    let home = tempfile::tempdir().unwrap();
+    let (out, stdout, stderr) = run(&mut install(
+        "dash",
+        &server,
+        home.path(),
+        &["--resolve", "ciux", "ktbx@v0.3.1"],
+    ));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "ciux@0.2.0 ktbx@0.3.1\n");
+    assert_eq!(server.requests(), [LATEST]);
+    assert!(!home.path().join(".local").exists());
+}
+
+#[test]
+fn help_is_the_header_comment() {
+    let server = releases(&[HOST]);
+    let home = tempfile::tempdir().unwrap();
+    let (out, stdout, _) = run(&mut install("sh", &server, home.path(), &["--help"]));
+    assert!(out.status.success());
+    assert!(
+        stdout.starts_with("Installs release binaries of fink-tools"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FINK_TOOLS_OS, FINK_TOOLS_ARCH"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("set -eu"), "{stdout}");
+}
+
+#[test]
 fn downloads_the_archive_and_its_checksum_for_the_platform() {
     let darwin = "aarch64-apple-darwin";
     let server = releases(&[HOST, darwin]);
