@@ -151,7 +151,7 @@ fn build_commit() -> Result<String> {
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_target() -> Result<String> {
+pub(crate) fn host_target() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let output = Process::new(&rustc)
         .arg("-vV")
