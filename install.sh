@@ -15,8 +15,9 @@
 #   FINK_TOOLS_INSTALL_DIR  install directory when --dir is not given; default ~/.local/bin
 #   FINK_TOOLS_OS, FINK_TOOLS_ARCH
 #                           the platform as `uname -s` and `uname -m` print it (default: this machine)
+#   FINK_TOOLS_DOWNLOADER   wget or curl (default: wget when installed, it starts faster, else curl)
 #
-# Needs curl or wget, sha256sum or shasum, and tar. Fails closed: nothing is installed unless the
+# Needs wget or curl, sha256sum or shasum, and tar. Fails closed: nothing is installed unless the
 # archive matches its published sha256. Prints "<tool> <version> installed in <dir>" per tool.
 set -eu
 
@@ -104,13 +105,18 @@ case $os in
 esac
 [ -n "$cpu" ] || die "no release for $os $arch: archives exist for Linux and macOS on x86_64 and aarch64 (arm64); build from source instead: cargo install --locked --git https://github.com/astrolabsoftware/fink-tools <tool>"
 
-if command -v curl >/dev/null 2>&1; then
-  downloader=curl
-elif command -v wget >/dev/null 2>&1; then
-  downloader=wget
-else
-  die "neither curl nor wget is installed"
-fi
+case ${FINK_TOOLS_DOWNLOADER:-} in
+  wget | curl) downloader=$FINK_TOOLS_DOWNLOADER ;;
+  '')
+    if command -v wget >/dev/null 2>&1; then
+      downloader=wget
+    elif command -v curl >/dev/null 2>&1; then
+      downloader=curl
+    else
+      die "neither wget nor curl is installed"
+    fi ;;
+  *) die "FINK_TOOLS_DOWNLOADER=$FINK_TOOLS_DOWNLOADER: expected wget or curl" ;;
+esac
 if command -v sha256sum >/dev/null 2>&1; then
   hasher=sha256sum
 elif command -v shasum >/dev/null 2>&1; then
@@ -123,23 +129,32 @@ case $base_url in
   *) curl_proto= ;;
 esac
 
-# fetch URL FILE [URL FILE]: downloads each URL to its FILE (one connection with curl).
+# fetch URL FILE: downloads URL to FILE.
 fetch() {
   if [ "$downloader" = curl ]; then
     # shellcheck disable=SC2086 # $curl_proto is one option and its value, or nothing
-    curl -fsSL $curl_proto --retry 2 -o "$2" "$1" ${3:+-o "$4" "$3"}
+    curl -fsSL $curl_proto --retry 2 -o "$2" "$1"
   else
-    wget -q -O "$2" "$1" && { [ $# -lt 4 ] || wget -q -O "$4" "$3"; }
+    wget -q -O "$2" "$1"
+  fi
+}
+
+# fetch_with_sum URL DIR: downloads URL and URL.sha256 into DIR under their own names, in one process.
+fetch_with_sum() {
+  if [ "$downloader" = curl ]; then
+    # shellcheck disable=SC2086 # $curl_proto is one option and its value, or nothing
+    curl -fsSL $curl_proto --retry 2 -o "$2/${1##*/}" "$1" -o "$2/${1##*/}.sha256" "$1.sha256"
+  else
+    wget -q -P "$2" "$1" "$1.sha256"
   fi
 }
 
 if [ "$resolve" = true ]; then
   tmp=$(mktemp -d) || die "cannot create a temporary directory"
 else
-  mkdir -p "$dir" || die "cannot create $dir: choose a writable directory with --dir"
   # Working files live in the install directory, so that the binary is moved into place atomically.
-  tmp=$(mktemp -d "$dir/.fink-tools-install.XXXXXX") ||
-    die "cannot write in $dir: choose a writable directory with --dir"
+  tmp=$dir/.fink-tools-install.$$
+  mkdir -p "$tmp" || die "cannot write in $dir: choose a writable directory with --dir"
 fi
 latest=
 resolved=
@@ -167,7 +182,7 @@ for spec in $tools; do
   stem=$tool-$version-$target
   url=$base_url/download/$tool-v$version/$stem.tar.gz
   archive=$tmp/$stem.tar.gz
-  fetch "$url" "$archive" "$url.sha256" "$archive.sha256" ||
+  fetch_with_sum "$url" "$tmp" ||
     die "cannot download $tool $version for $target from $url (does that release exist?)"
 
   read -r expected _ <"$archive.sha256" || expected=

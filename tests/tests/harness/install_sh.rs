@@ -1,12 +1,18 @@
 //! The repository's `install.sh` run by `sh`, `dash` and `bash` against the release server: good,
-//! tampered and missing archives, platforms with and without releases, curl and wget.
+//! tampered and missing archives, platforms with and without releases, wget and curl.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use harness::release::{LATEST, ReleaseServer, fake_tool_binary, tool_archive};
 
-const SHELLS: &[&str] = &["sh", "dash", "bash"];
+/// Each shell, with each downloader at least once.
+const SHELLS: &[(&str, &str)] = &[
+    ("sh", "wget"),
+    ("dash", "curl"),
+    ("bash", "wget"),
+    ("bash", "curl"),
+];
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
 fn script() -> PathBuf {
@@ -31,8 +37,14 @@ fn releases(targets: &[&str]) -> ReleaseServer {
     server
 }
 
-/// `<shell> install.sh <args>` with the release server as base URL and `home` as `$HOME`.
-fn install(shell: &str, server: &ReleaseServer, home: &Path, args: &[&str]) -> Command {
+/// `<shell> install.sh <args>` downloading with `downloader`, with the release server as base URL
+/// and `home` as `$HOME`.
+fn install(
+    (shell, downloader): (&str, &str),
+    server: &ReleaseServer,
+    home: &Path,
+    args: &[&str],
+) -> Command {
     let mut command = Command::new(harness_which(shell));
     command
         .arg(script())
@@ -41,7 +53,8 @@ fn install(shell: &str, server: &ReleaseServer, home: &Path, args: &[&str]) -> C
         .env("HOME", home)
         .env_remove("FINK_TOOLS_INSTALL_DIR")
         .env_remove("FINK_TOOLS_OS")
-        .env_remove("FINK_TOOLS_ARCH");
+        .env_remove("FINK_TOOLS_ARCH")
+        .env("FINK_TOOLS_DOWNLOADER", downloader);
     command
 }
 
@@ -75,14 +88,14 @@ fn installs_latest_and_pinned_versions_verified_under_every_shell() {
     );
     for shell in SHELLS {
         let home = tempfile::tempdir().unwrap();
-        let (out, stdout, stderr) = run(&mut install(shell, &server, home.path(), &["ciux"]));
-        assert!(out.status.success(), "{shell}: {stderr}");
+        let (out, stdout, stderr) = run(&mut install(*shell, &server, home.path(), &["ciux"]));
+        assert!(out.status.success(), "{shell:?}: {stderr}");
         let bin = home.path().join(".local/bin");
         assert_eq!(
             stdout,
             format!("ciux 0.2.0 installed in {}\n", bin.display())
         );
-        assert_eq!(entries(&bin), ["ciux"], "{shell}: no leftovers");
+        assert_eq!(entries(&bin), ["ciux"], "{shell:?}: no leftovers");
         let version = Command::new(bin.join("ciux"))
             .arg("--version")
             .output()
@@ -92,7 +105,7 @@ fn installs_latest_and_pinned_versions_verified_under_every_shell() {
         // Several tools, a version after its tool or after @, into --dir (with a space).
         let dir = home.path().join("my tools");
         let (out, stdout, stderr) = run(&mut install(
-            shell,
+            *shell,
             &server,
             home.path(),
             &[
@@ -103,7 +116,7 @@ fn installs_latest_and_pinned_versions_verified_under_every_shell() {
                 "ktbx@0.3.1",
             ],
         ));
-        assert!(out.status.success(), "{shell}: {stderr}");
+        assert!(out.status.success(), "{shell:?}: {stderr}");
         assert_eq!(
             stdout,
             format!(
@@ -120,7 +133,7 @@ fn resolve_prints_versions_and_installs_nothing() {
     let server = releases(&[HOST]);
     let home = tempfile::tempdir().unwrap();
     let (out, stdout, stderr) = run(&mut install(
-        "dash",
+        ("dash", "wget"),
         &server,
         home.path(),
         &["--resolve", "ciux", "ktbx@v0.3.1"],
@@ -135,7 +148,12 @@ fn resolve_prints_versions_and_installs_nothing() {
 fn help_is_the_header_comment() {
     let server = releases(&[HOST]);
     let home = tempfile::tempdir().unwrap();
-    let (out, stdout, _) = run(&mut install("sh", &server, home.path(), &["--help"]));
+    let (out, stdout, _) = run(&mut install(
+        ("sh", "curl"),
+        &server,
+        home.path(),
+        &["--help"],
+    ));
     assert!(out.status.success());
     assert!(
         stdout.starts_with("Installs release binaries of fink-tools"),
@@ -153,9 +171,11 @@ fn downloads_the_archive_and_its_checksum_for_the_platform() {
     let darwin = "aarch64-apple-darwin";
     let server = releases(&[HOST, darwin]);
     let home = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(install("sh", &server, home.path(), &["ciux", "0.2.0"])
-        .env("FINK_TOOLS_OS", "Darwin")
-        .env("FINK_TOOLS_ARCH", "arm64"));
+    let (out, _, stderr) = run(
+        install(("sh", "curl"), &server, home.path(), &["ciux", "0.2.0"])
+            .env("FINK_TOOLS_OS", "Darwin")
+            .env("FINK_TOOLS_ARCH", "arm64"),
+    );
     // The archive is for macOS: its binary is a shell script here, so it runs all the same.
     assert!(out.status.success(), "{stderr}");
     let stem = format!("/download/ciux-v0.2.0/ciux-0.2.0-{darwin}.tar.gz");
@@ -170,19 +190,19 @@ fn a_tampered_archive_installs_nothing() {
     server.add_file(&path, tool_archive("ciux", "0.2.0", HOST, &evil));
     for shell in SHELLS {
         let home = tempfile::tempdir().unwrap();
-        let (out, stdout, stderr) = run(&mut install(shell, &server, home.path(), &["ciux"]));
-        assert_eq!(out.status.code(), Some(1), "{shell}");
+        let (out, stdout, stderr) = run(&mut install(*shell, &server, home.path(), &["ciux"]));
+        assert_eq!(out.status.code(), Some(1), "{shell:?}");
         assert_eq!(stdout, "");
         assert!(
             stderr.contains(&format!(
                 "install.sh: error: checksum mismatch for {}: expected sha256 ",
                 server.url(&path)
             )) && stderr.contains("nothing was installed"),
-            "{shell}: {stderr}"
+            "{shell:?}: {stderr}"
         );
         assert!(
             entries(&home.path().join(".local/bin")).is_empty(),
-            "{shell}"
+            "{shell:?}"
         );
     }
 }
@@ -193,24 +213,29 @@ fn a_missing_version_is_an_error_naming_it() {
     for shell in SHELLS {
         let home = tempfile::tempdir().unwrap();
         let (out, _, stderr) = run(&mut install(
-            shell,
+            *shell,
             &server,
             home.path(),
             &["ciux", "9.9.9"],
         ));
-        assert_eq!(out.status.code(), Some(1), "{shell}");
+        assert_eq!(out.status.code(), Some(1), "{shell:?}");
         assert!(
             stderr.contains(&format!(
                 "install.sh: error: cannot download ciux 9.9.9 for {HOST} from {}",
                 server.url("/download/ciux-v9.9.9/ciux-9.9.9-x86_64-unknown-linux-gnu.tar.gz")
             )),
-            "{shell}: {stderr}"
+            "{shell:?}: {stderr}"
         );
         assert!(entries(&home.path().join(".local/bin")).is_empty());
     }
     // A tool that the latest list does not name.
     let home = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(&mut install("sh", &server, home.path(), &["finkctl"]));
+    let (out, _, stderr) = run(&mut install(
+        ("sh", "curl"),
+        &server,
+        home.path(),
+        &["finkctl"],
+    ));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("names no version of finkctl"), "{stderr}");
 }
@@ -221,13 +246,13 @@ fn an_unsupported_platform_is_refused_before_any_download() {
     for (os, arch) in [("FreeBSD", "x86_64"), ("Linux", "riscv64")] {
         for shell in SHELLS {
             let home = tempfile::tempdir().unwrap();
-            let (out, _, stderr) = run(install(shell, &server, home.path(), &["ciux"])
+            let (out, _, stderr) = run(install(*shell, &server, home.path(), &["ciux"])
                 .env("FINK_TOOLS_OS", os)
                 .env("FINK_TOOLS_ARCH", arch));
-            assert_eq!(out.status.code(), Some(1), "{shell}");
+            assert_eq!(out.status.code(), Some(1), "{shell:?}");
             assert!(
                 stderr.contains(&format!("install.sh: error: no release for {os} {arch}: ")),
-                "{shell}: {stderr}"
+                "{shell:?}: {stderr}"
             );
         }
     }
@@ -243,37 +268,49 @@ fn bad_arguments_are_refused() {
         (&["ciux", "1.2"], "invalid version \"1.2\""),
         (&["ciux@../x"], "invalid version \"../x\""),
         (&["--force"], "unknown option --force"),
+        (&["--dir"], "--dir needs a directory"),
     ] {
-        let (out, _, stderr) = run(&mut install("sh", &server, home.path(), args));
+        let (out, _, stderr) = run(&mut install(("sh", "curl"), &server, home.path(), args));
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+    let (out, _, stderr) = run(&mut install(
+        ("sh", "fetch"),
+        &server,
+        home.path(),
+        &["ciux"],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("FINK_TOOLS_DOWNLOADER=fetch: expected wget or curl"),
+        "{stderr}"
+    );
     assert!(server.requests().is_empty());
 }
 
 #[test]
-fn wget_serves_when_curl_is_missing() {
+fn curl_serves_when_wget_is_missing() {
     let server = releases(&[HOST]);
     let home = tempfile::tempdir().unwrap();
-    // A PATH with the tools install.sh needs, wget but no curl.
+    // A PATH with the tools install.sh needs, curl but no wget.
     let bin = home.path().join("path");
     std::fs::create_dir(&bin).unwrap();
     for tool in [
         "uname",
-        "mktemp",
         "mkdir",
         "rm",
         "mv",
         "sha256sum",
         "tar",
         "gzip",
-        "wget",
+        "curl",
     ] {
         let found = harness_which(tool);
         std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
     }
-    let (out, stdout, stderr) =
-        run(install("sh", &server, home.path(), &["ciux"]).env("PATH", &bin));
+    let (out, stdout, stderr) = run(install(("sh", "wget"), &server, home.path(), &["ciux"])
+        .env_remove("FINK_TOOLS_DOWNLOADER")
+        .env("PATH", &bin));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("ciux 0.2.0 installed in "), "{stdout}");
     assert!(stderr.contains("is not on PATH"), "{stderr}");
