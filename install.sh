@@ -152,9 +152,11 @@ fetch_with_sum() {
 if [ "$resolve" = true ]; then
   tmp=$(mktemp -d) || die "cannot create a temporary directory"
 else
-  # Working files live in the install directory, so that the binary is moved into place atomically.
-  tmp=$dir/.fink-tools-install.$$
-  mkdir -p "$tmp" || die "cannot write in $dir: choose a writable directory with --dir"
+  mkdir -p "$dir" || die "cannot create $dir: choose a writable directory with --dir"
+  # Working files live in the install directory, so that the binary is moved into place atomically;
+  # a fresh directory, so that no leftover of an interrupted run is taken for a download.
+  tmp=$(mktemp -d "$dir/.fink-tools-install.XXXXXX") ||
+    die "cannot write in $dir: choose a writable directory with --dir"
 fi
 latest=
 resolved=

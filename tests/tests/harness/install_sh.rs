@@ -298,6 +298,7 @@ fn curl_serves_when_wget_is_missing() {
     for tool in [
         "uname",
         "mkdir",
+        "mktemp",
         "rm",
         "mv",
         "sha256sum",
