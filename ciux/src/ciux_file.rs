@@ -53,6 +53,9 @@ pub struct DependencySpec {
     /// Tool to install: Go module `path@version`, or Rust `crate@version`.
     #[serde(default)]
     pub package: String,
+    /// A prebuilt fink-tools release to install instead of `package` (`ktbx-v0.2.0`).
+    #[serde(default)]
+    pub release: String,
     /// Pinned tag, branch or commit of a git dependency.
     #[serde(default)]
     pub revision: Option<String>,

@@ -13,6 +13,9 @@ use crate::selector::{Selector, SelectorError};
 pub enum DepKind {
     /// A tool to install (`go install` or `cargo install`).
     Package(String),
+    /// A prebuilt fink-tools release to install (`release: ktbx-v0.2.0`; takes precedence over
+    /// `package`, which the Go ciux reads instead).
+    Release(String),
     /// A container image that must exist.
     Image(String),
     /// A git repository.
@@ -30,7 +33,9 @@ pub enum DepKind {
 
 impl DepKind {
     fn from_spec(spec: &DependencySpec) -> Self {
-        if !spec.package.is_empty() {
+        if !spec.release.is_empty() {
+            DepKind::Release(spec.release.clone())
+        } else if !spec.package.is_empty() {
             DepKind::Package(spec.package.clone())
         } else if !spec.image.is_empty() {
             DepKind::Image(spec.image.clone())
@@ -47,7 +52,7 @@ impl DepKind {
     /// The line of `get deps`: package, image reference or URL (without credentials).
     pub fn label(&self) -> String {
         match self {
-            DepKind::Package(p) => p.clone(),
+            DepKind::Package(p) | DepKind::Release(p) => p.clone(),
             DepKind::Image(i) => i.clone(),
             DepKind::Git { url, .. } => redact(url),
         }
@@ -91,6 +96,30 @@ pub enum ProjectError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// A `release:` value that is not a fink-tools release tag.
+    #[error("{file}: dependency {index}: release {release:?} {reason}")]
+    Release {
+        /// The `.ciux` path.
+        file: PathBuf,
+        /// 0-based index in `dependencies`.
+        index: usize,
+        /// The value.
+        release: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `package:` value that cannot be installed safely (see [`crate::install::check_package`]).
+    #[error("{file}: dependency {index}: package {package:?} {reason}")]
+    Package {
+        /// The `.ciux` path.
+        file: PathBuf,
+        /// 0-based index in `dependencies`.
+        index: usize,
+        /// The value.
+        package: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Project {
@@ -127,6 +156,26 @@ impl Project {
                         ProjectError::BadGitDependency {
                             file: root.join(".ciux"),
                             url: redact(url),
+                            reason,
+                        }
+                    })?;
+                }
+                if let DepKind::Package(package) = &kind {
+                    crate::install::check_package(package).map_err(|reason| {
+                        ProjectError::Package {
+                            file: root.join(".ciux"),
+                            index,
+                            package: package.clone(),
+                            reason,
+                        }
+                    })?;
+                }
+                if let DepKind::Release(release) = &kind {
+                    crate::install::Release::parse(release).map_err(|reason| {
+                        ProjectError::Release {
+                            file: root.join(".ciux"),
+                            index,
+                            release: release.clone(),
                             reason,
                         }
                     })?;

@@ -22,5 +22,7 @@ mod hardening;
 mod help;
 #[path = "cli/registry_decision.rs"]
 mod registry_decision;
+#[path = "cli/packages.rs"]
+mod packages;
 #[path = "cli/registry_protocol.rs"]
 mod registry_protocol;

@@ -43,6 +43,37 @@ pub enum Fault {
     Endless,
 }
 
+/// Where [`ReleaseServer::publish_tool`] lists the latest version of each tool.
+pub const LATEST: &str = "/latest/download/latest.txt";
+
+/// A release archive shaped like those of `cargo xtask dist`: `<tool>-<version>-<target>/<tool>`
+/// (mode 0755, `binary`) and a README, gzip-compressed.
+pub fn tool_archive(tool: &str, version: &str, target: &str, binary: &[u8]) -> Vec<u8> {
+    use crate::archive::{Entry, tar_gz};
+    let stem = format!("{tool}-{version}-{target}");
+    let binary_path = format!("{stem}/{tool}");
+    let readme_path = format!("{stem}/README.md");
+    let readme = format!("# {tool}\n");
+    tar_gz(&[
+        Entry {
+            path: &binary_path,
+            content: binary,
+            mode: 0o755,
+        },
+        Entry {
+            path: &readme_path,
+            content: readme.as_bytes(),
+            mode: 0o644,
+        },
+    ])
+}
+
+/// A stand-in executable for a released tool: a shell script whose `--version` prints
+/// `<tool> <version>` as the real tools do (clap's format).
+pub fn fake_tool_binary(tool: &str, version: &str) -> Vec<u8> {
+    format!("#!/bin/sh\necho '{tool} {version}'\n").into_bytes()
+}
+
 /// The sha256 digest of `bytes` as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -118,6 +149,43 @@ impl ReleaseServer {
         };
         self.lock().redirects.insert(from.to_owned(), location);
         self
+    }
+
+    /// Publishes a release of a fink-tools tool as `release.yml` does, with this server's root as
+    /// `FINK_TOOLS_BASE_URL`: the archive at `/download/<tool>-v<version>/<tool>-<version>-<target>.tar.gz`,
+    /// its `.sha256` (`<hex>  <file name>`, as `cargo xtask dist` writes it), and, unless the version
+    /// is a pre-release, the tool's line `<tool> <version>` in `/latest/download/latest.txt` (what
+    /// GitHub serves from the latest release). Returns the archive's path.
+    pub fn publish_tool(
+        &self,
+        tool: &str,
+        version: &str,
+        target: &str,
+        archive: Vec<u8>,
+    ) -> String {
+        let name = format!("{tool}-{version}-{target}.tar.gz");
+        let path = format!("/download/{tool}-v{version}/{name}");
+        let sum = format!("{}  {name}\n", sha256_hex(&archive));
+        let mut state = self.lock();
+        state.files.insert(path.clone(), archive);
+        state
+            .files
+            .insert(format!("{path}.sha256"), sum.into_bytes());
+        if !version.contains('-') {
+            let old = state.files.get(LATEST).cloned().unwrap_or_default();
+            let mut lines: Vec<String> = String::from_utf8_lossy(&old)
+                .lines()
+                .filter(|line| line.split_whitespace().next() != Some(tool))
+                .map(str::to_owned)
+                .collect();
+            lines.push(format!("{tool} {version}"));
+            lines.sort();
+            state.files.insert(
+                LATEST.to_owned(),
+                format!("{}\n", lines.join("\n")).into_bytes(),
+            );
+        }
+        path
     }
 
     /// The URL of `path` on this server: `http://127.0.0.1:PORT<path>`.

@@ -7,6 +7,8 @@ mod archive;
 mod fakebin;
 #[path = "harness/git.rs"]
 mod git;
+#[path = "harness/install_sh.rs"]
+mod install_sh;
 #[path = "harness/proxy.rs"]
 mod proxy;
 #[path = "harness/registry.rs"]

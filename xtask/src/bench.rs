@@ -8,6 +8,7 @@
 
 mod ciux;
 mod finkctl;
+mod install_sh;
 mod ktbx;
 
 use std::process::Command;
@@ -166,7 +167,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         eprintln!("xtask: benchmarking {group}");
         match group {
             "ktbx" => rows.extend(ktbx::run(&tools)?),
-            "ciux" => rows.extend(ciux::run(&tools)?),
+            "ciux" => {
+                rows.extend(ciux::run(&tools)?);
+                rows.push(install_sh::run(&tools)?);
+            }
             _ => rows.extend(finkctl::run(&tools)?),
         }
     }

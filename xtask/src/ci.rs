@@ -10,6 +10,7 @@ use crate::{cargo, cargo_with_env, project_root};
 pub(crate) fn run() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
     check_single_crypto_provider()?;
+    crate::release_files::check()?;
     cargo(&[
         "clippy",
         "--workspace",

@@ -1,7 +1,8 @@
-//! `cargo xtask dist <tool>…`: per-tool release archives.
+//! `cargo xtask dist [--target <triple>] <tool>…`: per-tool release archives.
 //!
 //! For each tool: an optimised, stripped build, then `dist/<tool>-<version>-<target>.tar.gz` holding the
 //! binary, shell completions, a man page, the tool's README and the LICENSE, plus its `.sha256`.
+//! `.github/workflows/release.yml` runs it once per target of [`RELEASE_TARGETS`].
 
 use std::ffi::OsStr;
 use std::fs;
@@ -34,22 +35,82 @@ const SHELLS: &[Shell] = &[
     Shell::Elvish,
 ];
 
-pub(crate) fn run(names: &[String]) -> Result<()> {
-    if names.is_empty() {
-        bail!("usage: cargo xtask dist <ktbx|ciux|finkctl>...");
+/// The targets that `release.yml` builds, each with the GitHub runner that builds it natively.
+pub(crate) const RELEASE_TARGETS: &[(&str, &str)] = &[
+    ("x86_64-unknown-linux-gnu", "ubuntu-22.04"),
+    ("aarch64-unknown-linux-gnu", "ubuntu-22.04-arm"),
+    ("aarch64-apple-darwin", "macos-14"),
+    (
+        "x86_64-apple-darwin",
+        "macos-14 (Apple clang cross-compiles to x86_64)",
+    ),
+];
+
+/// `cargo xtask dist --help`.
+fn help() -> String {
+    let mut text = String::from(
+        "usage: cargo xtask dist [--target <triple>] <ktbx|ciux|finkctl>...\n\n\
+         Builds each tool in release mode and writes dist/<tool>-<version>-<target>.tar.gz (binary,\n\
+         completions, man page, README, LICENSE) and its .sha256.\n\n\
+         --target <triple>  build for this target (rustup target add <triple> first); default: the host\n\n\
+         Targets of .github/workflows/release.yml (runner that builds each):\n",
+    );
+    for (target, runner) in RELEASE_TARGETS {
+        text.push_str(&format!("  {target:<28}{runner}\n"));
     }
-    let target = host_target()?;
-    for name in names {
+    text
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let mut target = None;
+    let mut names = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                print!("{}", help());
+                return Ok(());
+            }
+            "--target" => {
+                target = Some(
+                    args.next()
+                        .context("--target needs a target triple")?
+                        .clone(),
+                )
+            }
+            other if other.starts_with("--target=") => {
+                target = Some(other["--target=".len()..].to_string());
+            }
+            other if other.starts_with('-') => bail!("unknown option {other}\n\n{}", help()),
+            name => names.push(name.to_string()),
+        }
+    }
+    if names.is_empty() {
+        bail!("no tool named\n\n{}", help());
+    }
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => project_root().join("target"),
+    };
+    // Without --target, cargo builds into target/release (shared with the other release builds).
+    let (target, target_args, release_dir) = match target {
+        Some(target) => (
+            target.clone(),
+            vec!["--target".to_string(), target.clone()],
+            target_dir.join(target).join("release"),
+        ),
+        None => (host_target()?, Vec::new(), target_dir.join("release")),
+    };
+    for name in &names {
         let (tool, command) = TOOLS
             .iter()
             .find(|(tool, _)| tool == name)
             .with_context(|| format!("unknown tool {name:?}: expected ktbx, ciux or finkctl"))?;
         let commit = build_commit()?;
-        cargo_with_env(
-            &["build", "--release", "--locked", "--package", tool],
-            &[("FINK_TOOLS_COMMIT", OsStr::new(&commit))],
-        )?;
-        let binary = project_root().join("target/release").join(tool);
+        let mut build = vec!["build", "--release", "--locked", "--package", tool];
+        build.extend(target_args.iter().map(String::as_str));
+        cargo_with_env(&build, &[("FINK_TOOLS_COMMIT", OsStr::new(&commit))])?;
+        let binary = release_dir.join(tool);
         let archive = package(
             tool,
             command(),
@@ -90,7 +151,7 @@ fn build_commit() -> Result<String> {
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_target() -> Result<String> {
+pub(crate) fn host_target() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
     let output = Process::new(&rustc)
         .arg("-vV")
@@ -104,7 +165,7 @@ fn host_target() -> Result<String> {
 }
 
 /// Writes `<out>/<tool>-<version>-<target>.tar.gz` and its `.sha256`; returns the archive path.
-fn package(
+pub(crate) fn package(
     tool: &str,
     mut command: Command,
     binary: &Path,
@@ -177,6 +238,34 @@ fn append_bytes<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_lists_the_targets_of_release_yml() {
+        let workflow =
+            fs::read_to_string(project_root().join(".github/workflows/release.yml")).unwrap();
+        let mut in_workflow: Vec<&str> = workflow
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("- target: "))
+            .collect();
+        in_workflow.sort();
+        let mut listed: Vec<&str> = RELEASE_TARGETS.iter().map(|(t, _)| *t).collect();
+        listed.sort();
+        assert_eq!(listed, in_workflow);
+        let help = help();
+        for (target, runner) in RELEASE_TARGETS {
+            assert!(
+                help.contains(&format!("  {target:<28}{runner}\n")),
+                "{help}"
+            );
+            let runner = runner.split(' ').next().unwrap();
+            assert!(
+                workflow.contains(&format!(
+                    "- target: {target}\n            runner: {runner}\n"
+                )),
+                "release.yml builds {target} on {runner}"
+            );
+        }
+    }
 
     #[test]
     fn build_commit_names_head() {

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, written in Rust so that it needs only cargo.
 //!
 //! - `cargo xtask ci`: format check, dependency rules, clippy with `-D warnings`, then the whole test suite.
-//! - `cargo xtask dist <tool>`: an optimised release archive of one tool with completions and a man page.
+//! - `cargo xtask dist [--target <triple>] <tool>`: an optimised release archive of one tool with
+//!   completions and a man page (`--help` lists the targets of `release.yml`).
 //! - `cargo xtask demo`: the three tools on a generated stack and a simulated cluster, in one command.
 //! - `cargo xtask bench [ktbx|ciux|finkctl]`: the performance table (release builds).
 //! - `cargo xtask e2e`: the opt-in tests that need docker and network (a real kind cluster).
@@ -10,6 +11,7 @@ mod bench;
 mod ci;
 mod demo;
 mod dist;
+mod release_files;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
 
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | dist <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]... | e2e"
+                "usage: cargo xtask ci | dist [--target <triple>] <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]... | e2e"
             );
             return ExitCode::from(2);
         }

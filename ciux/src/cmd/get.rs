@@ -112,6 +112,7 @@ fn dependencies(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
             .iter()
             .map(|d| match d {
                 crate::project::DepKind::Package(p) => json!({"kind": "package", "package": p}),
+                crate::project::DepKind::Release(r) => json!({"kind": "release", "release": r}),
                 crate::project::DepKind::Image(i) => json!({"kind": "image", "image": i}),
                 crate::project::DepKind::Git { url, clone, pull, revision } => {
                     json!({"kind": "git", "url": crate::remote_url::redact(url), "clone": clone, "pull": pull, "revision": revision})

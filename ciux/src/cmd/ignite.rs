@@ -111,8 +111,13 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     // Tools, one after another (their output would interleave).
     let mut installed = Vec::new();
     for dep in &project.deps {
-        if let DepKind::Package(p) = dep {
-            installed.push(Install::package(p));
+        match dep {
+            DepKind::Package(p) => installed.push(Install::package(p)),
+            DepKind::Release(r) => installed.push(Install::Release(
+                crate::install::Release::parse(r)
+                    .map_err(|reason| anyhow!("release {r:?} {reason}"))?,
+            )),
+            _ => {}
         }
     }
     for d in deps.iter().filter(|d| d.clone) {
@@ -124,7 +129,7 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     }
     for install in &installed {
         install
-            .run(runner)
+            .run(runner, out)
             .with_context(|| format!("unable to install {install}"))?;
     }
 
@@ -453,6 +458,7 @@ fn summary(
         for dep in &project.deps {
             match dep {
                 DepKind::Package(p) => writeln!(err, "  Package: {p}")?,
+                DepKind::Release(r) => writeln!(err, "  Release: {r}")?,
                 DepKind::Image(i) => writeln!(err, "  Image: {i}")?,
                 DepKind::Git { .. } => {
                     let Some(d) = git_deps.next() else { continue };

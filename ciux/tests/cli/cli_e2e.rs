@@ -369,11 +369,11 @@ fn ignite_with_dependencies() {
     assert_eq!(
         calls(&fakes, "go"),
         [
-            "install github.com/k8s-school/ink@v0.0.1-rc5".to_string(),
+            "install -- github.com/k8s-school/ink@v0.0.1-rc5".to_string(),
             format!("install -C {}", sim_dir.display())
         ]
     );
-    assert_eq!(calls(&fakes, "cargo"), ["install --locked ktbx@1.2.0"]);
+    assert_eq!(calls(&fakes, "cargo"), ["install --locked -- ktbx@1.2.0"]);
     let env = std::fs::read_to_string(broker.dir.join(".ciux.d/ciux_itest.sh")).unwrap();
     let expected = format!(
         "# Label selector: itest

@@ -184,7 +184,7 @@ fn github_e2e_steps() {
     );
     let go = calls(&s.fakes, "go");
     assert!(
-        go.contains(&"install github.com/k8s-school/ktbx@v1.1.6-rc5".to_string()),
+        go.contains(&"install -- github.com/k8s-school/ktbx@v1.1.6-rc5".to_string()),
         "itest selects optional: {go:?}"
     );
     assert!(calls(&s.fakes, "docker").contains(&format!("load --input {}", artifact.display())));
@@ -207,7 +207,10 @@ fn finkctl_ciuxconfig_and_release_flows() {
         )),
         "{out}"
     );
-    assert_eq!(calls(&s.fakes, "cargo"), ["install --locked finkctl@3.1.3"]);
+    assert_eq!(
+        calls(&s.fakes, "cargo"),
+        ["install --locked -- finkctl@3.1.3"]
+    );
     let out = bash(&s, "release.sh", &s.broker.dir, &[]);
     assert!(out.starts_with("  git://127.0.0.1:"), "{out}");
     assert!(
