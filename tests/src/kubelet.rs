@@ -176,7 +176,7 @@ async fn serve(
                     version = pod.metadata.resource_version.clone().unwrap_or(version);
                 }
                 WatchEvent::Bookmark(bookmark) => version = bookmark.metadata.resource_version,
-                WatchEvent::Error(err) => return Err(kube::Error::Api(err.into())),
+                WatchEvent::Error(err) => return Err(kube::Error::Api(err)),
             }
         }
     }

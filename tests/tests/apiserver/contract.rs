@@ -245,11 +245,13 @@ both! {
     async fn delete_preconditions_are_checked(server) {
         let cms = config_maps(&server).await;
         cms.create(&PostParams::default(), &config_map("kept", json!({}))).await.unwrap();
-        let mut params = DeleteParams::default();
-        params.preconditions = Some(kube::api::Preconditions {
-            uid: Some("00000000-0000-0000-0000-000000000000".into()),
-            resource_version: None,
-        });
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some("00000000-0000-0000-0000-000000000000".into()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
         let err = cms.delete("kept", &params).await.unwrap_err();
         assert_eq!(api_error(err), (409, "Conflict".into()));
         assert!(cms.get_opt("kept").await.unwrap().is_some());
