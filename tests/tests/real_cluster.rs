@@ -713,3 +713,55 @@ fn fink_ci_flow_against_a_real_api_server() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn the_stand_in_kubelet_reports_each_fate_through_pod_status() {
+    let Some(w) = World::new() else { return };
+    let pods = w.runtime.block_on(async {
+        let pods: Api<Pod> = Api::default_namespaced(w.client(&w.spark.name).await);
+        for name in ["runs", "succeeds", "fails"] {
+            pods.create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name},
+                    "spec": {"containers": [{"name": "main", "image": "busybox"}]}}))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+        let mut stored = Vec::new();
+        for (name, fate) in [
+            ("runs", Fate::Running),
+            ("succeeds", Fate::Succeeded),
+            ("fails", Fate::Failed(3)),
+        ] {
+            stored.push(harness::kubelet::set_fate(&pods, name, fate).await.unwrap());
+        }
+        stored
+    });
+    let summary: Vec<(String, bool, Option<i32>)> = pods
+        .iter()
+        .map(|pod| {
+            let status = pod.status.clone().unwrap();
+            let ready = status
+                .conditions
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let exit = status.container_statuses.unwrap()[0]
+                .state
+                .as_ref()
+                .and_then(|state| state.terminated.as_ref())
+                .map(|terminated| terminated.exit_code);
+            (status.phase.unwrap(), ready, exit)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Running".to_string(), true, None),
+            ("Succeeded".to_string(), false, Some(0)),
+            ("Failed".to_string(), false, Some(3)),
+        ]
+    );
+}
