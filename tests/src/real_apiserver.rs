@@ -277,15 +277,10 @@ pub fn supervise(dir: &Path) -> Result<(), String> {
     let binaries = kube_bin::find()?;
     let run = dir.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&run).map_err(|err| format!("creating {}: {err}", run.display()))?;
-    let mut cluster = Cluster::start(&binaries, &run);
-    let endpoint = match &cluster {
-        Ok(cluster) => cluster.endpoint.clone(),
-        Err(err) => {
-            eprintln!("kube-supervisor: {err}");
-            let _ = std::fs::remove_dir_all(&run);
-            return Err(err.clone());
-        }
-    };
+    let mut cluster = Cluster::start(&binaries, &run).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&run);
+    })?;
+    let endpoint = cluster.endpoint.clone();
     let socket = dir.join("socket");
     let listener = UnixListener::bind(&socket)
         .map_err(|err| format!("binding {}: {err}", socket.display()))?;
@@ -314,9 +309,7 @@ pub fn supervise(dir: &Path) -> Result<(), String> {
     let lock = std::fs::File::create(dir.join("lock")).map_err(|err| err.to_string())?;
     let outcome = loop {
         std::thread::sleep(Duration::from_millis(100));
-        if let Ok(cluster) = &mut cluster
-            && let Some(died) = cluster.died()
-        {
+        if let Some(died) = cluster.died() {
             break Err(died);
         }
         let idle = idle_since
@@ -333,12 +326,9 @@ pub fn supervise(dir: &Path) -> Result<(), String> {
             let _ = lock.unlock();
         }
     };
-    if let Ok(cluster) = cluster {
-        cluster.stop();
-    }
+    cluster.stop();
     let _ = std::fs::remove_dir_all(&run);
-    if let Err(err) = &outcome {
-        eprintln!("kube-supervisor: {err}");
+    if outcome.is_err() {
         let _ = std::fs::remove_file(&socket);
     }
     outcome
@@ -364,6 +354,8 @@ struct Cluster {
     endpoint: Endpoint,
     children: Vec<(&'static str, Child)>,
     etcd_data: PathBuf,
+    /// Certificates, tokens and the servers' logs.
+    run: PathBuf,
 }
 
 impl Cluster {
@@ -396,6 +388,7 @@ impl Cluster {
             },
             children: Vec::new(),
             etcd_data,
+            run: run.to_path_buf(),
         };
         let result = cluster.start_processes(binaries, run, &manager_token);
         match result {
@@ -551,7 +544,8 @@ impl Cluster {
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "kube-apiserver was not ready within {START_TIMEOUT:?}"
+                    "kube-apiserver was not ready within {START_TIMEOUT:?}; the end of its log:\n{}",
+                    self.log_tail("kube-apiserver")
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -560,13 +554,25 @@ impl Cluster {
 
     /// Which server exited, with the end of its log, if one did.
     fn died(&mut self) -> Option<String> {
-        self.children.iter_mut().find_map(|(name, child)| {
+        let (name, status) = self.children.iter_mut().find_map(|(name, child)| {
             child
                 .try_wait()
                 .ok()
                 .flatten()
-                .map(|status| format!("{name} exited ({status})"))
-        })
+                .map(|status| (*name, status))
+        })?;
+        Some(format!(
+            "{name} exited ({status}); the end of its log:\n{}",
+            self.log_tail(name)
+        ))
+    }
+
+    /// The last 20 lines of `<run>/<name>.log`.
+    fn log_tail(&self, name: &str) -> String {
+        let text =
+            std::fs::read_to_string(self.run.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// Kills the servers (controller-manager first) and removes etcd's data.
