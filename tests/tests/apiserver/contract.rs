@@ -725,3 +725,24 @@ both! {
         }
     }
 }
+
+both! {
+    /// Server-side apply of a Service whose port omits `protocol` (a list key defaulted by the
+    /// server): today's servers accept it; 1.20 answers 500 "associative list with keys has an
+    /// element that omits key field" (a 1.20-only difference: the fake keeps today's behaviour).
+    async fn server_side_apply_of_ports_without_protocol(server) {
+        let services: Api<k8s_openapi::api::core::v1::Service> = Api::default_namespaced(server.client().await);
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        let outcome = services.patch("web", &PatchParams::apply("tool"), &Patch::Apply(&service)).await;
+        if server.is_real() {
+            let err = outcome.err().expect("1.20 refuses the port without protocol");
+            let kube::Error::Api(status) = err else { panic!("{err:?}") };
+            assert_eq!(status.code, 500);
+            assert!(status.message.contains("omits key field"), "{}", status.message);
+        } else {
+            let ports = outcome.unwrap().spec.unwrap().ports.unwrap();
+            assert_eq!(ports[0].port, 80);
+        }
+    }
+}
