@@ -736,7 +736,7 @@ both! {
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
         let outcome = services.patch("web", &PatchParams::apply("tool"), &Patch::Apply(&service)).await;
         if server.is_real() {
-            let err = outcome.err().expect("1.20 refuses the port without protocol");
+            let err = outcome.expect_err("1.20 refuses the port without protocol");
             let kube::Error::Api(status) = err else { panic!("{err:?}") };
             assert_eq!(status.code, 500);
             assert!(status.message.contains("omits key field"), "{}", status.message);
