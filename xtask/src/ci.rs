@@ -24,6 +24,14 @@ pub(crate) fn run() -> Result<()> {
     // features (every package's integration tests need its binary): point the tests at them, so no
     // test starts a nested cargo build with another feature set.
     let bin_dir = target_dir()?.join("debug");
+    // Say up front whether the tests against a real kube-apiserver run or skip (and why).
+    match harness::kube_bin::find() {
+        Ok(binaries) => eprintln!(
+            "xtask: real kube-apiserver tests run with {}",
+            binaries.apiserver.display()
+        ),
+        Err(reason) => eprintln!("xtask: real kube-apiserver tests SKIP: {reason}"),
+    }
     cargo_with_env(
         &[
             "nextest",

@@ -6,11 +6,14 @@
 //! - `cargo xtask demo`: the three tools on a generated stack and a simulated cluster, in one command.
 //! - `cargo xtask bench [ktbx|ciux|finkctl]`: the performance table (release builds).
 //! - `cargo xtask e2e`: the opt-in tests that need docker and network (a real kind cluster).
+//! - `cargo xtask real-apiserver`: builds (once, cached) the real kube-apiserver the tests also run
+//!   against, from Debian's `kubernetes` source package; skips where apt cannot be used.
 
 mod bench;
 mod ci;
 mod demo;
 mod dist;
+mod real_apiserver;
 mod release_files;
 
 use std::ffi::OsStr;
@@ -27,10 +30,11 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("e2e") => e2e(),
+        Some("real-apiserver") => real_apiserver::run(),
 
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | dist [--target <triple>] <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]... | e2e"
+                "usage: cargo xtask ci | dist [--target <triple>] <ktbx|ciux|finkctl>... | demo | bench [ktbx|ciux|finkctl]... | e2e | real-apiserver"
             );
             return ExitCode::from(2);
         }

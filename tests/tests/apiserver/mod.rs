@@ -1,6 +1,7 @@
 //! The fake Kubernetes API server, driven over real HTTP by kube-rs, raw HTTP and kubectl.
 
 mod binary;
+mod contract;
 mod crud;
 mod discovery;
 mod exec;

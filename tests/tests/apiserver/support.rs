@@ -41,3 +41,105 @@ pub(crate) fn api_error(e: kube::Error) -> (u16, String) {
         other => panic!("expected an API error Status, got {other:?}"),
     }
 }
+
+/// A server of either kind with the namespace one test works in: the fake (namespace `default`)
+/// or the shared real kube-apiserver 1.20 (a fresh namespace), for the contract tests that hold
+/// for both. [`both!`] runs a test body once against each.
+pub(crate) enum Server {
+    Fake(FakeApiServer),
+    Real(harness::real_apiserver::TestNamespace),
+}
+
+impl Server {
+    /// A fresh fake server.
+    pub(crate) fn fake() -> Server {
+        Server::Fake(FakeApiServer::start())
+    }
+
+    /// A fresh namespace on this test binary's real server, or `None` (with the reason printed)
+    /// when the real binaries are not built.
+    pub(crate) async fn real() -> Option<Server> {
+        let server = real_server()?;
+        Some(Server::Real(server.namespace().await))
+    }
+
+    /// The namespace the test works in.
+    pub(crate) fn ns(&self) -> &str {
+        match self {
+            Server::Fake(_) => "default",
+            Server::Real(namespace) => &namespace.name,
+        }
+    }
+
+    /// True for the real server.
+    pub(crate) fn is_real(&self) -> bool {
+        matches!(self, Server::Real(_))
+    }
+
+    /// A kubeconfig whose current context defaults to [`ns`](Self::ns).
+    pub(crate) fn kubeconfig(&self) -> &std::path::Path {
+        match self {
+            Server::Fake(server) => server.kubeconfig(),
+            Server::Real(namespace) => &namespace.kubeconfig,
+        }
+    }
+
+    /// A kube client from [`kubeconfig`](Self::kubeconfig).
+    pub(crate) async fn client(&self) -> kube::Client {
+        install_crypto();
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .expect("config from kubeconfig");
+        kube::Client::try_from(config).expect("client")
+    }
+}
+
+/// This test binary's real API server, or `None` after printing why the test skips.
+pub(crate) fn real_server() -> Option<&'static harness::real_apiserver::RealApiServer> {
+    match harness::real_apiserver::RealApiServer::shared(std::path::Path::new(env!(
+        "CARGO_BIN_EXE_kube-supervisor"
+    ))) {
+        Ok(server) => Some(server),
+        Err(reason) => {
+            eprintln!("SKIPPED: no real kube-apiserver: {reason}");
+            None
+        }
+    }
+}
+
+/// Defines a contract test as a module with two tests, `fake` and `real`, running `$body` with
+/// `$server` bound to a [`Server`] of that kind. `fake_differs = "…"` ignores the fake side with
+/// that reason (a divergence of the fake from every real server, to be fixed in the fake).
+macro_rules! both {
+    ($(#[doc = $doc:literal])* async fn $name:ident($server:ident) $body:block) => {
+        both!(@ $(#[doc = $doc])* [] async fn $name($server) $body);
+    };
+    (fake_differs = $reason:literal, $(#[doc = $doc:literal])* async fn $name:ident($server:ident) $body:block) => {
+        both!(@ $(#[doc = $doc])* [#[ignore = $reason]] async fn $name($server) $body);
+    };
+    (@ $(#[doc = $doc:literal])* [$($fake_attr:tt)*] async fn $name:ident($server:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            $($fake_attr)*
+            async fn fake() {
+                let $server = $crate::apiserver::support::Server::fake();
+                $body
+            }
+
+            #[tokio::test]
+            async fn real() {
+                let Some($server) = $crate::apiserver::support::Server::real().await else {
+                    return;
+                };
+                $body
+            }
+        }
+    };
+}
+pub(crate) use both;
