@@ -383,7 +383,7 @@ pub(crate) fn server_side_apply(
     let mut entries = current.map(read_entries).unwrap_or_default();
     let mut new = current.cloned().unwrap_or_else(|| json!({}));
     if let Some(cur) = current {
-        let mut conflicts: Vec<(String, String, String)> = Vec::new();
+        let mut conflicts: Vec<(String, String)> = Vec::new();
         for e in entries
             .iter()
             .filter(|e| !e.same_owner(w.manager, "Apply", w.subresource))
@@ -392,7 +392,7 @@ pub(crate) fn server_side_apply(
                 if e.fields.iter().any(|q| contends(applied, p, q))
                     && value_at(cur, p) != value_at(applied, p)
                 {
-                    conflicts.push((e.manager.clone(), e.api_version.clone(), display_path(p)));
+                    conflicts.push((manager_label(e), display_path(p)));
                 }
             }
         }
@@ -481,34 +481,44 @@ fn value_changed(current: Option<&Value>, new: &Value) -> bool {
     current.is_none_or(|c| strip(c) != strip(new))
 }
 
-fn conflict_error(conflicts: &[(String, String, String)]) -> ApiError {
+/// How a real server names a conflicting manager: `"name"` for an Apply manager, `"name" using
+/// <apiVersion>[ at <time>]` for an Update manager.
+fn manager_label(e: &Entry) -> String {
+    match (e.operation.as_str(), e.time.as_str()) {
+        ("Apply", _) => format!("{:?}", e.manager),
+        (_, "") => format!("{:?} using {}", e.manager, e.api_version),
+        (_, time) => format!("{:?} using {} at {time}", e.manager, e.api_version),
+    }
+}
+
+fn conflict_error(conflicts: &[(String, String)]) -> ApiError {
     let n = conflicts.len();
-    let mut managers: Vec<(&str, &str)> = Vec::new();
-    for (m, v, _) in conflicts {
-        if !managers.contains(&(m.as_str(), v.as_str())) {
-            managers.push((m, v));
+    let mut managers: Vec<&str> = Vec::new();
+    for (m, _) in conflicts {
+        if !managers.contains(&m.as_str()) {
+            managers.push(m);
         }
     }
     let body = if n == 1 {
-        let (m, v, f) = &conflicts[0];
-        format!("conflict with \"{m}\" using {v}: {f}")
+        let (m, f) = &conflicts[0];
+        format!("conflict with {m}: {f}")
     } else {
         managers
             .iter()
-            .map(|(m, v)| {
+            .map(|m| {
                 let fields: Vec<String> = conflicts
                     .iter()
-                    .filter(|c| c.0 == *m && c.1 == *v)
-                    .map(|c| format!("- {}", c.2))
+                    .filter(|c| c.0 == *m)
+                    .map(|c| format!("- {}", c.1))
                     .collect();
-                format!("conflicts with \"{m}\" using {v}:\n{}", fields.join("\n"))
+                format!("conflicts with {m}:\n{}", fields.join("\n"))
             })
             .collect::<Vec<_>>()
             .join("\n")
     };
     let causes: Vec<Value> = conflicts
         .iter()
-        .map(|(m, v, f)| json!({"type": "FieldManagerConflict", "message": format!("conflict with \"{m}\" using {v}"), "field": f}))
+        .map(|(m, f)| json!({"type": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": f}))
         .collect();
     ApiError::conflict_with(
         format!(
@@ -586,7 +596,7 @@ mod tests {
         let err = server_side_apply(Some(&obj), &clash, &w("three"), false).unwrap_err();
         assert_eq!(
             err.message,
-            "Apply failed with 1 conflict: conflict with \"two\" using v1: .spec.template.spec.containers[name=\"sidecar\"].image"
+            "Apply failed with 1 conflict: conflict with \"two\": .spec.template.spec.containers[name=\"sidecar\"].image"
         );
     }
 
@@ -599,7 +609,7 @@ mod tests {
         assert_eq!(err.code, 409);
         assert_eq!(
             err.message,
-            "Apply failed with 1 conflict: conflict with \"one\" using v1: .data.a"
+            "Apply failed with 1 conflict: conflict with \"one\": .data.a"
         );
         let forced = server_side_apply(Some(&obj), &second, &w("two"), true).unwrap();
         assert_eq!(forced["data"], json!({"a": "9", "b": "2"}));

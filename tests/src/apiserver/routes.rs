@@ -400,8 +400,11 @@ fn resource_request(c: &Ctx<'_>, method: &Method, body: &[u8]) -> Result<Reply, 
             let kind = PatchType::from_content_type(&ct)
                 .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
             if kind == PatchType::Apply && c.param("fieldManager").is_none_or(str::is_empty) {
-                return Err(ApiError::bad_request(
-                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "PatchOptions",
+                    "",
+                    "fieldManager: Required value: is required for apply patch",
                 ));
             }
             let mut inner = store.lock();

@@ -87,7 +87,10 @@ impl ApiError {
         Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {message}"),
+            format!(
+                "{} \"{name}\" is invalid: {message}",
+                qualified(group, kind)
+            ),
             d,
         )
     }

@@ -434,7 +434,6 @@ both! {
 }
 
 both! {
-    fake_differs = "an apply conflict with an Apply manager says `using v1` (real servers say it only of Update managers)",
     /// The conflict message names the applying manager and the field.
     async fn server_side_apply_conflict_message(server) {
         let cms = config_maps(&server).await;
@@ -448,7 +447,6 @@ both! {
 }
 
 both! {
-    fake_differs = "apply without fieldManager is 400 BadRequest (real servers: 422 Invalid, PatchOptions validation)",
     /// Server-side apply without a field manager is 422 Invalid.
     async fn server_side_apply_needs_a_field_manager(server) {
         let cms = config_maps(&server).await;
