@@ -216,10 +216,12 @@ impl PodTemplateDir {
             let path = temp_dir_name(&base);
             match std::fs::create_dir(&path) {
                 Ok(()) => {
-                    std::fs::write(path.join(POD_TEMPLATE), executor_pod_template()).with_context(
-                        || format!("cannot write {}", path.join(POD_TEMPLATE).display()),
-                    )?;
-                    return Ok(Self { path });
+                    // Owned from here on: dropped (and removed) if the template cannot be written.
+                    let dir = Self { path };
+                    let file = dir.path.join(POD_TEMPLATE);
+                    std::fs::write(&file, executor_pod_template())
+                        .with_context(|| format!("cannot write {}", file.display()))?;
+                    return Ok(dir);
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(err) => {

@@ -198,3 +198,35 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
     }
     assert_eq!(call.argv, expected[1..]);
 }
+
+#[test]
+fn distribution_removes_its_temp_dir_when_the_pod_template_cannot_be_written() {
+    use harness::apiserver::FakeApiServer;
+    let server = FakeApiServer::start();
+    server.apply_json(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
+    );
+    let setup = Setup::new(Script::default());
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A file size limit of 0 (as on a full quota): the directory is created, the file is not.
+    let finkctl = assert_cmd::cargo::cargo_bin("finkctl");
+    Command::new("prlimit")
+        .env_clear()
+        .env("PATH", setup.fakes.path_env())
+        .env("HOME", setup.dir.path())
+        .env("FINKCONFIG", setup.dir.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("TMPDIR", tmp.path())
+        .args(["--fsize=0", "env", "--ignore-signal=XFSZ"])
+        .arg(&finkctl)
+        .args(["run", "dis", "--image=param_image", "-N", "20000101"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::is_match(r"error: cannot write \S+/fink-broker-[0-9]+/executor-pod-template.yaml: ").unwrap());
+    assert!(setup.fakes.calls("spark-submit").is_empty());
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
