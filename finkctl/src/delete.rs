@@ -8,6 +8,7 @@ use kube::api::{DeleteParams, ListParams};
 
 use crate::Context;
 use crate::cli::DeleteArgs;
+use common::kube::Deadline;
 
 /// Label carried by every pod created by Spark on Kubernetes.
 const SPARK_POD_LABEL: &str = "spark-app-selector";
@@ -21,7 +22,7 @@ pub fn command(ctx: &Context, args: &DeleteArgs) -> anyhow::Result<()> {
         "current namespace".to_string()
     };
     println!("Delete all spark pods in {scope}");
-    crate::block_on(async {
+    crate::block_on_kube(&target, Deadline::after(args.timeout), "deleting spark pods", async {
         let client = target.client().await?;
         let api: Api<Pod> = if args.all_namespaces {
             Api::all(client.clone())
@@ -51,5 +52,5 @@ pub fn command(ctx: &Context, args: &DeleteArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("unable to delete spark pod {namespace}/{name}"))?;
         }
         anyhow::Ok(())
-    })?
+    })
 }

@@ -26,7 +26,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, GetCommand, WaitCommand};
 use crate::config::{ConfigSources, FinkConfig};
-use common::kube::{KubeArgs, KubeTarget};
+use common::kube::{Deadline, KubeArgs, KubeTarget};
 
 /// What every command gets from the global flags.
 #[derive(Debug, Clone)]
@@ -80,6 +80,17 @@ pub fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
         .build()
         .context("cannot start the async runtime")?;
     Ok(runtime.block_on(future))
+}
+
+/// Runs `work`, a command's conversation with `target`'s API server, on a fresh runtime and
+/// until `deadline` (retries and waits included); `what` names it in the timeout error.
+pub fn block_on_kube<T>(
+    target: &KubeTarget,
+    deadline: Deadline,
+    what: &str,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    block_on(target.within(deadline, what, work))??
 }
 
 /// Runs a parsed command line.
