@@ -73,13 +73,24 @@ pub fn api_error(err: kube::Error) -> anyhow::Error {
     }
 }
 
-/// Runs `future` on a fresh single-threaded runtime (only commands that talk to a server).
+/// Runs `future` on the thread's single-threaded runtime (only commands that talk to a server).
+/// The runtime lives as long as the thread, so that a client built in one call (kept by
+/// `KubeTarget`) still works in the next.
 pub fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(future))
+    thread_local! {
+        static RUNTIME: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
+    }
+    RUNTIME.with(|cell| {
+        if cell.get().is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let _ = cell.set(runtime);
+        }
+        let runtime = cell.get().expect("just set");
+        Ok(runtime.block_on(future))
+    })
 }
 
 /// Runs `work`, a command's conversation with `target`'s API server, on a fresh runtime and

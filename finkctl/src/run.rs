@@ -22,7 +22,7 @@ use crate::config::{FinkConfig, parse_go_bool};
 use crate::jaas::{jaas_secret, jaas_text};
 use crate::night::resolve_night;
 use crate::spark_application::{self, DEFAULT_SPARK_VERSION, application_name};
-use crate::spark_job::{AppArg, JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
+use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
 use common::kube::retry::retry_transient;
 use common::kube::wait::{Check, watch_until};
@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     };
     let job = build_job(&config, &request)?;
     match args.backend {
-        Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job, args.timeout),
+        Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job, &night, args.timeout),
         Backend::SparkOperator => spark_operator(ctx, &config, &target, &job, args.timeout),
     }
 }
@@ -78,6 +78,7 @@ fn spark_submit(
     config: &FinkConfig,
     target: &KubeTarget,
     job: &SparkJob,
+    night: &str,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     if ctx.dry_run {
@@ -102,7 +103,7 @@ fn spark_submit(
         None
     };
     let template = template_dir.as_ref().map(|d| d.path.join(POD_TEMPLATE));
-    let driver = driver_pod_name(job);
+    let driver = driver_pod_name(job, night);
     let status = Runner::new(false).interactive(&submission(job, target, template.as_deref(), &driver)?)?;
     if !status.success() {
         bail!(
@@ -145,20 +146,9 @@ fn submission(
 }
 
 /// `<task>-<night>-<8 hex digits>-driver`.
-fn driver_pod_name(job: &SparkJob) -> String {
-    let night = job
-        .arg_lines
-        .iter()
-        .flatten()
-        .find_map(|arg| match arg {
-            AppArg::Option(flag, value) if flag == "-night" => Some(value.as_str()),
-            _ => None,
-        });
+fn driver_pod_name(job: &SparkJob, night: &str) -> String {
     let random = RandomState::new().build_hasher().finish() as u32;
-    match night {
-        Some(night) => format!("{}-{night}-{random:08x}-driver", job.task.name()),
-        None => format!("{}-{random:08x}-driver", job.task.name()),
-    }
+    format!("{}-{night}-{random:08x}-driver", job.task.name())
 }
 
 /// Waits until the driver pod has ended (it has once spark-submit returned, but its status may
