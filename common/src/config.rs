@@ -250,7 +250,6 @@ fn file_kind(file_type: &std::fs::FileType) -> &'static str {
     }
 }
 
-
 fn warn_unknown(origin: &Path, unknown: &[String]) {
     for key in unknown {
         tracing::warn!("{}: unknown key `{key}` ignored", origin.display());

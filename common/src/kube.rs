@@ -393,7 +393,8 @@ impl Deadline {
 
     /// The time left (zero once it is up).
     pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(tokio::time::Instant::now())
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
     }
 }
 

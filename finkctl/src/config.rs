@@ -539,7 +539,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("<inline>:4:") && err.contains("a mapping of distribution.kafka settings"),
+            err.starts_with("<inline>:4:")
+                && err.contains("a mapping of distribution.kafka settings"),
             "{err}"
         );
         let c = FinkConfig::from_yaml_texts(&["run:\ns3: ~\n"]).unwrap();

@@ -11,8 +11,8 @@ use crate::cli::CreateSecretsArgs;
 use crate::jaas::{jaas_secret, jaas_text};
 use crate::run::{apply_secret, kafka_password};
 use common::duration::format_duration;
-use common::kube::{Deadline, KubeTarget};
 use common::kube::wait::wait_for;
+use common::kube::{Deadline, KubeTarget};
 
 /// Runs `finkctl createsecrets`.
 pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {

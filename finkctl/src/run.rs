@@ -104,7 +104,8 @@ fn spark_submit(
     };
     let template = template_dir.as_ref().map(|d| d.path.join(POD_TEMPLATE));
     let driver = driver_pod_name(job, night);
-    let status = Runner::new(false).interactive(&submission(job, target, template.as_deref(), &driver)?)?;
+    let status =
+        Runner::new(false).interactive(&submission(job, target, template.as_deref(), &driver)?)?;
     if !status.success() {
         bail!(
             "spark-submit for {} failed ({status}); see its output above",
@@ -162,12 +163,17 @@ async fn driver_outcome(
     let api: Api<Pod> = Api::namespaced(target.client().await?, namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let what = format!("driver pod {namespace}/{name} to end");
-    let pods = watch_until(api, (), config, deadline.remaining(), &what, |pods: &[Pod]| {
-        match pods.first().and_then(pod_phase) {
+    let pods = watch_until(
+        api,
+        (),
+        config,
+        deadline.remaining(),
+        &what,
+        |pods: &[Pod]| match pods.first().and_then(pod_phase) {
             Some("Succeeded" | "Failed") => Check::Done,
             _ => Check::Pending,
-        }
-    })
+        },
+    )
     .await?;
     let pod = pods.first().context("the driver pod disappeared")?;
     if pod_phase(pod) == Some("Succeeded") {
@@ -209,7 +215,9 @@ fn driver_failure(pod: &Pod) -> String {
     if !containers.is_empty() {
         return containers.join("; ");
     }
-    let reason = status.and_then(|s| s.reason.as_deref()).unwrap_or("no reason given");
+    let reason = status
+        .and_then(|s| s.reason.as_deref())
+        .unwrap_or("no reason given");
     match status.and_then(|s| s.message.as_deref()) {
         Some(message) => format!("{reason}: {message}"),
         None => reason.to_string(),

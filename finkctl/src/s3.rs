@@ -51,8 +51,9 @@ impl Endpoint {
                 "S3 endpoint {endpoint:?}: credentials do not belong in the endpoint, set s3.id and s3.secret"
             );
         }
-        let url = reqwest::Url::parse(&format!("{scheme}://{authority}"))
-            .map_err(|err| anyhow::anyhow!("S3 endpoint {endpoint:?} is not a valid host[:port]: {err}"))?;
+        let url = reqwest::Url::parse(&format!("{scheme}://{authority}")).map_err(|err| {
+            anyhow::anyhow!("S3 endpoint {endpoint:?} is not a valid host[:port]: {err}")
+        })?;
         let Some(host) = url.host_str() else {
             bail!("S3 endpoint {endpoint:?} has no host");
         };
@@ -399,7 +400,14 @@ mod tests {
             "minio.example:9000"
         );
         assert_eq!(Endpoint::parse("https://h:443", false).unwrap().host, "h");
-        for bad in ["h:99999", "h o:1", "u:p@h:1", "h:1?x", "http://:9000", "[::1"] {
+        for bad in [
+            "h:99999",
+            "h o:1",
+            "u:p@h:1",
+            "h:1?x",
+            "http://:9000",
+            "[::1",
+        ] {
             assert!(Endpoint::parse(bad, false).is_err(), "{bad}");
         }
         assert!(Endpoint::parse("http://h/p", false).is_err());
@@ -407,7 +415,12 @@ mod tests {
 
     #[test]
     fn bucket_names_follow_the_s3_rules() {
-        for good in ["fink-broker-online-20000101", "abc", "a.b-c", &"a".repeat(63)] {
+        for good in [
+            "fink-broker-online-20000101",
+            "abc",
+            "a.b-c",
+            &"a".repeat(63),
+        ] {
             validate_bucket_name(good).unwrap();
         }
         for bad in [
@@ -425,7 +438,9 @@ mod tests {
             assert!(validate_bucket_name(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            validate_bucket_name("Bad_Bucket/../x").unwrap_err().to_string(),
+            validate_bucket_name("Bad_Bucket/../x")
+                .unwrap_err()
+                .to_string(),
             "invalid S3 bucket name \"Bad_Bucket/../x\" (from s3.bucket): only lower-case letters, digits, dots and hyphens are allowed"
         );
     }

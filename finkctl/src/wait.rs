@@ -123,14 +123,13 @@ async fn wait_topics(
 async fn kafka_topics_served(target: &KubeTarget) -> anyhow::Result<bool> {
     let resource = kafka_topic_resource();
     let client = target.client().await?;
-    match client
-        .list_api_group_resources(&resource.api_version)
-        .await
-    {
+    match client.list_api_group_resources(&resource.api_version).await {
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == resource.plural)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(err) => Err(crate::api_error(err)
-            .context(format!("cannot discover {} resources", resource.api_version))),
+        Err(err) => Err(crate::api_error(err).context(format!(
+            "cannot discover {} resources",
+            resource.api_version
+        ))),
     }
 }
 

@@ -71,7 +71,9 @@ fn transient_delay(err: &::kube::Error, backoff: Duration) -> Option<Duration> {
             })
         }
         ::kube::Error::Api(status) if status.code >= 500 => Some(backoff),
-        ::kube::Error::HyperError(_) | ::kube::Error::Service(_) if !connection_refused_or_tls(err) => {
+        ::kube::Error::HyperError(_) | ::kube::Error::Service(_)
+            if !connection_refused_or_tls(err) =>
+        {
             Some(backoff)
         }
         _ => None,
@@ -181,7 +183,11 @@ mod tests {
         let err = result.unwrap_err();
         assert!(!is_transient(&err), "{err}");
         assert_eq!(tries.load(Ordering::SeqCst), 1);
-        assert!(describe(&err).contains("Connection refused"), "{}", describe(&err));
+        assert!(
+            describe(&err).contains("Connection refused"),
+            "{}",
+            describe(&err)
+        );
     }
 
     #[tokio::test]

@@ -179,10 +179,9 @@ where
     let mut tracker = Tracker::default();
     let mut last_error = None;
     let mut cfg = cfg;
-    cfg.timeout = Some(
-        cfg.timeout
-            .map_or(super::WATCH_TIMEOUT_SECONDS, |t| t.min(super::WATCH_TIMEOUT_SECONDS)),
-    );
+    cfg.timeout = Some(cfg.timeout.map_or(super::WATCH_TIMEOUT_SECONDS, |t| {
+        t.min(super::WATCH_TIMEOUT_SECONDS)
+    }));
     let stream = watcher::watcher(api, cfg).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let watching = async {

@@ -548,12 +548,18 @@ fn options_missing_from_the_config_are_left_out() {
     assert_eq!(stream2raw, expected);
     let distribution = dry_run(&setup, "distribution", &[]);
     assert!(!distribution.contains("\"\""), "{distribution}");
-    assert!(!distribution.contains("-kafka_buffer_memory"), "{distribution}");
+    assert!(
+        !distribution.contains("-kafka_buffer_memory"),
+        "{distribution}"
+    );
     assert!(
         !distribution.contains("-kafka_delivery_timeout_ms"),
         "{distribution}"
     );
-    assert!(distribution.ends_with("-night \"20000101\"\n"), "{distribution}");
+    assert!(
+        distribution.ends_with("-night \"20000101\"\n"),
+        "{distribution}"
+    );
 }
 
 #[test]

@@ -170,7 +170,9 @@ fn spark_submit_receives_the_golden_tokens_without_quotes() {
             cmd,
         )
         .success()
-        .stderr(predicate::str::contains("running").and(predicate::str::contains("minioadmin").not()));
+        .stderr(
+            predicate::str::contains("running").and(predicate::str::contains("minioadmin").not()),
+        );
         let call = setup
             .fakes
             .calls("spark-submit")
@@ -258,7 +260,10 @@ fn spark_submit_uses_the_kubeconfig_and_context_finkctl_uses() {
         kubeconfig.to_str()
     );
     assert_eq!(conf(&call.argv, "spark.kubernetes.context"), Some("other"));
-    assert_eq!(conf(&call.argv, "spark.kubernetes.namespace"), Some("spark"));
+    assert_eq!(
+        conf(&call.argv, "spark.kubernetes.namespace"),
+        Some("spark")
+    );
     assert!(call.argv.contains(&format!("k8s://{}", server.url())));
 }
 
@@ -313,12 +318,12 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
     )
     .success()
     .stderr(
-            // Debug logs (finkctl, kube, the runner) show neither the S3 keys nor the password.
-            predicate::str::contains("running")
-                .and(predicate::str::contains("minioadmin").not())
-                .and(predicate::str::contains("changeme").not())
-                .and(predicate::str::contains("Y2hhbmdlbWU").not()),
-        );
+        // Debug logs (finkctl, kube, the runner) show neither the S3 keys nor the password.
+        predicate::str::contains("running")
+            .and(predicate::str::contains("minioadmin").not())
+            .and(predicate::str::contains("changeme").not())
+            .and(predicate::str::contains("Y2hhbmdlbWU").not()),
+    );
 
     let secret = server
         .get_json("v1", "Secret", Some("spark"), "fink-kafka-jaas")
@@ -393,7 +398,12 @@ fn distribution_removes_its_temp_dir_when_the_pod_template_cannot_be_written() {
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .code(1)
-        .stderr(predicate::str::is_match(r"error: cannot write \S+/fink-broker-[0-9]+/executor-pod-template.yaml: ").unwrap());
+        .stderr(
+            predicate::str::is_match(
+                r"error: cannot write \S+/fink-broker-[0-9]+/executor-pod-template.yaml: ",
+            )
+            .unwrap(),
+        );
     assert!(setup.fakes.calls("spark-submit").is_empty());
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
