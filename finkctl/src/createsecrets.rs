@@ -11,7 +11,7 @@ use crate::cli::CreateSecretsArgs;
 use crate::jaas::{jaas_secret, jaas_text};
 use crate::run::{apply_secret, kafka_password};
 use common::duration::format_duration;
-use common::kube::wait::wait_for;
+use common::kube::wait::{WaitError, wait_for};
 use common::kube::{Deadline, KubeTarget};
 
 /// Runs `finkctl createsecrets`.
@@ -61,11 +61,12 @@ async fn wait_for_namespace(target: &KubeTarget, deadline: Deadline) -> anyhow::
         &what,
     )
     .await
-    .with_context(|| {
-        format!(
+    .map_err(|err| match err {
+        WaitError::Timeout { .. } => anyhow::Error::new(err).context(format!(
             "namespace {namespace:?} is not available after {}",
             format_duration(deadline.timeout)
-        )
+        )),
+        other => anyhow::Error::new(other),
     })?;
     Ok(())
 }

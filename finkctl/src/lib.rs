@@ -58,7 +58,7 @@ impl Context {
 }
 
 /// A Kubernetes client error as a short message: for API errors, the server's message, reason and
-/// HTTP code (instead of the whole `Status` structure).
+/// HTTP code (instead of the whole `Status` structure); for others, the error and its causes.
 pub fn api_error(err: kube::Error) -> anyhow::Error {
     match err {
         kube::Error::Api(status) => {
@@ -69,7 +69,8 @@ pub fn api_error(err: kube::Error) -> anyhow::Error {
                 status.code
             )
         }
-        other => anyhow::Error::new(other),
+        // The causes (refused connection, TLS failure) in one line, without repeats.
+        other => anyhow::anyhow!(common::kube::retry::describe(&other)),
     }
 }
 

@@ -20,6 +20,7 @@ use crate::topics::{
     KafkaSettings, fink_topic_names, fink_topics, kafka_topic_resource, kafka_topics_api,
 };
 use common::duration::format_duration;
+use common::kube::retry;
 use common::kube::wait::{Check, WaitError, watch_until};
 use common::kube::{Deadline, KubeTarget};
 
@@ -346,7 +347,13 @@ async fn wait_spark_applications(
             tracing::warn!("SparkApplications are not followed: {}", status.message);
             return Ok(());
         }
-        Err(err) => tracing::warn!("cannot list SparkApplications, watching anyway: {err}"),
+        Err(err) if !retry::is_transient(&err) => {
+            return Err(crate::api_error(err).context("cannot list SparkApplications"));
+        }
+        Err(err) => tracing::warn!(
+            "cannot list SparkApplications, watching anyway: {}",
+            retry::describe(&err)
+        ),
     }
     tracing::info!(namespace, "Wait for SparkApplications to be running");
     let apps = watch_until(

@@ -16,3 +16,4 @@ pub mod release;
 pub mod stack;
 pub mod tls;
 pub mod tools;
+pub mod unreachable;

@@ -43,14 +43,14 @@ pub enum WaitError {
         /// Why, as the check said.
         reason: String,
     },
-    /// The API server refused the watch (not authorised, or the resource cannot be watched).
-    #[error("cannot watch {what}: {source}")]
+    /// The API server refused the watch (not authorised, or the resource cannot be watched), or
+    /// cannot be reached (TLS failure, refused connection).
+    #[error("cannot watch {what}: {}", super::retry::describe_chain(.error))]
     Watch {
         /// What was awaited.
         what: String,
-        /// The watch error.
-        #[source]
-        source: watcher::Error,
+        /// The watch error (its causes are part of the message).
+        error: watcher::Error,
     },
 }
 
@@ -206,7 +206,7 @@ where
                 Err(err) if is_permanent(&err) => {
                     return Err(WaitError::Watch {
                         what: what.to_string(),
-                        source: err,
+                        error: err,
                     });
                 }
                 Err(err) => {
@@ -232,7 +232,7 @@ where
 
 /// Errors that retrying cannot fix (as [`super::retry`] decides for requests: TLS failures,
 /// refused connections, 4xx other than 429) and a missing resource version.
-fn is_permanent(err: &watcher::Error) -> bool {
+pub fn is_permanent(err: &watcher::Error) -> bool {
     match err {
         watcher::Error::InitialListFailed(e)
         | watcher::Error::WatchStartFailed(e)
