@@ -126,7 +126,8 @@ async fn kafka_topics_served(target: &KubeTarget) -> anyhow::Result<bool> {
     let client = target.client().await?;
     match client.list_api_group_resources(&resource.api_version).await {
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == resource.plural)),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        // Not served, or discovery not allowed: kafka-topics.sh alone.
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => Ok(false),
         Err(err) => Err(crate::api_error(err).context(format!(
             "cannot discover {} resources",
             resource.api_version

@@ -14,7 +14,7 @@ pub struct SilentServer {
     url: String,
     ca: Option<PathBuf>,
     _held: Arc<Mutex<Vec<TcpStream>>>,
-    _tls: Option<(tokio::runtime::Runtime, tempfile::TempDir)>,
+    _tls: Option<(tokio::sync::oneshot::Sender<()>, tempfile::TempDir)>,
 }
 
 impl SilentServer {
@@ -40,17 +40,27 @@ impl SilentServer {
             "https://{}",
             listener.local_addr().expect("listener address")
         );
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("TLS front runtime");
-        runtime.spawn(relay(listener, identity.acceptor(), silent));
+        let acceptor = identity.acceptor();
+        // The TLS front runs on its own thread and runtime (usable from async tests), until the
+        // server is dropped.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("TLS front runtime");
+            runtime.block_on(async {
+                tokio::select! {
+                    () = relay(listener, acceptor, silent) => {}
+                    _ = stopped => {}
+                }
+            });
+        });
         SilentServer {
             url,
             ca: Some(identity.certificate.clone()),
             _held: held,
-            _tls: Some((runtime, dir)),
+            _tls: Some((stop, dir)),
         }
     }
 
