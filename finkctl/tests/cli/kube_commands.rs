@@ -827,6 +827,14 @@ fn wait_topics_prefers_the_kafka_topic_watch_when_the_crd_is_served() {
         .assert()
         .success()
         .stdout("Condition met: Found 2 fink topics\n");
+    // When neither source sees the count, the original's message, alone.
+    cluster
+        .finkctl()
+        .args(["wait", "topics", "-e", "3", "--timeout", "1s"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr("error: timed out waiting for the condition on topics\n");
 }
 
 #[test]
