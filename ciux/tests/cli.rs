@@ -20,9 +20,9 @@ mod git_versions;
 mod hardening;
 #[path = "cli/help.rs"]
 mod help;
-#[path = "cli/registry_decision.rs"]
-mod registry_decision;
 #[path = "cli/packages.rs"]
 mod packages;
+#[path = "cli/registry_decision.rs"]
+mod registry_decision;
 #[path = "cli/registry_protocol.rs"]
 mod registry_protocol;

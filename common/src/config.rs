@@ -45,6 +45,14 @@ pub enum ConfigError {
         /// The file names tried.
         names: String,
     },
+    /// The path names a FIFO, a device, a socket or a directory: reading it could block forever.
+    #[error("config file {} is not a regular file (it is {kind}): give the path of a YAML file", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`a FIFO`, `a directory`, ...).
+        kind: &'static str,
+    },
     /// The file exists but cannot be read.
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
@@ -148,7 +156,7 @@ impl ConfigLocator {
 
 /// Reads and decodes a YAML file into `T` (see [`parse_yaml`]).
 pub fn load_yaml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    parse_yaml(&read(path)?, path)
+    parse_yaml(&read_config_file(path)?, path)
 }
 
 /// Decodes YAML `text` read from `origin` into `T`. Syntax and type errors carry the file, line,
@@ -162,7 +170,7 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T, C
 /// Reads a YAML file as a generic tree (for tools that merge or normalise before decoding, see
 /// [`from_value`]). Syntax errors carry the file, line and column.
 pub fn load_yaml_value(path: &Path) -> Result<serde_json::Value, ConfigError> {
-    parse_yaml::<serde_json::Value>(&read(path)?, path)
+    parse_yaml::<serde_json::Value>(&read_config_file(path)?, path)
 }
 
 /// Decodes a tree produced by [`load_yaml_value`] (possibly merged or normalised) into `T`. Type
@@ -210,11 +218,36 @@ pub fn deep_merge(base: &mut serde_json::Value, overlay: serde_json::Value) {
     }
 }
 
-fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// Reads a config file as text. Only regular files (or symbolic links to one) are read: a FIFO,
+/// a device or a socket given as a config file is refused at once instead of blocking forever.
+pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    let read_error = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(ConfigError::NotRegular {
+            path: path.to_path_buf(),
+            kind: file_kind(&metadata.file_type()),
+        });
+    }
+    std::fs::read_to_string(path).map_err(read_error)
+}
+
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "an unusual file"
+    }
 }
 
 fn warn_unknown(origin: &Path, unknown: &[String]) {
@@ -543,6 +576,27 @@ mod tests {
                 .starts_with("cannot read config file /nonexistent/config: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_fifo_or_a_directory_is_refused_without_blocking() {
+        let d = dirs();
+        let fifo = d.cwd.join("config.fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = load_yaml::<KtbxConfig>(&fifo).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config file {} is not a regular file (it is a FIFO): give the path of a YAML file",
+                fifo.display()
+            )
+        );
+        let err = read_config_file(&d.cwd).unwrap_err();
+        assert!(err.to_string().contains("(it is a directory)"), "{err}");
     }
 
     #[test]

@@ -11,11 +11,23 @@ pub mod retry;
 pub mod wait;
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ::kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
 use crate::names::{NameError, validate_dns1123_label};
+
+/// The longest any API request waits for the next bytes of its answer.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a connection (TCP and TLS handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server keeps each watch request open (`timeoutSeconds`): shorter than
+/// [`READ_TIMEOUT`], so that a quiet watch ends cleanly and is resumed instead of being cut.
+pub const WATCH_TIMEOUT_SECONDS: u32 = 20;
+/// The bound of a whole command that has no `--timeout` of its own, retries included.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `--kubeconfig`, `--context` and `--namespace` flags (long only, global).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -103,6 +115,19 @@ pub enum KubeError {
     /// `--namespace` is not a valid namespace name.
     #[error(transparent)]
     Namespace(#[from] NameError),
+    /// A command's conversation with the API server did not end within its timeout.
+    #[error(
+        "timed out after {} {what}: the API server {server} did not answer in time (check that it is reachable, or allow more time with --timeout)",
+        crate::duration::format_duration(*timeout)
+    )]
+    TimedOut {
+        /// The API server.
+        server: String,
+        /// What the command was doing, such as `listing spark pods`.
+        what: String,
+        /// The bound.
+        timeout: Duration,
+    },
     /// The client could not be built.
     #[error("cannot create a Kubernetes client for {server}: {source}")]
     Client {
@@ -255,6 +280,7 @@ impl KubeTarget {
                 source,
             })?;
         config.default_namespace = namespace.clone();
+        apply_timeouts(&mut config);
         tracing::debug!(kubeconfig = %names, context = %context_name, %server, %namespace, "kubernetes target");
         Ok(KubeTarget {
             files,
@@ -278,6 +304,7 @@ impl KubeTarget {
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
         config.default_namespace = namespace.clone();
+        apply_timeouts(&mut config);
         Ok(KubeTarget {
             files: Vec::new(),
             context: None,
@@ -313,6 +340,24 @@ impl KubeTarget {
         &self.config
     }
 
+    /// Runs `work`, a command's whole conversation with the API server (retries and waits
+    /// included), until `deadline`; `what` says what it was doing (`listing spark pods`) in the
+    /// error. Waits inside `work` that share the deadline end first with their own message.
+    pub async fn within<F: Future>(
+        &self,
+        deadline: Deadline,
+        what: &str,
+        work: F,
+    ) -> Result<F::Output, KubeError> {
+        tokio::time::timeout_at(deadline.at, work)
+            .await
+            .map_err(|_| KubeError::TimedOut {
+                server: self.server.clone(),
+                what: what.to_string(),
+                timeout: deadline.timeout,
+            })
+    }
+
     /// The client, built on first use and shared afterwards (clones are cheap). Needs a tokio
     /// runtime, and its connections belong to that runtime: use one `KubeTarget` per runtime.
     pub async fn client(&self) -> Result<::kube::Client, KubeError> {
@@ -326,6 +371,40 @@ impl KubeTarget {
             .await
             .cloned()
     }
+}
+
+/// The end of a command's time with the API server (its `--timeout`, counted from the start).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// When the time is up.
+    pub at: tokio::time::Instant,
+    /// The whole time allowed.
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// The time left (zero once it is up).
+    pub fn remaining(&self) -> Duration {
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+}
+
+/// Every request gets a connect and a read timeout: a server that accepts and never answers
+/// cannot hold a request forever.
+fn apply_timeouts(config: &mut ::kube::Config) {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    // The read timeout counts from the request, not from when a pooled connection went idle.
+    config.reset_reader_on_write = true;
 }
 
 fn select_source(args: &KubeArgs, env: &Environment) -> Result<Source, KubeError> {

@@ -1,20 +1,29 @@
 //! Logging to stderr through `tracing`, with the originals' `-v N` levels.
 //!
 //! `-v 0` shows errors (and warnings, so that config problems are never silent), `-v 1` adds info,
-//! `-v 2` or more (and, as in the originals, any negative value) adds debug. `RUST_LOG`, when set,
-//! replaces that filter. Colour follows `NO_COLOR` and whether stderr is a terminal.
+//! `-v 2` or more (and, as in the originals, any negative value) adds debug. At `-v 0` and `-v 1`
+//! only the workspace's own crates log: a dependency's events (kube's `failed with error client
+//! error (Connect)` before the tool's own `error:` line) are shown from `-v 2` on. `RUST_LOG`,
+//! when set, replaces that filter. Colour follows `NO_COLOR` and whether stderr is a terminal.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// The `tracing` filter directive for a `-v` value.
-pub fn level_for(verbosity: i64) -> &'static str {
-    match verbosity {
+/// The crates whose events are shown at `-v 0` and `-v 1`.
+const OWN_CRATES: &[&str] = &["common", "finkctl", "ktbx", "ciux"];
+
+/// The `tracing` filter directives for a `-v` value.
+pub fn filter_for(verbosity: i64) -> String {
+    let level = match verbosity {
         0 => "warn",
         1 => "info",
-        _ => "debug",
-    }
+        _ => return "debug".to_string(),
+    };
+    std::iter::once("off".to_string())
+        .chain(OWN_CRATES.iter().map(|krate| format!("{krate}={level}")))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Installs the stderr subscriber. Safe to call once per process; later calls are ignored.
@@ -23,7 +32,7 @@ pub fn init(verbosity: i64) {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(level_for(verbosity)));
+        .unwrap_or_else(|| EnvFilter::new(filter_for(verbosity)));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -53,14 +62,20 @@ impl std::io::Write for LogWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::level_for;
+    use super::filter_for;
 
     #[test]
     fn verbosity_levels_match_the_originals() {
-        assert_eq!(level_for(0), "warn");
-        assert_eq!(level_for(1), "info");
-        assert_eq!(level_for(2), "debug");
-        assert_eq!(level_for(7), "debug");
-        assert_eq!(level_for(-1), "debug");
+        assert_eq!(
+            filter_for(0),
+            "off,common=warn,finkctl=warn,ktbx=warn,ciux=warn"
+        );
+        assert_eq!(
+            filter_for(1),
+            "off,common=info,finkctl=info,ktbx=info,ciux=info"
+        );
+        assert_eq!(filter_for(2), "debug");
+        assert_eq!(filter_for(7), "debug");
+        assert_eq!(filter_for(-1), "debug");
     }
 }

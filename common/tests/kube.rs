@@ -501,3 +501,78 @@ async fn not_found_is_not_retried_and_persistent_500s_give_up() {
         common::kube::retry::ATTEMPTS as usize
     );
 }
+
+/// A kubeconfig file for `server` (harness::unreachable), kept in `dir`.
+fn unreachable_target(
+    dir: &std::path::Path,
+    server: &str,
+    ca: Option<&std::path::Path>,
+) -> KubeTarget {
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, harness::unreachable::kubeconfig(server, ca)).unwrap();
+    KubeTarget::load(&KubeArgs {
+        kubeconfig: Some(path),
+        ..KubeArgs::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_client_has_timeouts_and_within_bounds_a_silent_server() {
+    use common::kube::{CONNECT_TIMEOUT, Deadline, KubeError, READ_TIMEOUT};
+    let dir = tempfile::tempdir().unwrap();
+    for silent in [
+        harness::unreachable::SilentServer::plain(),
+        harness::unreachable::SilentServer::tls(),
+    ] {
+        let target = unreachable_target(dir.path(), silent.url(), silent.ca());
+        assert_eq!(target.config().read_timeout, Some(READ_TIMEOUT));
+        assert_eq!(target.config().connect_timeout, Some(CONNECT_TIMEOUT));
+        let client = target.client().await.unwrap();
+        let api: Api<Pod> = Api::namespaced(client, "spark");
+        let params = kube::api::ListParams::default();
+        let err = target
+            .within(
+                Deadline::after(Duration::from_millis(500)),
+                "listing pods",
+                retry_transient("listing pods", || api.list(&params)),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, KubeError::TimedOut { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "timed out after 500ms listing pods: the API server {} did not answer in time (check that it is reachable, or allow more time with --timeout)",
+                silent.url()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_connections_and_untrusted_certificates_end_a_watch_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = harness::unreachable::SilentServer::tls();
+    for (server, cause) in [
+        (
+            harness::unreachable::closed_port_url(),
+            "Connection refused",
+        ),
+        (tls.url().to_string(), "invalid peer certificate"),
+    ] {
+        let target = unreachable_target(dir.path(), &server, None);
+        let api: Api<Pod> = Api::namespaced(target.client().await.unwrap(), "spark");
+        let err = wait_for(
+            api,
+            watcher::Config::default(),
+            |p| !p.is_empty(),
+            TIMEOUT,
+            "pods",
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, WaitError::Watch { .. }), "{err}");
+        assert!(err.to_string().contains(cause), "{err}");
+    }
+}

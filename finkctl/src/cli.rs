@@ -85,6 +85,10 @@ pub struct RunArgs {
     /// How to launch the task
     #[arg(long, global = true, value_enum, default_value_t = Backend::SparkSubmit)]
     pub backend: Backend,
+    /// Time allowed for the Kubernetes API calls, retries included (the JAAS Secret, the
+    /// SparkApplication, the driver pod's outcome); spark-submit itself is not bounded
+    #[arg(long, global = true, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub timeout: Duration,
     /// The task to launch; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
     pub task: Option<Task>,
@@ -164,7 +168,8 @@ pub struct CreateSecretsArgs {
     /// Kafka password (default: read from the Kafka user's Secret)
     #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
     pub kafka_password: String,
-    /// How long to wait for the namespace to exist (Go duration)
+    /// Time allowed for the whole command, waiting for the namespace to exist included (Go
+    /// duration)
     #[arg(long, default_value = "120s", value_parser = common::duration::parse_duration)]
     pub timeout: Duration,
 }
@@ -175,6 +180,9 @@ pub struct DeleteArgs {
     /// Delete Spark pods of every namespace, not only the current one
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// Time allowed for the whole command, retries included (Go duration)
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Arguments of `get`.
@@ -196,6 +204,10 @@ pub enum GetCommand {
 /// How topics are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TopicSource {
+    /// wait topics: watch KafkaTopic resources when their CRD is served, and run
+    /// kafka-topics.sh every --interval as well (topics the broker creates itself have no
+    /// KafkaTopic resource with Strimzi's unidirectional topic operator); get topics: exec
+    Auto,
     /// Run kafka-topics.sh in the Kafka broker pod
     Exec,
     /// List Strimzi KafkaTopic resources
@@ -220,12 +232,15 @@ pub struct TopicArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Time allowed for the whole command, retries included (Go duration)
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Arguments of `wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Total time to wait (Go duration)
+    /// Total time to wait, every Kubernetes call and retry included (Go duration)
     #[arg(long, global = true, default_value = "10s", value_parser = common::duration::parse_duration)]
     pub timeout: Duration,
     /// What to wait for.
@@ -254,11 +269,11 @@ pub struct WaitTopicArgs {
     #[arg(long)]
     pub at_least: bool,
     /// Where topic names come from
-    #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
+    #[arg(long, value_enum, default_value_t = TopicSource::Auto)]
     pub source: TopicSource,
-    /// Time between the starts of two runs of kafka-topics.sh (Go duration, at least 100ms; one
-    /// run at a time); KafkaTopic resources are watched instead
-    #[arg(long, default_value = "250ms", value_parser = common::duration::parse_duration)]
+    /// Pause between the end of one run of kafka-topics.sh and the start of the next (Go
+    /// duration, at least 100ms; one run at a time); KafkaTopic resources are watched
+    #[arg(long, default_value = "2s", value_parser = common::duration::parse_duration)]
     pub interval: Duration,
 }
 
@@ -349,7 +364,7 @@ mod tests {
         };
         assert_eq!(
             (t.expected, t.at_least, t.interval),
-            (20, false, Duration::from_millis(250))
+            (20, false, Duration::from_secs(2))
         );
         let Command::Wait(w) = parse(&["finkctl", "wait", "tsk"]).command else {
             panic!()

@@ -8,7 +8,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use common::config::{ConfigLocator, deep_merge, load_yaml_value, lowercase_keys, parse_yaml};
+use common::config::{ConfigLocator, deep_merge, lowercase_keys, parse_yaml, read_config_file};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -96,12 +97,6 @@ pub enum ConfigError {
     /// A file cannot be found, read or parsed (the message names file, line and column).
     #[error(transparent)]
     File(#[from] common::config::ConfigError),
-    /// The document is not a mapping at its top.
-    #[error("{path}: the top level must be a mapping of sections (run:, s3:, …)")]
-    NotAMapping {
-        /// The file.
-        path: PathBuf,
-    },
     /// A value has the wrong shape for its key.
     #[error("config key {key}: {problem}")]
     Value {
@@ -204,7 +199,7 @@ impl FinkConfig {
         let mut config = Self { tree: Map::new() };
         for path in main.iter().chain(secret.iter()) {
             tracing::debug!(file = %path.display(), "reading configuration");
-            config.merge(document(load_yaml_value(path)?, path)?);
+            config.merge(parse_document(&read_config_file(path)?, path)?);
         }
         config.warn_unknown_keys();
         Ok(config)
@@ -215,7 +210,7 @@ impl FinkConfig {
         let mut config = Self { tree: Map::new() };
         for text in texts {
             let origin = Path::new("<inline>");
-            config.merge(document(parse_yaml(text, origin)?, origin)?);
+            config.merge(parse_document(text, origin)?);
         }
         Ok(config)
     }
@@ -377,13 +372,87 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn document(value: Value, path: &Path) -> Result<Map<String, Value>, ConfigError> {
-    match lowercase_keys(value) {
-        Value::Null => Ok(Map::new()),
-        Value::Object(map) => Ok(map),
-        _ => Err(ConfigError::NotAMapping {
-            path: path.to_path_buf(),
-        }),
+/// Parses one file: a mapping of sections, keys in lower case. A known section (`run`, `s3`,
+/// `distribution.kafka`, ...) that is not a mapping is an error at its line and column.
+fn parse_document(text: &str, origin: &Path) -> Result<Map<String, Value>, ConfigError> {
+    let Document(value) = parse_yaml(text, origin)?;
+    Ok(match lowercase_keys(value) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    })
+}
+
+/// A whole file, checked section by section while it is parsed (positions are known then).
+struct Document(Value);
+
+impl<'de> serde::Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Section {
+            path: String::new(),
+        }
+        .deserialize(deserializer)
+        .map(Document)
+    }
+}
+
+/// A section (or the top level): a mapping, or nothing at all.
+struct Section {
+    path: String,
+}
+
+impl Section {
+    fn holds(path: &str) -> bool {
+        KNOWN_KEYS.iter().any(|k| {
+            k.strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Section {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Section {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str("a mapping of sections (run:, s3:, ...)")
+        } else {
+            write!(f, "a mapping of {} settings", self.path)
+        }
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let lower = key.to_lowercase();
+            let path = if self.path.is_empty() {
+                lower
+            } else {
+                format!("{}.{lower}", self.path)
+            };
+            let value = if Self::holds(&path) {
+                map.next_value_seed(Section { path })?
+            } else {
+                map.next_value::<Value>()?
+            };
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -466,6 +535,16 @@ mod tests {
             .to_string();
         assert!(err.starts_with("<inline>:3:"), "{err}");
         assert!(FinkConfig::from_yaml_texts(&["- a\n"]).is_err());
+        let err = FinkConfig::from_yaml_texts(&["s3:\n  id: x\nDistribution:\n  kafka: 5\n"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("<inline>:4:")
+                && err.contains("a mapping of distribution.kafka settings"),
+            "{err}"
+        );
+        let c = FinkConfig::from_yaml_texts(&["run:\ns3: ~\n"]).unwrap();
+        assert_eq!(c.string("run.night").unwrap(), "");
         assert_eq!(
             FinkConfig::from_yaml_texts(&["# only comments\n"])
                 .unwrap()

@@ -1,8 +1,6 @@
 //! `finkctl createsecrets`: the Kafka JAAS Secret in the current namespace, by server-side apply,
 //! once the namespace exists.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -13,8 +11,8 @@ use crate::cli::CreateSecretsArgs;
 use crate::jaas::{jaas_secret, jaas_text};
 use crate::run::{apply_secret, kafka_password};
 use common::duration::format_duration;
-use common::kube::KubeTarget;
-use common::kube::wait::wait_for;
+use common::kube::wait::{WaitError, wait_for};
+use common::kube::{Deadline, KubeTarget};
 
 /// Runs `finkctl createsecrets`.
 pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
@@ -38,18 +36,19 @@ pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    crate::block_on(async {
+    let deadline = Deadline::after(args.timeout);
+    crate::block_on_kube(&target, deadline, "creating the JAAS Secret", async {
         let password = if args.kafka_password.is_empty() {
             kafka_password(&config, &target).await?
         } else {
             args.kafka_password.clone()
         };
-        wait_for_namespace(&target, args.timeout).await?;
+        wait_for_namespace(&target, deadline).await?;
         apply_secret(&target, &args.kafka_username, &password).await
-    })?
+    })
 }
 
-async fn wait_for_namespace(target: &KubeTarget, timeout: Duration) -> anyhow::Result<()> {
+async fn wait_for_namespace(target: &KubeTarget, deadline: Deadline) -> anyhow::Result<()> {
     let namespace = target.namespace();
     let api: Api<Namespace> = Api::all(target.client().await?);
     let config = watcher::Config::default().fields(&format!("metadata.name={namespace}"));
@@ -58,15 +57,16 @@ async fn wait_for_namespace(target: &KubeTarget, timeout: Duration) -> anyhow::R
         api,
         config,
         |namespaces| !namespaces.is_empty(),
-        timeout,
+        deadline.remaining(),
         &what,
     )
     .await
-    .with_context(|| {
-        format!(
+    .map_err(|err| match err {
+        WaitError::Timeout { .. } => anyhow::Error::new(err).context(format!(
             "namespace {namespace:?} is not available after {}",
-            format_duration(timeout)
-        )
+            format_duration(deadline.timeout)
+        )),
+        other => anyhow::Error::new(other),
     })?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use kube::api::{DeleteParams, ListParams};
 
 use crate::Context;
 use crate::cli::DeleteArgs;
+use common::kube::Deadline;
 
 /// Label carried by every pod created by Spark on Kubernetes.
 const SPARK_POD_LABEL: &str = "spark-app-selector";
@@ -21,35 +22,40 @@ pub fn command(ctx: &Context, args: &DeleteArgs) -> anyhow::Result<()> {
         "current namespace".to_string()
     };
     println!("Delete all spark pods in {scope}");
-    crate::block_on(async {
-        let client = target.client().await?;
-        let api: Api<Pod> = if args.all_namespaces {
-            Api::all(client.clone())
-        } else {
-            Api::namespaced(client.clone(), target.namespace())
-        };
-        let pods = api
-            .list(&ListParams::default().labels(SPARK_POD_LABEL))
-            .await
-            .map_err(crate::api_error)
-            .context("unable to list spark pods")?;
-        for pod in pods {
-            let name = pod.metadata.name.unwrap_or_default();
-            let namespace = pod
-                .metadata
-                .namespace
-                .unwrap_or_else(|| target.namespace().to_string());
-            if ctx.dry_run {
-                println!("pod {namespace}/{name} would be deleted (dry run)");
-                continue;
-            }
-            tracing::info!(pod = %name, %namespace, "Delete pod");
-            Api::<Pod>::namespaced(client.clone(), &namespace)
-                .delete(&name, &DeleteParams::default())
+    crate::block_on_kube(
+        &target,
+        Deadline::after(args.timeout),
+        "deleting spark pods",
+        async {
+            let client = target.client().await?;
+            let api: Api<Pod> = if args.all_namespaces {
+                Api::all(client.clone())
+            } else {
+                Api::namespaced(client.clone(), target.namespace())
+            };
+            let pods = api
+                .list(&ListParams::default().labels(SPARK_POD_LABEL))
                 .await
                 .map_err(crate::api_error)
-                .with_context(|| format!("unable to delete spark pod {namespace}/{name}"))?;
-        }
-        anyhow::Ok(())
-    })?
+                .context("unable to list spark pods")?;
+            for pod in pods {
+                let name = pod.metadata.name.unwrap_or_default();
+                let namespace = pod
+                    .metadata
+                    .namespace
+                    .unwrap_or_else(|| target.namespace().to_string());
+                if ctx.dry_run {
+                    println!("pod {namespace}/{name} would be deleted (dry run)");
+                    continue;
+                }
+                tracing::info!(pod = %name, %namespace, "Delete pod");
+                Api::<Pod>::namespaced(client.clone(), &namespace)
+                    .delete(&name, &DeleteParams::default())
+                    .await
+                    .map_err(crate::api_error)
+                    .with_context(|| format!("unable to delete spark pod {namespace}/{name}"))?;
+            }
+            anyhow::Ok(())
+        },
+    )
 }

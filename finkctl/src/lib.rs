@@ -26,7 +26,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, GetCommand, WaitCommand};
 use crate::config::{ConfigSources, FinkConfig};
-use common::kube::{KubeArgs, KubeTarget};
+use common::kube::{Deadline, KubeArgs, KubeTarget};
 
 /// What every command gets from the global flags.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl Context {
 }
 
 /// A Kubernetes client error as a short message: for API errors, the server's message, reason and
-/// HTTP code (instead of the whole `Status` structure).
+/// HTTP code (instead of the whole `Status` structure); for others, the error and its causes.
 pub fn api_error(err: kube::Error) -> anyhow::Error {
     match err {
         kube::Error::Api(status) => {
@@ -69,17 +69,40 @@ pub fn api_error(err: kube::Error) -> anyhow::Error {
                 status.code
             )
         }
-        other => anyhow::Error::new(other),
+        // The causes (refused connection, TLS failure) in one line, without repeats.
+        other => anyhow::anyhow!(common::kube::retry::describe(&other)),
     }
 }
 
-/// Runs `future` on a fresh single-threaded runtime (only commands that talk to a server).
+/// Runs `future` on the thread's single-threaded runtime (only commands that talk to a server).
+/// The runtime lives as long as the thread, so that a client built in one call (kept by
+/// `KubeTarget`) still works in the next.
 pub fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(future))
+    thread_local! {
+        static RUNTIME: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
+    }
+    RUNTIME.with(|cell| {
+        if cell.get().is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let _ = cell.set(runtime);
+        }
+        let runtime = cell.get().expect("just set");
+        Ok(runtime.block_on(future))
+    })
+}
+
+/// Runs `work`, a command's conversation with `target`'s API server, on a fresh runtime and
+/// until `deadline` (retries and waits included); `what` names it in the timeout error.
+pub fn block_on_kube<T>(
+    target: &KubeTarget,
+    deadline: Deadline,
+    what: &str,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    block_on(target.within(deadline, what, work))??
 }
 
 /// Runs a parsed command line.

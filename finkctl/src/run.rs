@@ -6,10 +6,13 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::Secret;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
+use kube::runtime::watcher;
 
 use common::process::Runner;
 
@@ -21,8 +24,9 @@ use crate::night::resolve_night;
 use crate::spark_application::{self, DEFAULT_SPARK_VERSION, application_name};
 use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
-use common::kube::KubeTarget;
 use common::kube::retry::retry_transient;
+use common::kube::wait::{Check, watch_until};
+use common::kube::{Deadline, KubeTarget};
 
 /// Field manager of every server-side apply (the original's, so objects it created stay ours).
 pub const FIELD_MANAGER: &str = "application/apply-patch";
@@ -54,8 +58,8 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     };
     let job = build_job(&config, &request)?;
     match args.backend {
-        Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job),
-        Backend::SparkOperator => spark_operator(ctx, &config, &target, &job),
+        Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job, &night, args.timeout),
+        Backend::SparkOperator => spark_operator(ctx, &config, &target, &job, args.timeout),
     }
 }
 
@@ -74,6 +78,8 @@ fn spark_submit(
     config: &FinkConfig,
     target: &KubeTarget,
     job: &SparkJob,
+    night: &str,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     if ctx.dry_run {
         let template = job
@@ -86,21 +92,136 @@ fn spark_submit(
         return Ok(());
     }
     let template_dir = if job.kafka_jaas {
-        crate::block_on(apply_jaas_secret(config, target))??;
+        crate::block_on_kube(
+            target,
+            Deadline::after(timeout),
+            "applying the JAAS Secret",
+            apply_jaas_secret(config, target),
+        )?;
         Some(PodTemplateDir::create()?)
     } else {
         None
     };
     let template = template_dir.as_ref().map(|d| d.path.join(POD_TEMPLATE));
-    let command = SparkSubmit::new(job, target.server(), template.as_deref());
-    let status = Runner::new(false).interactive(&command.command())?;
+    let driver = driver_pod_name(job, night);
+    let status =
+        Runner::new(false).interactive(&submission(job, target, template.as_deref(), &driver)?)?;
     if !status.success() {
         bail!(
             "spark-submit for {} failed ({status}); see its output above",
             job.task.name()
         );
     }
-    Ok(())
+    // spark-submit (pyspark 4) exits 0 even when the driver failed: its pod says how it ended.
+    let what = format!("reading how driver pod {}/{driver} ended", job.namespace);
+    let deadline = Deadline::after(timeout);
+    crate::block_on_kube(target, deadline, &what, async {
+        driver_outcome(target, &job.namespace, &driver, deadline).await
+    })
+    .with_context(|| format!("spark-submit for {} returned", job.task.name()))
+}
+
+/// The spark-submit command of a real run: the driver pod gets a known name, and spark-submit
+/// uses the kubeconfig files and the context finkctl uses (`--kubeconfig`, `--context`).
+fn submission(
+    job: &SparkJob,
+    target: &KubeTarget,
+    template: Option<&Path>,
+    driver: &str,
+) -> anyhow::Result<common::process::Cmd> {
+    let mut confs = vec![("spark.kubernetes.driver.pod.name", driver)];
+    if let Some(context) = target.context() {
+        confs.push(("spark.kubernetes.context", context));
+    }
+    let mut cmd = SparkSubmit::new(job, target.server(), template)
+        .with_confs(&confs)
+        .command();
+    let files = target.kubeconfig_files();
+    if !files.is_empty() {
+        cmd = cmd.env(
+            "KUBECONFIG",
+            std::env::join_paths(files).context("a kubeconfig path contains ':'")?,
+        );
+    }
+    Ok(cmd)
+}
+
+/// `<task>-<night>-<8 hex digits>-driver`.
+fn driver_pod_name(job: &SparkJob, night: &str) -> String {
+    let random = RandomState::new().build_hasher().finish() as u32;
+    format!("{}-{night}-{random:08x}-driver", job.task.name())
+}
+
+/// Waits until the driver pod has ended (it has once spark-submit returned, but its status may
+/// lag) and fails unless it Succeeded, naming the container, reason and exit code.
+async fn driver_outcome(
+    target: &KubeTarget,
+    namespace: &str,
+    name: &str,
+    deadline: Deadline,
+) -> anyhow::Result<()> {
+    let api: Api<Pod> = Api::namespaced(target.client().await?, namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let what = format!("driver pod {namespace}/{name} to end");
+    let pods = watch_until(
+        api,
+        (),
+        config,
+        deadline.remaining(),
+        &what,
+        |pods: &[Pod]| match pods.first().and_then(pod_phase) {
+            Some("Succeeded" | "Failed") => Check::Done,
+            _ => Check::Pending,
+        },
+    )
+    .await?;
+    let pod = pods.first().context("the driver pod disappeared")?;
+    if pod_phase(pod) == Some("Succeeded") {
+        return Ok(());
+    }
+    bail!(
+        "the driver pod {namespace}/{name} failed: {}",
+        driver_failure(pod)
+    )
+}
+
+fn pod_phase(pod: &Pod) -> Option<&str> {
+    pod.status.as_ref()?.phase.as_deref()
+}
+
+/// Why a pod failed: each container that ended badly (`container spark-kubernetes-driver:
+/// OOMKilled, exit code 137`), else the pod's reason and message.
+fn driver_failure(pod: &Pod) -> String {
+    let status = pod.status.as_ref();
+    let containers: Vec<String> = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let ended = c.state.as_ref()?.terminated.as_ref()?;
+            (ended.exit_code != 0).then(|| {
+                let reason = ended.reason.as_deref().unwrap_or("Error");
+                let mut text = format!(
+                    "container {}: {reason}, exit code {}",
+                    c.name, ended.exit_code
+                );
+                if let Some(message) = ended.message.as_deref().filter(|m| !m.trim().is_empty()) {
+                    text.push_str(&format!(" ({})", message.trim()));
+                }
+                text
+            })
+        })
+        .collect();
+    if !containers.is_empty() {
+        return containers.join("; ");
+    }
+    let reason = status
+        .and_then(|s| s.reason.as_deref())
+        .unwrap_or("no reason given");
+    match status.and_then(|s| s.message.as_deref()) {
+        Some(message) => format!("{reason}: {message}"),
+        None => reason.to_string(),
+    }
 }
 
 fn spark_operator(
@@ -108,6 +229,7 @@ fn spark_operator(
     config: &FinkConfig,
     target: &KubeTarget,
     job: &SparkJob,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     let spark_version = config.string_or("run.spark_version", DEFAULT_SPARK_VERSION)?;
     let manifest = spark_application::render(job, &spark_version);
@@ -119,7 +241,8 @@ fn spark_operator(
         );
         return Ok(());
     }
-    crate::block_on(async {
+    let what = format!("applying SparkApplication {}", application_name(job));
+    crate::block_on_kube(target, Deadline::after(timeout), &what, async {
         if job.kafka_jaas {
             apply_jaas_secret(config, target).await?;
         }
@@ -137,7 +260,7 @@ fn spark_operator(
         .with_context(|| format!("cannot apply SparkApplication {}/{name}", job.namespace))?;
         println!("sparkapplication.sparkoperator.k8s.io/{name} serverside-applied");
         anyhow::Ok(())
-    })?
+    })
 }
 
 /// The SparkApplication API resource.
@@ -216,10 +339,12 @@ impl PodTemplateDir {
             let path = temp_dir_name(&base);
             match std::fs::create_dir(&path) {
                 Ok(()) => {
-                    std::fs::write(path.join(POD_TEMPLATE), executor_pod_template()).with_context(
-                        || format!("cannot write {}", path.join(POD_TEMPLATE).display()),
-                    )?;
-                    return Ok(Self { path });
+                    // Owned from here on: dropped (and removed) if the template cannot be written.
+                    let dir = Self { path };
+                    let file = dir.path.join(POD_TEMPLATE);
+                    std::fs::write(&file, executor_pod_template())
+                        .with_context(|| format!("cannot write {}", file.display()))?;
+                    return Ok(dir);
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(err) => {

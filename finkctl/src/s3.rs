@@ -26,7 +26,8 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Parses `localhost:9000`, `http://minio.minio:9000` or `https://s3.example.org/`; without a
-    /// scheme, `use_ssl` chooses https.
+    /// scheme, `use_ssl` chooses https. The host and port must form a valid URL with nothing else
+    /// (no user, path or query), so that what a dry run accepts is what a real run can reach.
     pub fn parse(endpoint: &str, use_ssl: bool) -> anyhow::Result<Self> {
         let trimmed = endpoint.trim();
         let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
@@ -38,17 +39,31 @@ impl Endpoint {
         } else {
             (if use_ssl { "https" } else { "http" }, trimmed)
         };
-        let host = rest.trim_end_matches('/');
-        if host.is_empty() {
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() {
             bail!("the S3 endpoint is empty: set s3.endpoint in finkctl.yaml or pass --endpoint");
         }
-        if host.contains('/') {
+        if authority.contains(['/', '?', '#']) {
             bail!("S3 endpoint {endpoint:?}: a path is not supported, give scheme://host:port");
         }
-        Ok(Self {
-            scheme,
-            host: host.to_string(),
-        })
+        if authority.contains('@') {
+            bail!(
+                "S3 endpoint {endpoint:?}: credentials do not belong in the endpoint, set s3.id and s3.secret"
+            );
+        }
+        let url = reqwest::Url::parse(&format!("{scheme}://{authority}")).map_err(|err| {
+            anyhow::anyhow!("S3 endpoint {endpoint:?} is not a valid host[:port]: {err}")
+        })?;
+        let Some(host) = url.host_str() else {
+            bail!("S3 endpoint {endpoint:?} has no host");
+        };
+        // The form reqwest sends in the Host header (lower case, default port left out), which
+        // the signature must cover.
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        Ok(Self { scheme, host })
     }
 
     /// `scheme://host`.
@@ -254,6 +269,42 @@ fn amz_date_now() -> String {
     )
 }
 
+/// Checks `name` against the S3 bucket naming rules (3 to 63 characters: lower-case letters,
+/// digits, dots and hyphens, starting and ending with a letter or digit, no `..`, not an IPv4
+/// address, none of the reserved prefixes and suffixes).
+pub fn validate_bucket_name(name: &str) -> anyhow::Result<()> {
+    let problem = if !(3..=63).contains(&name.len()) {
+        Some("it must be 3 to 63 characters long")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        Some("only lower-case letters, digits, dots and hyphens are allowed")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        Some("it must start and end with a letter or a digit")
+    } else if name.contains("..") {
+        Some("it must not contain two dots in a row")
+    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        Some("it must not look like an IP address")
+    } else if ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3"]
+            .iter()
+            .any(|s| name.ends_with(s))
+    {
+        Some("it uses a prefix or suffix reserved by S3")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => bail!("invalid S3 bucket name {name:?} (from s3.bucket): {problem}"),
+        None => Ok(()),
+    }
+}
+
 /// Runs `finkctl s3 [makebucket]`.
 pub fn command(ctx: &Context, args: &S3Args) -> anyhow::Result<()> {
     let config = ctx.config(true)?;
@@ -276,6 +327,7 @@ pub fn command(ctx: &Context, args: &S3Args) -> anyhow::Result<()> {
     if bucket.is_empty() {
         bail!("s3.bucket is empty: set it in finkctl.yaml");
     }
+    validate_bucket_name(&bucket)?;
     let endpoint = Endpoint::parse(
         &config.string("s3.endpoint")?,
         config.boolean("s3.use_ssl")?,
@@ -343,7 +395,54 @@ mod tests {
                 .contains("s3.endpoint")
         );
         assert!(Endpoint::parse("ftp://h", false).is_err());
+        assert_eq!(
+            Endpoint::parse("MinIO.example:9000", false).unwrap().host,
+            "minio.example:9000"
+        );
+        assert_eq!(Endpoint::parse("https://h:443", false).unwrap().host, "h");
+        for bad in [
+            "h:99999",
+            "h o:1",
+            "u:p@h:1",
+            "h:1?x",
+            "http://:9000",
+            "[::1",
+        ] {
+            assert!(Endpoint::parse(bad, false).is_err(), "{bad}");
+        }
         assert!(Endpoint::parse("http://h/p", false).is_err());
+    }
+
+    #[test]
+    fn bucket_names_follow_the_s3_rules() {
+        for good in [
+            "fink-broker-online-20000101",
+            "abc",
+            "a.b-c",
+            &"a".repeat(63),
+        ] {
+            validate_bucket_name(good).unwrap();
+        }
+        for bad in [
+            "Bad_Bucket/../x",
+            "ab",
+            &"a".repeat(64),
+            "-abc",
+            "abc.",
+            "a..b",
+            "192.168.0.1",
+            "xn--abc",
+            "abc-s3alias",
+            "a b",
+        ] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            validate_bucket_name("Bad_Bucket/../x")
+                .unwrap_err()
+                .to_string(),
+            "invalid S3 bucket name \"Bad_Bucket/../x\" (from s3.bucket): only lower-case letters, digits, dots and hyphens are allowed"
+        );
     }
 
     #[test]

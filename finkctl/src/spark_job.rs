@@ -252,6 +252,12 @@ pub fn build_job(config: &FinkConfig, request: &JobRequest<'_>) -> Result<SparkJ
             arg_lines.push(vec![opt("-night", night)]);
         }
     }
+    // An option without a value is left out: fink-broker's argparse refuses `-name ""` for its
+    // integer options, and its own defaults apply instead.
+    for line in &mut arg_lines {
+        line.retain(|arg| !matches!(arg, AppArg::Option(_, value) if value.is_empty()));
+    }
+    arg_lines.retain(|line| !line.is_empty());
     let extra: Vec<AppArg> = config
         .list("run.extra_args")?
         .into_iter()
@@ -348,13 +354,10 @@ mod tests {
         .unwrap();
         let job = build_job(&c, &request(Task::Raw2science)).unwrap();
         assert!(job.storage.is_empty());
-        assert_eq!(
-            job.arg_lines[1],
-            vec![AppArg::Option(
-                "-online_data_prefix".into(),
-                "hdfs://nn:8020/fink".into()
-            )]
-        );
+        assert!(job.arg_lines.contains(&vec![AppArg::Option(
+            "-online_data_prefix".into(),
+            "hdfs://nn:8020/fink".into()
+        )]));
     }
 
     #[test]
@@ -427,6 +430,32 @@ mod tests {
         ])
         .unwrap();
         assert!(build_job(&c, &request(Task::Raw2science)).is_ok());
+    }
+
+    #[test]
+    fn options_without_a_value_are_left_out() {
+        // fink-broker's deploy/fink_int/finkctl.yaml sets neither max_offsets_per_trigger nor
+        // the distribution's Kafka sizes.
+        let c = FinkConfig::from_yaml_texts(&[
+            "run:\n  log_level: INFO\nraw2science:\n  mmconfigpath: ''\n",
+        ])
+        .unwrap();
+        for task in [Task::Stream2raw, Task::Raw2science, Task::Distribution] {
+            let job = build_job(&c, &request(task)).unwrap();
+            let flat = job.arg_lines.concat();
+            let empty: Vec<_> = flat
+                .iter()
+                .filter(|a| matches!(a, AppArg::Option(_, v) if v.is_empty()))
+                .collect();
+            assert!(empty.is_empty(), "{task:?}: {empty:?}");
+            assert!(job.arg_lines.iter().all(|l| !l.is_empty()), "{task:?}");
+            assert!(flat.contains(&AppArg::Option("-log_level".into(), "INFO".into())));
+        }
+        let job = build_job(&c, &request(Task::Raw2science)).unwrap();
+        assert_eq!(
+            job.arg_lines.last().unwrap(),
+            &vec![AppArg::Option("-night".into(), "20000101".into())]
+        );
     }
 
     #[test]

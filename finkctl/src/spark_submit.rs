@@ -185,6 +185,22 @@ impl SparkSubmit {
         Self { lines, secrets }
     }
 
+    /// Adds `--conf key=value` lines after `--deploy-mode cluster` (confs of a real run that the
+    /// goldens of `--dry-run` do not carry).
+    pub fn with_confs(mut self, confs: &[(&str, &str)]) -> Self {
+        let lines = confs
+            .iter()
+            .map(|(key, value)| {
+                vec![
+                    Token::text("--conf"),
+                    conf_token(&conf(key, value, ConfStyle::Bare)),
+                ]
+            })
+            .collect::<Vec<_>>();
+        self.lines.splice(2..2, lines);
+        self
+    }
+
     /// The original's text: continuation lines indented by four spaces and ending with ` \`,
     /// one final newline. Secrets are shown (the goldens carry them).
     pub fn to_text(&self) -> String {

@@ -12,7 +12,7 @@ use crate::Context;
 use crate::cli::{OutputFormat, TopicArgs, TopicSource};
 use crate::config::FinkConfig;
 use crate::run::DEFAULT_KAFKA_NAMESPACE;
-use common::kube::KubeTarget;
+use common::kube::{Deadline, KubeTarget};
 
 /// Where the Kafka broker is and how fink topics are named (config section `kafka`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub async fn fink_topics(
 ) -> anyhow::Result<Vec<String>> {
     let client = target.client().await?;
     match source {
-        TopicSource::Exec => Ok(exec_list(client, settings)
+        TopicSource::Exec | TopicSource::Auto => Ok(exec_list(client, settings)
             .await?
             .into_iter()
             .filter(|n| n.starts_with(&settings.topic_prefix))
@@ -180,7 +180,12 @@ pub fn get_command(ctx: &Context, args: &TopicArgs) -> anyhow::Result<()> {
     let settings = KafkaSettings::from_config(&ctx.config(false)?)?;
     let target = ctx.kube_target()?;
     tracing::info!("List kafka topics produced by the fink-broker");
-    let topics = crate::block_on(fink_topics(&target, &settings, args.source))??;
+    let topics = crate::block_on_kube(
+        &target,
+        Deadline::after(args.timeout),
+        "listing Kafka topics",
+        fink_topics(&target, &settings, args.source),
+    )?;
     print!("{}", format_topics(&topics, args.output));
     Ok(())
 }

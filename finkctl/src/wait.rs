@@ -1,8 +1,10 @@
-//! `finkctl wait topics` and `finkctl wait tasks`, under one global deadline. Kubernetes objects
-//! are watched with `common::kube::wait::watch_until` (the state is checked as soon as it changes;
-//! dropped watches and server errors are retried with backoff); topics listed through
-//! `kafka-topics.sh` are polled every 250 ms by default, one exec at a time.
+//! `finkctl wait topics` and `finkctl wait tasks`, under one global deadline that bounds every
+//! Kubernetes call. Kubernetes objects are watched with `common::kube::wait::watch_until` (the
+//! state is checked as soon as it changes; dropped watches and server errors are retried with
+//! backoff); topics listed through `kafka-topics.sh` (a JVM: seconds per run) are listed one run
+//! at a time, with a pause of `--interval` (2 s by default) between runs.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -10,7 +12,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DynamicObject, ListParams};
 use kube::runtime::watcher;
-use tokio::time::Instant;
 
 use crate::Context;
 use crate::cli::{TopicSource, WaitTaskArgs, WaitTopicArgs};
@@ -18,16 +19,15 @@ use crate::run::spark_application_resource;
 use crate::topics::{
     KafkaSettings, fink_topic_names, fink_topics, kafka_topic_resource, kafka_topics_api,
 };
-use common::kube::KubeTarget;
+use common::duration::format_duration;
+use common::kube::retry;
 use common::kube::wait::{Check, WaitError, watch_until};
+use common::kube::{Deadline, KubeTarget};
 
-/// Time left until `deadline` (every step of a wait shares one deadline).
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
-/// The shortest time between the starts of two `kafka-topics.sh` runs (bounds the exec rate).
+/// The shortest pause between two `kafka-topics.sh` runs (bounds the exec rate).
 pub const MIN_EXEC_INTERVAL: Duration = Duration::from_millis(100);
+
+const TOPICS_TIMEOUT: &str = "timed out waiting for the condition on topics";
 
 /// Whether `count` topics satisfy the expectation.
 pub fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bool {
@@ -46,98 +46,218 @@ pub fn topics_command(
 ) -> anyhow::Result<()> {
     let settings = KafkaSettings::from_config(&ctx.config(false)?)?;
     let target = ctx.kube_target()?;
-    let count = crate::block_on(wait_topics(&target, &settings, args, timeout))??;
+    let deadline = Deadline::after(timeout);
+    let count = crate::block_on_kube(
+        &target,
+        deadline,
+        "waiting for fink topics",
+        wait_topics(&target, &settings, args, deadline),
+    )?;
     println!("Condition met: Found {count} fink topics");
     Ok(())
+}
+
+/// Logs the topics when they change (at info; at debug otherwise) and checks the count.
+struct Progress<'a> {
+    args: &'a WaitTopicArgs,
+    start: tokio::time::Instant,
+    last_seen: RefCell<Option<Vec<String>>>,
+}
+
+impl Progress<'_> {
+    fn found(&self, topics: &[String]) -> bool {
+        let changed = self.last_seen.borrow().as_deref() != Some(topics);
+        if changed {
+            tracing::info!(
+                elapsed = ?self.start.elapsed(),
+                ?topics,
+                count = topics.len(),
+                expected = self.args.expected,
+                "Found topics"
+            );
+            *self.last_seen.borrow_mut() = Some(topics.to_vec());
+        } else {
+            tracing::debug!(count = topics.len(), "Found topics (unchanged)");
+        }
+        topics_condition_met(topics.len(), self.args.expected, self.args.at_least)
+    }
 }
 
 async fn wait_topics(
     target: &KubeTarget,
     settings: &KafkaSettings,
     args: &WaitTopicArgs,
-    timeout: Duration,
+    deadline: Deadline,
 ) -> anyhow::Result<usize> {
-    let start = Instant::now();
-    let deadline = start + timeout;
-    // Logged at info when the topics change (a check runs every 250 ms), at debug otherwise.
-    let last_seen = std::cell::RefCell::new(None::<Vec<String>>);
-    let found = |topics: &[String]| {
-        let changed = last_seen.borrow().as_deref() != Some(topics);
-        if changed {
-            tracing::info!(
-                elapsed = ?start.elapsed(),
-                ?topics,
-                count = topics.len(),
-                expected = args.expected,
-                "Found topics"
-            );
-            *last_seen.borrow_mut() = Some(topics.to_vec());
-        } else {
-            tracing::debug!(count = topics.len(), "Found topics (unchanged)");
-        }
-        topics_condition_met(topics.len(), args.expected, args.at_least)
+    let progress = Progress {
+        args,
+        start: tokio::time::Instant::now(),
+        last_seen: RefCell::new(None),
     };
-    if args.source == TopicSource::Crd {
-        // KafkaTopic resources are watched: the count is checked on every change.
-        let api = kafka_topics_api(target.client().await?, settings);
-        let mut count = 0;
-        watch_until(
-            api,
-            kafka_topic_resource(),
-            watcher::Config::default(),
-            remaining(deadline),
-            "fink topics",
-            |topics: &[DynamicObject]| {
-                let names = fink_topic_names(topics, &settings.topic_prefix);
-                count = names.len();
-                if found(&names) {
-                    Check::Done
-                } else {
-                    Check::Pending
-                }
-            },
+    match args.source {
+        TopicSource::Crd => watch_topics(target, settings, &progress, deadline).await,
+        TopicSource::Exec => exec_topics(target, settings, &progress, deadline).await,
+        TopicSource::Auto if !kafka_topics_served(target).await? => {
+            exec_topics(target, settings, &progress, deadline).await
+        }
+        TopicSource::Auto => {
+            // The watch sees KafkaTopic changes at once; kafka-topics.sh also sees the topics
+            // the broker created without a KafkaTopic resource. The first to succeed wins.
+            let watch = watch_topics(target, settings, &progress, deadline);
+            let exec = exec_topics(target, settings, &progress, deadline);
+            tokio::pin!(watch, exec);
+            tokio::select! {
+                found = &mut watch => match found {
+                    Ok(count) => Ok(count),
+                    Err(err) => {
+                        // At the deadline both end; only an earlier watch failure is news.
+                        if !deadline.remaining().is_zero() {
+                            tracing::warn!("{err:#}; listing topics with kafka-topics.sh only");
+                        }
+                        exec.await
+                    }
+                },
+                found = &mut exec => found,
+            }
+        }
+    }
+}
+
+/// Whether the API server serves Strimzi's KafkaTopic resources.
+async fn kafka_topics_served(target: &KubeTarget) -> anyhow::Result<bool> {
+    let resource = kafka_topic_resource();
+    let client = target.client().await?;
+    match client.list_api_group_resources(&resource.api_version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == resource.plural)),
+        // Not served, or discovery not allowed: kafka-topics.sh alone.
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => Ok(false),
+        Err(err) => Err(crate::api_error(err).context(format!(
+            "cannot discover {} resources",
+            resource.api_version
+        ))),
+    }
+}
+
+/// Watches KafkaTopic resources: the count is checked on every change.
+async fn watch_topics(
+    target: &KubeTarget,
+    settings: &KafkaSettings,
+    progress: &Progress<'_>,
+    deadline: Deadline,
+) -> anyhow::Result<usize> {
+    let api = kafka_topics_api(target.client().await?, settings);
+    let mut count = 0;
+    watch_until(
+        api,
+        kafka_topic_resource(),
+        watcher::Config::default(),
+        deadline.remaining(),
+        "fink topics",
+        |topics: &[DynamicObject]| {
+            let names = fink_topic_names(topics, &settings.topic_prefix);
+            count = names.len();
+            if progress.found(&names) {
+                Check::Done
+            } else {
+                Check::Pending
+            }
+        },
+    )
+    .await
+    .map_err(|err| match err {
+        WaitError::Timeout { .. } => anyhow!(TOPICS_TIMEOUT),
+        other => anyhow::Error::new(other),
+    })?;
+    Ok(count)
+}
+
+/// Runs kafka-topics.sh until the count is met: one run at a time, `--interval` between the end
+/// of a run and the start of the next. A failure is logged once, with a count when it repeats.
+async fn exec_topics(
+    target: &KubeTarget,
+    settings: &KafkaSettings,
+    progress: &Progress<'_>,
+    deadline: Deadline,
+) -> anyhow::Result<usize> {
+    let interval = progress.args.interval.max(MIN_EXEC_INTERVAL);
+    let mut failures = Failures::default();
+    loop {
+        match tokio::time::timeout_at(
+            deadline.at,
+            fink_topics(target, settings, TopicSource::Exec),
         )
         .await
-        .map_err(|err| match err {
-            WaitError::Timeout { .. } => anyhow!("timed out waiting for the condition on topics"),
-            other => anyhow::Error::new(other),
-        })?;
-        return Ok(count);
-    }
-    // kafka-topics.sh cannot be watched: it runs again every `interval` (default 250 ms, so a
-    // change is seen within about a quarter of a second), one run at a time, never more often
-    // than every MIN_EXEC_INTERVAL.
-    let interval = args.interval.max(MIN_EXEC_INTERVAL);
-    loop {
-        let started = Instant::now();
-        match tokio::time::timeout_at(deadline, fink_topics(target, settings, args.source)).await {
-            Ok(Ok(topics)) if found(&topics) => return Ok(topics.len()),
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => tracing::warn!("listing topics failed, retrying: {err:#}"),
+        {
+            Ok(Ok(topics)) => {
+                failures.settle();
+                if progress.found(&topics) {
+                    return Ok(topics.len());
+                }
+            }
+            Ok(Err(err)) => failures.record(format!("{err:#}"), interval),
             Err(_) => break,
         }
-        let next = started + interval;
-        if next >= deadline {
-            tokio::time::sleep_until(deadline).await;
+        if tokio::time::timeout_at(deadline.at, tokio::time::sleep(interval))
+            .await
+            .is_err()
+        {
             break;
         }
-        tokio::time::sleep_until(next).await;
     }
-    bail!("timed out waiting for the condition on topics")
+    failures.settle();
+    bail!(TOPICS_TIMEOUT)
+}
+
+/// The failure of the last runs of kafka-topics.sh and how many times in a row it happened.
+#[derive(Default)]
+struct Failures {
+    last: Option<(String, u32)>,
+}
+
+impl Failures {
+    /// A failed run: logged when it differs from the previous one.
+    fn record(&mut self, error: String, interval: Duration) {
+        match &mut self.last {
+            Some((last, count)) if *last == error => *count += 1,
+            _ => {
+                self.settle();
+                tracing::warn!(
+                    "listing topics failed, retrying every {}: {error}",
+                    format_duration(interval)
+                );
+                self.last = Some((error, 1));
+            }
+        }
+    }
+
+    /// The failures are over (a run succeeded, failed differently, or the wait ends): says how
+    /// many times a repeated one happened.
+    fn settle(&mut self) {
+        if let Some((error, count)) = self.last.take()
+            && count > 1
+        {
+            tracing::warn!("listing topics failed {count} times in a row: {error}");
+        }
+    }
 }
 
 /// Runs `finkctl wait tasks`.
 pub fn tasks_command(ctx: &Context, args: &WaitTaskArgs, timeout: Duration) -> anyhow::Result<()> {
     let target = ctx.kube_target()?;
-    crate::block_on(wait_tasks(&target, args, timeout))?
+    let deadline = Deadline::after(timeout);
+    crate::block_on_kube(
+        &target,
+        deadline,
+        "waiting for the Spark pods",
+        wait_tasks(&target, args, deadline),
+    )
 }
 
 async fn wait_tasks(
     target: &KubeTarget,
     args: &WaitTaskArgs,
-    timeout: Duration,
+    deadline: Deadline,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
     let client = target.client().await?;
     let namespace = target.namespace();
     wait_spark_applications(client.clone(), namespace, deadline).await?;
@@ -152,7 +272,7 @@ async fn wait_tasks(
             pods.clone(),
             (),
             config.clone(),
-            remaining(deadline),
+            deadline.remaining(),
             &what,
             |pods: &[Pod]| {
                 if pods.len() >= expected {
@@ -173,7 +293,7 @@ async fn wait_tasks(
             pods.clone(),
             (),
             config,
-            remaining(deadline),
+            deadline.remaining(),
             &what,
             pods_ready,
         )
@@ -218,7 +338,7 @@ fn pods_ready(pods: &[Pod]) -> Check {
 async fn wait_spark_applications(
     client: kube::Client,
     namespace: &str,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> anyhow::Result<()> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client, namespace, &spark_application_resource());
@@ -231,14 +351,20 @@ async fn wait_spark_applications(
             tracing::warn!("SparkApplications are not followed: {}", status.message);
             return Ok(());
         }
-        Err(err) => tracing::warn!("cannot list SparkApplications, watching anyway: {err}"),
+        Err(err) if !retry::is_transient(&err) => {
+            return Err(crate::api_error(err).context("cannot list SparkApplications"));
+        }
+        Err(err) => tracing::warn!(
+            "cannot list SparkApplications, watching anyway: {}",
+            retry::describe(&err)
+        ),
     }
     tracing::info!(namespace, "Wait for SparkApplications to be running");
     let apps = watch_until(
         api,
         spark_application_resource(),
         watcher::Config::default(),
-        remaining(deadline),
+        deadline.remaining(),
         "SparkApplications",
         applications_running,
     )

@@ -14,3 +14,5 @@ mod run_dry_run;
 mod run_spark_submit;
 #[path = "cli/s3_makebucket.rs"]
 mod s3_makebucket;
+#[path = "cli/unreachable.rs"]
+mod unreachable;

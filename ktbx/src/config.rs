@@ -115,11 +115,7 @@ impl Config {
 
     /// Loads one file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| common::config::ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let text = common::config::read_config_file(path)?;
         Self::parse(&text, path)
     }
 

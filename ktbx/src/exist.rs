@@ -1,8 +1,11 @@
 //! `ktbx exist TYPE [NAME]`: waits (watching, not polling) until an object of that type, or that
-//! object, exists in the namespace, as the original's `wait_for_exist` intended.
+//! object, exists in the namespace (anywhere, for cluster-scoped types), as the original's
+//! `wait_for_exist` intended.
 
-use anyhow::{Context, bail};
-use common::kube::{KubeArgs, KubeTarget};
+use anyhow::bail;
+use common::kube::retry;
+use common::kube::wait::is_permanent;
+use common::kube::{Deadline, KubeArgs, KubeTarget, WATCH_TIMEOUT_SECONDS};
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::DynamicObject;
@@ -11,6 +14,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::ExistArgs;
 
@@ -30,25 +34,81 @@ pub fn names_resource(wanted: &str, ar: &ApiResource) -> bool {
     name == ar.plural || name == ar.kind.to_ascii_lowercase()
 }
 
+/// The resource type the user calls `wanted`, if the cluster serves it. Discovery failures that
+/// retrying cannot fix (TLS, refused connection, 401/403) are errors; others count as "not yet".
 async fn find_resource(
     client: &Client,
     wanted: &str,
-) -> anyhow::Result<(ApiResource, ApiCapabilities)> {
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .context("discovering the cluster's resource types")?;
+    answered: &AtomicBool,
+) -> anyhow::Result<Option<(ApiResource, ApiCapabilities)>> {
+    let discovery = match Discovery::new(client.clone()).run().await {
+        Ok(discovery) => {
+            answered.store(true, Ordering::SeqCst);
+            discovery
+        }
+        Err(err) if !retry::is_transient(&err) => {
+            return Err(anyhow::anyhow!(
+                "discovering the cluster's resource types: {}",
+                retry::describe(&err)
+            ));
+        }
+        Err(err) => {
+            tracing::debug!(
+                "discovering the cluster's resource types failed: {}",
+                retry::describe(&err)
+            );
+            return Ok(None);
+        }
+    };
     for group in discovery.groups() {
         for (ar, caps) in group.recommended_resources() {
             if names_resource(wanted, &ar) {
-                return Ok((ar, caps));
+                return Ok(Some((ar, caps)));
             }
         }
     }
-    bail!("the cluster has no resource type {wanted:?}")
+    Ok(None)
 }
 
-/// Runs `ktbx exist`.
+/// Finds the resource type, discovering again on each CRD change (the type may come with a CRD
+/// still being installed).
+async fn wait_for_resource(
+    client: &Client,
+    wanted: &str,
+    answered: &AtomicBool,
+) -> anyhow::Result<(ApiResource, ApiCapabilities)> {
+    if let Some(found) = find_resource(client, wanted, answered).await? {
+        return Ok(found);
+    }
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let stream = watcher::watcher(
+        crds,
+        watcher::Config::default().timeout(WATCH_TIMEOUT_SECONDS),
+    )
+    .default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Apply(_) | Event::InitDone) => {
+                if let Some(found) = find_resource(client, wanted, answered).await? {
+                    return Ok(found);
+                }
+            }
+            Ok(_) => {}
+            Err(err) if is_permanent(&err) => {
+                return Err(anyhow::anyhow!(
+                    "watching CustomResourceDefinitions: {}",
+                    retry::describe_chain(&err)
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    bail!("the CustomResourceDefinition watch ended")
+}
+
+/// Runs `ktbx exist`. Its `--timeout` bounds everything, discovery and retries included;
+/// unreachable servers (TLS failure, refused connection) and refusals (401/403) fail at once.
 pub async fn run(
     args: &ExistArgs,
     kube: &KubeArgs,
@@ -58,40 +118,41 @@ pub async fn run(
     let target = KubeTarget::load(kube)?;
     let client = target.client().await?;
     let namespace = target.namespace().to_string();
-    let what = match object {
-        Some(name) => format!("{resource}/{name} in {namespace}"),
-        None => format!("{resource} in {namespace}"),
-    };
-    let deadline = tokio::time::Instant::now() + args.timeout;
-    let (ar, caps) = match find_resource(&client, resource).await {
-        Ok(found) => found,
-        Err(unknown) => {
-            // The type may come with a CRD still being installed: discover again on each CRD change.
-            let crds = Api::<CustomResourceDefinition>::all(client.clone());
-            let rediscover = async {
-                let stream = watcher::watcher(crds, watcher::Config::default()).default_backoff();
-                let mut stream = std::pin::pin!(stream);
-                while let Some(event) = stream.next().await {
-                    if matches!(event, Ok(Event::Apply(_) | Event::InitDone))
-                        && let Ok(found) = find_resource(&client, resource).await
-                    {
-                        return Some(found);
-                    }
-                }
-                None
-            };
-            tokio::time::timeout_at(deadline, rediscover)
-                .await
-                .ok()
-                .flatten()
-                .ok_or(unknown)?
+    let deadline = Deadline::after(args.timeout);
+    let answered = AtomicBool::new(false);
+    let (ar, caps) = match target
+        .within(
+            deadline,
+            &format!("looking for resource type {resource:?}"),
+            wait_for_resource(&client, resource, &answered),
+        )
+        .await
+    {
+        Ok(found) => found?,
+        // The server answered, without that type.
+        Err(_) if answered.load(Ordering::SeqCst) => {
+            bail!("the cluster has no resource type {resource:?}")
         }
+        Err(timed_out) => return Err(timed_out.into()),
     };
-    let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(client, &namespace, &ar),
-        Scope::Cluster => Api::all_with(client, &ar),
+    let (api, what): (Api<DynamicObject>, String) = match caps.scope {
+        Scope::Namespaced => (
+            Api::namespaced_with(client, &namespace, &ar),
+            match object {
+                Some(name) => format!("{resource}/{name} in {namespace}"),
+                None => format!("{resource} in {namespace}"),
+            },
+        ),
+        // Cluster-scoped objects live in no namespace.
+        Scope::Cluster => (
+            Api::all_with(client, &ar),
+            match object {
+                Some(name) => format!("{resource}/{name}"),
+                None => resource.to_string(),
+            },
+        ),
     };
-    let mut cfg = watcher::Config::default();
+    let mut cfg = watcher::Config::default().timeout(WATCH_TIMEOUT_SECONDS);
     if let Some(name) = object {
         cfg = cfg.fields(&format!("metadata.name={name}"));
     }
@@ -102,25 +163,26 @@ pub async fn run(
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
             match item {
-                Ok(Event::Apply(_) | Event::InitApply(_)) => return true,
+                Ok(Event::Apply(_) | Event::InitApply(_)) => return Ok(true),
                 Ok(_) => {}
-                Err(e) => last_error = Some(e.to_string()),
+                Err(e) if is_permanent(&e) => return Err(e),
+                Err(e) => last_error = Some(retry::describe_chain(&e)),
             }
         }
-        false
+        Ok(false)
     };
-    let found = tokio::time::timeout_at(deadline, watching)
-        .await
-        .unwrap_or(false);
+    let found = tokio::time::timeout_at(deadline.at, watching).await;
     spinner.finish_and_clear();
-    if !found {
-        bail!(
+    match found {
+        Ok(Ok(true)) => {}
+        Ok(Err(err)) => bail!("cannot watch {what}: {}", retry::describe_chain(&err)),
+        Ok(Ok(false)) | Err(_) => bail!(
             "waited for {what} to exist for {} without luck{}",
             common::duration::format_duration(args.timeout),
             last_error
                 .map(|e| format!(" (last error: {e})"))
                 .unwrap_or_default()
-        );
+        ),
     }
     writeln!(out, "{what} exists")?;
     Ok(())

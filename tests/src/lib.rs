@@ -21,3 +21,4 @@ pub mod release;
 pub mod stack;
 pub mod tls;
 pub mod tools;
+pub mod unreachable;

@@ -1,6 +1,10 @@
-//! Retries of transient Kubernetes API errors: 5xx answers, 429 (after the server's
-//! `retryAfterSeconds`, capped), and connection failures. Other errors (4xx: not found, conflict,
-//! forbidden, invalid) are returned at once.
+//! The one place that decides whether a Kubernetes API error is worth retrying, and the retries
+//! of idempotent requests.
+//!
+//! Transient: 5xx answers, 429 (after the server's `retryAfterSeconds`, capped), dropped or reset
+//! connections and timeouts. Permanent, returned at once with their cause: TLS failures (wrong or
+//! missing CA, bad certificate), refused connections, and other 4xx answers (not found, conflict,
+//! unauthorised, forbidden, invalid).
 //!
 //! kube's client already retries 429, 503 and 504 itself; this covers the rest (500 from an
 //! overloaded API server or webhook, a dropped connection). Use it for idempotent requests (get,
@@ -50,6 +54,11 @@ where
     }
 }
 
+/// Whether retrying `err` may help (see the module documentation).
+pub fn is_transient(err: &::kube::Error) -> bool {
+    transient_delay(err, FIRST_DELAY).is_some()
+}
+
 /// How long to wait before retrying `err`, or `None` when retrying cannot help.
 fn transient_delay(err: &::kube::Error, backoff: Duration) -> Option<Duration> {
     match err {
@@ -62,16 +71,59 @@ fn transient_delay(err: &::kube::Error, backoff: Duration) -> Option<Duration> {
             })
         }
         ::kube::Error::Api(status) if status.code >= 500 => Some(backoff),
-        ::kube::Error::HyperError(_) | ::kube::Error::Service(_) => Some(backoff),
+        ::kube::Error::HyperError(_) | ::kube::Error::Service(_)
+            if !connection_refused_or_tls(err) =>
+        {
+            Some(backoff)
+        }
         _ => None,
     }
 }
 
-fn describe(err: &::kube::Error) -> String {
+/// A refused connection or a TLS failure somewhere in the error's causes.
+fn connection_refused_or_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+            // An io::Error's source() skips the error it wraps: look at that one too.
+            if let Some(inner) = io.get_ref()
+                && connection_refused_or_tls(inner)
+            {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// The error and its causes on one line (`client error (Connect): tcp connect error: Connection
+/// refused (os error 111)`); for API errors, the server's message and HTTP code.
+pub fn describe(err: &::kube::Error) -> String {
     match err {
         ::kube::Error::Api(status) => format!("HTTP {}: {}", status.code, status.message),
-        other => other.to_string(),
+        other => describe_chain(other),
     }
+}
+
+/// Any error and its causes on one line, leaving out causes its text already ends with.
+pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+        next = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -117,8 +169,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connection_failures_are_retried_then_returned() {
-        // Nothing listens on port 1 of the loopback interface: every try is refused.
+    async fn refused_connections_fail_at_once_with_their_cause() {
+        // Nothing listens on port 1 of the loopback interface: the connection is refused.
         let mut config = ::kube::Config::new("http://127.0.0.1:1".parse().unwrap());
         config.default_retry = false;
         let client = ::kube::Client::try_from(config).unwrap();
@@ -129,7 +181,36 @@ mod tests {
         })
         .await;
         let err = result.unwrap_err();
-        assert!(transient_delay(&err, FIRST_DELAY).is_some(), "{err}");
+        assert!(!is_transient(&err), "{err}");
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+        assert!(
+            describe(&err).contains("Connection refused"),
+            "{}",
+            describe(&err)
+        );
+    }
+
+    #[tokio::test]
+    async fn dropped_connections_are_retried_then_returned() {
+        // A server that accepts and closes every connection at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
+        let mut config = ::kube::Config::new(url.parse().unwrap());
+        config.default_retry = false;
+        let client = ::kube::Client::try_from(config).unwrap();
+        let tries = AtomicU32::new(0);
+        let err = retry_transient("get the API versions", || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            client.list_core_api_versions()
+        })
+        .await
+        .unwrap_err();
+        assert!(is_transient(&err), "{}", describe(&err));
         assert_eq!(tries.load(Ordering::SeqCst), ATTEMPTS);
     }
 

@@ -43,14 +43,14 @@ pub enum WaitError {
         /// Why, as the check said.
         reason: String,
     },
-    /// The API server refused the watch (not authorised, or the resource cannot be watched).
-    #[error("cannot watch {what}: {source}")]
+    /// The API server refused the watch (not authorised, or the resource cannot be watched), or
+    /// cannot be reached (TLS failure, refused connection).
+    #[error("cannot watch {what}: {}", super::retry::describe_chain(.error))]
     Watch {
         /// What was awaited.
         what: String,
-        /// The watch error.
-        #[source]
-        source: watcher::Error,
+        /// The watch error (its causes are part of the message).
+        error: watcher::Error,
     },
 }
 
@@ -178,6 +178,10 @@ where
 {
     let mut tracker = Tracker::default();
     let mut last_error = None;
+    let mut cfg = cfg;
+    cfg.timeout = Some(cfg.timeout.map_or(super::WATCH_TIMEOUT_SECONDS, |t| {
+        t.min(super::WATCH_TIMEOUT_SECONDS)
+    }));
     let stream = watcher::watcher(api, cfg).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let watching = async {
@@ -202,12 +206,13 @@ where
                 Err(err) if is_permanent(&err) => {
                     return Err(WaitError::Watch {
                         what: what.to_string(),
-                        source: err,
+                        error: err,
                     });
                 }
                 Err(err) => {
-                    tracing::warn!("watching {what} failed, retrying: {err}");
-                    last_error = Some(err.to_string());
+                    let text = super::retry::describe_chain(&err);
+                    tracing::warn!("watching {what} failed, retrying: {text}");
+                    last_error = Some(text);
                 }
             }
         }
@@ -225,19 +230,22 @@ where
     }
 }
 
-/// Errors that retrying cannot fix.
-fn is_permanent(err: &watcher::Error) -> bool {
-    let code = match err {
+/// Errors that retrying cannot fix (as [`super::retry`] decides for requests: TLS failures,
+/// refused connections, 4xx other than 429) and a missing resource version.
+pub fn is_permanent(err: &watcher::Error) -> bool {
+    match err {
         watcher::Error::InitialListFailed(e)
         | watcher::Error::WatchStartFailed(e)
-        | watcher::Error::WatchFailed(e) => match e {
-            ::kube::Error::Api(status) => status.code,
-            _ => return false,
-        },
-        watcher::Error::WatchError(status) => status.code,
-        watcher::Error::NoResourceVersion => return true,
-    };
-    matches!(code, 401 | 403)
+        | watcher::Error::WatchFailed(e) => {
+            // A type whose CRD is being installed answers 404 for a moment: keep watching.
+            !super::retry::is_transient(e)
+                && !matches!(e, ::kube::Error::Api(status) if status.code == 404 || status.code == 410)
+        }
+        // An error event in a running watch: 410 Gone (resource version too old) is handled by
+        // relisting, only authorisation errors are final.
+        watcher::Error::WatchError(status) => matches!(status.code, 401 | 403),
+        watcher::Error::NoResourceVersion => true,
+    }
 }
 
 /// `kind/name` of up to five objects, then `and N more`.

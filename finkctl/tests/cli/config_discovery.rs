@@ -91,3 +91,29 @@ fn keys_are_case_insensitive_and_values_loosely_typed() {
         .code(1)
         .stderr("error: config key s3.use_ssl: \"maybe\" is not a boolean (use true or false)\n");
 }
+
+#[test]
+fn a_fifo_as_config_file_is_refused_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sample_config(dir.path(), |c| c);
+    let fifo = dir.path().join("finkctl.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for flag in ["--config", "--secret"] {
+        dry_run(dir.path(), dir.path())
+            .arg(flag)
+            .arg(&fifo)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(format!(
+                "error: config file {} is not a regular file (it is a FIFO): give the path of a YAML file\n",
+                fifo.display()
+            ));
+    }
+}

@@ -532,3 +532,57 @@ fn usage_errors_exit_1() {
         // The commit field is filled by release builds (`cargo xtask dist`) only.
         .stdout(predicate::str::is_match(r"^v\d+\.\d+\.\d+  ([0-9a-f]{12}(-dirty)?)?$").unwrap());
 }
+
+#[test]
+fn options_missing_from_the_config_are_left_out() {
+    // fink-broker's deploy/fink_int/finkctl.yaml has no max_offsets_per_trigger and no Kafka
+    // sizes for the distribution: `-max_offsets_per_trigger ""` stopped the Spark job at start.
+    let setup = Setup::new(|c| {
+        c.replace("  max_offsets_per_trigger: 5000\n", "")
+            .replace("  kafka_buffer_memory: 134217728\n", "")
+            .replace("  kafka_delivery_timeout_ms: 240000\n", "")
+    });
+    let stream2raw = dry_run(&setup, "stream2raw", &[]);
+    let expected = read_fixture("stream2raw.out.expected")
+        .replace(" \\\n    -max_offsets_per_trigger \"5000\"", "");
+    assert_eq!(stream2raw, expected);
+    let distribution = dry_run(&setup, "distribution", &[]);
+    assert!(!distribution.contains("\"\""), "{distribution}");
+    assert!(
+        !distribution.contains("-kafka_buffer_memory"),
+        "{distribution}"
+    );
+    assert!(
+        !distribution.contains("-kafka_delivery_timeout_ms"),
+        "{distribution}"
+    );
+    assert!(
+        distribution.ends_with("-night \"20000101\"\n"),
+        "{distribution}"
+    );
+}
+
+#[test]
+fn a_known_section_with_a_wrong_type_is_an_error_with_its_location() {
+    let setup = Setup::new(|c| c.replace("raw2science:\n", "raw2science: 5\nold_raw2science:\n"));
+    setup
+        .finkctl()
+        .args(["run", "r", "-N", "20000101", "--dry-run"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            predicate::str::is_match(r"^error: /\S+/finkctl.yaml:\d+:\d+: raw2science: ")
+                .unwrap()
+                .and(predicate::str::contains("mapping")),
+        );
+    // The secret file too, and whatever the case of the key.
+    let setup = Setup::new(|c| c);
+    std::fs::write(setup.dir.path().join("finkctl.secret.yaml"), "S3: [a, b]\n").unwrap();
+    setup
+        .finkctl()
+        .args(["run", "r", "-N", "20000101", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::is_match(r"^error: /\S+/finkctl.secret.yaml:1:\d+: ").unwrap());
+}

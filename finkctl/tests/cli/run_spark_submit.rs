@@ -2,10 +2,14 @@
 //! its argv, which must be the golden's tokens without the shell quotes.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use assert_cmd::Command;
+use harness::apiserver::FakeApiServer;
 use harness::fakebin::{FakeBins, Script};
 use predicates::prelude::*;
+use serde_json::{Value, json};
 
 use crate::support::{self, read_fixture, write_sample_config};
 
@@ -62,6 +66,76 @@ impl Setup {
     }
 }
 
+/// The value of `--conf key=…` in an argv.
+fn conf<'a>(argv: &'a [String], key: &str) -> Option<&'a str> {
+    argv.iter()
+        .find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A driver pod that ended with `phase`, its container terminated with `exit_code`/`reason`.
+fn driver_status(phase: &str, exit_code: i32, reason: &str) -> Value {
+    json!({
+        "phase": phase,
+        "containerStatuses": [{
+            "name": "spark-kubernetes-driver", "ready": false, "restartCount": 0,
+            "image": "param_image", "imageID": "",
+            "state": {"terminated": {"exitCode": exit_code, "reason": reason}}
+        }]
+    })
+}
+
+/// Runs `cmd` while playing Spark's part: once the fake spark-submit has been called, the driver
+/// pod it named appears in `server`, in its namespace, with `status`.
+fn run_as_spark(
+    server: &FakeApiServer,
+    fakes: &FakeBins,
+    status: Value,
+    mut cmd: Command,
+) -> assert_cmd::assert::Assert {
+    let before = fakes.calls("spark-submit").len();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let calls = fakes.calls("spark-submit");
+                if let Some(call) = calls.get(before) {
+                    let name = conf(&call.argv, "spark.kubernetes.driver.pod.name")
+                        .expect("the driver pod is named");
+                    let namespace = conf(&call.argv, "spark.kubernetes.namespace").unwrap();
+                    server.apply_json(json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": name, "namespace": namespace},
+                        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "param_image"}]},
+                        "status": status,
+                    }));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let assert = cmd.assert();
+        done.store(true, Ordering::SeqCst);
+        assert
+    })
+}
+
+/// The argv of a real run: the golden's, with the driver pod name (and the context) after
+/// `--deploy-mode cluster`.
+fn with_real_run_confs(mut expected: Vec<String>, call: &[String], context: &str) -> Vec<String> {
+    let driver = conf(call, "spark.kubernetes.driver.pod.name").unwrap();
+    let at = expected.iter().position(|a| a == "cluster").unwrap() + 1;
+    expected.splice(
+        at..at,
+        [
+            "--conf".to_string(),
+            format!("spark.kubernetes.driver.pod.name={driver}"),
+            "--conf".to_string(),
+            format!("spark.kubernetes.context={context}"),
+        ],
+    );
+    expected
+}
+
 #[test]
 fn golden_argv_strips_shell_quotes() {
     assert_eq!(
@@ -72,29 +146,125 @@ fn golden_argv_strips_shell_quotes() {
 
 #[test]
 fn spark_submit_receives_the_golden_tokens_without_quotes() {
-    let setup = Setup::new(Script::default());
+    let server = FakeApiServer::start();
+    let setup = Setup::new(Script::default().record_env("KUBECONFIG"));
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "default").unwrap();
     for (task, golden) in [
         ("stream2raw", "stream2raw.out.expected"),
         ("raw2science", "raw2science.out.expected"),
     ] {
-        setup
-            .finkctl()
-            .args(["run", task, "--image=param_image", "-N", "20000101", "-v1"])
-            .assert()
-            .success()
-            .stderr(
-                predicate::str::contains("running")
-                    .and(predicate::str::contains("minioadmin").not()),
-            );
-        let expected = golden_argv(&read_fixture(golden));
+        let mut cmd = setup.finkctl();
+        cmd.env("KUBECONFIG", &kubeconfig).args([
+            "run",
+            task,
+            "--image=param_image",
+            "-N",
+            "20000101",
+            "-v1",
+        ]);
+        run_as_spark(
+            &server,
+            &setup.fakes,
+            driver_status("Succeeded", 0, "Completed"),
+            cmd,
+        )
+        .success()
+        .stderr(
+            predicate::str::contains("running").and(predicate::str::contains("minioadmin").not()),
+        );
         let call = setup
             .fakes
             .calls("spark-submit")
             .pop()
             .expect("spark-submit was run");
-        assert_eq!(expected[0], "spark-submit");
-        assert_eq!(call.argv, expected[1..]);
+        let driver = conf(&call.argv, "spark.kubernetes.driver.pod.name").unwrap();
+        assert!(
+            regex::Regex::new(&format!("^{task}-20000101-[0-9a-f]{{8}}-driver$"))
+                .unwrap()
+                .is_match(driver),
+            "{driver}"
+        );
+        let mut expected = golden_argv(&read_fixture(golden));
+        assert_eq!(expected.remove(0), "spark-submit");
+        for arg in expected.iter_mut().filter(|a| a.starts_with("k8s://")) {
+            *arg = format!("k8s://{}", server.url());
+        }
+        assert_eq!(call.argv, with_real_run_confs(expected, &call.argv, "fake"));
+        assert_eq!(
+            call.env.get("KUBECONFIG").map(String::as_str),
+            kubeconfig.to_str()
+        );
     }
+}
+
+#[test]
+fn a_failed_driver_pod_fails_the_run_with_its_reason() {
+    // pyspark 4's spark-submit exits 0 when the driver pod ends Failed.
+    let server = FakeApiServer::start();
+    let setup = Setup::new(Script::default());
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let mut cmd = setup.finkctl();
+    cmd.env("KUBECONFIG", &kubeconfig)
+        .args(["run", "r", "--image=param_image", "-N", "20000101"]);
+    let assert = run_as_spark(
+        &server,
+        &setup.fakes,
+        driver_status("Failed", 137, "OOMKilled"),
+        cmd,
+    )
+    .code(1);
+    let call = setup.fakes.calls("spark-submit").pop().unwrap();
+    let driver = conf(&call.argv, "spark.kubernetes.driver.pod.name").unwrap();
+    assert.stderr(format!(
+        "error: spark-submit for raw2science returned: the driver pod spark/{driver} failed: container spark-kubernetes-driver: OOMKilled, exit code 137\n"
+    ));
+}
+
+#[test]
+fn spark_submit_uses_the_kubeconfig_and_context_finkctl_uses() {
+    let server = FakeApiServer::start();
+    let setup = Setup::new(Script::default().record_env("KUBECONFIG"));
+    // The current context points nowhere; --context other is the fake server.
+    let kubeconfig = setup.dir.path().join("two-contexts");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:1\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: current\n  context:\n    cluster: nowhere\n    user: u\n- name: other\n  context:\n    cluster: fake\n    user: u\n    namespace: spark\ncurrent-context: current\nusers:\n- name: u\n  user: {{}}\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = setup.finkctl();
+    // $KUBECONFIG names another file: spark-submit must not use it.
+    cmd.arg("--kubeconfig").arg(&kubeconfig).args([
+        "--context",
+        "other",
+        "run",
+        "r",
+        "--image=param_image",
+        "-N",
+        "20000101",
+    ]);
+    run_as_spark(
+        &server,
+        &setup.fakes,
+        driver_status("Succeeded", 0, "Completed"),
+        cmd,
+    )
+    .success();
+    let call = setup.fakes.calls("spark-submit").pop().unwrap();
+    assert_eq!(
+        call.env.get("KUBECONFIG").map(String::as_str),
+        kubeconfig.to_str()
+    );
+    assert_eq!(conf(&call.argv, "spark.kubernetes.context"), Some("other"));
+    assert_eq!(
+        conf(&call.argv, "spark.kubernetes.namespace"),
+        Some("spark")
+    );
+    assert!(call.argv.contains(&format!("k8s://{}", server.url())));
 }
 
 #[test]
@@ -128,7 +298,6 @@ fn a_missing_spark_submit_is_a_clear_error() {
 
 #[test]
 fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
-    use harness::apiserver::FakeApiServer;
     let server = FakeApiServer::start();
     server.apply_json(
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
@@ -137,20 +306,24 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
     let kubeconfig = setup.dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig, "spark").unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    setup
-        .finkctl()
-        .env("KUBECONFIG", &kubeconfig)
+    let mut cmd = setup.finkctl();
+    cmd.env("KUBECONFIG", &kubeconfig)
         .env("TMPDIR", tmp.path())
-        .args(["run", "dis", "--image=param_image", "-N", "20000101", "-v2"])
-        .assert()
-        .success()
-        .stderr(
-            // Debug logs (finkctl, kube, the runner) show neither the S3 keys nor the password.
-            predicate::str::contains("running")
-                .and(predicate::str::contains("minioadmin").not())
-                .and(predicate::str::contains("changeme").not())
-                .and(predicate::str::contains("Y2hhbmdlbWU").not()),
-        );
+        .args(["run", "dis", "--image=param_image", "-N", "20000101", "-v2"]);
+    run_as_spark(
+        &server,
+        &setup.fakes,
+        driver_status("Succeeded", 0, "Completed"),
+        cmd,
+    )
+    .success()
+    .stderr(
+        // Debug logs (finkctl, kube, the runner) show neither the S3 keys nor the password.
+        predicate::str::contains("running")
+            .and(predicate::str::contains("minioadmin").not())
+            .and(predicate::str::contains("changeme").not())
+            .and(predicate::str::contains("Y2hhbmdlbWU").not()),
+    );
 
     let secret = server
         .get_json("v1", "Secret", Some("spark"), "fink-kafka-jaas")
@@ -196,7 +369,44 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
     for arg in expected.iter_mut().filter(|a| a.starts_with("k8s://")) {
         *arg = master.clone();
     }
-    assert_eq!(call.argv, expected[1..]);
+    expected.remove(0);
+    assert_eq!(call.argv, with_real_run_confs(expected, &call.argv, "fake"));
+}
+
+#[test]
+fn distribution_removes_its_temp_dir_when_the_pod_template_cannot_be_written() {
+    let server = FakeApiServer::start();
+    server.apply_json(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
+    );
+    let setup = Setup::new(Script::default());
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A file size limit of 0 (as on a full quota): the directory is created, the file is not.
+    let finkctl = assert_cmd::cargo::cargo_bin("finkctl");
+    Command::new("prlimit")
+        .env_clear()
+        .env("PATH", setup.fakes.path_env())
+        .env("HOME", setup.dir.path())
+        .env("FINKCONFIG", setup.dir.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("TMPDIR", tmp.path())
+        .args(["--fsize=0", "env", "--ignore-signal=XFSZ"])
+        .arg(&finkctl)
+        .args(["run", "dis", "--image=param_image", "-N", "20000101"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::is_match(
+                r"error: cannot write \S+/fink-broker-[0-9]+/executor-pod-template.yaml: ",
+            )
+            .unwrap(),
+        );
+    assert!(setup.fakes.calls("spark-submit").is_empty());
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -157,3 +157,57 @@ fn unreachable_endpoint_is_a_clear_error() {
             "error: S3 request GET http://127.0.0.1:{port}/ failed"
         )));
 }
+
+#[test]
+fn bad_bucket_names_and_endpoints_fail_alike_in_dry_and_real_runs() {
+    // Nothing listens on this port: a real run that got as far as a request would say so.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bad_bucket = tempfile::tempdir().unwrap();
+    write_sample_config(bad_bucket.path(), |c| {
+        c.replace(
+            "bucket: fink-broker-online-{{.Night}}",
+            "bucket: Bad_Bucket/../x",
+        )
+    });
+    let good = config_dir();
+    let endpoint = format!("--endpoint=127.0.0.1:{port}");
+    let cases: [(&Path, &str, &str); 4] = [
+        (
+            bad_bucket.path(),
+            endpoint.as_str(),
+            "error: invalid S3 bucket name \"Bad_Bucket/../x\" (from s3.bucket): only lower-case letters, digits, dots and hyphens are allowed\n",
+        ),
+        (
+            good.path(),
+            "--endpoint=127.0.0.1:99999",
+            "error: S3 endpoint \"127.0.0.1:99999\" is not a valid host[:port]: invalid port number\n",
+        ),
+        (
+            good.path(),
+            "--endpoint=http://bad host:9000",
+            "error: S3 endpoint \"http://bad host:9000\" is not a valid host[:port]: invalid international domain name\n",
+        ),
+        (
+            good.path(),
+            "--endpoint=minio:minio123@127.0.0.1:9000",
+            "error: S3 endpoint \"minio:minio123@127.0.0.1:9000\": credentials do not belong in the endpoint, set s3.id and s3.secret\n",
+        ),
+    ];
+    for (dir, endpoint, error) in cases {
+        for dry_run in [true, false] {
+            let mut cmd = finkctl(dir);
+            cmd.args(["s3", "makebucket", "-N", "20000101", endpoint]);
+            if dry_run {
+                cmd.arg("--dry-run");
+            }
+            cmd.assert()
+                .code(1)
+                .stdout("Create S3 bucket for Fink broker\n")
+                .stderr(error);
+        }
+    }
+}

@@ -956,3 +956,54 @@ fn exist_also_waits_for_the_resource_type() {
             "the cluster has no resource type \"widgets\"",
         ));
 }
+
+#[test]
+fn exist_names_no_namespace_for_cluster_scoped_types() {
+    let w = World::new("ci");
+    w.api
+        .apply_json(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "olm"}}));
+    w.ktbx()
+        .args(["exist", "namespaces", "olm", "--timeout", "20s"])
+        .assert()
+        .success()
+        .stdout("namespaces/olm exists\n");
+    w.ktbx()
+        .args(["exist", "namespaces", "--namespace", "olm"])
+        .assert()
+        .success()
+        .stdout("namespaces exists\n");
+}
+
+#[test]
+fn exist_is_bounded_by_its_timeout_and_names_why_the_server_cannot_be_used() {
+    use harness::unreachable::{SilentServer, closed_port_url, kubeconfig};
+    let w = World::new("ci");
+    let run = |server: &str, ca: Option<&std::path::Path>, timeout: &str| {
+        std::fs::write(w.kubeconfig(), kubeconfig(server, ca)).unwrap();
+        let out = w
+            .ktbx()
+            .args(["exist", "pods", "p", "--timeout", timeout])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    for silent in [SilentServer::plain(), SilentServer::tls()] {
+        let stderr = run(silent.url(), silent.ca(), "2s");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: timed out after 2s looking for resource type \"pods\": the API server {} did not answer in time",
+                silent.url()
+            )),
+            "{stderr}"
+        );
+    }
+    // A refused connection and an untrusted certificate fail at once (not after 5 minutes).
+    let stderr = run(&closed_port_url(), None, "5m");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let untrusted = SilentServer::tls();
+    let stderr = run(untrusted.url(), None, "5m");
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+}

@@ -878,3 +878,27 @@ fn a_bad_addon_version_stops_create_before_kind_runs() {
         .stderr(predicate::str::contains("invalid olm version \"latest\""));
     assert!(w.kind_calls().is_empty());
 }
+
+#[test]
+fn a_fifo_as_config_file_is_refused_instead_of_blocking() {
+    let w = World::new();
+    let fifo = w.home.path().join("config.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    w.ktbx()
+        .env("KTBXCONFIG", &fifo)
+        .args(["create", "--dry-run"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "config file {} is not a regular file (it is a FIFO)",
+            fifo.display()
+        )));
+    assert!(w.kind_calls().is_empty());
+}
