@@ -397,7 +397,6 @@ fn distribution_ships_the_executor_pod_template_in_sparks_config_map() {
 }
 
 #[test]
-#[ignore = "finkctl does not read the driver's final phase yet (spark-submit exits 0 when the driver fails); un-ignore with that change"]
 fn stream2raw_with_a_failing_driver_exits_1_naming_the_pod() {
     if let Some(reason) = missing_tools() {
         eprintln!("{reason}");
