@@ -3,21 +3,21 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
-use crate::ciux_file::CiuxFile;
 use crate::cli::{GetCommand, GetImageArgs, GetRevisionArgs, OutputFormat, SelectorRepoArgs};
+use crate::context::{Context, load_project};
 use crate::env_file;
 use crate::git;
 use crate::image_decision;
-use crate::project::{Project, absolute};
+use crate::project::absolute;
 use crate::revision::Revision;
 
 /// Runs a `get` sub-command.
-pub fn run(cmd: GetCommand, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(ctx: &Context, cmd: &GetCommand, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        GetCommand::Image(a) => image(a, out),
+        GetCommand::Image(a) => image(ctx, a, out),
         GetCommand::Revision(a) => revision(a, out),
         GetCommand::Dependencies(a) => dependencies(a, out),
         GetCommand::Clustername(a) => clustername(a, out),
@@ -25,23 +25,15 @@ pub fn run(cmd: GetCommand, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-/// Opens the project at a user path: absolute root, `.ciux`, selection.
-pub fn load_project(path: &Path, selector: &str, main_only: bool) -> Result<Project> {
-    let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
-    git::open_root(&root)?;
-    let file = CiuxFile::load(&root)?;
-    Ok(Project::new(&root, file, selector, main_only)?)
-}
-
 fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
     writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 
-fn image(a: GetImageArgs, out: &mut dyn Write) -> Result<()> {
+fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
     let project = load_project(&a.repository, "", true)?;
     let client = if a.check {
-        Some(crate::registry_client()?)
+        Some(ctx.registry_client()?)
     } else {
         None
     };
@@ -49,7 +41,7 @@ fn image(a: GetImageArgs, out: &mut dyn Write) -> Result<()> {
         client,
         unreachable: a.lookup.registry_unreachable,
     });
-    let decision = crate::block_on(image_decision::decide(
+    let decision = ctx.block_on(image_decision::decide(
         &project,
         &a.suffix,
         &a.tmp_registry,
@@ -81,7 +73,7 @@ fn head_revision(path: &Path) -> Result<Revision> {
     Ok(git::head_revision(&repo)?)
 }
 
-fn revision(a: GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
+fn revision(a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
     let rev = head_revision(&a.repository)?;
     if a.output.format == OutputFormat::Json {
         return print_json(
@@ -104,7 +96,7 @@ fn revision(a: GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn dependencies(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+fn dependencies(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
     let project = load_project(&a.repository, &a.selector, false)?;
     if a.output.format == OutputFormat::Json {
         let deps: Vec<_> = project
@@ -129,7 +121,7 @@ fn dependencies(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
 /// `<user>-<branch>-<6 hex>[-dirty]`, non-alphanumeric runs → `-`, lower case, at most 49 characters.
 /// A user or branch with no ASCII letter or digit (a non-ASCII `$USER`) counts as `unknown`, so that
 /// the name never starts with `-` nor loses a part; the cut may leave a trailing `-` (kind accepts it).
-pub fn cluster_name(user: &str, branch: &str, hash: &str, dirty: bool) -> String {
+pub(crate) fn cluster_name(user: &str, branch: &str, hash: &str, dirty: bool) -> String {
     let part = |s: &str| {
         let squeezed = squeeze(s);
         let trimmed = squeezed.trim_matches('-');
@@ -167,7 +159,7 @@ fn squeeze(s: &str) -> String {
     out
 }
 
-fn clustername(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+fn clustername(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
     let rev = head_revision(&a.repository)?;
     let name = cluster_name(
         &std::env::var("USER").unwrap_or_default(),
@@ -182,7 +174,7 @@ fn clustername(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn configpath(a: SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+fn configpath(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
     let project = load_project(&a.repository, &a.selector, false)?;
     let path = env_file::path(&project.root, &project.selector)?;
     if !path.exists() {

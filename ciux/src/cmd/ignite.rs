@@ -4,13 +4,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use common::process::{Cmd, Runner};
 use futures::StreamExt;
 
 use crate::branch_rule;
 use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs};
-use crate::cmd::get::load_project;
+use crate::context::{Context, load_project};
 use crate::env_file::{self, EnvFile, RepoVars};
 use crate::git;
 use crate::image_decision::{self, ImageDecision};
@@ -53,10 +53,11 @@ struct GitDep {
 }
 
 /// Runs `ignite` (or `ignite env`).
-pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
-    if let Some(IgniteCommand::Env(env)) = a.env {
-        return refresh(env, &a.branch, runner, out, err);
+pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<()> {
+    if let Some(IgniteCommand::Env(env)) = &a.env {
+        return refresh(ctx, env, &a.branch, out);
     }
+    let runner = ctx.runner();
     let path = a
         .repository
         .clone()
@@ -128,10 +129,10 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
             .with_context(|| format!("unable to install {install}"))?;
     }
 
-    let client = crate::registry_client()?;
+    let client = ctx.registry_client()?;
     let dep_images = dependency_images(&project, &deps)?;
     // Dependency images and the project image are looked up together.
-    let ((), decision) = crate::block_on(async {
+    let ((), decision) = ctx.block_on(async {
         futures::try_join!(check_images(&client, &dep_images), async {
             let lookup = image_decision::Lookup {
                 client: &client,
@@ -144,8 +145,15 @@ pub fn run(a: IgniteArgs, runner: &Runner, out: &mut dyn Write, err: &mut dyn Wr
     })?;
 
     let env = env_file_of(&project, &deps, &project_branch, &decision);
-    summary(err, &project, &deps, &decision, &installed, &dep_images)?;
-    write_env(&project, &env_path, &env, a.github, runner, out, err)
+    summary(
+        &mut **ctx.err(),
+        &project,
+        &deps,
+        &decision,
+        &installed,
+        &dep_images,
+    )?;
+    write_env(ctx, &project, &env_path, &env, a.github, out)
 }
 
 /// A status line per dependency, named by its URL without credentials.
@@ -493,16 +501,15 @@ fn summary(
 }
 
 fn write_env(
+    ctx: &Context,
     project: &Project,
     path: &Path,
     env: &EnvFile,
     github: bool,
-    runner: &Runner,
     out: &mut dyn Write,
-    err: &mut dyn Write,
 ) -> Result<()> {
     let content = env.render();
-    if runner.is_dry_run() {
+    if ctx.runner().is_dry_run() {
         writeln!(out, "# would write {}", path.display())?;
         out.write_all(content.as_bytes())?;
         return Ok(());
@@ -512,20 +519,14 @@ fn write_env(
         env_file::append_github(&env.vars())
             .context("unable to append to $GITHUB_ENV/$GITHUB_OUTPUT")?;
     }
-    writeln!(err, "Configuration file:\n  {}", path.display())?;
+    writeln!(ctx.err(), "Configuration file:\n  {}", path.display())?;
     Ok(())
 }
 
 /// `ignite env`: the env file from the local clones (each with its checked-out branch, or its pinned
 /// revision); dependencies not on disk get their work branch from the remote, as `ignite` chooses it.
 /// The image is not looked up (so `CIUX_BUILD=true`).
-fn refresh(
-    a: IgniteEnvArgs,
-    branch: &str,
-    runner: &Runner,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<()> {
+fn refresh(ctx: &Context, a: &IgniteEnvArgs, branch: &str, out: &mut dyn Write) -> Result<()> {
     let project = load_project(&a.repository, "", false)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
@@ -572,7 +573,7 @@ fn refresh(
     let mut remote: Vec<&mut GitDep> = deps.iter_mut().filter(|d| d.local.is_none()).collect();
     let progress = dep_progress(remote.iter().map(|d| &**d));
     resolve_branches(&mut remote, &project_branch, &progress)?;
-    let decision = crate::block_on(image_decision::decide(&project, "", "", None))?;
+    let decision = ctx.block_on(image_decision::decide(&project, "", "", None))?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
-    write_env(&project, &env_path, &env, false, runner, out, err)
+    write_env(ctx, &project, &env_path, &env, false, out)
 }

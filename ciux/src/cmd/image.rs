@@ -3,20 +3,21 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use common::process::{Cmd, Runner};
 
 use crate::cli::{ImageCleanupArgs, ImageCommand, ImageLoadArgs, ImagePromoteArgs};
+use crate::context::Context;
 use crate::image_ref::ImageRef;
 
 const DOCKER_HINT: &str = "install Docker and put `docker` on PATH";
 
 /// Runs an `image` sub-command.
-pub fn run(cmd: ImageCommand, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(ctx: &Context, cmd: &ImageCommand, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        ImageCommand::Load(a) => load(a, runner, out),
-        ImageCommand::Cleanup(a) => cleanup(a, runner, out),
-        ImageCommand::Promote(a) => promote(a, runner, out),
+        ImageCommand::Load(a) => load(a, ctx.runner(), out),
+        ImageCommand::Cleanup(a) => cleanup(a, ctx.runner(), out),
+        ImageCommand::Promote(a) => promote(ctx, a, out),
     }
 }
 
@@ -24,7 +25,7 @@ fn docker<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString>>(args: I) -> Cm
     Cmd::new("docker").args(args).hint(DOCKER_HINT)
 }
 
-fn load(a: ImageLoadArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+fn load(a: &ImageLoadArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
     let url = &a.image_url;
     writeln!(
         out,
@@ -73,7 +74,7 @@ fn load(a: ImageLoadArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
 
 /// Parses `<n><unit>` with unit d, h, w or m (minutes). An age beyond `u64` seconds saturates: older
 /// than anything.
-pub fn parse_max_age(s: &str) -> Result<Duration> {
+pub(crate) fn parse_max_age(s: &str) -> Result<Duration> {
     if s.len() < 2 {
         bail!("invalid max-age format: {s:?} (expected <number><unit>, e.g. 5d)");
     }
@@ -95,7 +96,7 @@ pub fn parse_max_age(s: &str) -> Result<Duration> {
 
 /// The creation time before which `image cleanup` removes images: `now - max_age`, never before the
 /// Unix epoch (no image is that old) and never wrapped around.
-pub fn cutoff(now: i64, max_age: Duration) -> i64 {
+pub(crate) fn cutoff(now: i64, max_age: Duration) -> i64 {
     let age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
     now.saturating_sub(age).max(0)
 }
@@ -123,7 +124,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
-pub fn format_utc(t: i64) -> String {
+pub(crate) fn format_utc(t: i64) -> String {
     let (y, mo, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
     format!(
@@ -136,7 +137,7 @@ pub fn format_utc(t: i64) -> String {
 
 /// Unix time of Docker's `CreatedAt` (`2024-01-02 15:04:05 +0100 CET`, zone name and offset optional) or
 /// of a relative `N <unit>s ago`; `None` for anything else, out-of-range fields included.
-pub fn parse_created(s: &str, now: i64) -> Option<i64> {
+pub(crate) fn parse_created(s: &str, now: i64) -> Option<i64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     if let [date, time, rest @ ..] = parts.as_slice()
         && let [y, mo, d] = date
@@ -194,17 +195,17 @@ pub fn parse_created(s: &str, now: i64) -> Option<i64> {
 
 /// One image of the `docker images --format '{{json .}}'` listing.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// `repository:tag`.
-    pub name: String,
+    pub(crate) name: String,
     /// Image ID.
-    pub id: String,
+    pub(crate) id: String,
     /// `CreatedAt` as Docker prints it.
-    pub created: String,
+    pub(crate) created: String,
 }
 
 /// Reads one line of the listing; `None` when it is not a JSON object.
-pub fn listed(line: &str) -> Option<Listed> {
+pub(crate) fn listed(line: &str) -> Option<Listed> {
     let value = serde_json::from_str::<serde_json::Value>(line).ok()?;
     let img = value.as_object()?;
     let field = |k: &str| {
@@ -220,7 +221,7 @@ pub fn listed(line: &str) -> Option<Listed> {
     })
 }
 
-fn cleanup(a: ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+fn cleanup(a: &ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
     let max_age = parse_max_age(&a.max_age)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -282,7 +283,7 @@ fn cleanup(a: ImageCleanupArgs, runner: &Runner, out: &mut dyn Write) -> Result<
     Ok(())
 }
 
-fn promote(a: ImagePromoteArgs, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+fn promote(ctx: &Context, a: &ImagePromoteArgs, out: &mut dyn Write) -> Result<()> {
     let image = ImageRef::parse(&a.image)?;
     if image.is_digest() {
         bail!("promote needs a tagged image, not a digest: {}", a.image);
@@ -298,12 +299,12 @@ fn promote(a: ImagePromoteArgs, runner: &Runner, out: &mut dyn Write) -> Result<
     if target.is_digest() {
         bail!("promote gives a tag, not a digest: {}", a.target);
     }
-    if runner.is_dry_run() {
+    if ctx.runner().is_dry_run() {
         writeln!(out, "promote {image} as {target}")?;
         return Ok(());
     }
-    let client = crate::registry_client()?;
-    crate::block_on(client.copy(&image, &target))?;
+    let client = ctx.registry_client()?;
+    ctx.block_on(client.copy(&image, &target))?;
     writeln!(out, "Promoted {image} as {target}")?;
     Ok(())
 }

@@ -5,11 +5,12 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::cli::TagArgs;
+use crate::context::Context;
 use crate::project::absolute;
 use crate::semver_tag::{TagVersion, next_release_candidate};
 
 /// Prints `git tag -m "Release T" T` and `git push --tag`.
-pub fn run(a: TagArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(_ctx: &Context, a: &TagArgs, out: &mut dyn Write) -> Result<()> {
     let root = absolute(&a.repository)?;
     let repo = crate::git::open_root(&root)?;
     let rev = crate::git::head_revision(&repo)?;
