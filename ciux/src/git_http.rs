@@ -33,7 +33,7 @@ const RESULT: &str = "application/x-git-upload-pack-result";
 /// Makes libgit2 use this module for `http://` and `https://` URLs, and bounds its own `git://` socket
 /// reads and writes by `CIUX_GIT_TIMEOUT` (connections by 30 s), as [`client`] does for http. Every git
 /// network operation of ciux calls it first; only the first call does the work.
-pub fn register() -> Result<(), git2::Error> {
+pub(crate) fn register() -> Result<(), git2::Error> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {

@@ -13,28 +13,28 @@ use crate::revision::Revision;
 
 /// The outcome of the image search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImageDecision {
+pub(crate) struct ImageDecision {
     /// Configured registry (`CIUX_IMAGE_REGISTRY`).
-    pub registry: String,
+    pub(crate) registry: String,
     /// Image name with suffix.
-    pub name: String,
+    pub(crate) name: String,
     /// Chosen tag.
-    pub tag: String,
+    pub(crate) tag: String,
     /// Chosen image URL.
-    pub url: String,
+    pub(crate) url: String,
     /// An image holding the current sources exists.
-    pub in_registry: bool,
+    pub(crate) in_registry: bool,
     /// HEAD's version (with `-dirty`).
-    pub head_version: String,
+    pub(crate) head_version: String,
     /// `<registry>/<name>:<HEAD version>`.
-    pub promoted_url: String,
+    pub(crate) promoted_url: String,
     /// `<tmp registry>/<name>:<HEAD version>` with `--tmp-registry`.
-    pub temporary_url: Option<String>,
+    pub(crate) temporary_url: Option<String>,
 }
 
 /// Why the image decision failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ImageDecisionError {
+pub(crate) enum ImageDecisionError {
     /// Git failure.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -58,15 +58,15 @@ pub enum ImageDecisionError {
 
 /// How the project image is looked up: the client, and what an unreachable registry means.
 #[derive(Clone, Copy)]
-pub struct Lookup<'a> {
+pub(crate) struct Lookup<'a> {
     /// The registry client of the run.
-    pub client: &'a RegistryClient,
+    pub(crate) client: &'a RegistryClient,
     /// `--registry-unreachable`.
-    pub unreachable: RegistryUnreachable,
+    pub(crate) unreachable: RegistryUnreachable,
 }
 
 /// HEAD's revision and the versions of the candidate commits, oldest first.
-pub fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError> {
+pub(crate) fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError> {
     let repo = git::open_root(&project.root)?;
     let head = git::head_revision(&repo)?;
     let sources = SourcePaths::new(&project.root, &project.file.source_pathes);
@@ -84,7 +84,7 @@ pub fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError
 /// from a registry without configured credentials (Docker Hub's answer for a repository never
 /// pushed) and, with `--registry-unreachable=build`, an unreachable registry: the image is then
 /// absent, with one warning.
-pub async fn decide(
+pub(crate) async fn decide(
     project: &Project,
     suffix: &str,
     tmp_registry: &str,

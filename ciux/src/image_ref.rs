@@ -6,19 +6,19 @@ use std::net::IpAddr;
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
+pub(crate) struct ImageRef {
     /// Registry host (`index.docker.io` for Docker Hub).
-    pub registry: String,
+    pub(crate) registry: String,
     /// Repository path without the host (`library/alpine`).
-    pub repository: String,
+    pub(crate) repository: String,
     /// Tag (`latest` when none is written), or the digest for `@sha256:` references.
-    pub reference: String,
+    pub(crate) reference: String,
 }
 
 /// Why a string is not an image reference.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid image reference {input:?}: {reason}")]
-pub struct ImageRefError {
+pub(crate) struct ImageRefError {
     input: String,
     reason: &'static str,
 }
@@ -27,7 +27,7 @@ const DOCKER_HUB: &str = "index.docker.io";
 
 impl ImageRef {
     /// Parses `[host[:port]/]path[:tag][@digest]`.
-    pub fn parse(input: &str) -> Result<Self, ImageRefError> {
+    pub(crate) fn parse(input: &str) -> Result<Self, ImageRefError> {
         let err = |reason| ImageRefError {
             input: input.to_string(),
             reason,
@@ -100,19 +100,19 @@ impl ImageRef {
     }
 
     /// The reference is a digest (`sha256:…`) rather than a tag.
-    pub fn is_digest(&self) -> bool {
+    pub(crate) fn is_digest(&self) -> bool {
         self.reference.starts_with("sha256:")
     }
 
     /// The env-variable prefix of an image dependency: repository path, non-alphanumerics → `_`, upper case
     /// (`docker.io/library/alpine:3` → `LIBRARY_ALPINE`).
-    pub fn env_prefix(&self) -> String {
+    pub(crate) fn env_prefix(&self) -> String {
         env_name(&self.repository)
     }
 
     /// Base URL of the registry API: Docker Hub's API host, http for localhost, loopback and private
     /// (RFC 1918) addresses, https otherwise.
-    pub fn api_base(&self) -> String {
+    pub(crate) fn api_base(&self) -> String {
         let host = if self.registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
@@ -156,7 +156,7 @@ fn is_insecure_host(host: &str) -> bool {
 
 /// An env-variable prefix from a name: every character outside `[A-Za-z0-9]` becomes `_`, then upper case
 /// (`fink-alert-simulator` → `FINK_ALERT_SIMULATOR`).
-pub fn env_name(name: &str) -> String {
+pub(crate) fn env_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -170,7 +170,7 @@ pub fn env_name(name: &str) -> String {
 
 /// The repository name of a git URL: its last path element without a trailing `.git` suffix
 /// (`…/fink-alert-simulator.git` → `fink-alert-simulator`, `…/go-git` stays `go-git`).
-pub fn repo_name(url: &str) -> String {
+pub(crate) fn repo_name(url: &str) -> String {
     let path = match url.split_once("://") {
         Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
         None => url.rsplit_once(':').map_or(url, |(_, p)| p), // scp-like git@host:org/repo

@@ -8,7 +8,7 @@ use common::process::{Cmd, Runner};
 
 /// What gets installed and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Install {
+pub(crate) enum Install {
     /// `go install <module>@<version>`.
     GoModule(String),
     /// `cargo install --locked <crate>@<version>`.
@@ -21,7 +21,7 @@ pub enum Install {
 
 impl Install {
     /// A `package:` entry: a path with `/` is a Go module, otherwise a Rust crate (`crate@version`).
-    pub fn package(spec: &str) -> Self {
+    pub(crate) fn package(spec: &str) -> Self {
         if spec.contains('/') {
             Install::GoModule(spec.into())
         } else {
@@ -30,7 +30,7 @@ impl Install {
     }
 
     /// A cloned dependency: Go when it has `go.mod` and `go.sum`, Rust when it has `Cargo.toml`.
-    pub fn from_source(dir: &Path) -> Option<Self> {
+    pub(crate) fn from_source(dir: &Path) -> Option<Self> {
         if dir.join("go.mod").is_file() && dir.join("go.sum").is_file() {
             Some(Install::GoSource(dir.into()))
         } else if dir.join("Cargo.toml").is_file() {
@@ -41,7 +41,7 @@ impl Install {
     }
 
     /// Runs the installation (printed only in dry-run).
-    pub fn run(&self, runner: &Runner) -> Result<()> {
+    pub(crate) fn run(&self, runner: &Runner) -> Result<()> {
         const GO_HINT: &str =
             "install a Go toolchain (https://go.dev/doc/install) and put `go` on PATH";
         const CARGO_HINT: &str =

@@ -7,26 +7,26 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod branch_rule;
-pub mod ciux_file;
+mod branch_rule;
+mod ciux_file;
 pub mod cli;
 mod cmd;
 mod context;
-pub mod credentials;
-pub mod env_file;
-pub mod git;
-pub mod git_http;
-pub mod image_decision;
-pub mod image_ref;
-pub mod install;
-pub mod parallel;
-pub mod progress;
-pub mod project;
-pub mod registry;
-pub mod remote_url;
-pub mod revision;
-pub mod selector;
-pub mod semver_tag;
+mod credentials;
+mod env_file;
+mod git;
+mod git_http;
+mod image_decision;
+mod image_ref;
+mod install;
+mod parallel;
+mod progress;
+mod project;
+mod registry;
+mod remote_url;
+mod revision;
+mod selector;
+mod semver_tag;
 mod timeout;
 
 use crate::cli::{Cli, Command};

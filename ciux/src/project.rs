@@ -10,7 +10,7 @@ use crate::selector::{Selector, SelectorError};
 
 /// What a dependency is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DepKind {
+pub(crate) enum DepKind {
     /// A tool to install (`go install` or `cargo install`).
     Package(String),
     /// A container image that must exist.
@@ -45,7 +45,7 @@ impl DepKind {
     }
 
     /// The line of `get deps`: package, image reference or URL (without credentials).
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             DepKind::Package(p) => p.clone(),
             DepKind::Image(i) => i.clone(),
@@ -56,20 +56,20 @@ impl DepKind {
 
 /// A project and its selected dependencies.
 #[derive(Debug, Clone)]
-pub struct Project {
+pub(crate) struct Project {
     /// Absolute git root.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The parsed `.ciux`.
-    pub file: CiuxFile,
+    pub(crate) file: CiuxFile,
     /// The selector that names the env file (`project=core` unless `--selector` is given).
-    pub selector: Selector,
+    pub(crate) selector: Selector,
     /// Selected dependencies in `.ciux` order.
-    pub deps: Vec<DepKind>,
+    pub(crate) deps: Vec<DepKind>,
 }
 
 /// Why a project cannot be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
+pub(crate) enum ProjectError {
     /// A bad `--selector`.
     #[error(transparent)]
     Selector(#[from] SelectorError),
@@ -96,7 +96,7 @@ pub enum ProjectError {
 impl Project {
     /// Selects dependencies: none with `main_only`, all with an empty selector, else those whose
     /// labels match.
-    pub fn new(
+    pub(crate) fn new(
         root: &Path,
         file: CiuxFile,
         selector: &str,
@@ -143,7 +143,7 @@ impl Project {
     }
 
     /// Base name of the git root: names the main project's variables.
-    pub fn dir_name(&self) -> String {
+    pub(crate) fn dir_name(&self) -> String {
         self.root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -151,12 +151,12 @@ impl Project {
     }
 
     /// Env-variable prefix of the project (from the directory name).
-    pub fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         env_name(&self.dir_name())
     }
 
     /// Image name: lower-case `project:` (or directory name), plus `-<suffix>`.
-    pub fn image_name(&self, suffix: &str) -> String {
+    pub(crate) fn image_name(&self, suffix: &str) -> String {
         let base = self
             .file
             .project
@@ -173,7 +173,7 @@ impl Project {
 
     /// Where a cloned dependency lives: a sibling of the project, named after the repository
     /// ([`Project::new`] has checked that it is neither the project nor shared).
-    pub fn dep_dir(&self, url: &str) -> PathBuf {
+    pub(crate) fn dep_dir(&self, url: &str) -> PathBuf {
         clone_dir(&self.root, url)
     }
 }
@@ -240,7 +240,7 @@ fn check_git_dependency(
 
 /// Refuses a git dependency's URL with control characters or surrounding blanks, or whose repository
 /// name (which names its clone directory and its variables) cannot name a directory (`.`, `..`).
-pub fn check_repository_name(url: &str) -> Result<(), String> {
+pub(crate) fn check_repository_name(url: &str) -> Result<(), String> {
     if url.chars().any(char::is_control) {
         return Err("the URL contains a control character (a stray newline?)".to_string());
     }
@@ -257,7 +257,7 @@ pub fn check_repository_name(url: &str) -> Result<(), String> {
 }
 
 /// Makes a user path absolute and clean (`.` and `..` resolved lexically, symlinks kept).
-pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     let abs = std::path::absolute(path)?;
     let mut out = PathBuf::new();
     for c in abs.components() {

@@ -33,7 +33,7 @@ const BLOB_COPIES: usize = 4;
 
 /// A registry request that failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
+pub(crate) enum RegistryError {
     /// Authentication was refused.
     #[error(
         "registry refused access to {image} (HTTP {status}): log in with `docker login {host}` or set CIUX_REGISTRY_USERNAME/CIUX_REGISTRY_PASSWORD"
@@ -77,7 +77,7 @@ pub enum RegistryError {
 impl RegistryError {
     /// Whether the registry could not be reached or kept failing: network error, timeout, or HTTP
     /// 5xx/429 after the retries.
-    pub fn is_unreachable(&self) -> bool {
+    pub(crate) fn is_unreachable(&self) -> bool {
         match self {
             RegistryError::Transport { .. } => true,
             RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
@@ -87,7 +87,7 @@ impl RegistryError {
 }
 
 /// One HTTP client and one token cache for the whole run.
-pub struct RegistryClient {
+pub(crate) struct RegistryClient {
     http: reqwest::Client,
     credentials: Credentials,
     /// Authentication by (registry, scope): bearer tokens fetched once and reused, basic credentials
@@ -108,7 +108,7 @@ struct Reply {
 
 impl RegistryClient {
     /// A client with the given request timeout (also the connect timeout).
-    pub fn new(timeout: Duration, credentials: Credentials) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(timeout: Duration, credentials: Credentials) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -124,12 +124,12 @@ impl RegistryClient {
     }
 
     /// Whether credentials are configured for a registry host (environment or Docker's config).
-    pub fn has_credentials(&self, host: &str) -> bool {
+    pub(crate) fn has_credentials(&self, host: &str) -> bool {
         self.credentials.for_registry(host).is_some()
     }
 
     /// Whether the image exists. An index must hold a `linux/amd64` image.
-    pub async fn exists(&self, image: &ImageRef) -> Result<bool, RegistryError> {
+    pub(crate) async fn exists(&self, image: &ImageRef) -> Result<bool, RegistryError> {
         let url = format!(
             "{}/v2/{}/manifests/{}",
             image.api_base(),
@@ -155,7 +155,11 @@ impl RegistryClient {
     }
 
     /// Gives `image` the tag `new_tag` in the same repository by copying its manifest (no layer moves).
-    pub async fn promote(&self, image: &ImageRef, new_tag: &str) -> Result<(), RegistryError> {
+    pub(crate) async fn promote(
+        &self,
+        image: &ImageRef,
+        new_tag: &str,
+    ) -> Result<(), RegistryError> {
         // One scope (pull and push) for both requests: one token.
         let manifest = self.manifest(image, &push_scope(image)).await?;
         self.put_manifest(image, new_tag, manifest).await
@@ -164,7 +168,7 @@ impl RegistryClient {
     /// Copies `src` to `dst` in another repository or registry: the blobs `dst` lacks (streamed from
     /// `src`), the images of an index, then the manifest under `dst`'s tag. Within one repository this
     /// is [`RegistryClient::promote`].
-    pub async fn copy(&self, src: &ImageRef, dst: &ImageRef) -> Result<(), RegistryError> {
+    pub(crate) async fn copy(&self, src: &ImageRef, dst: &ImageRef) -> Result<(), RegistryError> {
         if src.registry == dst.registry && src.repository == dst.repository {
             return self.promote(src, &dst.reference).await;
         }
@@ -706,3 +710,6 @@ mod tests {
         assert_eq!((s.as_str(), p.len()), ("Bearer", 0));
     }
 }
+
+#[cfg(test)]
+mod protocol_tests;
