@@ -13,6 +13,7 @@ use crate::credentials::Credentials;
 use crate::git;
 use crate::project::{Project, absolute};
 use crate::registry::RegistryClient;
+use crate::selector::Selector;
 
 /// The per-run state handed to every command.
 pub(crate) struct Context {
@@ -59,7 +60,11 @@ impl Context {
 }
 
 /// Opens the project at a user path: absolute root, `.ciux`, selection.
-pub(crate) fn load_project(path: &Path, selector: &str, main_only: bool) -> Result<Project> {
+pub(crate) fn load_project(
+    path: &Path,
+    selector: Option<&Selector>,
+    main_only: bool,
+) -> Result<Project> {
     let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
     git::open_root(&root)?;
     let file = CiuxFile::load(&root)?;

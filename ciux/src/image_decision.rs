@@ -86,13 +86,13 @@ pub(crate) fn candidates(project: &Project) -> Result<(Revision, Vec<String>), G
 /// absent, with one warning.
 pub(crate) async fn decide(
     project: &Project,
-    suffix: &str,
-    tmp_registry: &str,
+    suffix: Option<&str>,
+    tmp_registry: Option<&str>,
     lookup: Option<Lookup<'_>>,
 ) -> Result<ImageDecision, ImageDecisionError> {
     let (head, versions) = candidates(project)?;
     let registry = project.file.registry.clone();
-    let name = project.image_name(suffix);
+    let name = project.image_name(suffix.unwrap_or(""));
     let url_in = |reg: &str, tag: &str| format!("{reg}/{name}:{tag}");
     let mut found = None;
     if let Some(lookup) = lookup {
@@ -123,17 +123,13 @@ pub(crate) async fn decide(
     let (tag, url, in_registry) = match found {
         Some(tag) => (tag.clone(), url_in(&registry, &tag), true),
         None => {
-            let reg = if tmp_registry.is_empty() {
-                &registry
-            } else {
-                tmp_registry
-            };
+            let reg = tmp_registry.unwrap_or(&registry);
             (head_version.clone(), url_in(reg, &head_version), false)
         }
     };
     Ok(ImageDecision {
         promoted_url: url_in(&registry, &head_version),
-        temporary_url: (!tmp_registry.is_empty()).then(|| url_in(tmp_registry, &head_version)),
+        temporary_url: tmp_registry.map(|reg| url_in(reg, &head_version)),
         registry,
         name,
         tag,

@@ -99,14 +99,12 @@ impl Project {
     pub(crate) fn new(
         root: &Path,
         file: CiuxFile,
-        selector: &str,
+        selector: Option<&Selector>,
         main_only: bool,
     ) -> Result<Self, ProjectError> {
-        let (stored, filter) = if main_only || selector.trim().is_empty() {
-            (Selector::project_core(), Selector::everything())
-        } else {
-            let s = Selector::parse(selector)?;
-            (s.clone(), s)
+        let (stored, filter) = match selector {
+            Some(s) if !main_only && !s.is_empty() => (s.clone(), s.clone()),
+            _ => (Selector::project_core(), Selector::everything()),
         };
         let mut deps = Vec::new();
         let mut clone_dirs = HashMap::new();
@@ -282,7 +280,8 @@ mod tests {
             Path::new(".ciux"),
         )
         .unwrap();
-        Project::new(Path::new("/w/fink-broker"), file, selector, main).unwrap()
+        let selector = Selector::parse(selector).unwrap();
+        Project::new(Path::new("/w/fink-broker"), file, Some(&selector), main).unwrap()
     }
 
     #[test]
@@ -332,7 +331,7 @@ mod tests {
             text.push_str(&format!("  - url: {url:?}\n    clone: {clone}\n"));
         }
         let file = CiuxFile::parse(&text, Path::new(".ciux")).unwrap();
-        Project::new(root, file, "", false)
+        Project::new(root, file, None, false)
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
-use crate::cli::{GetCommand, GetImageArgs, GetRevisionArgs, OutputFormat, SelectorRepoArgs};
+use crate::cli::{
+    GetCommand, GetImageArgs, GetRevisionArgs, OutputFormat, SelectorRepoArgs, given,
+};
 use crate::context::{Context, load_project};
 use crate::env_file;
 use crate::git;
@@ -31,7 +33,7 @@ fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
 }
 
 fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, "", true)?;
+    let project = load_project(&a.repository, None, true)?;
     let client = if a.check {
         Some(ctx.registry_client()?)
     } else {
@@ -43,8 +45,8 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
     });
     let decision = ctx.block_on(image_decision::decide(
         &project,
-        &a.suffix,
-        &a.tmp_registry,
+        given(&a.suffix),
+        given(&a.tmp_registry),
         lookup,
     ))?;
     if a.output.format == OutputFormat::Json {
@@ -97,7 +99,7 @@ fn revision(a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn dependencies(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, &a.selector, false)?;
+    let project = load_project(&a.repository, a.selector.as_ref(), false)?;
     if a.output.format == OutputFormat::Json {
         let deps: Vec<_> = project
             .deps
@@ -175,16 +177,15 @@ fn clustername(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn configpath(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, &a.selector, false)?;
+    let project = load_project(&a.repository, a.selector.as_ref(), false)?;
     let path = env_file::path(&project.root, &project.selector)?;
     if !path.exists() {
         bail!(
             "ciux configuration file not found at {} (run `ciux ignite{} {}` first)",
             path.display(),
-            if a.selector.is_empty() {
-                String::new()
-            } else {
-                format!(" --selector {}", a.selector)
+            match &a.selector {
+                Some(s) if !s.is_empty() => format!(" --selector {s}"),
+                _ => String::new(),
             },
             project.root.display()
         );

@@ -9,7 +9,7 @@ use common::process::{Cmd, Runner};
 use futures::StreamExt;
 
 use crate::branch_rule;
-use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs};
+use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs, given};
 use crate::context::{Context, load_project};
 use crate::env_file::{self, EnvFile, RepoVars};
 use crate::git;
@@ -55,21 +55,17 @@ struct GitDep {
 /// Runs `ignite` (or `ignite env`).
 pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<()> {
     if let Some(IgniteCommand::Env(env)) = &a.env {
-        return refresh(ctx, env, &a.branch, out);
+        return refresh(ctx, env, given(&a.branch), out);
     }
     let runner = ctx.runner();
     let path = a
         .repository
         .clone()
         .ok_or_else(|| anyhow!("missing the repository path argument"))?;
-    let project = load_project(&path, &a.selector, a.main)?;
+    let project = load_project(&path, a.selector.as_ref(), a.main)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
-    let project_branch = if a.branch.is_empty() {
-        git::head_branch(&repo)
-    } else {
-        a.branch.clone()
-    };
+    let project_branch = given(&a.branch).map_or_else(|| git::head_branch(&repo), str::to_string);
     drop(repo);
 
     let mut deps: Vec<GitDep> = project
@@ -138,9 +134,14 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
                 client: &client,
                 unreachable: a.lookup.registry_unreachable,
             };
-            image_decision::decide(&project, &a.suffix, &a.tmp_registry, Some(lookup))
-                .await
-                .map_err(anyhow::Error::from)
+            image_decision::decide(
+                &project,
+                given(&a.suffix),
+                given(&a.tmp_registry),
+                Some(lookup),
+            )
+            .await
+            .map_err(anyhow::Error::from)
         })
     })?;
 
@@ -526,15 +527,16 @@ fn write_env(
 /// `ignite env`: the env file from the local clones (each with its checked-out branch, or its pinned
 /// revision); dependencies not on disk get their work branch from the remote, as `ignite` chooses it.
 /// The image is not looked up (so `CIUX_BUILD=true`).
-fn refresh(ctx: &Context, a: &IgniteEnvArgs, branch: &str, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, "", false)?;
+fn refresh(
+    ctx: &Context,
+    a: &IgniteEnvArgs,
+    branch: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let project = load_project(&a.repository, None, false)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
-    let project_branch = if branch.is_empty() {
-        git::head_branch(&repo)
-    } else {
-        branch.to_string()
-    };
+    let project_branch = branch.map_or_else(|| git::head_branch(&repo), str::to_string);
     let mut deps = Vec::new();
     for dep in &project.deps {
         let DepKind::Git {
@@ -573,7 +575,7 @@ fn refresh(ctx: &Context, a: &IgniteEnvArgs, branch: &str, out: &mut dyn Write) 
     let mut remote: Vec<&mut GitDep> = deps.iter_mut().filter(|d| d.local.is_none()).collect();
     let progress = dep_progress(remote.iter().map(|d| &**d));
     resolve_branches(&mut remote, &project_branch, &progress)?;
-    let decision = ctx.block_on(image_decision::decide(&project, "", "", None))?;
+    let decision = ctx.block_on(image_decision::decide(&project, None, None, None))?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(ctx, &project, &env_path, &env, false, out)
 }
