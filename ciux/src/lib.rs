@@ -13,6 +13,7 @@ pub mod cli;
 mod cmd;
 mod context;
 mod credentials;
+mod dependencies;
 mod env_file;
 mod git;
 mod git_http;
