@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
 
+use crate::image_decision::RegistryUnreachable;
 use crate::selector::Selector;
 
 /// Software stack versioning and release management for CI
@@ -82,16 +83,6 @@ pub struct IgniteArgs {
     /// What an unreachable registry means.
     #[command(flatten)]
     pub(crate) lookup: LookupArgs,
-}
-
-/// What a project-image look-up does when the registry cannot be reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum RegistryUnreachable {
-    /// Fail (exit 1)
-    #[default]
-    Fail,
-    /// Take the image as absent, with a warning: CIUX_BUILD=true (the original ciux's behaviour)
-    Build,
 }
 
 /// The `--registry-unreachable` flag of the commands that look the project image up.

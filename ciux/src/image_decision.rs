@@ -4,7 +4,6 @@
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::cli::RegistryUnreachable;
 use crate::git::{self, GitError, SourcePaths};
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::project::Project;
@@ -54,6 +53,16 @@ pub(crate) enum ImageDecisionError {
         /// The look-up's failure.
         source: RegistryError,
     },
+}
+
+/// What a project-image look-up does when the registry cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RegistryUnreachable {
+    /// Fail (exit 1)
+    #[default]
+    Fail,
+    /// Take the image as absent, with a warning: CIUX_BUILD=true (the original ciux's behaviour)
+    Build,
 }
 
 /// How the project image is looked up: the client, and what an unreachable registry means.

@@ -30,6 +30,9 @@ mod selector;
 mod semver_tag;
 mod timeout;
 
+#[cfg(test)]
+mod layering;
+
 use crate::cli::{Cli, Command};
 use crate::context::Context;
 
