@@ -3,10 +3,14 @@
 
 mod support;
 
-mod cli_e2e;
 mod dependency_urls;
+mod errors;
 mod fink_broker_flows;
+mod get;
 mod git_http;
 mod hardening;
 mod help;
+mod ignite;
+mod image;
+mod registry_auth;
 mod registry_decision;
