@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
 
 use crate::image_decision::RegistryUnreachable;
+use crate::local_images::MaxAge;
 use crate::selector::Selector;
 
 /// Software stack versioning and release management for CI
@@ -251,8 +252,8 @@ pub struct ImageCleanupArgs {
     #[arg(short = 'p', long, required = true)]
     pub(crate) pattern: String,
     /// Images older than this are removed: `<n><unit>`, unit d, h, w or m (minutes)
-    #[arg(short = 'm', long, default_value = "5d")]
-    pub(crate) max_age: String,
+    #[arg(short = 'm', long, default_value = "5d", value_parser = MaxAge::parse)]
+    pub(crate) max_age: MaxAge,
 }
 
 /// Arguments of `image promote`.
@@ -291,6 +292,27 @@ mod tests {
             panic!("not ignite")
         };
         assert_eq!(a.selector.unwrap().to_string(), "ci,itest");
+    }
+
+    #[test]
+    fn max_age_is_parsed_at_argv_time() {
+        let err =
+            Cli::try_parse_from(["ciux", "image", "cleanup", "-p", "x", "-m", "5y"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string()
+                .contains("unsupported unit 'y' (use d, h, w, m)"),
+            "{err}"
+        );
+        let Cli {
+            command: Command::Image(ImageCommand::Cleanup(a)),
+            ..
+        } = Cli::try_parse_from(["ciux", "image", "cleanup", "-p", "x"]).unwrap()
+        else {
+            panic!("not image cleanup")
+        };
+        assert_eq!(a.max_age.text, "5d");
+        assert_eq!(a.max_age.age, std::time::Duration::from_secs(5 * 86_400));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod git_http;
 mod image_decision;
 mod image_ref;
 mod install;
+mod local_images;
 mod parallel;
 mod progress;
 mod project;
