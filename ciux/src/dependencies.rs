@@ -48,6 +48,35 @@ pub(crate) struct GitDep {
     pub(crate) in_place: bool,
 }
 
+impl GitDep {
+    /// The git dependencies of a project, in file order, not yet resolved; `in_place` marks them as
+    /// found on disk rather than fetched (`ignite env`).
+    pub(crate) fn of(project: &Project, in_place: bool) -> Vec<GitDep> {
+        project
+            .deps
+            .iter()
+            .filter_map(|d| match d {
+                DepKind::Git {
+                    url,
+                    clone,
+                    pull,
+                    revision,
+                } => Some(GitDep {
+                    url: url.clone(),
+                    clone: *clone,
+                    pull: *pull,
+                    revision: revision.clone(),
+                    workbranch: String::new(),
+                    listing: Vec::new(),
+                    local: None,
+                    in_place,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// A status line per dependency, named by its URL without credentials.
 pub(crate) fn dep_progress<'a>(deps: impl IntoIterator<Item = &'a GitDep>) -> DepProgress {
     let labels: Vec<String> = deps.into_iter().map(|d| redact(&d.url)).collect();

@@ -35,28 +35,7 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
     let project_branch = given(&a.branch).map_or_else(|| git::head_branch(&repo), str::to_string);
     drop(repo);
 
-    let mut deps: Vec<GitDep> = project
-        .deps
-        .iter()
-        .filter_map(|d| match d {
-            DepKind::Git {
-                url,
-                clone,
-                pull,
-                revision,
-            } => Some(GitDep {
-                url: url.clone(),
-                clone: *clone,
-                pull: *pull,
-                revision: revision.clone(),
-                workbranch: String::new(),
-                listing: Vec::new(),
-                local: None,
-                in_place: false,
-            }),
-            _ => None,
-        })
-        .collect();
+    let mut deps = GitDep::of(&project, false);
     if let Some(d) = deps.iter().find(|d| d.pull && !d.clone) {
         bail!(
             "dependency {}: `pull: true` needs `clone: true` (its version comes from the clone)",
@@ -267,32 +246,14 @@ fn refresh(
     let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
     let project_branch = branch.map_or_else(|| git::head_branch(&repo), str::to_string);
-    let mut deps = Vec::new();
-    for dep in &project.deps {
-        let DepKind::Git {
-            url,
-            clone,
-            pull,
-            revision,
-        } = dep
-        else {
-            continue;
-        };
-        let dir = project.dep_dir(url);
-        let mut d = GitDep {
-            url: url.clone(),
-            clone: *clone,
-            pull: *pull,
-            revision: revision.clone(),
-            workbranch: String::new(),
-            listing: Vec::new(),
-            local: None,
-            in_place: true,
-        };
-        if *clone && dir.exists() {
+    let mut deps = GitDep::of(&project, true);
+    for d in &mut deps {
+        let dir = project.dep_dir(&d.url);
+        if d.clone && dir.exists() {
             let dep_repo =
-                git::open_root(&dir).with_context(|| format!("dependency {}", redact(url)))?;
-            d.workbranch = revision
+                git::open_root(&dir).with_context(|| format!("dependency {}", redact(&d.url)))?;
+            d.workbranch = d
+                .revision
                 .clone()
                 .unwrap_or_else(|| git::head_branch(&dep_repo));
             d.local = Some((
@@ -300,7 +261,6 @@ fn refresh(
                 git::head_revision(&dep_repo)?.version(),
             ));
         }
-        deps.push(d);
     }
     let mut remote: Vec<&mut GitDep> = deps.iter_mut().filter(|d| d.local.is_none()).collect();
     let progress = dep_progress(remote.iter().map(|d| &**d));
