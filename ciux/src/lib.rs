@@ -10,6 +10,7 @@
 mod branch_rule;
 mod ciux_file;
 pub mod cli;
+mod cluster_name;
 mod cmd;
 mod context;
 mod credentials;
