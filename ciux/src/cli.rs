@@ -54,6 +54,13 @@ pub(crate) fn given(flag: &Option<String>) -> Option<&str> {
     flag.as_deref().filter(|v| !v.is_empty())
 }
 
+/// The positional path of the commands that read a project.
+#[derive(Debug, Args)]
+pub struct RepositoryArg {
+    /// Path to the root of the project's git repository
+    pub(crate) repository: PathBuf,
+}
+
 /// Arguments of `ignite`.
 #[derive(Debug, Args)]
 pub struct IgniteArgs {
@@ -111,8 +118,9 @@ pub enum IgniteCommand {
 /// Arguments of `ignite env`.
 #[derive(Debug, Args)]
 pub struct IgniteEnvArgs {
-    /// Path to the root of the project's git repository
-    pub(crate) repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
 }
 
 /// Output format of the `get` commands.
@@ -156,8 +164,9 @@ pub enum GetCommand {
 /// Arguments of `get image`.
 #[derive(Debug, Args)]
 pub struct GetImageArgs {
-    /// Path to the root of the project's git repository
-    pub(crate) repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Look for an existing image built from the current sources
     #[arg(short = 'c', long)]
     pub(crate) check: bool,
@@ -181,8 +190,9 @@ pub struct GetImageArgs {
 /// Arguments of `get revision`.
 #[derive(Debug, Args)]
 pub struct GetRevisionArgs {
-    /// Path to the root of the project's git repository
-    pub(crate) repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Print the tag only if HEAD is a release (on a tag, clean, on main or master), else nothing
     #[arg(short = 'r', long)]
     pub(crate) isrelease: bool,
@@ -194,8 +204,9 @@ pub struct GetRevisionArgs {
 /// A repository and a selector.
 #[derive(Debug, Args)]
 pub struct SelectorRepoArgs {
-    /// Path to the root of the project's git repository
-    pub(crate) repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Label selector (k8s syntax)
     #[arg(short = 'l', long, value_parser = Selector::parse)]
     pub(crate) selector: Option<Selector>,
@@ -207,8 +218,9 @@ pub struct SelectorRepoArgs {
 /// Arguments of `tag`.
 #[derive(Debug, Args)]
 pub struct TagArgs {
-    /// Path to the root of the project's git repository
-    pub(crate) repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Ignored (accepted for compatibility)
     #[arg(hide = true)]
     pub(crate) ignored: Vec<String>,

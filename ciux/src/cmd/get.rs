@@ -35,7 +35,7 @@ fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
 }
 
 fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, None, true)?;
+    let project = load_project(&a.repo.repository, None, true)?;
     let client = if a.check {
         Some(ctx.registry_client()?)
     } else {
@@ -78,7 +78,7 @@ fn head_revision(path: &Path) -> Result<Revision> {
 }
 
 fn revision(a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
-    let rev = head_revision(&a.repository)?;
+    let rev = head_revision(&a.repo.repository)?;
     if a.output.format == OutputFormat::Json {
         return print_json(
             out,
@@ -101,7 +101,7 @@ fn revision(a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn dependencies(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, a.selector.as_ref(), false)?;
+    let project = load_project(&a.repo.repository, a.selector.as_ref(), false)?;
     if a.output.format == OutputFormat::Json {
         let deps: Vec<_> = project
             .deps
@@ -123,7 +123,7 @@ fn dependencies(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn clustername(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let rev = head_revision(&a.repository)?;
+    let rev = head_revision(&a.repo.repository)?;
     let name = cluster_name(
         &std::env::var("USER").unwrap_or_default(),
         &rev.branch,
@@ -138,7 +138,7 @@ fn clustername(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn configpath(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repository, a.selector.as_ref(), false)?;
+    let project = load_project(&a.repo.repository, a.selector.as_ref(), false)?;
     let path = env_file::path(&project.root, &project.selector)?;
     if !path.exists() {
         bail!(

@@ -242,7 +242,7 @@ fn refresh(
     branch: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let project = load_project(&a.repository, None, false)?;
+    let project = load_project(&a.repo.repository, None, false)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
     let repo = git::open_root(&project.root)?;
     let project_branch = branch.map_or_else(|| git::head_branch(&repo), str::to_string);
