@@ -49,13 +49,17 @@ impl Context {
         .context("unable to create the registry HTTP client")
     }
 
-    /// Runs a future to completion on a small runtime (registry look-ups).
-    pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
+    /// Runs a fallible future to completion on a small runtime (registry look-ups); a runtime that
+    /// cannot start is an error, not a panic.
+    pub(crate) fn block_on<T, E>(&self, f: impl Future<Output = Result<T, E>>) -> Result<T>
+    where
+        anyhow::Error: From<E>,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a tokio runtime can always be built")
-            .block_on(f)
+            .context("unable to start the async runtime")?;
+        Ok(runtime.block_on(f)?)
     }
 }
 
