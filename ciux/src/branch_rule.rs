@@ -2,7 +2,7 @@
 //! else `master` (exact names, from one remote listing).
 
 /// Branch names (`refs/heads/<name>`) of a remote listing.
-pub fn remote_branches(listing: &[(String, git2::Oid)]) -> Vec<String> {
+pub(crate) fn remote_branches(listing: &[(String, git2::Oid)]) -> Vec<String> {
     listing
         .iter()
         .filter_map(|(name, _)| name.strip_prefix("refs/heads/").map(str::to_string))
@@ -10,7 +10,7 @@ pub fn remote_branches(listing: &[(String, git2::Oid)]) -> Vec<String> {
 }
 
 /// The branches the rule tries, in order, each once: the project's branch, `main`, `master`.
-pub fn candidates(project_branch: &str) -> Vec<&str> {
+pub(crate) fn candidates(project_branch: &str) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for b in [project_branch, "main", "master"] {
         if !b.is_empty() && !out.contains(&b) {
@@ -21,7 +21,7 @@ pub fn candidates(project_branch: &str) -> Vec<&str> {
 }
 
 /// Applies the rule; `None` when the remote has none of the [`candidates`].
-pub fn work_branch(project_branch: &str, branches: &[String]) -> Option<String> {
+pub(crate) fn work_branch(project_branch: &str, branches: &[String]) -> Option<String> {
     candidates(project_branch)
         .into_iter()
         .find(|b| branches.iter().any(|have| have == b))

@@ -9,16 +9,16 @@ use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 
 /// The parsed `.ciux` file.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct CiuxFile {
-    /// `v1alpha1`; read so that it is not reported as unknown.
+pub(crate) struct CiuxFile {
+    /// `v1alpha1`; read so that it is not reported as unknown, and otherwise unused.
     #[serde(default, rename = "apiVersion", alias = "apiversion")]
-    pub api_version: Option<String>,
+    pub(crate) _api_version: Option<String>,
     /// Image name override.
     #[serde(default)]
-    pub project: Option<String>,
+    pub(crate) project: Option<String>,
     /// Registry and namespace of the project image and of `pull` dependency images.
     #[serde(default)]
-    pub registry: String,
+    pub(crate) registry: String,
     /// Files or directories whose changes require a new image.
     #[serde(
         default,
@@ -26,50 +26,50 @@ pub struct CiuxFile {
         alias = "sourcepathes",
         alias = "sourcePaths"
     )]
-    pub source_pathes: Vec<String>,
+    pub(crate) source_pathes: Vec<String>,
     /// Dependencies, in file order.
     #[serde(default)]
-    pub dependencies: Vec<DependencySpec>,
+    pub(crate) dependencies: Vec<DependencySpec>,
     /// Keys that ciux does not know (warned about).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, IgnoredAny>,
+    pub(crate) unknown: BTreeMap<String, IgnoredAny>,
 }
 
 /// One entry of `dependencies`; its kind is `package` > `image` > git `url`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct DependencySpec {
+pub(crate) struct DependencySpec {
     /// Git URL of a source dependency.
     #[serde(default)]
-    pub url: String,
+    pub(crate) url: String,
     /// Clone it next to the project.
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub clone: bool,
+    pub(crate) clone: bool,
     /// Check that `<registry>/<name>:<dependency version>` exists.
     #[serde(default, deserialize_with = "lenient_bool")]
-    pub pull: bool,
+    pub(crate) pull: bool,
     /// Container image dependency.
     #[serde(default)]
-    pub image: String,
+    pub(crate) image: String,
     /// Tool to install: Go module `path@version`, or Rust `crate@version`.
     #[serde(default)]
-    pub package: String,
+    pub(crate) package: String,
     /// A prebuilt fink-tools release to install instead of `package` (`ktbx-v0.2.0`).
     #[serde(default)]
-    pub release: String,
+    pub(crate) release: String,
     /// Pinned tag, branch or commit of a git dependency.
     #[serde(default)]
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
     /// Labels matched by `--selector` (scalars of any type are kept as their text).
     #[serde(default, deserialize_with = "labels")]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// Keys that ciux does not know (warned about).
     #[serde(flatten)]
-    pub unknown: BTreeMap<String, IgnoredAny>,
+    pub(crate) unknown: BTreeMap<String, IgnoredAny>,
 }
 
 /// Why `.ciux` could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum CiuxFileError {
+pub(crate) enum CiuxFileError {
     /// Missing or unreadable file.
     #[error(
         "unable to read {path}: {error} (every ciux project has a `.ciux` file at its git root)"
@@ -106,7 +106,7 @@ pub enum CiuxFileError {
 
 impl CiuxFile {
     /// Reads `<root>/.ciux`.
-    pub fn load(root: &Path) -> Result<Self, CiuxFileError> {
+    pub(crate) fn load(root: &Path) -> Result<Self, CiuxFileError> {
         let path = root.join(".ciux");
         let text = std::fs::read_to_string(&path).map_err(|error| CiuxFileError::Read {
             path: path.clone(),
@@ -116,7 +116,7 @@ impl CiuxFile {
     }
 
     /// Parses `.ciux` text; `origin` names the file in messages. Unknown keys are warnings.
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, CiuxFileError> {
+    pub(crate) fn parse(text: &str, origin: &Path) -> Result<Self, CiuxFileError> {
         let file: CiuxFile = if text.trim().is_empty() {
             CiuxFile::default()
         } else {

@@ -6,19 +6,23 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::cli::{CompletionArgs, Verbosity};
 
+use crate::image_decision::RegistryUnreachable;
+use crate::local_images::MaxAge;
+use crate::selector::Selector;
+
 /// Software stack versioning and release management for CI
 #[derive(Debug, Parser)]
 #[command(name = "ciux", version, about, propagate_version = true)]
 pub struct Cli {
     /// Global flags.
     #[command(flatten)]
-    pub verbosity: Verbosity,
+    pub(crate) verbosity: Verbosity,
     /// Print what would be changed (commands, env file) on stdout and change nothing
     #[arg(long, global = true)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The command to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The commands of `ciux`.
@@ -44,52 +48,49 @@ pub enum Command {
     Completion(CompletionArgs),
 }
 
+/// The value of a string flag, `None` when absent or given empty (`-t "$UNSET_VAR"` in CI scripts
+/// means "not set", as in the original ciux).
+pub(crate) fn given(flag: &Option<String>) -> Option<&str> {
+    flag.as_deref().filter(|v| !v.is_empty())
+}
+
+/// The positional path of the commands that read a project.
+#[derive(Debug, Args)]
+pub struct RepositoryArg {
+    /// Path to the root of the project's git repository
+    pub(crate) repository: PathBuf,
+}
+
 /// Arguments of `ignite`.
 #[derive(Debug, Args)]
 pub struct IgniteArgs {
     /// Legacy sub-command.
     #[command(subcommand)]
-    pub env: Option<IgniteCommand>,
+    pub(crate) env: Option<IgniteCommand>,
     /// Path to the root of the project's git repository
     #[arg(required = true)]
-    pub repository: Option<PathBuf>,
+    pub(crate) repository: Option<PathBuf>,
     /// Label selector filtering the dependencies of .ciux (k8s syntax, e.g. `itest` or `build=noscience`)
-    #[arg(short = 'l', long, default_value = "", hide_default_value = true)]
-    pub selector: String,
+    #[arg(short = 'l', long, value_parser = Selector::parse)]
+    pub(crate) selector: Option<Selector>,
     /// Work branch of the project (default: the current branch; needed on CI's detached checkouts)
-    #[arg(
-        short = 'b',
-        long,
-        global = true,
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub branch: String,
+    #[arg(short = 'b', long, global = true)]
+    pub(crate) branch: Option<String>,
     /// Only the main project: no dependencies, --selector ignored
     #[arg(short = 'm', long)]
-    pub main: bool,
+    pub(crate) main: bool,
     /// Suffix of the image name (`<name>-<suffix>`)
-    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
-    pub suffix: String,
+    #[arg(short = 'p', long)]
+    pub(crate) suffix: Option<String>,
     /// Registry of the image to build when no existing image holds the current sources
-    #[arg(short = 't', long, default_value = "", hide_default_value = true)]
-    pub tmp_registry: String,
+    #[arg(short = 't', long)]
+    pub(crate) tmp_registry: Option<String>,
     /// Also append the variables to $GITHUB_ENV and $GITHUB_OUTPUT when they are set
     #[arg(long)]
-    pub github: bool,
+    pub(crate) github: bool,
     /// What an unreachable registry means.
     #[command(flatten)]
-    pub lookup: LookupArgs,
-}
-
-/// What a project-image look-up does when the registry cannot be reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum RegistryUnreachable {
-    /// Fail (exit 1)
-    #[default]
-    Fail,
-    /// Take the image as absent, with a warning: CIUX_BUILD=true (the original ciux's behaviour)
-    Build,
+    pub(crate) lookup: LookupArgs,
 }
 
 /// The `--registry-unreachable` flag of the commands that look the project image up.
@@ -104,7 +105,7 @@ pub struct LookupArgs {
         env = "CIUX_REGISTRY_UNREACHABLE",
         default_value_t = RegistryUnreachable::Fail
     )]
-    pub registry_unreachable: RegistryUnreachable,
+    pub(crate) registry_unreachable: RegistryUnreachable,
 }
 
 /// Sub-commands of `ignite`.
@@ -117,8 +118,9 @@ pub enum IgniteCommand {
 /// Arguments of `ignite env`.
 #[derive(Debug, Args)]
 pub struct IgniteEnvArgs {
-    /// Path to the root of the project's git repository
-    pub repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
 }
 
 /// Output format of the `get` commands.
@@ -136,7 +138,7 @@ pub enum OutputFormat {
 pub struct OutputArgs {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 }
 
 /// Sub-commands of `get`.
@@ -162,62 +164,66 @@ pub enum GetCommand {
 /// Arguments of `get image`.
 #[derive(Debug, Args)]
 pub struct GetImageArgs {
-    /// Path to the root of the project's git repository
-    pub repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Look for an existing image built from the current sources
     #[arg(short = 'c', long)]
-    pub check: bool,
+    pub(crate) check: bool,
     /// Suffix of the image name
-    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
-    pub suffix: String,
+    #[arg(short = 'p', long)]
+    pub(crate) suffix: Option<String>,
     /// Registry of the image to build when none exists
-    #[arg(short = 't', long, default_value = "", hide_default_value = true)]
-    pub tmp_registry: String,
+    #[arg(short = 't', long)]
+    pub(crate) tmp_registry: Option<String>,
     /// Print `export CIUX_IMAGE_URL=…` and `export CIUX_BUILD=…` lines
     #[arg(short = 'e', long)]
-    pub env: bool,
+    pub(crate) env: bool,
     /// What an unreachable registry means (with --check).
     #[command(flatten)]
-    pub lookup: LookupArgs,
+    pub(crate) lookup: LookupArgs,
     /// Output format.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
 }
 
 /// Arguments of `get revision`.
 #[derive(Debug, Args)]
 pub struct GetRevisionArgs {
-    /// Path to the root of the project's git repository
-    pub repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Print the tag only if HEAD is a release (on a tag, clean, on main or master), else nothing
     #[arg(short = 'r', long)]
-    pub isrelease: bool,
+    pub(crate) isrelease: bool,
     /// Output format.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
 }
 
 /// A repository and a selector.
 #[derive(Debug, Args)]
 pub struct SelectorRepoArgs {
-    /// Path to the root of the project's git repository
-    pub repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Label selector (k8s syntax)
-    #[arg(short = 'l', long, default_value = "", hide_default_value = true)]
-    pub selector: String,
+    #[arg(short = 'l', long, value_parser = Selector::parse)]
+    pub(crate) selector: Option<Selector>,
     /// Output format.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
 }
 
 /// Arguments of `tag`.
 #[derive(Debug, Args)]
 pub struct TagArgs {
-    /// Path to the root of the project's git repository
-    pub repository: PathBuf,
+    /// The project.
+    #[command(flatten)]
+    pub(crate) repo: RepositoryArg,
     /// Ignored (accepted for compatibility)
     #[arg(hide = true)]
-    pub ignored: Vec<String>,
+    pub(crate) ignored: Vec<String>,
 }
 
 /// Sub-commands of `image`.
@@ -239,16 +245,16 @@ pub enum ImageCommand {
 pub struct ImageLoadArgs {
     /// Runner label string, e.g. `['self-hosted']`
     #[arg(short = 'r', long, required = true)]
-    pub runner: String,
+    pub(crate) runner: String,
     /// Image reference
     #[arg(short = 'i', long, required = true)]
-    pub image_url: String,
+    pub(crate) image_url: String,
     /// `true` when the image was built in this CI run
     #[arg(short = 'b', long, required = true)]
-    pub build_status: String,
+    pub(crate) build_status: String,
     /// Tarball made by `docker save`
     #[arg(short = 'a', long, default_value = "artifacts/image.tar")]
-    pub artifact_path: PathBuf,
+    pub(crate) artifact_path: PathBuf,
 }
 
 /// Arguments of `image cleanup`.
@@ -256,17 +262,75 @@ pub struct ImageLoadArgs {
 pub struct ImageCleanupArgs {
     /// Substring matched against `repository:tag`
     #[arg(short = 'p', long, required = true)]
-    pub pattern: String,
+    pub(crate) pattern: String,
     /// Images older than this are removed: `<n><unit>`, unit d, h, w or m (minutes)
-    #[arg(short = 'm', long, default_value = "5d")]
-    pub max_age: String,
+    #[arg(short = 'm', long, default_value = "5d", value_parser = MaxAge::parse)]
+    pub(crate) max_age: MaxAge,
 }
 
 /// Arguments of `image promote`.
 #[derive(Debug, Args)]
 pub struct ImagePromoteArgs {
     /// Existing image (`registry/repo:tag`)
-    pub image: String,
+    pub(crate) image: String,
     /// New tag, or a full reference, in any repository or registry (e.g. $CIUX_PROMOTED_IMAGE_URL)
-    pub target: String,
+    pub(crate) target: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_bad_selector_is_a_usage_error_before_any_io() {
+        let err = Cli::try_parse_from(["ciux", "get", "deps", "/nonexistent", "-l", "a in ("])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string().contains("unable to parse label selector"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn selectors_are_parsed_at_argv_time() {
+        let Cli {
+            command: Command::Ignite(a),
+            ..
+        } = Cli::try_parse_from(["ciux", "ignite", ".", "-l", "itest,ci"]).unwrap()
+        else {
+            panic!("not ignite")
+        };
+        assert_eq!(a.selector.unwrap().to_string(), "ci,itest");
+    }
+
+    #[test]
+    fn max_age_is_parsed_at_argv_time() {
+        let err =
+            Cli::try_parse_from(["ciux", "image", "cleanup", "-p", "x", "-m", "5y"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string()
+                .contains("unsupported unit 'y' (use d, h, w, m)"),
+            "{err}"
+        );
+        let Cli {
+            command: Command::Image(ImageCommand::Cleanup(a)),
+            ..
+        } = Cli::try_parse_from(["ciux", "image", "cleanup", "-p", "x"]).unwrap()
+        else {
+            panic!("not image cleanup")
+        };
+        assert_eq!(a.max_age.text, "5d");
+        assert_eq!(a.max_age.age, std::time::Duration::from_secs(5 * 86_400));
+    }
+
+    #[test]
+    fn an_empty_string_flag_is_unset() {
+        assert_eq!(given(&None), None);
+        assert_eq!(given(&Some(String::new())), None);
+        assert_eq!(given(&Some("r.io".into())), Some("r.io"));
+    }
 }

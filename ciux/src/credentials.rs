@@ -40,7 +40,7 @@ struct AuthEntry {
 
 /// Where credentials come from; helper answers are cached per registry.
 #[derive(Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     env: Option<(String, String)>,
     docker: DockerConfig,
     cache: Mutex<HashMap<String, Option<(String, String)>>>,
@@ -48,7 +48,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// Reads the environment and Docker's config file (a broken file is a warning, not an error).
-    pub fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let env = match (
             std::env::var("CIUX_REGISTRY_USERNAME"),
             std::env::var("CIUX_REGISTRY_PASSWORD"),
@@ -68,7 +68,7 @@ impl Credentials {
     }
 
     /// Credentials from `<dir>/config.json` only.
-    pub fn from_docker_config_dir(dir: &std::path::Path) -> Self {
+    pub(crate) fn from_docker_config_dir(dir: &std::path::Path) -> Self {
         let path = dir.join("config.json");
         let docker = match std::fs::read_to_string(&path) {
             Err(_) => DockerConfig::default(),
@@ -88,7 +88,7 @@ impl Credentials {
     }
 
     /// User and password (or token) for a registry host, if any source has them.
-    pub fn for_registry(&self, host: &str) -> Option<(String, String)> {
+    pub(crate) fn for_registry(&self, host: &str) -> Option<(String, String)> {
         if let Some(env) = &self.env {
             return Some(env.clone());
         }

@@ -16,7 +16,7 @@ use crate::semver_tag::TagVersion;
 
 /// A failed git operation, with what was being done and where.
 #[derive(Debug, thiserror::Error)]
-pub enum GitError {
+pub(crate) enum GitError {
     /// The path is not inside a git work tree.
     #[error("{path} is not a git repository: {}", reason.message())]
     NotARepository {
@@ -83,7 +83,7 @@ pub(crate) fn ctx(what: impl FnOnce() -> String) -> impl FnOnce(git2::Error) -> 
 }
 
 /// Opens the repository whose work-tree root is `path` (no upward search; a sub-directory is an error).
-pub fn open_root(path: &Path) -> Result<Repository, GitError> {
+pub(crate) fn open_root(path: &Path) -> Result<Repository, GitError> {
     let repo = Repository::open_ext(
         path,
         RepositoryOpenFlags::NO_SEARCH,
@@ -111,12 +111,12 @@ fn trim_slash(p: &Path) -> PathBuf {
 }
 
 /// The work-tree root of a repository, without a trailing slash.
-pub fn root(repo: &Repository) -> PathBuf {
+pub(crate) fn root(repo: &Repository) -> PathBuf {
     repo.workdir().map(trim_slash).unwrap_or_default()
 }
 
 /// HEAD's short branch name, or `HEAD` when detached (an unborn branch gives its name too).
-pub fn head_branch(repo: &Repository) -> String {
+pub(crate) fn head_branch(repo: &Repository) -> String {
     if repo.head_detached().unwrap_or(false) {
         return "HEAD".into();
     }
@@ -134,7 +134,7 @@ pub fn head_branch(repo: &Repository) -> String {
 }
 
 /// The commit HEAD points at.
-pub fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
+pub(crate) fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
     let path = root(repo);
     repo.head()
         .and_then(|h| h.peel_to_commit())
@@ -149,7 +149,7 @@ pub fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
 
 /// True when a tracked file is modified, staged, deleted, renamed or conflicted (untracked files do not
 /// count, like `git describe --dirty`).
-pub fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
+pub(crate) fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
     let mut opts = StatusOptions::new();
     opts.include_untracked(false)
         .include_ignored(false)
@@ -163,7 +163,7 @@ pub fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
 /// Commit → tag name for every annotated tag whose name is a version. When several qualify on one
 /// commit, the highest semver precedence wins, then the greatest name (a documented, stable rule).
 /// Lightweight tags are skipped; a tag that does not point at a commit is skipped with a warning.
-pub fn version_tags(repo: &Repository) -> Result<HashMap<Oid, String>, GitError> {
+pub(crate) fn version_tags(repo: &Repository) -> Result<HashMap<Oid, String>, GitError> {
     let mut map: HashMap<Oid, (TagVersion, String)> = HashMap::new();
     let refs = repo
         .references_glob("refs/tags/*")
@@ -199,7 +199,7 @@ const CANDIDATES: usize = 10;
 /// The nearest version tag of `commit` and its graph distance, like `git describe`: the number of
 /// commits reachable from `commit` and not from the tag. The closest of the first 10 tagged ancestors met
 /// in a newest-first walk wins; a tie goes to the one met first.
-pub fn describe(
+pub(crate) fn describe(
     repo: &Repository,
     commit: Oid,
     tags: &HashMap<Oid, String>,
@@ -256,7 +256,7 @@ fn distance(repo: &Repository, from: Oid, tagged: Oid) -> Result<usize, GitError
 }
 
 /// The revision of `commit` (never dirty: only HEAD can be).
-pub fn revision_of(
+pub(crate) fn revision_of(
     repo: &Repository,
     commit: Oid,
     tags: &HashMap<Oid, String>,
@@ -272,7 +272,7 @@ pub fn revision_of(
 }
 
 /// The revision of HEAD, dirty state included.
-pub fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
+pub(crate) fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
     if repo.is_shallow() {
         tracing::warn!(
             "{} is a shallow clone: versions may be bare hashes (fetch the full history, e.g. `fetch-depth: 0`)",
@@ -287,7 +287,7 @@ pub fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
 }
 
 /// Whether a changed file belongs to the source paths (classified once against the work tree).
-pub struct SourcePaths {
+pub(crate) struct SourcePaths {
     /// Each entry and whether it is a directory; `None` when missing from the work tree.
     entries: Vec<(String, Option<bool>)>,
 }
@@ -295,7 +295,7 @@ pub struct SourcePaths {
 impl SourcePaths {
     /// Classifies each entry of `sourcePathes` as directory or file. An entry missing from the work
     /// tree (a project at its first commit) matches no change, with one warning.
-    pub fn new(root: &Path, entries: &[String]) -> Self {
+    pub(crate) fn new(root: &Path, entries: &[String]) -> Self {
         let entries = entries
             .iter()
             .map(|e| match std::fs::metadata(root.join(e)) {
@@ -313,7 +313,7 @@ impl SourcePaths {
     }
 
     /// True when `file` (relative, `/`-separated) is one of the paths or below one of the directories.
-    pub fn contains(&self, file: &str) -> bool {
+    pub(crate) fn contains(&self, file: &str) -> bool {
         self.entries.is_empty()
             || self.entries.iter().any(|(e, is_dir)| match is_dir {
                 Some(true) => file
@@ -326,7 +326,7 @@ impl SourcePaths {
 }
 
 /// Whether the change `parent` → `commit` touches the source paths.
-pub fn touches(
+pub(crate) fn touches(
     repo: &Repository,
     parent: Oid,
     commit: Oid,
@@ -370,7 +370,7 @@ fn root_touches(
 /// The commits from the last one that changed the source paths up to `start`, oldest first (first-parent
 /// chain). The root commit counts as a change when it adds source files; a root `start` gives `[start]`;
 /// when no commit touched the sources the root is left out.
-pub fn code_change_commits(
+pub(crate) fn code_change_commits(
     repo: &Repository,
     start: Oid,
     sources: &SourcePaths,
@@ -398,7 +398,7 @@ pub fn code_change_commits(
 }
 
 /// Branch heads and tags of a remote, listed without cloning (one connection).
-pub fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
+pub(crate) fn ls_remote(url: &str) -> Result<Vec<(String, Oid)>, GitError> {
     let shown = || format!("unable to list the branches of {}", redact(url));
     let effective = connect_url(url, shown)?;
     let mut remote = git2::Remote::create_detached(effective)
@@ -430,7 +430,7 @@ fn branch_refspec(branch: Option<&str>) -> String {
 /// (the caller checks out a revision). `origin` keeps `url` as written: an `insteadOf` rewrite, and
 /// the credentials it may carry, is applied at each fetch and never stored. A failed clone leaves
 /// `dest` empty.
-pub fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository, GitError> {
+pub(crate) fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository, GitError> {
     let shown = || format!("unable to clone {} into {}", redact(url), dest.display());
     if std::fs::read_dir(dest).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(ctx(shown)(git2::Error::from_str(
@@ -502,17 +502,21 @@ fn origin_url(repo: &Repository) -> Option<String> {
 }
 
 /// The refs a remote advertised, from [`ls_remote`] of `url`.
-pub struct Listing<'a> {
+pub(crate) struct Listing<'a> {
     /// The URL that was listed.
-    pub url: &'a str,
+    pub(crate) url: &'a str,
     /// Ref names and the objects they point at.
-    pub refs: &'a [(String, Oid)],
+    pub(crate) refs: &'a [(String, Oid)],
 }
 
 /// True when `origin` of `repo` is the listed URL and the clone already holds what a fetch would bring:
 /// the listed branch (`Some`) or every listed branch (`None`) as `origin/<name>`, and every listed tag.
 /// Then the fetch is skipped: a warm `ignite` costs one remote round trip per dependency, not two.
-pub fn has_everything(repo: &Repository, listing: &Listing<'_>, branch: Option<&str>) -> bool {
+pub(crate) fn has_everything(
+    repo: &Repository,
+    listing: &Listing<'_>,
+    branch: Option<&str>,
+) -> bool {
     let origin_matches = origin_url(repo).as_deref() == Some(listing.url);
     let local = |name: &str| repo.refname_to_id(name).ok();
     let mut saw_branch = branch.is_none();
@@ -538,7 +542,7 @@ pub fn has_everything(repo: &Repository, listing: &Listing<'_>, branch: Option<&
 /// Brings an existing clone to `branch`: fetch it from `origin` (unless `listing` shows there is nothing
 /// new), fast-forward or create the local branch, check it out. A dirty clone or a diverged local branch
 /// is left alone, with a warning.
-pub fn update(
+pub(crate) fn update(
     repo: &Repository,
     branch: &str,
     listing: Option<&Listing<'_>>,
@@ -627,7 +631,7 @@ fn checkout(repo: &Repository, refname: &str) -> Result<(), GitError> {
 
 /// Fetches every branch and tag of `origin` (for pinned revisions), unless `listing` shows there is
 /// nothing new.
-pub fn fetch_all(repo: &Repository, listing: Option<&Listing<'_>>) -> Result<(), GitError> {
+pub(crate) fn fetch_all(repo: &Repository, listing: Option<&Listing<'_>>) -> Result<(), GitError> {
     if listing.is_some_and(|l| has_everything(repo, l, None)) {
         tracing::debug!("{}: nothing new upstream, no fetch", root(repo).display());
         return Ok(());
@@ -665,7 +669,7 @@ fn fetch_from(
 
 /// Checks out a pinned revision: a remote branch, then a tag, then a commit id (HEAD is detached
 /// for tags and commits; a branch gets a local branch of that name).
-pub fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitError> {
+pub(crate) fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitError> {
     let dir = root(repo);
     if let Ok(oid) = repo.refname_to_id(&format!("refs/remotes/origin/{revision}")) {
         if repo.find_branch(revision, BranchType::Local).is_err() {
@@ -718,3 +722,6 @@ mod tests {
         assert!(all.contains("/abs/anything"));
     }
 }
+
+#[cfg(test)]
+mod repo_tests;

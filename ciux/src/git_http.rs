@@ -33,11 +33,11 @@ const RESULT: &str = "application/x-git-upload-pack-result";
 /// Makes libgit2 use this module for `http://` and `https://` URLs, and bounds its own `git://` socket
 /// reads and writes by `CIUX_GIT_TIMEOUT` (connections by 30 s), as [`client`] does for http. Every git
 /// network operation of ciux calls it first; only the first call does the work.
-pub fn register() -> Result<(), git2::Error> {
+pub(crate) fn register() -> Result<(), git2::Error> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
-            let timeout = crate::timeout_from_env("CIUX_GIT_TIMEOUT", 300.0);
+            let timeout = crate::timeout::from_env("CIUX_GIT_TIMEOUT", 300.0);
             let millis = |d: Duration| c_int::try_from(d.as_millis().max(1)).unwrap_or(c_int::MAX);
             // SAFETY: these set two libgit2 globals that are read when a socket stream is created. This
             // runs once, inside `get_or_init` (other callers wait for it), and every ciux operation that
@@ -80,7 +80,7 @@ fn client() -> io::Result<&'static Client> {
             Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .tcp_keepalive(Duration::from_secs(60))
-                .timeout(crate::timeout_from_env("CIUX_GIT_TIMEOUT", 300.0))
+                .timeout(crate::timeout::from_env("CIUX_GIT_TIMEOUT", 300.0))
                 .user_agent(concat!("git/2.0 (ciux/", env!("CARGO_PKG_VERSION"), ")"))
                 .build()
                 .map_err(|e| format!("unable to create the git HTTP client: {e}"))

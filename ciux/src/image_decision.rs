@@ -4,7 +4,6 @@
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::cli::RegistryUnreachable;
 use crate::git::{self, GitError, SourcePaths};
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::project::Project;
@@ -13,28 +12,28 @@ use crate::revision::Revision;
 
 /// The outcome of the image search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImageDecision {
+pub(crate) struct ImageDecision {
     /// Configured registry (`CIUX_IMAGE_REGISTRY`).
-    pub registry: String,
+    pub(crate) registry: String,
     /// Image name with suffix.
-    pub name: String,
+    pub(crate) name: String,
     /// Chosen tag.
-    pub tag: String,
+    pub(crate) tag: String,
     /// Chosen image URL.
-    pub url: String,
+    pub(crate) url: String,
     /// An image holding the current sources exists.
-    pub in_registry: bool,
+    pub(crate) in_registry: bool,
     /// HEAD's version (with `-dirty`).
-    pub head_version: String,
+    pub(crate) head_version: String,
     /// `<registry>/<name>:<HEAD version>`.
-    pub promoted_url: String,
+    pub(crate) promoted_url: String,
     /// `<tmp registry>/<name>:<HEAD version>` with `--tmp-registry`.
-    pub temporary_url: Option<String>,
+    pub(crate) temporary_url: Option<String>,
 }
 
 /// Why the image decision failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ImageDecisionError {
+pub(crate) enum ImageDecisionError {
     /// Git failure.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -56,17 +55,27 @@ pub enum ImageDecisionError {
     },
 }
 
+/// What a project-image look-up does when the registry cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RegistryUnreachable {
+    /// Fail (exit 1)
+    #[default]
+    Fail,
+    /// Take the image as absent, with a warning: CIUX_BUILD=true (the original ciux's behaviour)
+    Build,
+}
+
 /// How the project image is looked up: the client, and what an unreachable registry means.
 #[derive(Clone, Copy)]
-pub struct Lookup<'a> {
+pub(crate) struct Lookup<'a> {
     /// The registry client of the run.
-    pub client: &'a RegistryClient,
+    pub(crate) client: &'a RegistryClient,
     /// `--registry-unreachable`.
-    pub unreachable: RegistryUnreachable,
+    pub(crate) unreachable: RegistryUnreachable,
 }
 
 /// HEAD's revision and the versions of the candidate commits, oldest first.
-pub fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError> {
+pub(crate) fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError> {
     let repo = git::open_root(&project.root)?;
     let head = git::head_revision(&repo)?;
     let sources = SourcePaths::new(&project.root, &project.file.source_pathes);
@@ -84,15 +93,15 @@ pub fn candidates(project: &Project) -> Result<(Revision, Vec<String>), GitError
 /// from a registry without configured credentials (Docker Hub's answer for a repository never
 /// pushed) and, with `--registry-unreachable=build`, an unreachable registry: the image is then
 /// absent, with one warning.
-pub async fn decide(
+pub(crate) async fn decide(
     project: &Project,
-    suffix: &str,
-    tmp_registry: &str,
+    suffix: Option<&str>,
+    tmp_registry: Option<&str>,
     lookup: Option<Lookup<'_>>,
 ) -> Result<ImageDecision, ImageDecisionError> {
     let (head, versions) = candidates(project)?;
     let registry = project.file.registry.clone();
-    let name = project.image_name(suffix);
+    let name = project.image_name(suffix.unwrap_or(""));
     let url_in = |reg: &str, tag: &str| format!("{reg}/{name}:{tag}");
     let mut found = None;
     if let Some(lookup) = lookup {
@@ -123,17 +132,13 @@ pub async fn decide(
     let (tag, url, in_registry) = match found {
         Some(tag) => (tag.clone(), url_in(&registry, &tag), true),
         None => {
-            let reg = if tmp_registry.is_empty() {
-                &registry
-            } else {
-                tmp_registry
-            };
+            let reg = tmp_registry.unwrap_or(&registry);
             (head_version.clone(), url_in(reg, &head_version), false)
         }
     };
     Ok(ImageDecision {
         promoted_url: url_in(&registry, &head_version),
-        temporary_url: (!tmp_registry.is_empty()).then(|| url_in(tmp_registry, &head_version)),
+        temporary_url: tmp_registry.map(|reg| url_in(reg, &head_version)),
         registry,
         name,
         tag,

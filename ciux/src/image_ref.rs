@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
-pub use common::image_ref::{DOCKER_HUB, ImageRef, ImageRefError};
+pub(crate) use common::image_ref::{DOCKER_HUB, ImageRef, ImageRefError};
 
 /// What ciux derives from an image reference.
-pub trait ImageRefExt {
+pub(crate) trait ImageRefExt {
     /// The env-variable prefix of an image dependency: repository path, non-alphanumerics → `_`,
     /// upper case (`docker.io/library/alpine:3` → `LIBRARY_ALPINE`).
     fn env_prefix(&self) -> String;
@@ -54,7 +54,7 @@ fn is_insecure_host(host: &str) -> bool {
 
 /// An env-variable prefix from a name: every character outside `[A-Za-z0-9]` becomes `_`, then upper case
 /// (`fink-alert-simulator` → `FINK_ALERT_SIMULATOR`).
-pub fn env_name(name: &str) -> String {
+pub(crate) fn env_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -68,7 +68,7 @@ pub fn env_name(name: &str) -> String {
 
 /// The repository name of a git URL: its last path element without a trailing `.git` suffix
 /// (`…/fink-alert-simulator.git` → `fink-alert-simulator`, `…/go-git` stays `go-git`).
-pub fn repo_name(url: &str) -> String {
+pub(crate) fn repo_name(url: &str) -> String {
     let path = match url.split_once("://") {
         Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
         None => url.rsplit_once(':').map_or(url, |(_, p)| p), // scp-like git@host:org/repo

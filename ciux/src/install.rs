@@ -11,16 +11,16 @@ use common::process::{Cmd, Runner};
 
 /// Where fink-tools releases are downloaded from unless `FINK_TOOLS_BASE_URL` says otherwise
 /// (the same variable and layout as `install.sh`).
-pub const DEFAULT_BASE_URL: &str = "https://github.com/astrolabsoftware/fink-tools/releases";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://github.com/astrolabsoftware/fink-tools/releases";
 /// The repository that `cargo install --git` builds from when a release has no archive for the
 /// platform.
-pub const SOURCE_REPOSITORY: &str = "https://github.com/astrolabsoftware/fink-tools";
+pub(crate) const SOURCE_REPOSITORY: &str = "https://github.com/astrolabsoftware/fink-tools";
 /// The tools that fink-tools releases.
 const RELEASED_TOOLS: &[&str] = &["ktbx", "ciux", "finkctl"];
 
 /// What gets installed and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Install {
+pub(crate) enum Install {
     /// `go install <module>@<version>`.
     GoModule(String),
     /// `cargo install --locked <crate>@<version>`.
@@ -35,17 +35,17 @@ pub enum Install {
 
 /// A fink-tools release tag, `<tool>-v<version>`, checked by [`Release::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Release {
+pub(crate) struct Release {
     /// `ktbx`, `ciux` or `finkctl`.
-    pub tool: String,
+    pub(crate) tool: String,
     /// `X.Y.Z` with an optional pre-release, without `v`.
-    pub version: String,
+    pub(crate) version: String,
 }
 
 impl Release {
     /// Parses a `release:` value such as `ktbx-v0.2.0` or `ciux-v0.3.0-rc1`; the error says why it
     /// is not one, for a message naming the dependency.
-    pub fn parse(tag: &str) -> Result<Self, String> {
+    pub(crate) fn parse(tag: &str) -> Result<Self, String> {
         let expected = || {
             format!(
                 "is not a fink-tools release tag: expected <tool>-vX.Y.Z with tool {}",
@@ -66,7 +66,7 @@ impl Release {
     }
 
     /// The release's tag, `<tool>-v<version>`.
-    pub fn tag(&self) -> String {
+    pub(crate) fn tag(&self) -> String {
         format!("{}-v{}", self.tool, self.version)
     }
 
@@ -134,11 +134,13 @@ impl Release {
         let checksum = Checksum::SumsFile {
             url: format!("{url}.sha256"),
         };
-        let downloaded = crate::block_on(async {
-            Downloader::new(false)?
-                .install(&url, &checksum, &archive)
-                .await
-        });
+        let downloaded = crate::runtime::block_on(async {
+            let result = match Downloader::new(false) {
+                Ok(downloader) => downloader.install(&url, &checksum, &archive).await,
+                Err(err) => Err(err),
+            };
+            Ok::<_, anyhow::Error>(result)
+        })?;
         match downloaded {
             Ok(()) => {}
             Err(DownloadError::Status { status, .. }) if status == 404 => {
@@ -196,7 +198,7 @@ fn unpack(archive: &Path, member: &str, dest: &Path) -> Result<()> {
 
 impl Install {
     /// A `package:` entry: a path with `/` is a Go module, otherwise a Rust crate (`crate@version`).
-    pub fn package(spec: &str) -> Self {
+    pub(crate) fn package(spec: &str) -> Self {
         if spec.contains('/') {
             Install::GoModule(spec.into())
         } else {
@@ -205,7 +207,7 @@ impl Install {
     }
 
     /// A cloned dependency: Go when it has `go.mod` and `go.sum`, Rust when it has `Cargo.toml`.
-    pub fn from_source(dir: &Path) -> Option<Self> {
+    pub(crate) fn from_source(dir: &Path) -> Option<Self> {
         if dir.join("go.mod").is_file() && dir.join("go.sum").is_file() {
             Some(Install::GoSource(dir.into()))
         } else if dir.join("Cargo.toml").is_file() {
@@ -216,7 +218,7 @@ impl Install {
     }
 
     /// Runs the installation (printed only in dry-run, on `out` or through `runner`).
-    pub fn run(&self, runner: &Runner, out: &mut dyn Write) -> Result<()> {
+    pub(crate) fn run(&self, runner: &Runner, out: &mut dyn Write) -> Result<()> {
         const GO_HINT: &str =
             "install a Go toolchain (https://go.dev/doc/install) and put `go` on PATH";
         const CARGO_HINT: &str =
@@ -263,7 +265,7 @@ impl Install {
 /// (`tool@1.2.3`). It must start with a letter or a digit (so that it is never an option such as
 /// `-toolexec=…` or `--path=.`, nor a local path such as `./x`) and hold only letters, digits and
 /// `. _ ~ / @ + -`. The error says why, for a message naming the dependency.
-pub fn check_package(spec: &str) -> Result<(), String> {
+pub(crate) fn check_package(spec: &str) -> Result<(), String> {
     let Some(first) = spec.chars().next() else {
         return Err("is empty".into());
     };

@@ -1,79 +1,55 @@
 //! `ciux`: Software stack versioning for CI: dependency branches, versions, image tags and build decisions.
 //!
-//! The binary is a thin `main`; the commands live in this library so that they can be tested
-//! and so that `xtask` can reach the CLI definition.
+//! The binary is a thin `main`; this library parses nothing and only dispatches a parsed [`cli::Cli`] to
+//! the command in `cmd/<command>.rs`. It exposes [`cli`] (for `xtask`'s man pages and completions) and
+//! [`run`]; everything else is private. Layers, each importing only from those below it:
+//! `main → lib → cmd/* → context → domain modules → common`.
 
-pub mod branch_rule;
-pub mod ciux_file;
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+mod branch_rule;
+mod ciux_file;
 pub mod cli;
-pub mod cmd;
-pub mod credentials;
-pub mod env_file;
-pub mod git;
-pub mod git_http;
-pub mod image_decision;
-pub mod image_ref;
-pub mod install;
-pub mod parallel;
-pub mod progress;
-pub mod project;
-pub mod registry;
-pub mod remote_url;
-pub mod revision;
-pub mod selector;
-pub mod semver_tag;
+mod cluster_name;
+mod cmd;
+mod context;
+mod credentials;
+mod dependencies;
+mod env_file;
+mod git;
+mod git_http;
+mod image_decision;
+mod image_ref;
+mod install;
+mod local_images;
+mod parallel;
+mod progress;
+mod project;
+mod registry;
+mod remote_url;
+mod revision;
+mod runtime;
+mod selector;
+mod semver_tag;
+mod timeout;
 
-use std::time::Duration;
-
-use anyhow::Context;
-use clap::CommandFactory;
+#[cfg(test)]
+mod layering;
 
 use crate::cli::{Cli, Command};
+use crate::context::Context;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     common::logging::init(cli.verbosity.level);
-    let runner = common::process::Runner::new(cli.dry_run);
-    // Unlocked handles: the process runner's forwarding threads write to the same streams.
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
-    match cli.command {
-        Command::Ignite(a) => cmd::ignite::run(a, &runner, &mut out, &mut err),
-        Command::Get(c) => cmd::get::run(c, &mut out),
-        Command::Tag(a) => cmd::tag::run(a, &mut out),
-        Command::Image(c) => cmd::image::run(c, &runner, &mut out),
-        Command::Completion(args) => Ok(common::cli::write_completions(
-            Cli::command(),
-            &args,
-            &mut out,
-        )?),
+    let ctx = Context::new(cli.dry_run, Box::new(std::io::stderr()));
+    // Unlocked handle: the process runner's forwarding threads write to the same stream.
+    let out = &mut std::io::stdout();
+    match &cli.command {
+        Command::Ignite(args) => cmd::ignite::run(&ctx, args, out),
+        Command::Get(args) => cmd::get::run(&ctx, args, out),
+        Command::Tag(args) => cmd::tag::run(&ctx, args, out),
+        Command::Image(args) => cmd::image::run(&ctx, args, out),
+        Command::Completion(args) => cmd::completion::run(&ctx, args, out),
     }
-}
-
-/// The registry client of this run; `CIUX_REGISTRY_TIMEOUT` (seconds, default 30) bounds each request.
-pub fn registry_client() -> anyhow::Result<registry::RegistryClient> {
-    registry::RegistryClient::new(
-        timeout_from_env("CIUX_REGISTRY_TIMEOUT", 30.0),
-        credentials::Credentials::load(),
-    )
-    .context("unable to create the registry HTTP client")
-}
-
-/// A timeout in seconds from the environment variable `var` (a positive number), else `default`.
-pub(crate) fn timeout_from_env(var: &str, default: f64) -> Duration {
-    let secs = std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .unwrap_or(default);
-    Duration::from_secs_f64(secs)
-}
-
-/// Runs a future to completion on a small runtime (registry look-ups).
-pub fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can always be built")
-        .block_on(f)
 }

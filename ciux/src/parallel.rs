@@ -6,14 +6,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many git remotes (listings, clones, fetches) are worked on at once. A remote round trip is mostly
 /// waiting, so this is above the core count; clones of large repositories stay few enough to index.
-pub const GIT_REMOTES: usize = 8;
+pub(crate) const GIT_REMOTES: usize = 8;
 
 /// How many registry look-ups (manifest HEAD requests) are in flight at once: enough for a typical image
 /// scan to take one or two round trips.
-pub const REGISTRY_LOOKUPS: usize = 16;
+pub(crate) const REGISTRY_LOOKUPS: usize = 16;
 
 /// Runs `f` on every item with at most `limit` threads; the results keep the order of `items`.
-pub fn map<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn map<T: Sync, R: Send>(
+    items: &[T],
+    limit: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     std::thread::scope(|s| {

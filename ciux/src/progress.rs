@@ -6,14 +6,14 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Status lines, one per dependency, in `.ciux` order.
-pub struct DepProgress {
+pub(crate) struct DepProgress {
     bars: Vec<ProgressBar>,
 }
 
 impl DepProgress {
     /// A line per label (hidden when stderr is not a terminal). The lines stay until the end of
     /// the process, as the final status of each dependency.
-    pub fn new<'a>(labels: impl IntoIterator<Item = &'a str>) -> Self {
+    pub(crate) fn new<'a>(labels: impl IntoIterator<Item = &'a str>) -> Self {
         let multi = common::progress::multi();
         let style = ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -31,14 +31,14 @@ impl DepProgress {
     }
 
     /// Sets the status of line `i`.
-    pub fn set(&self, i: usize, msg: impl Into<String>) {
+    pub(crate) fn set(&self, i: usize, msg: impl Into<String>) {
         if let Some(bar) = self.bars.get(i) {
             bar.set_message(msg.into());
         }
     }
 
     /// Freezes line `i` with a final status.
-    pub fn finish(&self, i: usize, msg: impl Into<String>) {
+    pub(crate) fn finish(&self, i: usize, msg: impl Into<String>) {
         if let Some(bar) = self.bars.get(i) {
             bar.finish_with_message(msg.into());
         }

@@ -10,7 +10,7 @@ use crate::selector::{Selector, SelectorError};
 
 /// What a dependency is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DepKind {
+pub(crate) enum DepKind {
     /// A tool to install (`go install` or `cargo install`).
     Package(String),
     /// A prebuilt fink-tools release to install (`release: ktbx-v0.2.0`; takes precedence over
@@ -50,7 +50,7 @@ impl DepKind {
     }
 
     /// The line of `get deps`: package, image reference or URL (without credentials).
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             DepKind::Package(p) | DepKind::Release(p) => p.clone(),
             DepKind::Image(i) => i.clone(),
@@ -61,20 +61,20 @@ impl DepKind {
 
 /// A project and its selected dependencies.
 #[derive(Debug, Clone)]
-pub struct Project {
+pub(crate) struct Project {
     /// Absolute git root.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The parsed `.ciux`.
-    pub file: CiuxFile,
+    pub(crate) file: CiuxFile,
     /// The selector that names the env file (`project=core` unless `--selector` is given).
-    pub selector: Selector,
+    pub(crate) selector: Selector,
     /// Selected dependencies in `.ciux` order.
-    pub deps: Vec<DepKind>,
+    pub(crate) deps: Vec<DepKind>,
 }
 
 /// Why a project cannot be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
+pub(crate) enum ProjectError {
     /// A bad `--selector`.
     #[error(transparent)]
     Selector(#[from] SelectorError),
@@ -125,17 +125,15 @@ pub enum ProjectError {
 impl Project {
     /// Selects dependencies: none with `main_only`, all with an empty selector, else those whose
     /// labels match.
-    pub fn new(
+    pub(crate) fn new(
         root: &Path,
         file: CiuxFile,
-        selector: &str,
+        selector: Option<&Selector>,
         main_only: bool,
     ) -> Result<Self, ProjectError> {
-        let (stored, filter) = if main_only || selector.trim().is_empty() {
-            (Selector::project_core(), Selector::everything())
-        } else {
-            let s = Selector::parse(selector)?;
-            (s.clone(), s)
+        let (stored, filter) = match selector {
+            Some(s) if !main_only && !s.is_empty() => (s.clone(), s.clone()),
+            _ => (Selector::project_core(), Selector::everything()),
         };
         let mut deps = Vec::new();
         let mut clone_dirs = HashMap::new();
@@ -192,7 +190,7 @@ impl Project {
     }
 
     /// Base name of the git root: names the main project's variables.
-    pub fn dir_name(&self) -> String {
+    pub(crate) fn dir_name(&self) -> String {
         self.root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -200,12 +198,12 @@ impl Project {
     }
 
     /// Env-variable prefix of the project (from the directory name).
-    pub fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         env_name(&self.dir_name())
     }
 
     /// Image name: lower-case `project:` (or directory name), plus `-<suffix>`.
-    pub fn image_name(&self, suffix: &str) -> String {
+    pub(crate) fn image_name(&self, suffix: &str) -> String {
         let base = self
             .file
             .project
@@ -222,7 +220,7 @@ impl Project {
 
     /// Where a cloned dependency lives: a sibling of the project, named after the repository
     /// ([`Project::new`] has checked that it is neither the project nor shared).
-    pub fn dep_dir(&self, url: &str) -> PathBuf {
+    pub(crate) fn dep_dir(&self, url: &str) -> PathBuf {
         clone_dir(&self.root, url)
     }
 }
@@ -289,7 +287,7 @@ fn check_git_dependency(
 
 /// Refuses a git dependency's URL with control characters or surrounding blanks, or whose repository
 /// name (which names its clone directory and its variables) cannot name a directory (`.`, `..`).
-pub fn check_repository_name(url: &str) -> Result<(), String> {
+pub(crate) fn check_repository_name(url: &str) -> Result<(), String> {
     if url.chars().any(char::is_control) {
         return Err("the URL contains a control character (a stray newline?)".to_string());
     }
@@ -306,7 +304,7 @@ pub fn check_repository_name(url: &str) -> Result<(), String> {
 }
 
 /// Makes a user path absolute and clean (`.` and `..` resolved lexically, symlinks kept).
-pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     let abs = std::path::absolute(path)?;
     let mut out = PathBuf::new();
     for c in abs.components() {
@@ -331,7 +329,8 @@ mod tests {
             Path::new(".ciux"),
         )
         .unwrap();
-        Project::new(Path::new("/w/fink-broker"), file, selector, main).unwrap()
+        let selector = Selector::parse(selector).unwrap();
+        Project::new(Path::new("/w/fink-broker"), file, Some(&selector), main).unwrap()
     }
 
     #[test]
@@ -381,7 +380,7 @@ mod tests {
             text.push_str(&format!("  - url: {url:?}\n    clone: {clone}\n"));
         }
         let file = CiuxFile::parse(&text, Path::new(".ciux")).unwrap();
-        Project::new(root, file, "", false)
+        Project::new(root, file, None, false)
     }
 
     #[test]

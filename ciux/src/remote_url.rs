@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 /// A URL ciux cannot connect to, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unsupported {
+pub(crate) enum Unsupported {
     /// `ssh://…`, `git+ssh://…` or scp-like `[user@]host:path`.
     Ssh,
     /// `<helper>::<address>`: git would hand it to the remote helper `git-remote-<helper>`.
@@ -15,7 +15,7 @@ pub enum Unsupported {
 }
 
 /// Refuses the URLs ciux's libgit2 cannot reach (it speaks `git://`, `http(s)://` and `file://`).
-pub fn check_supported(url: &str) -> Result<(), Unsupported> {
+pub(crate) fn check_supported(url: &str) -> Result<(), Unsupported> {
     if let Some(helper) = remote_helper(url) {
         return Err(Unsupported::RemoteHelper(helper.to_string()));
     }
@@ -40,7 +40,7 @@ fn remote_helper(url: &str) -> Option<&str> {
 
 /// `url` without the user info of a `scheme://user:password@host/…` URL, for every message and log
 /// line (tokens are often given as the user name). Anything else is returned as it is.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -53,7 +53,7 @@ pub fn redact(url: &str) -> String {
 
 /// `url` after git's `url.<base>.insteadOf` rules: the longest matching prefix is replaced by its base
 /// (applied once, as git does). The rules are read once per process.
-pub fn rewrite(url: &str) -> String {
+pub(crate) fn rewrite(url: &str) -> String {
     static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         load_rules().unwrap_or_else(|e| {

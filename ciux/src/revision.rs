@@ -4,28 +4,28 @@ use std::fmt;
 
 /// The version facts of one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revision {
+pub(crate) struct Revision {
     /// Nearest annotated version tag, if any.
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// Commits between the tag and this commit (graph distance, like `git describe`).
-    pub counter: usize,
+    pub(crate) counter: usize,
     /// Full 40-hex commit id.
-    pub hash: String,
+    pub(crate) hash: String,
     /// Tracked files changed in the worktree (only ever set for HEAD).
-    pub dirty: bool,
+    pub(crate) dirty: bool,
     /// HEAD's short branch name (`HEAD` when detached).
-    pub branch: String,
+    pub(crate) branch: String,
 }
 
 impl Revision {
     /// The first 7 hex digits of the hash (always 7, like the original).
-    pub fn short_hash(&self) -> &str {
+    pub(crate) fn short_hash(&self) -> &str {
         self.hash.get(..7).unwrap_or(&self.hash)
     }
 
     /// The version string: `<tag>`, `<tag>-<n>-g<7hex>`, each with `-dirty` when dirty, or the bare
     /// 7-hex hash when no tag is reachable (then `-dirty` is appended too: see COMPAT.md).
-    pub fn version(&self) -> String {
+    pub(crate) fn version(&self) -> String {
         let mut v = match &self.tag {
             None => self.short_hash().to_string(),
             Some(tag) if self.counter == 0 => tag.clone(),
@@ -38,7 +38,7 @@ impl Revision {
     }
 
     /// A release: exactly on a tag, clean, on `main` or `master`.
-    pub fn is_release(&self) -> bool {
+    pub(crate) fn is_release(&self) -> bool {
         self.tag.is_some()
             && self.counter == 0
             && !self.dirty

@@ -6,13 +6,13 @@ use std::fmt;
 
 /// A parsed selector: requirements ANDed together, sorted by key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Selector {
+pub(crate) struct Selector {
     requirements: Vec<Requirement>,
 }
 
 /// One requirement of a selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requirement {
+pub(crate) struct Requirement {
     key: String,
     op: Op,
     /// Values, sorted and deduplicated for set operators.
@@ -36,19 +36,19 @@ enum Op {
 /// Why a selector string was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unable to parse label selector {input:?}: {reason}")]
-pub struct SelectorError {
+pub(crate) struct SelectorError {
     input: String,
     reason: String,
 }
 
 impl Selector {
     /// The selector that matches every label set (from an empty string).
-    pub fn everything() -> Self {
+    pub(crate) fn everything() -> Self {
         Self::default()
     }
 
     /// The default selector of a project, `project=core`: it only names the env file.
-    pub fn project_core() -> Self {
+    pub(crate) fn project_core() -> Self {
         Self {
             requirements: vec![Requirement {
                 key: "project".into(),
@@ -59,7 +59,7 @@ impl Selector {
     }
 
     /// Parses a selector string; whitespace around tokens is allowed, an empty string selects everything.
-    pub fn parse(input: &str) -> Result<Self, SelectorError> {
+    pub(crate) fn parse(input: &str) -> Result<Self, SelectorError> {
         let err = |reason: String| SelectorError {
             input: input.to_string(),
             reason,
@@ -87,12 +87,12 @@ impl Selector {
     }
 
     /// True when the selector has no requirement (it matches everything).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
 
     /// Whether a label set satisfies every requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
@@ -100,7 +100,7 @@ impl Selector {
     /// `=` → `_` and `,` → `-` (`itest,ci` → `_ci-itest`, `build=noscience` → `_build_noscience`), and
     /// the `/` of a prefixed key → `%2F` (`example.com/itest` → `_example.com%2Fitest`), so that the
     /// file stays in `.ciux.d/`.
-    pub fn file_suffix(&self) -> String {
+    pub(crate) fn file_suffix(&self) -> String {
         if self.is_empty() {
             return String::new();
         }

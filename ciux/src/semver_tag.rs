@@ -19,24 +19,24 @@ static RC_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^rc(\d+)$").expect
 
 /// A version tag: prefix, three numbers, prerelease and build identifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TagVersion {
+pub(crate) struct TagVersion {
     /// Letters before the numbers (`v`, `release`), possibly empty.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Major number, as written.
-    pub major: String,
+    pub(crate) major: String,
     /// Minor number, as written.
-    pub minor: String,
+    pub(crate) minor: String,
     /// Patch number, as written.
-    pub patch: String,
+    pub(crate) patch: String,
     /// Dot-separated prerelease identifiers.
-    pub prerelease: Vec<String>,
+    pub(crate) prerelease: Vec<String>,
     /// Dot-separated build metadata identifiers.
-    pub build: Vec<String>,
+    pub(crate) build: Vec<String>,
 }
 
 /// Why no next tag can be suggested.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TagError {
+pub(crate) enum TagError {
     /// The prerelease does not start with `rcN`.
     #[error(
         "unable to parse release candidate of tag {0:?}: invalid release candidate prefix (expected `rcN`)"
@@ -49,7 +49,7 @@ pub enum TagError {
 
 impl TagVersion {
     /// Parses a tag name; `None` when it is not a version tag.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         let c = TAG_RE.captures(s)?;
         let ids = |i: usize| {
             c.get(i)
@@ -67,7 +67,7 @@ impl TagVersion {
     }
 
     /// `None` without prerelease, `Some(Ok(n))` for `rcN…`, `Some(Err(_))` for another prerelease.
-    pub fn release_candidate(&self) -> Option<Result<u64, ()>> {
+    pub(crate) fn release_candidate(&self) -> Option<Result<u64, ()>> {
         let first = self.prerelease.first()?;
         Some(
             RC_RE
@@ -79,7 +79,7 @@ impl TagVersion {
 
     /// Semver precedence (numbers compared numerically, prefix and build metadata ignored); used only to
     /// choose between several tags on one commit.
-    pub fn precedence(&self, other: &Self) -> Ordering {
+    pub(crate) fn precedence(&self, other: &Self) -> Ordering {
         let num = |s: &str| s.parse::<u128>().unwrap_or(u128::MAX);
         let nums = |v: &Self| (num(&v.major), num(&v.minor), num(&v.patch));
         nums(self).cmp(&nums(other)).then_with(|| {
@@ -127,7 +127,7 @@ impl fmt::Display for TagVersion {
 
 /// The next release-candidate tag after `tag` (`ciux tag`): none → `v0.0.1-rc0`, `vX.Y.Z` →
 /// `vX.Y.(Z+1)-rc0`, `…-rcN…` → `…-rc(N+1)…`, any other prerelease is an error.
-pub fn next_release_candidate(tag: Option<&TagVersion>) -> Result<TagVersion, TagError> {
+pub(crate) fn next_release_candidate(tag: Option<&TagVersion>) -> Result<TagVersion, TagError> {
     let Some(tag) = tag else {
         return Ok(TagVersion::parse("v0.0.1-rc0").expect("valid tag"));
     };

@@ -1,6 +1,7 @@
-//! One module per command.
+//! One module per command, each with the entry `run(ctx, args, out)`.
 
-pub mod get;
-pub mod ignite;
-pub mod image;
-pub mod tag;
+pub(crate) mod completion;
+pub(crate) mod get;
+pub(crate) mod ignite;
+pub(crate) mod image;
+pub(crate) mod tag;

@@ -5,12 +5,13 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::cli::TagArgs;
+use crate::context::Context;
 use crate::project::absolute;
 use crate::semver_tag::{TagVersion, next_release_candidate};
 
 /// Prints `git tag -m "Release T" T` and `git push --tag`.
-pub fn run(a: TagArgs, out: &mut dyn Write) -> Result<()> {
-    let root = absolute(&a.repository)?;
+pub(crate) fn run(_ctx: &Context, a: &TagArgs, out: &mut dyn Write) -> Result<()> {
+    let root = absolute(&a.repo.repository)?;
     let repo = crate::git::open_root(&root)?;
     let rev = crate::git::head_revision(&repo)?;
     let current = rev.tag.as_deref().and_then(TagVersion::parse);

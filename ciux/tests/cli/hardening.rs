@@ -5,13 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::support::{FakeBins, Registry, Repo, Script, calls, ciux};
+use crate::support::{FakeBins, Registry, Repo, Script, calls, ciux, stdout_of};
 use predicates::prelude::*;
-
-fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
-}
 
 fn stderr_of(cmd: &mut assert_cmd::Command) -> String {
     let out = cmd.assert().success().get_output().stderr.clone();

@@ -63,6 +63,36 @@ impl Repo {
     }
 }
 
+/// `_e2e/create_git_repo.sh`: `.ciux` with `sourcePathes: [rootfs]`, one commit, ignite with
+/// `--selector itest=true`, then `rootfs/hello.txt` and the annotated tag v1.0.0.
+pub fn create_git_repo(dir: &Path, registry: &str) -> Repo {
+    let r = Repo::init(dir);
+    r.commit(
+        "init",
+        &[(
+            ".ciux",
+            &format!("apiVersion: v1alpha1\nregistry: {registry}\nsourcePathes:\n  - rootfs\n"),
+        )],
+    );
+    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    ciux()
+        .args(["ignite"])
+        .arg(dir)
+        .args(["--selector", "itest=true"])
+        .assert()
+        .success();
+    assert!(dir.join(".ciux.d/ciux_itest_true.sh").is_file());
+    r.commit("hello", &[("rootfs/hello.txt", "hello")]);
+    r.annotated("v1.0.0");
+    r
+}
+
+/// The stdout of a command that must succeed.
+pub fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).unwrap()
+}
+
 /// The calls of a fake as `argv` joined by spaces.
 pub fn calls(fakes: &FakeBins, name: &str) -> Vec<String> {
     fakes

@@ -1,15 +1,26 @@
-//! Ports of the Go `git_test` / `git_repository_test` cases on real repositories.
+//! Ports of the Go `git_test` / `git_repository_test` cases on real repositories (built with the git CLI).
 
-use crate::support::{GitDaemon, Repo};
-use ciux::git::{self, SourcePaths};
 use git2::Oid;
+use harness::git::{GitDaemon, GitRepo};
+
+use crate::git::{self, SourcePaths};
+
+/// The short hash of HEAD.
+fn short(r: &GitRepo) -> String {
+    r.head()[..7].to_string()
+}
+
+/// The `file://` URL of a repository.
+fn url(r: &GitRepo) -> String {
+    format!("file://{}", r.path().display())
+}
 
 fn oid(s: &str) -> Oid {
     Oid::from_str(s).unwrap()
 }
 
-fn tag_map(r: &Repo) -> Vec<(String, String)> {
-    let repo = git::open_root(&r.dir).unwrap();
+fn tag_map(r: &GitRepo) -> Vec<(String, String)> {
+    let repo = git::open_root(r.path()).unwrap();
     let mut v: Vec<_> = git::version_tags(&repo)
         .unwrap()
         .into_iter()
@@ -22,14 +33,14 @@ fn tag_map(r: &Repo) -> Vec<(String, String)> {
 #[test]
 fn semver_tag_map_keeps_annotated_version_tags_only() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     r.commit("c0", &[]);
     assert!(tag_map(&r).is_empty());
     let c1 = r.commit("c1", &[]);
-    r.annotated("v1.0.0");
+    r.annotated_tag("v1.0.0", "v1.0.0");
     assert_eq!(tag_map(&r), [(c1.clone(), "v1.0.0".to_string())]);
     let c2 = r.commit("c2", &[]);
-    r.annotated("v2.0.0");
+    r.annotated_tag("v2.0.0", "v2.0.0");
     let mut both = vec![
         (c1.clone(), "v1.0.0".to_string()),
         (c2.clone(), "v2.0.0".to_string()),
@@ -37,19 +48,19 @@ fn semver_tag_map_keeps_annotated_version_tags_only() {
     both.sort();
     assert_eq!(tag_map(&r), both);
     r.commit("c3", &[]);
-    r.annotated("no-semver");
+    r.annotated_tag("no-semver", "no-semver");
     r.commit("c4", &[]);
-    r.lightweight("v9.9.9");
+    r.tag("v9.9.9");
     assert_eq!(tag_map(&r), both);
 }
 
 #[test]
 fn several_tags_on_one_commit_pick_the_highest_precedence() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     let c = r.commit("c", &[]);
     for t in ["v1.0.0-rc2", "v1.0.0", "v1.0.0-rc10", "v0.9.0"] {
-        r.annotated(t);
+        r.annotated_tag(t, t);
     }
     assert_eq!(tag_map(&r), [(c, "v1.0.0".to_string())]);
 }
@@ -57,10 +68,10 @@ fn several_tags_on_one_commit_pick_the_highest_precedence() {
 #[test]
 fn head_revision_counts_commits_since_the_tag() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     let c1 = r.commit("c1", &[]);
-    r.annotated("v1.0.0");
-    let rev = || git::head_revision(&git::open_root(&r.dir).unwrap()).unwrap();
+    r.annotated_tag("v1.0.0", "v1.0.0");
+    let rev = || git::head_revision(&git::open_root(r.path()).unwrap()).unwrap();
     let v = rev();
     assert_eq!(
         (v.tag.as_deref(), v.counter, v.hash.as_str(), v.dirty),
@@ -75,7 +86,7 @@ fn head_revision_counts_commits_since_the_tag() {
     );
     let c3 = r.commit("c3", &[]);
     assert_eq!(rev().counter, 2);
-    r.lightweight("v2.0.0");
+    r.tag("v2.0.0");
     let v = rev();
     assert_eq!(
         (v.tag.as_deref(), v.counter, v.hash.as_str()),
@@ -87,40 +98,40 @@ fn head_revision_counts_commits_since_the_tag() {
 #[test]
 fn head_revision_on_a_branch() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     r.commit("c1", &[]);
-    r.annotated("v1.0.0");
-    r.git(&["checkout", "-q", "-b", "testbranch"]);
+    r.annotated_tag("v1.0.0", "v1.0.0");
+    r.git(["checkout", "-q", "-b", "testbranch"]);
     let c2 = r.commit("c2", &[]);
-    r.annotated("v2.0.0");
-    let v = git::head_revision(&git::open_root(&r.dir).unwrap()).unwrap();
+    r.annotated_tag("v2.0.0", "v2.0.0");
+    let v = git::head_revision(&git::open_root(r.path()).unwrap()).unwrap();
     assert_eq!(
         (v.tag.as_deref(), v.counter, v.hash.as_str()),
         (Some("v2.0.0"), 0, c2.as_str())
     );
     assert_eq!(v.branch, "testbranch");
     assert!(!v.is_release());
-    r.git(&["checkout", "-q", "--detach"]);
-    assert_eq!(git::head_branch(&git::open_root(&r.dir).unwrap()), "HEAD");
+    r.git(["checkout", "-q", "--detach"]);
+    assert_eq!(git::head_branch(&git::open_root(r.path()).unwrap()), "HEAD");
 }
 
 /// The nearest tag by graph distance, like `git describe`, even when a merged branch holds newer commits.
 #[test]
 fn describe_uses_graph_distance_like_git_describe() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     r.commit("base", &[("a", "1")]);
-    r.annotated("v1.0.0");
-    r.git(&["checkout", "-q", "-b", "side"]);
+    r.annotated_tag("v1.0.0", "v1.0.0");
+    r.git(["checkout", "-q", "-b", "side"]);
     r.commit("s1", &[("s", "1")]);
     r.commit("s2", &[("s", "2")]);
     r.commit("s3", &[("s", "3")]);
-    r.git(&["checkout", "-q", "master"]);
+    r.git(["checkout", "-q", "master"]);
     r.commit("m1", &[("m", "1")]);
-    r.annotated("v1.1.0");
-    r.git(&["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
-    let expected = r.git(&["describe", "--abbrev=7", "--match=v*"]);
-    let v = git::head_revision(&git::open_root(&r.dir).unwrap()).unwrap();
+    r.annotated_tag("v1.1.0", "v1.1.0");
+    r.git(["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+    let expected = r.git(["describe", "--abbrev=7", "--match=v*"]);
+    let v = git::head_revision(&git::open_root(r.path()).unwrap()).unwrap();
     assert_eq!(v.version(), expected);
     assert_eq!(v.tag.as_deref(), Some("v1.1.0"));
     assert_eq!(v.counter, 4);
@@ -129,35 +140,35 @@ fn describe_uses_graph_distance_like_git_describe() {
 #[test]
 fn untagged_history_gives_the_short_hash_and_dirty_is_marked() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     r.commit("c1", &[("f", "1")]);
-    let repo = git::open_root(&r.dir).unwrap();
-    assert_eq!(git::head_revision(&repo).unwrap().version(), r.short());
-    r.write("untracked", "x");
+    let repo = git::open_root(r.path()).unwrap();
+    assert_eq!(git::head_revision(&repo).unwrap().version(), short(&r));
+    std::fs::write(r.path().join("untracked"), "x").unwrap();
     assert!(
         !git::is_dirty(&repo).unwrap(),
         "untracked files do not make a tree dirty"
     );
-    r.write("f", "2");
+    std::fs::write(r.path().join("f"), "2").unwrap();
     assert!(git::is_dirty(&repo).unwrap());
     assert_eq!(
         git::head_revision(&repo).unwrap().version(),
-        format!("{}-dirty", r.short())
+        format!("{}-dirty", short(&r))
     );
-    r.write("f", "1");
-    r.write("g", "staged");
-    r.git(&["add", "g"]);
+    std::fs::write(r.path().join("f"), "1").unwrap();
+    std::fs::write(r.path().join("g"), "staged").unwrap();
+    r.git(["add", "g"]);
     assert!(
         git::is_dirty(&repo).unwrap(),
         "a staged file makes it dirty"
     );
 }
 
-fn revision_fixture(r: &Repo) -> (String, String, String) {
+fn revision_fixture(r: &GitRepo) -> (String, String, String) {
     let c1 = r.commit("c1", &[("rootfs/file1.txt", "1")]);
-    r.annotated("v1.0.0");
+    r.annotated_tag("v1.0.0", "v1.0.0");
     let c2 = r.commit("c2", &[("file2.txt", "2")]);
-    r.annotated("v2.0.0");
+    r.annotated_tag("v2.0.0", "v2.0.0");
     let c3 = r.commit("c3", &[("rootfs/file1.txt", "3")]);
     (c1, c2, c3)
 }
@@ -165,9 +176,9 @@ fn revision_fixture(r: &Repo) -> (String, String, String) {
 #[test]
 fn revision_of_older_commits() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     let (c1, _, c3) = revision_fixture(&r);
-    let repo = git::open_root(&r.dir).unwrap();
+    let repo = git::open_root(r.path()).unwrap();
     let tags = git::version_tags(&repo).unwrap();
     let v1 = git::revision_of(&repo, oid(&c1), &tags).unwrap();
     assert_eq!(
@@ -184,11 +195,11 @@ fn revision_of_older_commits() {
 #[test]
 fn has_diff_with_source_paths() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     let (c1, c2, c3) = revision_fixture(&r);
-    let repo = git::open_root(&r.dir).unwrap();
-    let rootfs = SourcePaths::new(&r.dir, &["rootfs".into()]);
-    let all = SourcePaths::new(&r.dir, &[]);
+    let repo = git::open_root(r.path()).unwrap();
+    let rootfs = SourcePaths::new(r.path(), &["rootfs".into()]);
+    let all = SourcePaths::new(r.path(), &[]);
     assert!(!git::touches(&repo, oid(&c1), oid(&c2), &rootfs).unwrap());
     assert!(git::touches(&repo, oid(&c1), oid(&c2), &all).unwrap());
     assert!(git::touches(&repo, oid(&c1), oid(&c3), &rootfs).unwrap());
@@ -197,17 +208,17 @@ fn has_diff_with_source_paths() {
 #[test]
 fn find_code_change_lists_commits_oldest_first() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     let c1 = r.commit("c1", &[("rootfs/file1", "1")]);
-    r.annotated("v1.0.0");
+    r.annotated_tag("v1.0.0", "v1.0.0");
     let c2 = r.commit("c2", &[("rootfs/file2", "2")]);
-    r.annotated("v2.0.0");
+    r.annotated_tag("v2.0.0", "v2.0.0");
     let c3 = r.commit("c3", &[("file3", "3")]);
-    r.annotated("v3.0.0");
+    r.annotated_tag("v3.0.0", "v3.0.0");
     let c4 = r.commit("c4", &[("file4", "4")]);
-    r.annotated("v4.0.0");
-    let repo = git::open_root(&r.dir).unwrap();
-    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]);
+    r.annotated_tag("v4.0.0", "v4.0.0");
+    let repo = git::open_root(r.path()).unwrap();
+    let sp = SourcePaths::new(r.path(), &["rootfs".into()]);
     let change = |c: &str| -> Vec<String> {
         git::code_change_commits(&repo, oid(c), &sp)
             .unwrap()
@@ -219,8 +230,8 @@ fn find_code_change_lists_commits_oldest_first() {
     assert_eq!(change(&c2), std::slice::from_ref(&c2));
     assert_eq!(change(&c4), [c2.clone(), c3.clone(), c4.clone()]);
     // No commit after the root touches `other`: the root is left out.
-    std::fs::create_dir_all(r.dir.join("other")).unwrap();
-    let other = SourcePaths::new(&r.dir, &["other".into()]);
+    std::fs::create_dir_all(r.path().join("other")).unwrap();
+    let other = SourcePaths::new(r.path(), &["other".into()]);
     let none: Vec<String> = git::code_change_commits(&repo, oid(&c4), &other)
         .unwrap()
         .iter()
@@ -232,18 +243,18 @@ fn find_code_change_lists_commits_oldest_first() {
 #[test]
 fn ls_remote_lists_branches_without_cloning() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(&d.path().join("origin"));
+    let r = GitRepo::init_on(&d.path().join("origin"), "master");
     r.commit("c1", &[]);
-    r.git(&["branch", "testbranch"]);
-    let listing = git::ls_remote(&r.url()).unwrap();
-    let branches = ciux::branch_rule::remote_branches(&listing);
+    r.git(["branch", "testbranch"]);
+    let listing = git::ls_remote(&url(&r)).unwrap();
+    let branches = crate::branch_rule::remote_branches(&listing);
     assert!(
         branches.contains(&"master".to_string()) && branches.contains(&"testbranch".to_string())
     );
     assert!(!branches.contains(&"notexist".to_string()));
     let daemon = GitDaemon::serve(d.path());
     let listing = git::ls_remote(&daemon.url("origin")).unwrap();
-    assert!(ciux::branch_rule::remote_branches(&listing).contains(&"testbranch".to_string()));
+    assert!(crate::branch_rule::remote_branches(&listing).contains(&"testbranch".to_string()));
     let err = git::ls_remote(&daemon.url("missing"))
         .unwrap_err()
         .to_string();
@@ -256,13 +267,13 @@ fn ls_remote_lists_branches_without_cloning() {
 #[test]
 fn clone_work_branch_is_single_branch_with_tags() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(&d.path().join("origin"));
+    let r = GitRepo::init_on(&d.path().join("origin"), "master");
     r.commit("c1", &[]);
-    r.annotated("v1.0.0");
-    r.git(&["checkout", "-q", "-b", "testbranch"]);
+    r.annotated_tag("v1.0.0", "v1.0.0");
+    r.git(["checkout", "-q", "-b", "testbranch"]);
     let c2 = r.commit("c2", &[]);
-    r.annotated("v2.0.0");
-    r.git(&["checkout", "-q", "master"]);
+    r.annotated_tag("v2.0.0", "v2.0.0");
+    r.git(["checkout", "-q", "master"]);
     let daemon = GitDaemon::serve(d.path());
     let dest = d.path().join("clone");
     let repo = git::clone(&daemon.url("origin"), &dest, Some("testbranch")).unwrap();
@@ -281,11 +292,11 @@ fn clone_work_branch_is_single_branch_with_tags() {
 #[test]
 fn existing_clones_are_fetched_and_moved_unless_dirty() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(&d.path().join("origin"));
+    let r = GitRepo::init_on(&d.path().join("origin"), "master");
     r.commit("c1", &[("f", "1")]);
     let dest = d.path().join("clone");
-    let repo = git::clone(&r.url(), &dest, Some("master")).unwrap();
-    r.git(&["checkout", "-q", "-b", "feature"]);
+    let repo = git::clone(&url(&r), &dest, Some("master")).unwrap();
+    r.git(["checkout", "-q", "-b", "feature"]);
     let c2 = r.commit("c2", &[("f", "2")]);
     git::update(&repo, "feature", None).unwrap();
     assert_eq!(git::head_branch(&repo), "feature");
@@ -318,11 +329,11 @@ fn existing_clones_are_fetched_and_moved_unless_dirty() {
 #[test]
 fn a_listing_with_nothing_new_skips_the_fetch() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(&d.path().join("origin"));
+    let r = GitRepo::init_on(&d.path().join("origin"), "master");
     let c1 = r.commit("c1", &[("f", "1")]);
-    r.annotated("v1.0.0");
-    let repo = git::clone(&r.url(), &d.path().join("clone"), Some("master")).unwrap();
-    let url = r.url();
+    r.annotated_tag("v1.0.0", "v1.0.0");
+    let repo = git::clone(&url(&r), &d.path().join("clone"), Some("master")).unwrap();
+    let url = url(&r);
     let listed = || git::ls_remote(&url).unwrap();
     let current = |refs: &[(String, Oid)], branch: Option<&str>| {
         git::has_everything(&repo, &git::Listing { url: &url, refs }, branch)
@@ -331,7 +342,7 @@ fn a_listing_with_nothing_new_skips_the_fetch() {
     assert!(current(&before, Some("master")));
     assert!(current(&before, None), "every branch is master here");
 
-    r.git(&["branch", "other"]);
+    r.git(["branch", "other"]);
     let with_branch = listed();
     assert!(
         current(&with_branch, Some("master")),
@@ -346,7 +357,7 @@ fn a_listing_with_nothing_new_skips_the_fetch() {
         "nor is it in the clone"
     );
 
-    r.git(&["tag", "-a", "-m", "t", "v1.1.0", "other"]);
+    r.git(["tag", "-a", "-m", "t", "v1.1.0", "other"]);
     assert!(!current(&listed(), Some("master")), "a new tag is fetched");
 
     let other_url = format!("{url}/");
@@ -383,13 +394,13 @@ fn a_listing_with_nothing_new_skips_the_fetch() {
 #[test]
 fn pinned_revisions() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(&d.path().join("origin"));
+    let r = GitRepo::init_on(&d.path().join("origin"), "master");
     let c1 = r.commit("c1", &[("a", "1")]);
-    r.annotated("v1.0.0");
+    r.annotated_tag("v1.0.0", "v1.0.0");
     let c2 = r.commit("c2", &[("b", "2")]);
-    r.git(&["branch", "stable"]);
+    r.git(["branch", "stable"]);
     let c3 = r.commit("c3", &[("c", "3")]);
-    let repo = git::clone(&r.url(), &d.path().join("clone"), None).unwrap();
+    let repo = git::clone(&url(&r), &d.path().join("clone"), None).unwrap();
     git::checkout_revision(&repo, "v1.0.0").unwrap();
     assert_eq!(git::head_commit(&repo).unwrap().to_string(), c1);
     assert!(!d.path().join("clone/b").exists());
@@ -410,9 +421,9 @@ fn opening_errors_are_clear() {
     let d = tempfile::tempdir().unwrap();
     let e = git::open_root(d.path()).err().unwrap().to_string();
     assert!(e.contains("is not a git repository"), "{e}");
-    let r = Repo::init(&d.path().join("repo"));
+    let r = GitRepo::init_on(&d.path().join("repo"), "master");
     r.commit("c", &[("sub/f", "1")]);
-    let e = git::open_root(&r.dir.join("sub"))
+    let e = git::open_root(&r.path().join("sub"))
         .err()
         .unwrap()
         .to_string();
@@ -426,11 +437,11 @@ fn opening_errors_are_clear() {
 #[test]
 fn a_root_commit_adding_sources_is_the_last_change() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(d.path());
+    let r = GitRepo::init_on(d.path(), "master");
     let c1 = r.commit("c1", &[("rootfs/a", "1")]);
     let c2 = r.commit("c2", &[("README", "doc")]);
-    let repo = git::open_root(&r.dir).unwrap();
-    let sp = SourcePaths::new(&r.dir, &["rootfs".into()]);
+    let repo = git::open_root(r.path()).unwrap();
+    let sp = SourcePaths::new(r.path(), &["rootfs".into()]);
     let change: Vec<String> = git::code_change_commits(&repo, oid(&c2), &sp)
         .unwrap()
         .iter()
@@ -442,10 +453,10 @@ fn a_root_commit_adding_sources_is_the_last_change() {
 #[test]
 fn a_diverged_local_branch_is_left_alone() {
     let d = tempfile::tempdir().unwrap();
-    let r = Repo::init(&d.path().join("origin"));
+    let r = GitRepo::init_on(&d.path().join("origin"), "master");
     r.commit("c1", &[("f", "1")]);
     let dest = d.path().join("clone");
-    let repo = git::clone(&r.url(), &dest, Some("master")).unwrap();
+    let repo = git::clone(&url(&r), &dest, Some("master")).unwrap();
     r.commit("upstream", &[("f", "2")]);
     std::process::Command::new("git")
         .args([

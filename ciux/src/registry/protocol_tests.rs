@@ -6,9 +6,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ciux::credentials::Credentials;
-use ciux::image_ref::ImageRef;
-use ciux::registry::RegistryClient;
+use crate::credentials::Credentials;
+use crate::image_ref::ImageRef;
+use crate::registry::RegistryClient;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
