@@ -22,8 +22,8 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 
 use crate::apply::{Applier, parse_manifests};
-use crate::cli::{Cni, InstallTarget};
 use crate::client_tools;
+use crate::targets::{Cni, InstallTarget};
 
 const PROMETHEUS_VALUES: &str = "prometheus:
   prometheusSpec:

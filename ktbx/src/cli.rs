@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use common::cli::{CompletionArgs, Verbosity};
 use common::kube::KubeArgs;
+
+use crate::targets::{Cni, Component, InstallTarget};
 
 const ROOT_LONG: &str = "Creates kind-based Kubernetes cluster
 
@@ -67,6 +69,9 @@ pub enum Command {
     Completion(CompletionArgs),
 }
 
+/// The desk image (the original's, unpinned as there).
+pub const DEFAULT_IMAGE: &str = "docker.io/k8sschool/k8s-toolbox:latest";
+
 /// Environment variable naming the directory of client binaries.
 pub const INSTALL_DIR_ENV: &str = "KTBX_INSTALL_DIR";
 /// Default directory of client binaries.
@@ -108,27 +113,19 @@ pub struct PinArgs {
     pub pins: Vec<(String, String)>,
 }
 
-/// The CNI plugins `create -c` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cni {
-    /// Calico, through the tigera operator
-    Calico,
-    /// Cilium, through the cilium CLI
-    Cilium,
-}
-
-/// The components `create -i` installs once the nodes are Ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum Component {
-    /// Operator Lifecycle Manager
-    Olm,
-    /// ArgoCD (through OLM; OLM is installed first when asked for in the same call)
-    Argocd,
-    /// Argo Workflows
-    Argowf,
-    /// The helm client
-    Helm,
+impl PinArgs {
+    /// The version overrides given on the command line: `--pin NAME=VERSION`, then the per-tool
+    /// flags `named` (which win).
+    pub fn versions(&self, named: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
+        let mut versions = self.pins.clone();
+        for (name, version) in named {
+            if let Some(v) = version {
+                versions.retain(|(n, _)| n != name);
+                versions.push((name.to_string(), v.clone()));
+            }
+        }
+        versions
+    }
 }
 
 /// Arguments of `ktbx create`.
@@ -189,31 +186,6 @@ pub struct DeleteArgs {
     pub extra: Vec<String>,
 }
 
-/// Client tools and cluster add-ons `ktbx install` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub enum InstallTarget {
-    /// ArgoCD operator (through OLM), an ArgoCD instance and the argocd CLI
-    Argocd,
-    /// Argo Workflows and the argo CLI
-    Argowf,
-    /// Falco (helm chart; alias: fa)
-    #[value(alias = "fa")]
-    Falco,
-    /// Helm on the client machine
-    Helm,
-    /// kind on the client machine
-    Kind,
-    /// kubectl on the client machine
-    Kubectl,
-    /// Operator Lifecycle Manager (OLM)
-    Olm,
-    /// kube-prometheus-stack (helm chart; alias: prom)
-    #[value(alias = "prom")]
-    Prometheus,
-    /// telepresence on the client machine (client only)
-    Telepresence,
-}
-
 /// Arguments of `ktbx install`.
 #[derive(Debug, Clone, Args)]
 pub struct InstallArgs {
@@ -250,7 +222,7 @@ pub struct DeskArgs {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// Container image of the desk
-    #[arg(long = "image", default_value = crate::desk::DEFAULT_IMAGE, value_parser = common::image_ref::checked)]
+    #[arg(long = "image", default_value = DEFAULT_IMAGE, value_parser = common::image_ref::checked)]
     pub image: String,
     /// Ignored extra words
     #[arg(hide = true)]

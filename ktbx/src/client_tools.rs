@@ -17,8 +17,8 @@ use common::download::{Checksum, DEFAULT_MAX_SIZE, Downloader};
 use common::fs::AtomicFile;
 use common::process::{Cmd, Runner};
 
-use crate::cli::InstallTarget;
 use crate::config::Config;
+use crate::targets::InstallTarget;
 use crate::tools::{self, Overrides, Packaging, Platform, Resolved};
 
 /// How client tools are resolved and where they go, for one run.
@@ -104,7 +104,7 @@ fn with_overrides<R>(
     let overrides = Overrides {
         flag_version: flag,
         env: Some(&env),
-        config: Some(&s.config),
+        settings: Some(&s.config.tools),
     };
     Ok(f(tool, &overrides)?)
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::config::ConfigLocator;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::cli::Cni;
+use crate::targets::Cni;
+use crate::tools::ToolSettings;
 
 /// Environment variable naming the config file explicitly.
 pub const CONFIG_ENV: &str = "KTBXCONFIG";
@@ -68,15 +69,6 @@ impl Default for KindSettings {
             image: String::new(),
         }
     }
-}
-
-/// Per-tool overrides (`tools.<tool>.version`, `tools.<tool>.url`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolSettings {
-    /// Version replacing the pinned one.
-    pub version: Option<String>,
-    /// Download URL template replacing the built-in one (`{version}`, `{os}`, `{arch}` are substituted).
-    pub url: Option<String>,
 }
 
 /// The whole configuration.

@@ -9,11 +9,12 @@ use anyhow::{Context, bail};
 use common::process::{Cmd, Runner};
 
 use crate::addons::{self, Target};
-use crate::cli::{Component, CreateArgs, InstallTarget};
+use crate::cli::CreateArgs;
 use crate::cluster;
 use crate::config::{Config, KindSettings};
 use crate::kind_config::{KindCluster, KubeadmApis, PortMapping};
 use crate::registry;
+use crate::targets::{Component, InstallTarget};
 
 /// Everything `create` needs besides the arguments.
 pub struct CreateEnv<'a> {
@@ -191,7 +192,7 @@ pub async fn run(
     let dry = env.runner.is_dry_run();
     let tools = crate::client_tools::Settings {
         install_dir: crate::cli::default_install_dir(),
-        flag_versions: crate::install::flag_versions(&args.pin, &[]),
+        flag_versions: args.pin.versions(&[]),
         config: env.config.clone(),
         dry_run: dry,
     };
@@ -381,7 +382,7 @@ async fn create_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cni;
+    use crate::targets::Cni;
 
     fn args() -> CreateArgs {
         CreateArgs {

@@ -10,8 +10,6 @@ use common::process::{Cmd, Runner};
 
 use crate::cli::DeskArgs;
 
-/// The desk image (the original's, unpinned as there).
-pub const DEFAULT_IMAGE: &str = "docker.io/k8sschool/k8s-toolbox:latest";
 /// Host binaries shared with the desk when present on PATH.
 const SHARED_BINARIES: [&str; 5] = ["oc", "kind", "cosign", "trivy", "docker"];
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -180,6 +178,7 @@ pub fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::DEFAULT_IMAGE;
 
     fn host(socket: Option<u32>) -> DeskHost {
         DeskHost {

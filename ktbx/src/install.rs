@@ -7,23 +7,11 @@ use common::kube::KubeArgs;
 use common::process::Runner;
 
 use crate::addons::{self, Target};
-use crate::cli::{INSTALL_TIMEOUT, InstallArgs, InstallTarget, PinArgs};
+use crate::cli::{INSTALL_TIMEOUT, InstallArgs};
 use crate::client_tools::{self, Settings};
 use crate::cluster;
 use crate::config::Config;
-
-/// The version overrides given on the command line: `--pin NAME=VERSION`, then the per-tool
-/// flags (which win).
-pub fn flag_versions(pins: &PinArgs, named: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
-    let mut versions = pins.pins.clone();
-    for (name, version) in named {
-        if let Some(v) = version {
-            versions.retain(|(n, _)| n != name);
-            versions.push((name.to_string(), v.clone()));
-        }
-    }
-    versions
-}
+use crate::targets::InstallTarget;
 
 /// The tool settings of an install run.
 pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
@@ -34,7 +22,7 @@ pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Sett
     ];
     Settings {
         install_dir: args.install_dir.clone(),
-        flag_versions: flag_versions(&args.pin, &named),
+        flag_versions: args.pin.versions(&named),
         config: config.clone(),
         dry_run,
     }
@@ -131,7 +119,7 @@ mod tests {
 
     #[test]
     fn per_tool_flags_win_over_pins() {
-        let pins = PinArgs {
+        let pins = crate::cli::PinArgs {
             pins: vec![
                 ("kind".into(), "v0.29.0".into()),
                 ("olm".into(), "v0.30.0".into()),
@@ -139,7 +127,7 @@ mod tests {
         };
         let kind = Some("v0.20.0".to_string());
         assert_eq!(
-            flag_versions(&pins, &[("kind", &kind), ("helm", &None)]),
+            pins.versions(&[("kind", &kind), ("helm", &None)]),
             vec![
                 ("olm".to_string(), "v0.30.0".to_string()),
                 ("kind".to_string(), "v0.20.0".to_string())

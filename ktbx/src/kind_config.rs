@@ -358,7 +358,7 @@ fn toml_quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cni;
+    use crate::targets::Cni;
 
     fn golden_settings() -> KindSettings {
         KindSettings {

@@ -17,6 +17,7 @@ pub mod install;
 pub mod kind_config;
 pub mod registry;
 pub mod status;
+pub mod targets;
 pub mod tools;
 pub mod version;
 

@@ -5,7 +5,7 @@
 
 use common::download::Checksum;
 
-use crate::config::Config;
+use std::collections::BTreeMap;
 
 /// Environment variable replacing the scheme and host of every built-in download URL.
 pub const MIRROR_ENV: &str = "KTBX_DOWNLOAD_MIRROR";
@@ -359,6 +359,15 @@ pub fn validate_version(tool: &'static Tool, version: &str) -> Result<(), ToolEr
     }
 }
 
+/// Per-tool overrides of the config file (`tools.<tool>.version`, `tools.<tool>.url`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolSettings {
+    /// Version replacing the pinned one.
+    pub version: Option<String>,
+    /// Download URL template replacing the built-in one (`{version}`, `{os}`, `{arch}` are substituted).
+    pub url: Option<String>,
+}
+
 /// Reads an environment variable (injected so that tests need not touch the process environment).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -369,8 +378,8 @@ pub struct Overrides<'a> {
     pub flag_version: Option<&'a str>,
     /// Environment lookup (injected for tests).
     pub env: Option<EnvLookup<'a>>,
-    /// The config file.
-    pub config: Option<&'a Config>,
+    /// The `tools:` map of the config file, keyed by lower-case tool name.
+    pub settings: Option<&'a BTreeMap<String, ToolSettings>>,
 }
 
 impl Overrides<'_> {
@@ -409,7 +418,7 @@ fn mirrored(url: &str, mirror: Option<&str>) -> String {
 /// The version of `tool` for this run: flag, then env, then config, then the pin; validated.
 /// Empty (falco's chart) means the repository's latest.
 pub fn resolve_version(tool: &'static Tool, o: &Overrides<'_>) -> Result<String, ToolError> {
-    let settings = o.config.and_then(|c| c.tools.get(tool.name));
+    let settings = o.settings.and_then(|c| c.get(tool.name));
     let version = o
         .flag_version
         .map(str::to_string)
@@ -449,7 +458,7 @@ pub fn resolve(
             arch: platform.arch,
         });
     }
-    let settings = o.config.and_then(|c| c.tools.get(tool.name));
+    let settings = o.settings.and_then(|c| c.get(tool.name));
     let mirror = o.env(MIRROR_ENV);
     let custom = o
         .env(&env_key(tool, "URL"))
@@ -493,7 +502,6 @@ pub fn reports_version(output: &str, version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ToolSettings;
 
     fn sums(url: &str) -> Checksum {
         Checksum::SumsFile {
@@ -510,7 +518,7 @@ mod tests {
         name: &str,
         flag: Option<&str>,
         env: &[(&str, &str)],
-        config: Option<&Config>,
+        config: Option<&BTreeMap<String, ToolSettings>>,
     ) -> Result<Resolved, ToolError> {
         let env: Vec<(String, String)> = env
             .iter()
@@ -523,7 +531,7 @@ mod tests {
             &Overrides {
                 flag_version: flag,
                 env: Some(&lookup),
-                config,
+                settings: config,
             },
         )
     }
@@ -563,8 +571,8 @@ mod tests {
 
     #[test]
     fn overrides_flag_then_env_then_config() {
-        let mut config = Config::default();
-        config.tools.insert(
+        let mut config = BTreeMap::new();
+        config.insert(
             "kind".into(),
             ToolSettings {
                 version: Some("v0.29.0".into()),
@@ -714,7 +722,7 @@ mod tests {
         name: &str,
         flag: Option<&str>,
         env: &[(&str, &str)],
-        config: Option<&Config>,
+        config: Option<&BTreeMap<String, ToolSettings>>,
     ) -> Result<String, ToolError> {
         let lookup = |k: &str| {
             env.iter()
@@ -726,7 +734,7 @@ mod tests {
             &Overrides {
                 flag_version: flag,
                 env: Some(&lookup),
-                config,
+                settings: config,
             },
         )
     }
@@ -743,8 +751,8 @@ mod tests {
             "69.3.0"
         );
         assert_eq!(version_with("falco", None, &[], None).unwrap(), "");
-        let mut config = Config::default();
-        config.tools.insert(
+        let mut config = BTreeMap::new();
+        config.insert(
             "olm".into(),
             ToolSettings {
                 version: Some("v0.29.0".into()),
