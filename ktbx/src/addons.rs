@@ -39,21 +39,21 @@ const PROMETHEUS_VALUES: &str = "prometheus:
 ";
 
 /// The cluster an add-on goes to, and how.
-pub struct Target {
+pub(crate) struct Target {
     kube: Option<KubeTarget>,
     /// Kube context passed to helm and cilium (None: the current context).
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Kubeconfig passed to helm and cilium.
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// Timeout of each wait.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How client tools (cilium, argocd, argo) are installed.
-    pub tools: client_tools::Settings,
+    pub(crate) tools: client_tools::Settings,
 }
 
 impl Target {
     /// A target for `context` (None: current). In dry-run mode the kubeconfig is not read.
-    pub fn new(
+    pub(crate) fn new(
         kube_args: &KubeArgs,
         context: Option<String>,
         dry_run: bool,
@@ -83,7 +83,7 @@ impl Target {
     }
 
     /// The client, or None in dry-run mode.
-    pub async fn client_opt(&self) -> anyhow::Result<Option<Client>> {
+    pub(crate) async fn client_opt(&self) -> anyhow::Result<Option<Client>> {
         match &self.kube {
             Some(kube) => Ok(Some(kube.client().await?)),
             None => Ok(None),
@@ -251,7 +251,10 @@ async fn wait_pods(
 }
 
 /// Waits until every node is Ready.
-pub async fn wait_nodes(target: &Target, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+pub(crate) async fn wait_nodes(
+    target: &Target,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
     let cfg = watcher::Config::default();
     wait_ready(
         target,
@@ -317,7 +320,7 @@ async fn wait_phase(
 }
 
 /// Installs a CNI into a new cluster.
-pub async fn install_cni(
+pub(crate) async fn install_cni(
     cni: Cni,
     target: &Target,
     runner: &Runner,
@@ -543,21 +546,21 @@ async fn install_argowf(
 }
 
 /// A helm release of a chart from the table.
-pub struct Release {
+pub(crate) struct Release {
     /// Table entry holding the chart and its version.
-    pub tool: &'static str,
+    pub(crate) tool: &'static str,
     /// Release name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Namespace (created when missing).
-    pub namespace: &'static str,
+    pub(crate) namespace: &'static str,
     /// `--set` values.
-    pub set: &'static [&'static str],
+    pub(crate) set: &'static [&'static str],
     /// Values file given on stdin.
-    pub values: Option<&'static str>,
+    pub(crate) values: Option<&'static str>,
 }
 
 /// Falco with falcosidekick and its web UI, as the original.
-pub const FALCO: Release = Release {
+pub(crate) const FALCO: Release = Release {
     tool: "falco",
     name: "falco",
     namespace: "falco",
@@ -570,7 +573,7 @@ pub const FALCO: Release = Release {
 };
 
 /// kube-prometheus-stack scraping every ServiceMonitor/PodMonitor, with a 50Gi volume.
-pub const PROMETHEUS: Release = Release {
+pub(crate) const PROMETHEUS: Release = Release {
     tool: "prometheus",
     name: "prometheus-stack",
     namespace: "monitoring",
@@ -579,7 +582,7 @@ pub const PROMETHEUS: Release = Release {
 };
 
 /// `helm repo add --force-update` and `helm upgrade --install` of a release (idempotent).
-pub fn helm_cmds(target: &Target, release: &Release) -> anyhow::Result<[Cmd; 2]> {
+pub(crate) fn helm_cmds(target: &Target, release: &Release) -> anyhow::Result<[Cmd; 2]> {
     let chart = crate::tools::lookup(release.tool)?
         .chart
         .with_context(|| format!("{} has no helm chart", release.tool))?;
@@ -604,7 +607,7 @@ pub fn helm_cmds(target: &Target, release: &Release) -> anyhow::Result<[Cmd; 2]>
 }
 
 /// The table entries an install target uses (validated before anything runs).
-pub fn pins(what: InstallTarget) -> &'static [&'static str] {
+pub(crate) fn pins(what: InstallTarget) -> &'static [&'static str] {
     match what {
         InstallTarget::Argocd => &["argocd", "argocd-operator"],
         InstallTarget::Argowf => &["argowf"],
@@ -619,7 +622,7 @@ pub fn pins(what: InstallTarget) -> &'static [&'static str] {
 }
 
 /// The table entries a CNI uses.
-pub fn cni_pins(cni: Cni) -> &'static [&'static str] {
+pub(crate) fn cni_pins(cni: Cni) -> &'static [&'static str] {
     match cni {
         Cni::Calico => &["calico"],
         Cni::Cilium => &["cilium-cli", "cilium"],
@@ -627,7 +630,7 @@ pub fn cni_pins(cni: Cni) -> &'static [&'static str] {
 }
 
 /// Installs one cluster add-on (or, for client tools, delegates to the client installer).
-pub async fn install(
+pub(crate) async fn install(
     what: InstallTarget,
     target: &Target,
     runner: &Runner,

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use common::process::{Cmd, Runner, which};
 
 /// Hint printed when kind is missing.
-pub const KIND_HINT: &str = "install it with `ktbx install kind`";
+pub(crate) const KIND_HINT: &str = "install it with `ktbx install kind`";
 /// inotify limits kind recommends for multi-node clusters.
 const INOTIFY_LIMITS: [(&str, u64); 2] = [
     ("/proc/sys/fs/inotify/max_user_watches", 524_288),
@@ -13,7 +13,7 @@ const INOTIFY_LIMITS: [(&str, u64); 2] = [
 ];
 
 /// The cluster names `--count` gives: one name (possibly empty = kind's default) or `<base>-i`.
-pub fn cluster_names(name: &str, count: u32) -> Vec<String> {
+pub(crate) fn cluster_names(name: &str, count: u32) -> Vec<String> {
     if count <= 1 {
         return vec![name.to_string()];
     }
@@ -22,7 +22,7 @@ pub fn cluster_names(name: &str, count: u32) -> Vec<String> {
 }
 
 /// The name kind will use: the given one, else `$KIND_CLUSTER_NAME`, else `kind`.
-pub fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
+pub(crate) fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
     if !name.is_empty() {
         return name.to_string();
     }
@@ -33,7 +33,7 @@ pub fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
 }
 
 /// The kube context kind writes for a cluster.
-pub fn context_of(cluster: &str) -> String {
+pub(crate) fn context_of(cluster: &str) -> String {
     format!("kind-{cluster}")
 }
 
@@ -46,7 +46,7 @@ const KIND_NAME_WARN_LEN: usize = 50;
 /// and podman refuse other names, and the name never reads as an option. No length limit and no
 /// trimming: a name cut by `ciux get clustername` (`…-for-`) is used as given, like `kind load` and
 /// `kind delete` in the same workflow use it.
-pub fn validate_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn validate_name(name: &str) -> anyhow::Result<()> {
     let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
@@ -77,7 +77,7 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// kind's warning for a name longer than 50 characters, which still is a valid name.
-pub fn long_name_warning(name: &str) -> Option<String> {
+pub(crate) fn long_name_warning(name: &str) -> Option<String> {
     (name.len() > KIND_NAME_WARN_LEN).then(|| {
         format!(
             "cluster name {name:?} has {} characters: kind warns above {KIND_NAME_WARN_LEN}, as the node host name `{name}-control-plane` exceeds 64 characters",
@@ -87,7 +87,7 @@ pub fn long_name_warning(name: &str) -> Option<String> {
 }
 
 /// `kind create cluster` / `kind delete cluster` with `--name` only when a name was given.
-pub fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
+pub(crate) fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
     let cmd = Cmd::new("kind").args([verb, "cluster"]).hint(KIND_HINT);
     if name.is_empty() {
         cmd
@@ -97,12 +97,12 @@ pub fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
 }
 
 /// The clusters kind knows (`kind get clusters`; "No kind clusters found." goes to stderr).
-pub fn list_clusters(runner: &Runner) -> anyhow::Result<Vec<String>> {
+pub(crate) fn list_clusters(runner: &Runner) -> anyhow::Result<Vec<String>> {
     kind_list(runner, &["get", "clusters"])
 }
 
 /// The node containers of a cluster (`kind get nodes --name N`).
-pub fn list_nodes(runner: &Runner, cluster: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) fn list_nodes(runner: &Runner, cluster: &str) -> anyhow::Result<Vec<String>> {
     kind_list(runner, &["get", "nodes", "--name", cluster])
 }
 
@@ -120,7 +120,7 @@ fn kind_list(runner: &Runner, args: &[&str]) -> anyhow::Result<Vec<String>> {
 
 /// The container runtime kind uses: `$KIND_EXPERIMENTAL_PROVIDER`, else the first of docker,
 /// podman, nerdctl on PATH.
-pub fn container_runtime(
+pub(crate) fn container_runtime(
     provider: Option<&str>,
     on_path: impl Fn(&str) -> bool,
 ) -> anyhow::Result<String> {
@@ -143,7 +143,7 @@ pub fn container_runtime(
 }
 
 /// The runtime of this process's environment.
-pub fn runtime_from_env() -> anyhow::Result<String> {
+pub(crate) fn runtime_from_env() -> anyhow::Result<String> {
     container_runtime(
         std::env::var("KIND_EXPERIMENTAL_PROVIDER").ok().as_deref(),
         |p| which(p).is_some(),
@@ -151,7 +151,7 @@ pub fn runtime_from_env() -> anyhow::Result<String> {
 }
 
 /// Warnings for inotify limits below kind's recommendation (multi-node clusters exhaust them).
-pub fn inotify_warnings(read: impl Fn(&str) -> Option<String>) -> Vec<String> {
+pub(crate) fn inotify_warnings(read: impl Fn(&str) -> Option<String>) -> Vec<String> {
     INOTIFY_LIMITS
         .iter()
         .filter_map(|(path, min)| {

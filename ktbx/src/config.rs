@@ -14,17 +14,17 @@ use crate::targets::Cni;
 use crate::tools::ToolSettings;
 
 /// Environment variable naming the config file explicitly.
-pub const CONFIG_ENV: &str = "KTBXCONFIG";
+pub(crate) const CONFIG_ENV: &str = "KTBXCONFIG";
 
 /// File names tried in each directory, in viper's order (only the formats that parse as YAML).
-pub const FILE_NAMES: &[&str] = &["config.json", "config.yaml", "config.yml", "config"];
+pub(crate) const FILE_NAMES: &[&str] = &["config.json", "config.yaml", "config.yml", "config"];
 
 /// Default number of worker nodes.
-pub const DEFAULT_WORKERS: u32 = 3;
+pub(crate) const DEFAULT_WORKERS: u32 = 3;
 
 /// Errors of config decoding (discovery errors are `common::config::ConfigError`).
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file could not be found or read.
     #[error(transparent)]
     Locate(#[from] common::config::ConfigError),
@@ -40,21 +40,21 @@ pub enum ConfigError {
 
 /// The kind settings (`kind:` map of the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindSettings {
+pub(crate) struct KindSettings {
     /// Number of worker nodes (`kind.workers`, default 3).
-    pub workers: u32,
+    pub(crate) workers: u32,
     /// CNI replacing kindnet (`kind.cni`).
-    pub cni: Option<Cni>,
+    pub(crate) cni: Option<Cni>,
     /// Host directory mounted at `/mnt/extra` on every node (`kind.extraMountPath`).
-    pub extra_mount_path: String,
+    pub(crate) extra_mount_path: String,
     /// API-server audit policy file (`kind.auditPolicy`).
-    pub audit_policy: String,
+    pub(crate) audit_policy: String,
     /// Adds 127.0.0.1 to the API server certificate SANs (`kind.localCertSans`).
-    pub local_cert_sans: bool,
+    pub(crate) local_cert_sans: bool,
     /// `host:port` of a registry trusted without TLS verification (`kind.privateRegistry`).
-    pub private_registry: String,
+    pub(crate) private_registry: String,
     /// Node image (`kind.image`, new in the Rust port).
-    pub image: String,
+    pub(crate) image: String,
 }
 
 impl Default for KindSettings {
@@ -73,21 +73,21 @@ impl Default for KindSettings {
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Config {
+pub(crate) struct Config {
     /// Top-level `single`: same as `--single`.
-    pub single: bool,
+    pub(crate) single: bool,
     /// The `kind:` map.
-    pub kind: KindSettings,
+    pub(crate) kind: KindSettings,
     /// The `tools:` map, keyed by lower-case tool name.
-    pub tools: BTreeMap<String, ToolSettings>,
+    pub(crate) tools: BTreeMap<String, ToolSettings>,
     /// Top-level `timeout` (`90s`, `5m`): how long each wait may take when `--timeout` is not given.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Keys that were ignored, as dotted paths (reported as warnings).
-    pub unknown_keys: Vec<String>,
+    pub(crate) unknown_keys: Vec<String>,
 }
 
 /// Where ktbx looks for its config file: `$KTBXCONFIG`, the working directory, `~/.ktbx`.
-pub fn locator() -> ConfigLocator {
+pub(crate) fn locator() -> ConfigLocator {
     ConfigLocator {
         explicit: None,
         env_var: CONFIG_ENV,
@@ -98,7 +98,7 @@ pub fn locator() -> ConfigLocator {
 
 impl Config {
     /// Finds and loads the config file; defaults when there is none.
-    pub fn discover(found: Option<PathBuf>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+    pub(crate) fn discover(found: Option<PathBuf>) -> Result<(Self, Option<PathBuf>), ConfigError> {
         match found {
             Some(path) => Ok((Self::load(&path)?, Some(path))),
             None => Ok((Self::default(), None)),
@@ -106,7 +106,7 @@ impl Config {
     }
 
     /// Loads one file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| common::config::ConfigError::Read {
                 path: path.to_path_buf(),
@@ -116,7 +116,7 @@ impl Config {
     }
 
     /// Parses the text of a config file (`origin` only names it in errors).
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }

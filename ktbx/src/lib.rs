@@ -3,28 +3,23 @@
 //! The binary is a thin `main`; the commands live in this library so that they can be tested
 //! and so that `xtask` can reach the CLI definition.
 
-pub mod addons;
-pub mod apply;
+mod addons;
+mod apply;
 pub mod cli;
-pub mod client_tools;
-pub mod cluster;
-pub mod config;
-pub mod create;
-pub mod delete;
-pub mod desk;
-pub mod exist;
-pub mod install;
-pub mod kind_config;
-pub mod registry;
-pub mod status;
-pub mod targets;
-pub mod tools;
-pub mod version;
+mod client_tools;
+mod cluster;
+mod cmd;
+mod config;
+mod kind_config;
+mod registry;
+mod targets;
+mod tools;
 
 use clap::CommandFactory;
 use common::process::Runner;
 
 use crate::cli::{Cli, Command};
+use crate::cmd::{create, delete, desk, exist, install, status, version};
 use crate::config::Config;
 
 /// Finds and loads the config file, reporting ignored keys.

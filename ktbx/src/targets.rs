@@ -6,7 +6,7 @@ use clap::ValueEnum;
 /// The CNI plugins `create -c` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Cni {
+pub(crate) enum Cni {
     /// Calico, through the tigera operator
     Calico,
     /// Cilium, through the cilium CLI
@@ -15,7 +15,7 @@ pub enum Cni {
 
 /// The components `create -i` installs once the nodes are Ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum Component {
+pub(crate) enum Component {
     /// Operator Lifecycle Manager
     Olm,
     /// ArgoCD (through OLM; OLM is installed first when asked for in the same call)
@@ -28,7 +28,7 @@ pub enum Component {
 
 /// Client tools and cluster add-ons `ktbx install` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub enum InstallTarget {
+pub(crate) enum InstallTarget {
     /// ArgoCD operator (through OLM), an ArgoCD instance and the argocd CLI
     Argocd,
     /// Argo Workflows and the argo CLI

@@ -17,21 +17,21 @@ use crate::registry;
 use crate::targets::{Component, InstallTarget};
 
 /// Everything `create` needs besides the arguments.
-pub struct CreateEnv<'a> {
+pub(crate) struct CreateEnv<'a> {
     /// Global `--name`.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Global `-v`.
-    pub verbosity: i64,
+    pub(crate) verbosity: i64,
     /// The loaded config.
-    pub config: &'a Config,
+    pub(crate) config: &'a Config,
     /// Where relative paths of the config resolve.
-    pub cwd: &'a Path,
+    pub(crate) cwd: &'a Path,
     /// `$KIND_CLUSTER_NAME`.
-    pub kind_cluster_name: Option<String>,
+    pub(crate) kind_cluster_name: Option<String>,
     /// Global `--kubeconfig` / `--context` (the context is replaced by the new cluster's).
-    pub kube: &'a common::kube::KubeArgs,
+    pub(crate) kube: &'a common::kube::KubeArgs,
     /// Runs kind, docker, helm, cilium.
-    pub runner: &'a Runner,
+    pub(crate) runner: &'a Runner,
 }
 
 /// Checks `host[:port]` of `kind.privateRegistry`.
@@ -54,7 +54,7 @@ fn validate_registry(registry: &str) -> anyhow::Result<()> {
 }
 
 /// The effective kind settings: the config file, then the flags; paths made absolute and checked.
-pub fn effective_settings(
+pub(crate) fn effective_settings(
     config: &Config,
     args: &CreateArgs,
     cwd: &Path,
@@ -100,7 +100,7 @@ fn image_minor(image: &str) -> Option<(u64, u64)> {
 
 /// Which kubeadm API versions to patch: from the node image when given, else from the kind
 /// version (kind v0.32 defaults to Kubernetes 1.36, which uses v1beta4); both when unknown.
-pub fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
+pub(crate) fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
     if let Some(minor) = image_minor(image) {
         return if minor >= (1, 36) {
             KubeadmApis::V1beta3AndV1beta4
@@ -122,7 +122,7 @@ pub fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
 }
 
 /// Components in dependency order (OLM before ArgoCD), without duplicates.
-pub fn ordered_components(components: &[Component]) -> Vec<Component> {
+pub(crate) fn ordered_components(components: &[Component]) -> Vec<Component> {
     let mut out = components.to_vec();
     out.sort();
     out.dedup();
@@ -139,7 +139,7 @@ fn component_target(c: Component) -> InstallTarget {
 }
 
 /// The `kind create cluster` command.
-pub fn kind_create_cmd(
+pub(crate) fn kind_create_cmd(
     config_path: &Path,
     name: &str,
     image: &str,
@@ -165,7 +165,7 @@ pub fn kind_create_cmd(
 }
 
 /// Runs `ktbx create`.
-pub async fn run(
+pub(crate) async fn run(
     args: &CreateArgs,
     env: &CreateEnv<'_>,
     out: &mut (dyn Write + Send),

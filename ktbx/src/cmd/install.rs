@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::targets::InstallTarget;
 
 /// The tool settings of an install run.
-pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
+pub(crate) fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
     let named = [
         ("kind", &args.kind_version),
         ("kubectl", &args.kubectl_version),
@@ -29,7 +29,7 @@ pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Sett
 }
 
 /// Fails, listing the tools, when none was given (the original printed `install called`).
-pub fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
+pub(crate) fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
     if args.targets.is_empty() {
         let names: Vec<String> = <InstallTarget as clap::ValueEnum>::value_variants()
             .iter()
@@ -44,7 +44,7 @@ pub fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
 }
 
 /// The kube context add-ons go to.
-pub fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
+pub(crate) fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
     kube.context
         .clone()
         .or_else(|| (!name.is_empty()).then(|| cluster::context_of(name)))
@@ -68,7 +68,7 @@ fn banner(target: InstallTarget) -> Option<&'static str> {
 }
 
 /// Runs `ktbx install`.
-pub async fn run(
+pub(crate) async fn run(
     args: &InstallArgs,
     kube: &KubeArgs,
     name: &str,

@@ -13,15 +13,15 @@ use crate::cluster;
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     /// Cluster name.
-    pub cluster: String,
+    pub(crate) cluster: String,
     /// Ready nodes and all nodes, or why they are unknown.
-    pub nodes: Result<(usize, usize), String>,
+    pub(crate) nodes: Result<(usize, usize), String>,
 }
 
 /// Renders the table.
-pub fn render(rows: &[Row]) -> String {
+pub(crate) fn render(rows: &[Row]) -> String {
     let width = rows
         .iter()
         .map(|r| r.cluster.len())
@@ -61,7 +61,7 @@ async fn node_readiness(kube: &KubeArgs, cluster: &str) -> Result<(usize, usize)
 }
 
 /// Runs `ktbx status`.
-pub async fn run(
+pub(crate) async fn run(
     kube: &KubeArgs,
     runner: &Runner,
     out: &mut (dyn Write + Send),

@@ -20,24 +20,24 @@ const BASHRC: &str = include_str!("desk.bashrc");
 
 /// What the desk command line depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeskHost {
+pub(crate) struct DeskHost {
     /// `$HOME`.
-    pub home: PathBuf,
+    pub(crate) home: PathBuf,
     /// Numeric user id.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Numeric group id.
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// Host paths of the shared binaries found on PATH, by name.
-    pub binaries: Vec<(String, PathBuf)>,
+    pub(crate) binaries: Vec<(String, PathBuf)>,
     /// Group owning the docker socket, when the socket exists.
-    pub docker_socket_gid: Option<u32>,
+    pub(crate) docker_socket_gid: Option<u32>,
     /// Whether `/usr/local/share/ca-certificates` exists (a bind mount needs its source).
-    pub ca_certificates: bool,
+    pub(crate) ca_certificates: bool,
 }
 
 impl DeskHost {
     /// Inspects this machine.
-    pub fn detect() -> anyhow::Result<Self> {
+    pub(crate) fn detect() -> anyhow::Result<Self> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
@@ -64,7 +64,7 @@ impl DeskHost {
     }
 
     /// The desk's home directory on the host.
-    pub fn homefs(&self) -> PathBuf {
+    pub(crate) fn homefs(&self) -> PathBuf {
         self.home.join(".ktbx/homefs")
     }
 }
@@ -95,7 +95,7 @@ fn bind_mount(host: &Path, container: &Path, read_only: bool) -> String {
 }
 
 /// The `docker run` command (without the final `bash` when `with_shell` is false, as the original's dry run).
-pub fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
+pub(crate) fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
     let home = &host.home;
     let mut cmd = Cmd::new("docker").args(["run", "-it", "--net=host"]);
     let same = |p: &str| (PathBuf::from(p), PathBuf::from(p));
@@ -136,7 +136,7 @@ pub fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
 }
 
 /// Runs `ktbx desk`.
-pub fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let host = DeskHost::detect()?;
     if args.dry_run {
         writeln!(

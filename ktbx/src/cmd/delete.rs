@@ -12,7 +12,7 @@ use crate::cli::DeleteArgs;
 use crate::cluster;
 
 /// The names of `clusters` that `pattern` matches anywhere.
-pub fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
     clusters
         .iter()
         .map(String::as_str)
@@ -21,7 +21,7 @@ pub fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
 }
 
 /// Runs `ktbx delete`.
-pub fn run(
+pub(crate) fn run(
     args: &DeleteArgs,
     name: &str,
     runner: &Runner,

@@ -15,7 +15,7 @@ use std::io::Write;
 use crate::cli::ExistArgs;
 
 /// Whether `ar` is what the user calls `wanted` (`pods`, `pod`, `Pod`, `statefulset.apps`).
-pub fn names_resource(wanted: &str, ar: &ApiResource) -> bool {
+pub(crate) fn names_resource(wanted: &str, ar: &ApiResource) -> bool {
     let wanted = wanted.to_ascii_lowercase();
     let (name, group) = match wanted.split_once('.') {
         Some((n, g)) => (n.to_string(), Some(g.to_string())),
@@ -49,7 +49,7 @@ async fn find_resource(
 }
 
 /// Runs `ktbx exist`.
-pub async fn run(
+pub(crate) async fn run(
     args: &ExistArgs,
     kube: &KubeArgs,
     out: &mut (dyn Write + Send),
