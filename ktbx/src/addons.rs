@@ -116,7 +116,7 @@ async fn apply_manifests(
     target: &Target,
     name: &str,
     default_ns: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     for url in client_tools::manifest_urls(name, &target.tools)? {
         apply_url(target, &url, default_ns, out).await?;
@@ -129,7 +129,7 @@ async fn apply_url(
     target: &Target,
     url: &str,
     default_ns: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if target.dry() {
         writeln!(out, "apply --server-side {url}")?;
@@ -143,11 +143,7 @@ async fn apply_url(
 }
 
 /// Server-side applies objects given inline.
-async fn apply_objects(
-    target: &Target,
-    yaml: &str,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
+async fn apply_objects(target: &Target, yaml: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     let objects = parse_manifests(yaml, "ktbx")?;
     if target.dry() {
         for obj in &objects {
@@ -172,7 +168,7 @@ enum Workload {
 /// wait in dry-run mode.
 async fn wait_ready<K>(
     target: &Target,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
     what: &str,
     api: impl FnOnce(Client) -> Api<K>,
     cfg: watcher::Config,
@@ -199,7 +195,7 @@ async fn wait_rollout(
     kind: Workload,
     namespace: &str,
     name: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     match kind {
@@ -225,7 +221,7 @@ async fn wait_pods(
     target: &Target,
     namespace: &str,
     selector: Option<&str>,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut cfg = watcher::Config::default();
     let what = match selector {
@@ -251,10 +247,7 @@ async fn wait_pods(
 }
 
 /// Waits until every node is Ready.
-pub(crate) async fn wait_nodes(
-    target: &Target,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
+pub(crate) async fn wait_nodes(target: &Target, out: &mut dyn Write) -> anyhow::Result<()> {
     let cfg = watcher::Config::default();
     wait_ready(
         target,
@@ -275,7 +268,7 @@ async fn wait_phase(
     namespace: &str,
     name: &str,
     phase: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let what = format!("{kind}/{name} in {namespace} to reach phase {phase}");
     if target.dry() {
@@ -324,7 +317,7 @@ pub(crate) async fn install_cni(
     cni: Cni,
     target: &Target,
     runner: &Runner,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     match cni {
         Cni::Calico => {
@@ -369,7 +362,7 @@ pub(crate) async fn install_cni(
     }
 }
 
-async fn install_olm(target: &Target, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+async fn install_olm(target: &Target, out: &mut dyn Write) -> anyhow::Result<()> {
     apply_manifests(target, "olm", "olm", out).await?;
     wait_rollout(target, Workload::Deployment, "olm", "olm-operator", out).await?;
     wait_rollout(target, Workload::Deployment, "olm", "catalog-operator", out).await?;
@@ -412,7 +405,7 @@ async fn approve_install_plan(
     target: &Target,
     namespace: &str,
     csv: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let what = format!("the InstallPlan of {csv} in {namespace}");
     if target.dry() {
@@ -464,7 +457,7 @@ async fn approve_install_plan(
 async fn install_argocd(
     target: &Target,
     runner: &Runner,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     require_olm(target).await?;
     // Manual approval of the pinned CSV: OLM installs exactly that version and never upgrades on its own.
@@ -529,7 +522,7 @@ spec:
 async fn install_argowf(
     target: &Target,
     runner: &Runner,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     apply_objects(
         target,
@@ -634,7 +627,7 @@ pub(crate) async fn install(
     what: InstallTarget,
     target: &Target,
     runner: &Runner,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     match what {
         InstallTarget::Olm => {

@@ -321,7 +321,7 @@ pub(crate) async fn ensure(
     runner: &Runner,
     name: &str,
     s: &Settings,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<PathBuf> {
     let (dest, r, outcome) = install_one(runner, name, s).await?;
     writeln!(out, "{}", message(&r, &s.install_dir, &outcome))?;
@@ -334,7 +334,7 @@ pub(crate) async fn install_many(
     runner: &Runner,
     names: &[&str],
     s: &Settings,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let results = futures::future::join_all(names.iter().map(|n| install_one(runner, n, s))).await;
     let mut first_error = None;

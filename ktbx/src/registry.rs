@@ -156,7 +156,7 @@ pub(crate) fn hosting_configmap(port: u16) -> serde_json::Value {
 pub(crate) async fn publish_hosting_configmap(
     target: &Target,
     port: u16,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Some(client) = target.client_opt().await? else {
         writeln!(

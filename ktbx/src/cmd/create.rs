@@ -5,13 +5,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use common::process::{Cmd, Runner};
 
 use crate::addons::{self, Target};
 use crate::cli::CreateArgs;
 use crate::cluster;
 use crate::config::{Config, KindSettings};
+use crate::context::Context;
 use crate::kind_config::{KindCluster, KubeadmApis, PortMapping};
 use crate::registry;
 use crate::targets::{Component, InstallTarget};
@@ -165,10 +166,26 @@ pub(crate) fn kind_create_cmd(
 }
 
 /// Runs `ktbx create`.
-pub(crate) async fn run(
+pub(crate) fn run(ctx: &Context, args: &CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let cwd = std::env::current_dir()?;
+    let runner = Runner::new(args.dry_run);
+    let env = CreateEnv {
+        name: &ctx.name,
+        verbosity: ctx.verbosity,
+        config: &config,
+        cwd: &cwd,
+        kind_cluster_name: std::env::var("KIND_CLUSTER_NAME").ok(),
+        kube: &ctx.kube,
+        runner: &runner,
+    };
+    ctx.block_on(execute(args, &env, out))?
+}
+
+async fn execute(
     args: &CreateArgs,
     env: &CreateEnv<'_>,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if !args.extra.is_empty() {
         tracing::debug!(words = ?args.extra, "ignoring extra arguments");
@@ -299,7 +316,7 @@ async fn create_one(
     plan: &Plan,
     name: &str,
     effective: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Plan {
         settings,

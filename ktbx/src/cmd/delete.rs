@@ -4,12 +4,13 @@
 
 use std::io::Write;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use common::process::Runner;
 use regex::Regex;
 
 use crate::cli::DeleteArgs;
 use crate::cluster;
+use crate::context::Context;
 
 /// The names of `clusters` that `pattern` matches anywhere.
 pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
@@ -21,12 +22,9 @@ pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a s
 }
 
 /// Runs `ktbx delete`.
-pub(crate) fn run(
-    args: &DeleteArgs,
-    name: &str,
-    runner: &Runner,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let name = ctx.name.as_str();
+    let runner = &Runner::new(args.dry_run);
     if !args.extra.is_empty() {
         tracing::debug!(words = ?args.extra, "ignoring extra arguments");
     }

@@ -5,10 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use common::process::{Cmd, Runner};
 
 use crate::cli::DeskArgs;
+use crate::context::Context;
 
 /// Host binaries shared with the desk when present on PATH.
 const SHARED_BINARIES: [&str; 5] = ["oc", "kind", "cosign", "trivy", "docker"];
@@ -136,7 +137,7 @@ pub(crate) fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd 
 }
 
 /// Runs `ktbx desk`.
-pub(crate) fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(_ctx: &Context, args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let host = DeskHost::detect()?;
     if args.dry_run {
         writeln!(

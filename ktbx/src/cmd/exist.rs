@@ -1,7 +1,7 @@
 //! `ktbx exist TYPE [NAME]`: waits (watching, not polling) until an object of that type, or that
 //! object, exists in the namespace, as the original's `wait_for_exist` intended.
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use common::kube::{KubeArgs, KubeTarget};
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -13,6 +13,7 @@ use kube::{Api, Client};
 use std::io::Write;
 
 use crate::cli::ExistArgs;
+use crate::context::Context;
 
 /// Whether `ar` is what the user calls `wanted` (`pods`, `pod`, `Pod`, `statefulset.apps`).
 pub(crate) fn names_resource(wanted: &str, ar: &ApiResource) -> bool {
@@ -49,11 +50,11 @@ async fn find_resource(
 }
 
 /// Runs `ktbx exist`.
-pub(crate) async fn run(
-    args: &ExistArgs,
-    kube: &KubeArgs,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
+pub(crate) fn run(ctx: &Context, args: &ExistArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    ctx.block_on(execute(args, &ctx.kube, out))?
+}
+
+async fn execute(args: &ExistArgs, kube: &KubeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (resource, object) = args.target().map_err(anyhow::Error::msg)?;
     let target = KubeTarget::load(kube)?;
     let client = target.client().await?;

@@ -11,6 +11,7 @@ use crate::cli::{INSTALL_TIMEOUT, InstallArgs};
 use crate::client_tools::{self, Settings};
 use crate::cluster;
 use crate::config::Config;
+use crate::context::Context;
 use crate::targets::InstallTarget;
 
 /// The tool settings of an install run.
@@ -68,13 +69,20 @@ fn banner(target: InstallTarget) -> Option<&'static str> {
 }
 
 /// Runs `ktbx install`.
-pub(crate) async fn run(
+pub(crate) fn run(ctx: &Context, args: &InstallArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    require_targets(args)?;
+    let config = ctx.config()?;
+    let runner = Runner::new(args.dry_run);
+    ctx.block_on(execute(args, &ctx.kube, &ctx.name, &config, &runner, out))?
+}
+
+async fn execute(
     args: &InstallArgs,
     kube: &KubeArgs,
     name: &str,
     config: &Config,
     runner: &Runner,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut targets = args.targets.clone();
     let mut seen = std::collections::HashSet::new();

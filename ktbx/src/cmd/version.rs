@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::cli::VersionArgs;
+use crate::context::Context;
 
 /// The version as the Go module tag would read (`v1.2.0`).
 pub(crate) fn version() -> String {
@@ -20,9 +21,9 @@ pub(crate) fn render(quiet: bool) -> String {
 }
 
 /// Runs `ktbx version`.
-pub(crate) fn run(args: &VersionArgs, out: &mut dyn Write) -> std::io::Result<()> {
+pub(crate) fn run(_ctx: &Context, args: &VersionArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     out.write_all(render(args.quiet).as_bytes())?;
-    out.flush()
+    Ok(out.flush()?)
 }
 
 #[cfg(test)]
