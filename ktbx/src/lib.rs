@@ -19,6 +19,8 @@ mod cmd;
 mod config;
 mod context;
 mod kind_config;
+#[cfg(test)]
+mod layers;
 mod registry;
 mod targets;
 mod tools;
