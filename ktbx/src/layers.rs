@@ -25,38 +25,46 @@ fn ident(text: &str) -> String {
         .collect()
 }
 
-/// The `crate::` paths of every source file of the library.
+/// The `crate::` paths of every source file of the library (a file under `src/<dir>/` other than
+/// `cmd` counts as part of module `<dir>`).
 fn read_imports() -> Imports {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut imports = Imports::new();
-    for (dir, prefix) in [(src.clone(), ""), (src.join("cmd"), "cmd::")] {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let dir = path.file_name().unwrap().to_str().unwrap().to_string();
+            for sub in std::fs::read_dir(&path).unwrap() {
+                let sub = sub.unwrap().path();
+                let stem = sub.file_stem().unwrap().to_str().unwrap().to_string();
+                let module = match dir.as_str() {
+                    "cmd" if stem != "mod" => format!("cmd::{stem}"),
+                    _ => dir.clone(),
+                };
+                files.push((module, sub));
             }
-            let stem = path.file_stem().unwrap().to_str().unwrap();
-            let module = match (prefix, stem) {
-                (_, "main") => continue,
-                ("cmd::", "mod") => "cmd".to_string(),
-                _ => format!("{prefix}{stem}"),
-            };
-            let text = std::fs::read_to_string(&path).unwrap();
-            let named = text
-                .match_indices("crate::")
-                .map(|(i, _)| {
-                    let rest = &text[i + "crate::".len()..];
-                    match ident(rest).as_str() {
-                        "cmd" => match rest["cmd".len()..].strip_prefix("::") {
-                            Some(tail) if !tail.starts_with('{') => format!("cmd::{}", ident(tail)),
-                            _ => "cmd".to_string(),
-                        },
-                        name => name.to_string(),
-                    }
-                })
-                .collect();
-            imports.insert(module, named);
+        } else {
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+            files.push((stem, path));
         }
+    }
+    let mut imports = Imports::new();
+    for (module, path) in files {
+        if path.extension().is_none_or(|e| e != "rs") || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let named = text.match_indices("crate::").map(|(i, _)| {
+            let rest = &text[i + "crate::".len()..];
+            match ident(rest).as_str() {
+                "cmd" => match rest["cmd".len()..].strip_prefix("::") {
+                    Some(tail) if !tail.starts_with('{') => format!("cmd::{}", ident(tail)),
+                    _ => "cmd".to_string(),
+                },
+                name => name.to_string(),
+            }
+        });
+        imports.entry(module).or_default().extend(named);
     }
     imports
 }
@@ -106,7 +114,9 @@ fn violations(imports: &Imports) -> Vec<String> {
 #[test]
 fn every_import_points_down_the_stack() {
     let imports = read_imports();
-    assert!(imports.contains_key("cmd::create") && imports.contains_key("config"));
+    for module in ["lib", "cmd", "cmd::create", "addons", "config"] {
+        assert!(imports.contains_key(module), "{module} not read");
+    }
     assert_eq!(violations(&imports), Vec::<String>::new());
 }
 
