@@ -24,14 +24,8 @@ pub struct Cli {
     #[command(flatten)]
     pub(crate) verbosity: Verbosity,
     /// kind cluster name (default: $KIND_CLUSTER_NAME, else "kind")
-    #[arg(
-        short = 'n',
-        long = "name",
-        global = true,
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub(crate) name: String,
+    #[arg(short = 'n', long = "name", global = true)]
+    pub(crate) name: Option<String>,
     /// Global `--kubeconfig`, `--context`, `--namespace` (add-ons, `exist`, `status`).
     #[command(flatten)]
     pub(crate) kube: KubeArgs,
@@ -357,9 +351,9 @@ mod tests {
     #[test]
     fn global_name_and_verbosity_go_anywhere() {
         let cli = parse(&["ktbx", "-n", "x", "-v2", "delete"]);
-        assert_eq!((cli.name.as_str(), cli.verbosity.level), ("x", 2));
+        assert_eq!((cli.name.as_deref(), cli.verbosity.level), (Some("x"), 2));
         let cli = parse(&["ktbx", "delete", "cluster", "-n", "y", "--verbosity=1"]);
-        assert_eq!((cli.name.as_str(), cli.verbosity.level), ("y", 1));
+        assert_eq!((cli.name.as_deref(), cli.verbosity.level), (Some("y"), 1));
         let Command::Delete(d) = cli.command else {
             panic!()
         };

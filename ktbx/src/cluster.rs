@@ -13,17 +13,17 @@ const INOTIFY_LIMITS: [(&str, u64); 2] = [
 ];
 
 /// The cluster names `--count` gives: one name (possibly empty = kind's default) or `<base>-i`.
-pub(crate) fn cluster_names(name: &str, count: u32) -> Vec<String> {
+pub(crate) fn cluster_names(name: Option<&str>, count: u32) -> Vec<Option<String>> {
     if count <= 1 {
-        return vec![name.to_string()];
+        return vec![name.map(str::to_string)];
     }
-    let base = if name.is_empty() { "kind" } else { name };
-    (0..count).map(|i| format!("{base}-{i}")).collect()
+    let base = name.unwrap_or("kind");
+    (0..count).map(|i| Some(format!("{base}-{i}"))).collect()
 }
 
 /// The name kind will use: the given one, else `$KIND_CLUSTER_NAME`, else `kind`.
-pub(crate) fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
-    if !name.is_empty() {
+pub(crate) fn effective_name(name: Option<&str>, kind_cluster_name: Option<&str>) -> String {
+    if let Some(name) = name {
         return name.to_string();
     }
     kind_cluster_name
@@ -87,12 +87,11 @@ pub(crate) fn long_name_warning(name: &str) -> Option<String> {
 }
 
 /// `kind create cluster` / `kind delete cluster` with `--name` only when a name was given.
-pub(crate) fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
+pub(crate) fn kind_cluster_cmd(verb: &str, name: Option<&str>) -> Cmd {
     let cmd = Cmd::new("kind").args([verb, "cluster"]).hint(KIND_HINT);
-    if name.is_empty() {
-        cmd
-    } else {
-        cmd.args(["--name", name])
+    match name {
+        Some(name) => cmd.args(["--name", name]),
+        None => cmd,
     }
 }
 
@@ -170,17 +169,27 @@ mod tests {
 
     #[test]
     fn count_names() {
-        assert_eq!(cluster_names("", 1), vec![""]);
-        assert_eq!(cluster_names("x", 0), vec!["x"]);
-        assert_eq!(cluster_names("", 3), vec!["kind-0", "kind-1", "kind-2"]);
-        assert_eq!(cluster_names("ci", 2), vec!["ci-0", "ci-1"]);
+        assert_eq!(cluster_names(None, 1), vec![None]);
+        assert_eq!(cluster_names(Some("x"), 0), vec![Some("x".to_string())]);
+        assert_eq!(
+            cluster_names(None, 3),
+            [
+                Some("kind-0".into()),
+                Some("kind-1".into()),
+                Some("kind-2".into())
+            ]
+        );
+        assert_eq!(
+            cluster_names(Some("ci"), 2),
+            [Some("ci-0".into()), Some("ci-1".into())]
+        );
     }
 
     #[test]
     fn effective_names() {
-        assert_eq!(effective_name("", None), "kind");
-        assert_eq!(effective_name("", Some("dev")), "dev");
-        assert_eq!(effective_name("x", Some("dev")), "x");
+        assert_eq!(effective_name(None, None), "kind");
+        assert_eq!(effective_name(None, Some("dev")), "dev");
+        assert_eq!(effective_name(Some("x"), Some("dev")), "x");
         assert_eq!(context_of("x"), "kind-x");
     }
 
@@ -226,10 +235,10 @@ mod tests {
 
     #[test]
     fn kind_argv() {
-        let c = kind_cluster_cmd("delete", "");
+        let c = kind_cluster_cmd("delete", None);
         assert_eq!(c.to_shell_line(), "kind delete cluster");
         assert_eq!(
-            kind_cluster_cmd("delete", "a").to_shell_line(),
+            kind_cluster_cmd("delete", Some("a")).to_shell_line(),
             "kind delete cluster --name a"
         );
     }

@@ -8,8 +8,9 @@ use crate::config::{self, Config};
 
 /// The global state of one `ktbx` run, handed to every command.
 pub(crate) struct Context {
-    /// Global `--name` (empty: `$KIND_CLUSTER_NAME`, else `kind`).
-    pub(crate) name: String,
+    /// Global `--name`, None when not given or empty (then kind uses `$KIND_CLUSTER_NAME`, else
+    /// `kind`).
+    pub(crate) name: Option<String>,
     /// Global `-v`.
     pub(crate) verbosity: i64,
     /// Global `--kubeconfig`, `--context`, `--namespace`.

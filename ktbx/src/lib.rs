@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         command,
     } = cli;
     let ctx = Context {
-        name,
+        name: name.filter(|n| !n.is_empty()),
         verbosity: verbosity.level,
         kube,
     };

@@ -20,7 +20,7 @@ use crate::targets::{Component, InstallTarget};
 /// Everything `create` needs besides the arguments.
 pub(crate) struct CreateEnv<'a> {
     /// Global `--name`.
-    pub(crate) name: &'a str,
+    pub(crate) name: Option<&'a str>,
     /// Global `-v`.
     pub(crate) verbosity: i64,
     /// The loaded config.
@@ -142,18 +142,18 @@ fn component_target(c: Component) -> InstallTarget {
 /// The `kind create cluster` command.
 pub(crate) fn kind_create_cmd(
     config_path: &Path,
-    name: &str,
+    name: Option<&str>,
     image: &str,
     verbosity: i64,
     kubeconfig: Option<&Path>,
 ) -> Cmd {
-    let mut cmd = cluster::kind_cluster_cmd("create", "")
+    let mut cmd = cluster::kind_cluster_cmd("create", None)
         .arg("--config")
         .arg(config_path);
     if let Some(kubeconfig) = kubeconfig {
         cmd = cmd.arg("--kubeconfig").arg(kubeconfig);
     }
-    if !name.is_empty() {
+    if let Some(name) = name {
         cmd = cmd.args(["--name", name]);
     }
     if !image.is_empty() {
@@ -171,7 +171,7 @@ pub(crate) fn run(ctx: &Context, args: &CreateArgs, out: &mut dyn Write) -> anyh
     let cwd = std::env::current_dir()?;
     let runner = Runner::new(args.dry_run);
     let env = CreateEnv {
-        name: &ctx.name,
+        name: ctx.name.as_deref(),
         verbosity: ctx.verbosity,
         config: &config,
         cwd: &cwd,
@@ -199,7 +199,7 @@ async fn execute(
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let names = cluster::cluster_names(env.name, args.count);
-    for name in names.iter().filter(|n| !n.is_empty()) {
+    for name in names.iter().flatten() {
         cluster::validate_name(name)?;
         if let Some(warning) = cluster::long_name_warning(name) {
             tracing::warn!("{warning}");
@@ -279,9 +279,14 @@ async fn execute(
     };
     for (index, name) in names.iter().enumerate() {
         if names.len() > 1 {
-            tracing::info!(name = %name, index = index + 1, total = names.len(), "Creating cluster");
+            tracing::info!(
+                name = name.as_deref().unwrap_or_default(),
+                index = index + 1,
+                total = names.len(),
+                "Creating cluster"
+            );
         }
-        let effective = cluster::effective_name(name, env.kind_cluster_name.as_deref());
+        let effective = cluster::effective_name(name.as_deref(), env.kind_cluster_name.as_deref());
         if existing.contains(&effective) {
             if args.if_not_exists {
                 writeln!(out, "Cluster {effective} already exists")?;
@@ -293,9 +298,9 @@ async fn execute(
                 );
             }
             env.runner
-                .run_logged(&cluster::kind_cluster_cmd("delete", &effective))?;
+                .run_logged(&cluster::kind_cluster_cmd("delete", Some(&effective)))?;
         }
-        create_one(args, env, &plan, name, &effective, out).await?;
+        create_one(args, env, &plan, name.as_deref(), &effective, out).await?;
     }
     Ok(())
 }
@@ -314,7 +319,7 @@ async fn create_one(
     args: &CreateArgs,
     env: &CreateEnv<'_>,
     plan: &Plan,
-    name: &str,
+    name: Option<&str>,
     effective: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -516,7 +521,7 @@ mod tests {
     fn kind_argv() {
         let line = kind_create_cmd(
             Path::new("/t/kind-config.yaml"),
-            "x",
+            Some("x"),
             "kindest/node:v1.35.0",
             2,
             None,
@@ -527,7 +532,7 @@ mod tests {
             "kind create cluster --config /t/kind-config.yaml --name x --image kindest/node:v1.35.0 --verbosity 2"
         );
         assert_eq!(
-            kind_create_cmd(Path::new("/c"), "", "", 0, Some(Path::new("/k"))).to_shell_line(),
+            kind_create_cmd(Path::new("/c"), None, "", 0, Some(Path::new("/k"))).to_shell_line(),
             "kind create cluster --config /c --kubeconfig /k"
         );
     }

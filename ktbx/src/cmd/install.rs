@@ -45,10 +45,10 @@ pub(crate) fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
 }
 
 /// The kube context add-ons go to.
-pub(crate) fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
+pub(crate) fn addon_context(kube: &KubeArgs, name: Option<&str>) -> Option<String> {
     kube.context
         .clone()
-        .or_else(|| (!name.is_empty()).then(|| cluster::context_of(name)))
+        .or_else(|| name.map(cluster::context_of))
 }
 
 /// The command-line name of an install target.
@@ -73,13 +73,20 @@ pub(crate) fn run(ctx: &Context, args: &InstallArgs, out: &mut dyn Write) -> any
     require_targets(args)?;
     let config = ctx.config()?;
     let runner = Runner::new(args.dry_run);
-    ctx.block_on(execute(args, &ctx.kube, &ctx.name, &config, &runner, out))?
+    ctx.block_on(execute(
+        args,
+        &ctx.kube,
+        ctx.name.as_deref(),
+        &config,
+        &runner,
+        out,
+    ))?
 }
 
 async fn execute(
     args: &InstallArgs,
     kube: &KubeArgs,
-    name: &str,
+    name: Option<&str>,
     config: &Config,
     runner: &Runner,
     out: &mut dyn Write,
@@ -146,12 +153,15 @@ mod tests {
     #[test]
     fn addons_target_the_named_cluster() {
         let none = KubeArgs::default();
-        assert_eq!(addon_context(&none, ""), None);
-        assert_eq!(addon_context(&none, "ci").as_deref(), Some("kind-ci"));
+        assert_eq!(addon_context(&none, None), None);
+        assert_eq!(addon_context(&none, Some("ci")).as_deref(), Some("kind-ci"));
         let explicit = KubeArgs {
             context: Some("prod".into()),
             ..KubeArgs::default()
         };
-        assert_eq!(addon_context(&explicit, "ci").as_deref(), Some("prod"));
+        assert_eq!(
+            addon_context(&explicit, Some("ci")).as_deref(),
+            Some("prod")
+        );
     }
 }
