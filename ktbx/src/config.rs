@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::config::ConfigLocator;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::targets::Cni;
-use crate::tools::ToolSettings;
 
 /// Environment variable naming the config file explicitly.
 pub(crate) const CONFIG_ENV: &str = "KTBXCONFIG";
@@ -71,6 +70,15 @@ impl Default for KindSettings {
     }
 }
 
+/// Per-tool overrides of the config file (`tools.<tool>.version`, `tools.<tool>.url`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ToolSettings {
+    /// Version replacing the pinned one.
+    pub(crate) version: Option<String>,
+    /// Download URL template replacing the built-in one (`{version}`, `{os}`, `{arch}` are substituted).
+    pub(crate) url: Option<String>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -97,34 +105,44 @@ pub(crate) fn locator() -> ConfigLocator {
 }
 
 impl Config {
-    /// Finds and loads the config file; defaults when there is none.
-    pub(crate) fn discover(found: Option<PathBuf>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+    /// Finds and loads the config file; defaults when there is none. `is_tool` tells the tool
+    /// names of the `tools:` map from unknown keys.
+    pub(crate) fn discover(
+        found: Option<PathBuf>,
+        is_tool: IsTool<'_>,
+    ) -> Result<(Self, Option<PathBuf>), ConfigError> {
         match found {
-            Some(path) => Ok((Self::load(&path)?, Some(path))),
+            Some(path) => Ok((Self::load(&path, is_tool)?, Some(path))),
             None => Ok((Self::default(), None)),
         }
     }
 
     /// Loads one file.
-    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: &Path, is_tool: IsTool<'_>) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| common::config::ConfigError::Read {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Self::parse(&text, path)
+        Self::parse(&text, path, is_tool)
     }
 
     /// Parses the text of a config file (`origin` only names it in errors).
-    pub(crate) fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(
+        text: &str,
+        origin: &Path,
+        is_tool: IsTool<'_>,
+    ) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let parsed: Option<Config> =
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-                path: origin.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |d| {
+            d.deserialize_option(ConfigVisitor { is_tool })
+        })
+        .map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
         Ok(parsed.unwrap_or_default())
     }
 }
@@ -173,16 +191,36 @@ fn located_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(String, String
     )
 }
 
-struct ConfigVisitor;
+/// Tells whether a lower-case name is a tool of the version table (given by the caller, so that
+/// the config module stays below the table).
+pub(crate) type IsTool<'a> = &'a dyn Fn(&str) -> bool;
 
-impl<'de> Visitor<'de> for ConfigVisitor {
-    type Value = Config;
+/// Decodes the whole file (None: a null document).
+struct ConfigVisitor<'a> {
+    is_tool: IsTool<'a>,
+}
+
+impl<'de> Visitor<'de> for ConfigVisitor<'_> {
+    type Value = Option<Config>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map with the keys kind, single, timeout, tools")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Config, A::Error> {
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let is_tool = self.is_tool;
         let mut config = Config::default();
         let mut unknown = Vec::new();
         visit_map_ci(map, "", &mut unknown, |key, map, unknown| {
@@ -205,9 +243,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
                     unknown.extend(section.unknown);
                 }
                 "tools" => {
-                    let section = map
-                        .next_value::<Option<ToolsSection>>()?
-                        .unwrap_or_default();
+                    let section = map.next_value_seed(ToolsVisitor { is_tool })?;
                     config.tools = section.tools;
                     unknown.extend(section.unknown);
                 }
@@ -216,13 +252,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
             Ok(true)
         })?;
         config.unknown_keys = unknown;
-        Ok(config)
-    }
-}
-
-impl<'de> Deserialize<'de> for Config {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ConfigVisitor)
+        Ok(Some(config))
     }
 }
 
@@ -330,37 +360,58 @@ impl<'de> Deserialize<'de> for ToolEntry {
     }
 }
 
-impl<'de> Deserialize<'de> for ToolsSection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ToolsSection;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map from tool name to {version, url}")
+/// Decodes the `tools:` map (null: empty).
+struct ToolsVisitor<'a> {
+    is_tool: IsTool<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for ToolsVisitor<'_> {
+    type Value = ToolsSection;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ToolsSection, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolsVisitor<'_> {
+    type Value = ToolsSection;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map from tool name to {version, url}")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<ToolsSection, E> {
+        Ok(ToolsSection::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ToolsSection, E> {
+        Ok(ToolsSection::default())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<ToolsSection, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolsSection, A::Error> {
+        let mut section = ToolsSection::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let name = key.to_ascii_lowercase();
+            let entry = map.next_value::<Option<ToolEntry>>()?;
+            if !(self.is_tool)(&name) {
+                section.unknown.push(format!("tools.{key}"));
+                continue;
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolsSection, A::Error> {
-                let mut section = ToolsSection::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    let name = key.to_ascii_lowercase();
-                    let entry = map.next_value::<Option<ToolEntry>>()?;
-                    if crate::tools::tool(&name).is_none() {
-                        section.unknown.push(format!("tools.{key}"));
-                        continue;
-                    }
-                    if let Some(entry) = entry {
-                        section.unknown.extend(
-                            entry
-                                .unknown
-                                .into_iter()
-                                .map(|k| format!("tools.{key}.{k}")),
-                        );
-                        section.tools.insert(name, entry.settings);
-                    }
-                }
-                Ok(section)
+            if let Some(entry) = entry {
+                section.unknown.extend(
+                    entry
+                        .unknown
+                        .into_iter()
+                        .map(|k| format!("tools.{key}.{k}")),
+                );
+                section.tools.insert(name, entry.settings);
             }
         }
-        d.deserialize_map(V)
+        Ok(section)
     }
 }
 
@@ -368,8 +419,13 @@ impl<'de> Deserialize<'de> for ToolsSection {
 mod tests {
     use super::*;
 
+    /// Stands for the version table (which this module does not know).
+    fn is_tool(name: &str) -> bool {
+        ["kind", "kubectl", "helm"].contains(&name)
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("/cfg/config.yaml"))
+        Config::parse(text, Path::new("/cfg/config.yaml"), &is_tool)
     }
 
     #[test]
@@ -495,7 +551,7 @@ mod tests {
         std::fs::write(cwd.join("config.yml"), "kind:\n  workers: 1\n").unwrap();
         assert_eq!(find(None).unwrap(), Some(cwd.join("config.yml")));
         std::fs::write(cwd.join("config.json"), "{\"kind\": {\"workers\": 0}}").unwrap();
-        let (c, path) = Config::discover(find(None).unwrap()).unwrap();
+        let (c, path) = Config::discover(find(None).unwrap(), &is_tool).unwrap();
         assert_eq!((c.kind.workers, path), (0, Some(cwd.join("config.json"))));
         assert_eq!(
             find(Some(&home.join(".ktbx/config"))).unwrap(),

@@ -5,6 +5,7 @@ use std::future::Future;
 use common::kube::KubeArgs;
 
 use crate::config::{self, Config};
+use crate::tools;
 
 /// The global state of one `ktbx` run, handed to every command.
 pub(crate) struct Context {
@@ -20,7 +21,9 @@ pub(crate) struct Context {
 impl Context {
     /// Finds and loads the config file, reporting ignored keys.
     pub(crate) fn config(&self) -> anyhow::Result<Config> {
-        let (config, path) = Config::discover(config::locator().find()?)?;
+        let (config, path) = Config::discover(config::locator().find()?, &|name| {
+            tools::tool(name).is_some()
+        })?;
         if let Some(path) = &path {
             tracing::info!(file = %path.display(), "Use config file");
             for key in &config.unknown_keys {

@@ -3,9 +3,11 @@
 //! overrides (`--<tool>-version` / `--pin NAME=VERSION`, `KTBX_<NAME>_VERSION` / `KTBX_<NAME>_URL`,
 //! config `tools.<name>.{version,url}`) and of the download mirror (`KTBX_DOWNLOAD_MIRROR`).
 
+use std::collections::BTreeMap;
+
 use common::download::Checksum;
 
-use std::collections::BTreeMap;
+use crate::config::ToolSettings;
 
 /// Environment variable replacing the scheme and host of every built-in download URL.
 pub(crate) const MIRROR_ENV: &str = "KTBX_DOWNLOAD_MIRROR";
@@ -357,15 +359,6 @@ pub(crate) fn validate_version(tool: &'static Tool, version: &str) -> Result<(),
     } else {
         Err(bad())
     }
-}
-
-/// Per-tool overrides of the config file (`tools.<tool>.version`, `tools.<tool>.url`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ToolSettings {
-    /// Version replacing the pinned one.
-    pub(crate) version: Option<String>,
-    /// Download URL template replacing the built-in one (`{version}`, `{os}`, `{arch}` are substituted).
-    pub(crate) url: Option<String>,
 }
 
 /// Reads an environment variable (injected so that tests need not touch the process environment).
