@@ -122,6 +122,24 @@ impl PinArgs {
     }
 }
 
+/// Extra positional words some commands accept and ignore, as the originals did (scripts call
+/// `ktbx create cluster`, `ktbx delete cluster -n X`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ExtraWords {
+    /// Ignored extra words
+    #[arg(hide = true)]
+    pub(crate) words: Vec<String>,
+}
+
+impl ExtraWords {
+    /// Logs the ignored words (at debug level).
+    pub(crate) fn ignore(&self) {
+        if !self.words.is_empty() {
+            tracing::debug!(words = ?self.words, "ignoring extra arguments");
+        }
+    }
+}
+
 /// Arguments of `ktbx create`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CreateArgs {
@@ -161,9 +179,9 @@ pub(crate) struct CreateArgs {
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
-    /// Ignored extra words (scripts use e.g. `ktbx create cluster`)
-    #[arg(hide = true)]
-    pub(crate) extra: Vec<String>,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 /// Arguments of `ktbx delete`.
@@ -175,9 +193,9 @@ pub(crate) struct DeleteArgs {
     /// Print the kind commands and delete nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
-    /// Ignored extra words (scripts use `ktbx delete cluster -n X`)
-    #[arg(hide = true)]
-    pub(crate) extra: Vec<String>,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 /// Arguments of `ktbx install`.
@@ -218,9 +236,9 @@ pub(crate) struct DeskArgs {
     /// Container image of the desk
     #[arg(long = "image", default_value = DEFAULT_IMAGE, value_parser = common::image_ref::checked)]
     pub(crate) image: String,
-    /// Ignored extra words
-    #[arg(hide = true)]
-    pub(crate) extra: Vec<String>,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 /// Arguments of `ktbx exist`.
@@ -267,9 +285,9 @@ pub(crate) struct VersionArgs {
     /// only print version number
     #[arg(short = 'q', long = "quiet")]
     pub(crate) quiet: bool,
-    /// Ignored extra words
-    #[arg(hide = true)]
-    pub(crate) extra: Vec<String>,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 #[cfg(test)]
@@ -357,7 +375,7 @@ mod tests {
         let Command::Delete(d) = cli.command else {
             panic!()
         };
-        assert_eq!(d.extra, vec!["cluster"]);
+        assert_eq!(d.extra.words, vec!["cluster"]);
         assert!(Cli::try_parse_from(["ktbx", "delete", "-v"]).is_err());
     }
 

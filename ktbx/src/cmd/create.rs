@@ -187,9 +187,7 @@ async fn execute(
     env: &CreateEnv<'_>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if !args.extra.is_empty() {
-        tracing::debug!(words = ?args.extra, "ignoring extra arguments");
-    }
+    args.extra.ignore();
     // Validate everything before kind runs.
     let settings = effective_settings(env.config, args, env.cwd)?;
     let ports = args
@@ -420,7 +418,7 @@ mod tests {
             timeout: None,
             pin: crate::cli::PinArgs::default(),
             dry_run: false,
-            extra: vec![],
+            extra: crate::cli::ExtraWords::default(),
         }
     }
 

@@ -25,9 +25,7 @@ pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a s
 pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let name = ctx.name.as_deref();
     let runner = &Runner::new(args.dry_run);
-    if !args.extra.is_empty() {
-        tracing::debug!(words = ?args.extra, "ignoring extra arguments");
-    }
+    args.extra.ignore();
     let targets: Vec<Option<String>> = match &args.pattern {
         Some(pattern) => {
             let re =

@@ -138,6 +138,7 @@ pub(crate) fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd 
 
 /// Runs `ktbx desk`.
 pub(crate) fn run(_ctx: &Context, args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    args.extra.ignore();
     let host = DeskHost::detect()?;
     if args.dry_run {
         writeln!(

@@ -22,6 +22,7 @@ pub(crate) fn render(quiet: bool) -> String {
 
 /// Runs `ktbx version`.
 pub(crate) fn run(_ctx: &Context, args: &VersionArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    args.extra.ignore();
     out.write_all(render(args.quiet).as_bytes())?;
     Ok(out.flush()?)
 }
