@@ -15,7 +15,7 @@ use kube::{Api, Client, ResourceExt};
 use common::kube::retry::retry_transient;
 
 /// Field manager of every apply.
-pub const FIELD_MANAGER: &str = "ktbx";
+pub(crate) const FIELD_MANAGER: &str = "ktbx";
 
 /// Decoder limits for upstream manifests: release manifests (Calico's tigera-operator, OLM's CRDs)
 /// hold deeply nested OpenAPI schemas and hundreds of thousands of nodes, beyond the defaults
@@ -32,7 +32,7 @@ fn manifest_options() -> serde_saphyr::Options {
 }
 
 /// Parses a multi-document YAML manifest into objects (empty documents are skipped).
-pub fn parse_manifests(text: &str, origin: &str) -> anyhow::Result<Vec<DynamicObject>> {
+pub(crate) fn parse_manifests(text: &str, origin: &str) -> anyhow::Result<Vec<DynamicObject>> {
     let docs: Vec<serde_json::Value> =
         serde_saphyr::from_str_multiple_with_options(text, manifest_options())
             .with_context(|| format!("parsing the manifests of {origin}"))?;
@@ -80,13 +80,13 @@ fn rank(obj: &DynamicObject) -> u8 {
 }
 
 /// Objects in apply order: namespaces, CRDs, the rest (stable otherwise).
-pub fn apply_order(mut objects: Vec<DynamicObject>) -> Vec<DynamicObject> {
+pub(crate) fn apply_order(mut objects: Vec<DynamicObject>) -> Vec<DynamicObject> {
     objects.sort_by_key(rank);
     objects
 }
 
 /// A short `kind/name` (with namespace) for messages.
-pub fn describe(obj: &DynamicObject) -> String {
+pub(crate) fn describe(obj: &DynamicObject) -> String {
     let kind = obj.types.as_ref().map_or("?", |t| t.kind.as_str());
     match &obj.metadata.namespace {
         Some(ns) => format!("{kind}/{} -n {ns}", obj.name_any()),
@@ -95,14 +95,14 @@ pub fn describe(obj: &DynamicObject) -> String {
 }
 
 /// Applies objects with a shared discovery cache.
-pub struct Applier {
+pub(crate) struct Applier {
     client: Client,
     cache: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
 }
 
 impl Applier {
     /// An applier on `client`.
-    pub fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
             cache: HashMap::new(),
@@ -129,7 +129,11 @@ impl Applier {
     }
 
     /// Server-side applies one object; namespaced objects without a namespace go to `default_ns`.
-    pub async fn apply(&mut self, obj: &DynamicObject, default_ns: &str) -> anyhow::Result<()> {
+    pub(crate) async fn apply(
+        &mut self,
+        obj: &DynamicObject,
+        default_ns: &str,
+    ) -> anyhow::Result<()> {
         let gvk = gvk(obj)?;
         let (ar, caps) = self.resource(&gvk).await?;
         let api: Api<DynamicObject> = match caps.scope {
@@ -156,7 +160,7 @@ impl Applier {
     }
 
     /// Applies every object in order, waiting for CRDs to be Established before the objects after them.
-    pub async fn apply_all(
+    pub(crate) async fn apply_all(
         &mut self,
         objects: Vec<DynamicObject>,
         default_ns: &str,
@@ -179,7 +183,7 @@ impl Applier {
     }
 
     /// Waits until the named CRDs are Established.
-    pub async fn wait_established(
+    pub(crate) async fn wait_established(
         &self,
         names: Vec<String>,
         timeout: Duration,

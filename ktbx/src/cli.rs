@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use common::cli::{CompletionArgs, Verbosity};
 use common::kube::KubeArgs;
+
+use crate::targets::{Cni, Component, InstallTarget};
 
 const ROOT_LONG: &str = "Creates kind-based Kubernetes cluster
 
@@ -20,27 +22,21 @@ Examples:
 pub struct Cli {
     /// Global `-v N`.
     #[command(flatten)]
-    pub verbosity: Verbosity,
+    pub(crate) verbosity: Verbosity,
     /// kind cluster name (default: $KIND_CLUSTER_NAME, else "kind")
-    #[arg(
-        short = 'n',
-        long = "name",
-        global = true,
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub name: String,
+    #[arg(short = 'n', long = "name", global = true)]
+    pub(crate) name: Option<String>,
     /// Global `--kubeconfig`, `--context`, `--namespace` (add-ons, `exist`, `status`).
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub(crate) kube: KubeArgs,
     /// The command to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The commands of `ktbx`.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a kind cluster
     Create(CreateArgs),
     /// Delete a kind cluster
@@ -67,13 +63,16 @@ pub enum Command {
     Completion(CompletionArgs),
 }
 
+/// The desk image (the original's, unpinned as there).
+pub(crate) const DEFAULT_IMAGE: &str = "docker.io/k8sschool/k8s-toolbox:latest";
+
 /// Environment variable naming the directory of client binaries.
-pub const INSTALL_DIR_ENV: &str = "KTBX_INSTALL_DIR";
+pub(crate) const INSTALL_DIR_ENV: &str = "KTBX_INSTALL_DIR";
 /// Default directory of client binaries.
-pub const DEFAULT_INSTALL_DIR: &str = "/usr/local/bin";
+pub(crate) const DEFAULT_INSTALL_DIR: &str = "/usr/local/bin";
 
 /// `$KTBX_INSTALL_DIR`, else `/usr/local/bin` (for tools `create` installs).
-pub fn default_install_dir() -> PathBuf {
+pub(crate) fn default_install_dir() -> PathBuf {
     std::env::var_os(INSTALL_DIR_ENV)
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_INSTALL_DIR), PathBuf::from)
@@ -94,167 +93,152 @@ fn parse_pin(s: &str) -> Result<(String, String), String> {
 }
 
 /// Default of `create --timeout` (the original's node wait).
-pub const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
+pub(crate) const CREATE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Default of `install --timeout` (the original's CNI and Falco waits).
-pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Version overrides shared by `create` and `install`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct PinArgs {
+pub(crate) struct PinArgs {
     /// Use VERSION instead of the pinned version of NAME (repeatable, comma separated); NAME is one of
     /// kind, kubectl, helm, telepresence, cilium-cli, cilium, calico, olm, argocd-operator, argocd, argowf, falco,
     /// prometheus
     #[arg(long = "pin", value_name = "NAME=VERSION", value_delimiter = ',', value_parser = parse_pin)]
-    pub pins: Vec<(String, String)>,
+    pub(crate) pins: Vec<(String, String)>,
 }
 
-/// The CNI plugins `create -c` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cni {
-    /// Calico, through the tigera operator
-    Calico,
-    /// Cilium, through the cilium CLI
-    Cilium,
+impl PinArgs {
+    /// The version overrides given on the command line: `--pin NAME=VERSION`, then the per-tool
+    /// flags `named` (which win).
+    pub(crate) fn versions(&self, named: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
+        let mut versions = self.pins.clone();
+        for (name, version) in named {
+            if let Some(v) = version {
+                versions.retain(|(n, _)| n != name);
+                versions.push((name.to_string(), v.clone()));
+            }
+        }
+        versions
+    }
 }
 
-/// The components `create -i` installs once the nodes are Ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum Component {
-    /// Operator Lifecycle Manager
-    Olm,
-    /// ArgoCD (through OLM; OLM is installed first when asked for in the same call)
-    Argocd,
-    /// Argo Workflows
-    Argowf,
-    /// The helm client
-    Helm,
+/// Extra positional words some commands accept and ignore, as the originals did (scripts call
+/// `ktbx create cluster`, `ktbx delete cluster -n X`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ExtraWords {
+    /// Ignored extra words
+    #[arg(hide = true)]
+    pub(crate) words: Vec<String>,
+}
+
+impl ExtraWords {
+    /// Logs the ignored words (at debug level).
+    pub(crate) fn ignore(&self) {
+        if !self.words.is_empty() {
+            tracing::debug!(words = ?self.words, "ignoring extra arguments");
+        }
+    }
 }
 
 /// Arguments of `ktbx create`.
 #[derive(Debug, Clone, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// Create a single-node cluster (no worker nodes)
     #[arg(short = 's', long = "single")]
-    pub single: bool,
+    pub(crate) single: bool,
     /// CNI plugin replacing kindnet: calico or cilium
     #[arg(short = 'c', long = "cni", value_enum)]
-    pub cni: Option<Cni>,
+    pub(crate) cni: Option<Cni>,
     /// Components to install once the nodes are Ready: olm, argocd, argowf, helm (comma separated or repeated)
     #[arg(short = 'i', long = "install", value_enum, value_delimiter = ',')]
-    pub install: Vec<Component>,
+    pub(crate) install: Vec<Component>,
     /// Number of clusters; more than one are named <name>-0 … <name>-(N-1) (base name: --name, else "kind")
     #[arg(long = "count", default_value_t = 1)]
-    pub count: u32,
+    pub(crate) count: u32,
     /// Node image (e.g. kindest/node:v1.35.0); overrides kind.image of the config file
     #[arg(long = "image", value_parser = common::image_ref::checked)]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// Map a host port to a control-plane port: [LISTEN_ADDRESS:]HOST_PORT:CONTAINER_PORT[/PROTOCOL] (repeatable)
     #[arg(long = "port", value_name = "MAPPING")]
-    pub ports: Vec<String>,
+    pub(crate) ports: Vec<String>,
     /// Create (or reuse) a local registry container on 127.0.0.1:<PORT> and connect the cluster to it
     #[arg(long = "registry", value_name = "PORT", num_args = 0..=1, default_missing_value = "5001")]
-    pub registry: Option<u16>,
+    pub(crate) registry: Option<u16>,
     /// Succeed without changes when a cluster with that name already exists
     #[arg(long = "if-not-exists", conflicts_with = "recreate")]
-    pub if_not_exists: bool,
+    pub(crate) if_not_exists: bool,
     /// Delete an existing cluster with that name first
     #[arg(long = "recreate")]
-    pub recreate: bool,
+    pub(crate) recreate: bool,
     /// How long each wait for nodes, CNI and add-ons may take [default: config `timeout`, else 3m]
     #[arg(long = "timeout", value_parser = parse_timeout)]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Versions of the CNI and components.
     #[command(flatten)]
-    pub pin: PinArgs,
+    pub(crate) pin: PinArgs,
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
-    pub dry_run: bool,
-    /// Ignored extra words (scripts use e.g. `ktbx create cluster`)
-    #[arg(hide = true)]
-    pub extra: Vec<String>,
+    pub(crate) dry_run: bool,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 /// Arguments of `ktbx delete`.
 #[derive(Debug, Clone, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// delete cluster by name regexp pattern (matches anywhere in the name)
     #[arg(short = 'p', long = "pattern")]
-    pub pattern: Option<String>,
+    pub(crate) pattern: Option<String>,
     /// Print the kind commands and delete nothing
     #[arg(long = "dry-run")]
-    pub dry_run: bool,
-    /// Ignored extra words (scripts use `ktbx delete cluster -n X`)
-    #[arg(hide = true)]
-    pub extra: Vec<String>,
-}
-
-/// Client tools and cluster add-ons `ktbx install` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub enum InstallTarget {
-    /// ArgoCD operator (through OLM), an ArgoCD instance and the argocd CLI
-    Argocd,
-    /// Argo Workflows and the argo CLI
-    Argowf,
-    /// Falco (helm chart; alias: fa)
-    #[value(alias = "fa")]
-    Falco,
-    /// Helm on the client machine
-    Helm,
-    /// kind on the client machine
-    Kind,
-    /// kubectl on the client machine
-    Kubectl,
-    /// Operator Lifecycle Manager (OLM)
-    Olm,
-    /// kube-prometheus-stack (helm chart; alias: prom)
-    #[value(alias = "prom")]
-    Prometheus,
-    /// telepresence on the client machine (client only)
-    Telepresence,
+    pub(crate) dry_run: bool,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 /// Arguments of `ktbx install`.
 #[derive(Debug, Clone, Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     /// What to install (several allowed; client tools are downloaded in parallel)
     #[arg(value_enum, value_name = "TOOL")]
-    pub targets: Vec<InstallTarget>,
+    pub(crate) targets: Vec<InstallTarget>,
     /// kind version, with its leading v (also $KTBX_KIND_VERSION, config tools.kind.version)
     #[arg(long = "kind-version", value_name = "VERSION")]
-    pub kind_version: Option<String>,
+    pub(crate) kind_version: Option<String>,
     /// kubectl version (also $KTBX_KUBECTL_VERSION, config tools.kubectl.version)
     #[arg(long = "kubectl-version", value_name = "VERSION")]
-    pub kubectl_version: Option<String>,
+    pub(crate) kubectl_version: Option<String>,
     /// helm version (also $KTBX_HELM_VERSION, config tools.helm.version)
     #[arg(long = "helm-version", value_name = "VERSION")]
-    pub helm_version: Option<String>,
+    pub(crate) helm_version: Option<String>,
     /// Directory receiving client binaries
     #[arg(long = "install-dir", env = INSTALL_DIR_ENV, default_value = DEFAULT_INSTALL_DIR)]
-    pub install_dir: PathBuf,
+    pub(crate) install_dir: PathBuf,
     /// How long each wait for an add-on may take [default: config `timeout`, else 10m]
     #[arg(long = "timeout", value_parser = parse_timeout)]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Versions of any tool or add-on.
     #[command(flatten)]
-    pub pin: PinArgs,
+    pub(crate) pin: PinArgs,
     /// Print what would be downloaded, applied or run, and change nothing
     #[arg(long = "dry-run")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// Arguments of `ktbx desk`.
 #[derive(Debug, Clone, Args)]
-pub struct DeskArgs {
+pub(crate) struct DeskArgs {
     /// Print docker command
     #[arg(long = "dry-run")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Container image of the desk
-    #[arg(long = "image", default_value = crate::desk::DEFAULT_IMAGE, value_parser = common::image_ref::checked)]
-    pub image: String,
-    /// Ignored extra words
-    #[arg(hide = true)]
-    pub extra: Vec<String>,
+    #[arg(long = "image", default_value = DEFAULT_IMAGE, value_parser = common::image_ref::checked)]
+    pub(crate) image: String,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 /// Arguments of `ktbx exist`.
@@ -262,22 +246,22 @@ pub struct DeskArgs {
 #[command(
     after_help = "Examples:\n  ktbx exist statefulset.apps argocd-application-controller --namespace argocd\n  ktbx exist --type installplans --namespace operators --timeout 4m"
 )]
-pub struct ExistArgs {
+pub(crate) struct ExistArgs {
     /// TYPE [NAME]: the resource type, as kubectl names it (statefulset.apps, pods, installplans), then an
     /// optional object name; with --type, only NAME. Without a name, waits for any object of that type
     #[arg(value_name = "TYPE [NAME]", num_args = 0..=2)]
-    pub words: Vec<String>,
+    pub(crate) words: Vec<String>,
     /// Resource type (the original's planned flag; then the only positional word is the name)
     #[arg(long = "type", value_name = "TYPE")]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// How long to wait
     #[arg(long = "timeout", value_parser = parse_timeout, default_value = "2m")]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl ExistArgs {
     /// The resource type and the optional object name.
-    pub fn target(&self) -> Result<(&str, Option<&str>), String> {
+    pub(crate) fn target(&self) -> Result<(&str, Option<&str>), String> {
         match (&self.kind, self.words.as_slice()) {
             (Some(kind), []) => Ok((kind, None)),
             (Some(kind), [name]) => Ok((kind, Some(name))),
@@ -293,17 +277,17 @@ impl ExistArgs {
 
 /// Arguments of `ktbx status`.
 #[derive(Debug, Clone, Args)]
-pub struct StatusArgs {}
+pub(crate) struct StatusArgs {}
 
 /// Arguments of `ktbx version`.
 #[derive(Debug, Clone, Args)]
-pub struct VersionArgs {
+pub(crate) struct VersionArgs {
     /// only print version number
     #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
-    /// Ignored extra words
-    #[arg(hide = true)]
-    pub extra: Vec<String>,
+    pub(crate) quiet: bool,
+    /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
+    #[command(flatten)]
+    pub(crate) extra: ExtraWords,
 }
 
 #[cfg(test)]
@@ -385,13 +369,13 @@ mod tests {
     #[test]
     fn global_name_and_verbosity_go_anywhere() {
         let cli = parse(&["ktbx", "-n", "x", "-v2", "delete"]);
-        assert_eq!((cli.name.as_str(), cli.verbosity.level), ("x", 2));
+        assert_eq!((cli.name.as_deref(), cli.verbosity.level), (Some("x"), 2));
         let cli = parse(&["ktbx", "delete", "cluster", "-n", "y", "--verbosity=1"]);
-        assert_eq!((cli.name.as_str(), cli.verbosity.level), ("y", 1));
+        assert_eq!((cli.name.as_deref(), cli.verbosity.level), (Some("y"), 1));
         let Command::Delete(d) = cli.command else {
             panic!()
         };
-        assert_eq!(d.extra, vec!["cluster"]);
+        assert_eq!(d.extra.words, vec!["cluster"]);
         assert!(Cli::try_parse_from(["ktbx", "delete", "-v"]).is_err());
     }
 

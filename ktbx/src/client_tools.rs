@@ -17,25 +17,25 @@ use common::download::{Checksum, DEFAULT_MAX_SIZE, Downloader};
 use common::fs::AtomicFile;
 use common::process::{Cmd, Runner};
 
-use crate::cli::InstallTarget;
 use crate::config::Config;
+use crate::targets::InstallTarget;
 use crate::tools::{self, Overrides, Packaging, Platform, Resolved};
 
 /// How client tools are resolved and where they go, for one run.
 #[derive(Debug, Clone, Default)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Target directory.
-    pub install_dir: PathBuf,
+    pub(crate) install_dir: PathBuf,
     /// Versions given on the command line, by table name.
-    pub flag_versions: Vec<(String, String)>,
+    pub(crate) flag_versions: Vec<(String, String)>,
     /// The config file (tools.<tool>.{version,url}).
-    pub config: Config,
+    pub(crate) config: Config,
     /// Print instead of installing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The tool name of a client-side install target.
-pub fn tool_name(target: InstallTarget) -> Option<&'static str> {
+pub(crate) fn tool_name(target: InstallTarget) -> Option<&'static str> {
     match target {
         InstallTarget::Kind => Some("kind"),
         InstallTarget::Kubectl => Some("kubectl"),
@@ -84,7 +84,7 @@ fn max_size() -> anyhow::Result<u64> {
 }
 
 /// Fetches a text resource (a manifest).
-pub async fn fetch_text(url: &str) -> anyhow::Result<String> {
+pub(crate) async fn fetch_text(url: &str) -> anyhow::Result<String> {
     Ok(downloader()?.fetch_text(url).await?)
 }
 
@@ -104,25 +104,25 @@ fn with_overrides<R>(
     let overrides = Overrides {
         flag_version: flag,
         env: Some(&env),
-        config: Some(&s.config),
+        settings: Some(&s.config.tools),
     };
     Ok(f(tool, &overrides)?)
 }
 
 /// Resolves the client binary of a table entry.
-pub fn resolve(name: &str, s: &Settings) -> anyhow::Result<Resolved> {
+pub(crate) fn resolve(name: &str, s: &Settings) -> anyhow::Result<Resolved> {
     with_overrides(name, s, |tool, o| {
         tools::resolve(tool, Platform::current(), o)
     })
 }
 
 /// The version of a table entry for this run (validated).
-pub fn version(name: &str, s: &Settings) -> anyhow::Result<String> {
+pub(crate) fn version(name: &str, s: &Settings) -> anyhow::Result<String> {
     with_overrides(name, s, tools::resolve_version)
 }
 
 /// The manifest URLs of a table entry for this run.
-pub fn manifest_urls(name: &str, s: &Settings) -> anyhow::Result<Vec<String>> {
+pub(crate) fn manifest_urls(name: &str, s: &Settings) -> anyhow::Result<Vec<String>> {
     with_overrides(name, s, |tool, o| {
         let version = tools::resolve_version(tool, o)?;
         Ok(tools::manifest_urls(tool, &version, o))
@@ -130,7 +130,7 @@ pub fn manifest_urls(name: &str, s: &Settings) -> anyhow::Result<Vec<String>> {
 }
 
 /// Validates the versions (and, for client binaries, the URLs) of table entries before anything runs.
-pub fn validate(names: &[&str], s: &Settings) -> anyhow::Result<()> {
+pub(crate) fn validate(names: &[&str], s: &Settings) -> anyhow::Result<()> {
     for name in names {
         match tools::lookup(name)?.binary {
             Some(_) => drop(resolve(name, s)?),
@@ -142,7 +142,7 @@ pub fn validate(names: &[&str], s: &Settings) -> anyhow::Result<()> {
 
 /// What happened to one tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Already at that version in the directory.
     AlreadyInstalled,
     /// Downloaded and installed.
@@ -152,7 +152,7 @@ pub enum Outcome {
 }
 
 /// The message for an outcome, as the original's scripts printed it.
-pub fn message(r: &Resolved, dir: &Path, outcome: &Outcome) -> String {
+pub(crate) fn message(r: &Resolved, dir: &Path, outcome: &Outcome) -> String {
     match outcome {
         Outcome::AlreadyInstalled => {
             format!("INFO: {} {} is already installed", r.binary.file, r.version)
@@ -179,7 +179,12 @@ fn already_installed(runner: &Runner, dest: &Path, r: &Resolved) -> bool {
 
 /// Writes the binary of the downloaded artifact to `out`, failing past `max` bytes (a
 /// decompression bomb stops there).
-pub fn unpack(r: &Resolved, artifact: File, out: &mut dyn Write, max: u64) -> anyhow::Result<()> {
+pub(crate) fn unpack(
+    r: &Resolved,
+    artifact: File,
+    out: &mut dyn Write,
+    max: u64,
+) -> anyhow::Result<()> {
     let reading = || format!("reading {}", r.url);
     let copy_capped = |from: &mut dyn Read, out: &mut dyn Write| -> anyhow::Result<()> {
         let copied = std::io::copy(&mut from.take(max + 1), out).with_context(reading)?;
@@ -275,7 +280,7 @@ fn put(
 }
 
 /// Installs one tool, returning its path and what happened. Does not print.
-pub async fn install_one(
+pub(crate) async fn install_one(
     runner: &Runner,
     name: &str,
     s: &Settings,
@@ -312,11 +317,11 @@ pub async fn install_one(
 }
 
 /// Makes sure a tool is installed (this run's settings), prints the outcome, returns its path.
-pub async fn ensure(
+pub(crate) async fn ensure(
     runner: &Runner,
     name: &str,
     s: &Settings,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<PathBuf> {
     let (dest, r, outcome) = install_one(runner, name, s).await?;
     writeln!(out, "{}", message(&r, &s.install_dir, &outcome))?;
@@ -325,11 +330,11 @@ pub async fn ensure(
 
 /// Installs several tools in parallel; prints one line per tool in the given order. Returns the
 /// first failure (printed once by the caller) and logs the others.
-pub async fn install_many(
+pub(crate) async fn install_many(
     runner: &Runner,
     names: &[&str],
     s: &Settings,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let results = futures::future::join_all(names.iter().map(|n| install_one(runner, n, s))).await;
     let mut first_error = None;

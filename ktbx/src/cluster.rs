@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use common::process::{Cmd, Runner, which};
 
 /// Hint printed when kind is missing.
-pub const KIND_HINT: &str = "install it with `ktbx install kind`";
+pub(crate) const KIND_HINT: &str = "install it with `ktbx install kind`";
 /// inotify limits kind recommends for multi-node clusters.
 const INOTIFY_LIMITS: [(&str, u64); 2] = [
     ("/proc/sys/fs/inotify/max_user_watches", 524_288),
@@ -13,17 +13,17 @@ const INOTIFY_LIMITS: [(&str, u64); 2] = [
 ];
 
 /// The cluster names `--count` gives: one name (possibly empty = kind's default) or `<base>-i`.
-pub fn cluster_names(name: &str, count: u32) -> Vec<String> {
+pub(crate) fn cluster_names(name: Option<&str>, count: u32) -> Vec<Option<String>> {
     if count <= 1 {
-        return vec![name.to_string()];
+        return vec![name.map(str::to_string)];
     }
-    let base = if name.is_empty() { "kind" } else { name };
-    (0..count).map(|i| format!("{base}-{i}")).collect()
+    let base = name.unwrap_or("kind");
+    (0..count).map(|i| Some(format!("{base}-{i}"))).collect()
 }
 
 /// The name kind will use: the given one, else `$KIND_CLUSTER_NAME`, else `kind`.
-pub fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
-    if !name.is_empty() {
+pub(crate) fn effective_name(name: Option<&str>, kind_cluster_name: Option<&str>) -> String {
+    if let Some(name) = name {
         return name.to_string();
     }
     kind_cluster_name
@@ -33,7 +33,7 @@ pub fn effective_name(name: &str, kind_cluster_name: Option<&str>) -> String {
 }
 
 /// The kube context kind writes for a cluster.
-pub fn context_of(cluster: &str) -> String {
+pub(crate) fn context_of(cluster: &str) -> String {
     format!("kind-{cluster}")
 }
 
@@ -46,7 +46,7 @@ const KIND_NAME_WARN_LEN: usize = 50;
 /// and podman refuse other names, and the name never reads as an option. No length limit and no
 /// trimming: a name cut by `ciux get clustername` (`…-for-`) is used as given, like `kind load` and
 /// `kind delete` in the same workflow use it.
-pub fn validate_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn validate_name(name: &str) -> anyhow::Result<()> {
     let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
@@ -77,7 +77,7 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// kind's warning for a name longer than 50 characters, which still is a valid name.
-pub fn long_name_warning(name: &str) -> Option<String> {
+pub(crate) fn long_name_warning(name: &str) -> Option<String> {
     (name.len() > KIND_NAME_WARN_LEN).then(|| {
         format!(
             "cluster name {name:?} has {} characters: kind warns above {KIND_NAME_WARN_LEN}, as the node host name `{name}-control-plane` exceeds 64 characters",
@@ -87,22 +87,21 @@ pub fn long_name_warning(name: &str) -> Option<String> {
 }
 
 /// `kind create cluster` / `kind delete cluster` with `--name` only when a name was given.
-pub fn kind_cluster_cmd(verb: &str, name: &str) -> Cmd {
+pub(crate) fn kind_cluster_cmd(verb: &str, name: Option<&str>) -> Cmd {
     let cmd = Cmd::new("kind").args([verb, "cluster"]).hint(KIND_HINT);
-    if name.is_empty() {
-        cmd
-    } else {
-        cmd.args(["--name", name])
+    match name {
+        Some(name) => cmd.args(["--name", name]),
+        None => cmd,
     }
 }
 
 /// The clusters kind knows (`kind get clusters`; "No kind clusters found." goes to stderr).
-pub fn list_clusters(runner: &Runner) -> anyhow::Result<Vec<String>> {
+pub(crate) fn list_clusters(runner: &Runner) -> anyhow::Result<Vec<String>> {
     kind_list(runner, &["get", "clusters"])
 }
 
 /// The node containers of a cluster (`kind get nodes --name N`).
-pub fn list_nodes(runner: &Runner, cluster: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) fn list_nodes(runner: &Runner, cluster: &str) -> anyhow::Result<Vec<String>> {
     kind_list(runner, &["get", "nodes", "--name", cluster])
 }
 
@@ -120,7 +119,7 @@ fn kind_list(runner: &Runner, args: &[&str]) -> anyhow::Result<Vec<String>> {
 
 /// The container runtime kind uses: `$KIND_EXPERIMENTAL_PROVIDER`, else the first of docker,
 /// podman, nerdctl on PATH.
-pub fn container_runtime(
+pub(crate) fn container_runtime(
     provider: Option<&str>,
     on_path: impl Fn(&str) -> bool,
 ) -> anyhow::Result<String> {
@@ -143,7 +142,7 @@ pub fn container_runtime(
 }
 
 /// The runtime of this process's environment.
-pub fn runtime_from_env() -> anyhow::Result<String> {
+pub(crate) fn runtime_from_env() -> anyhow::Result<String> {
     container_runtime(
         std::env::var("KIND_EXPERIMENTAL_PROVIDER").ok().as_deref(),
         |p| which(p).is_some(),
@@ -151,7 +150,7 @@ pub fn runtime_from_env() -> anyhow::Result<String> {
 }
 
 /// Warnings for inotify limits below kind's recommendation (multi-node clusters exhaust them).
-pub fn inotify_warnings(read: impl Fn(&str) -> Option<String>) -> Vec<String> {
+pub(crate) fn inotify_warnings(read: impl Fn(&str) -> Option<String>) -> Vec<String> {
     INOTIFY_LIMITS
         .iter()
         .filter_map(|(path, min)| {
@@ -170,17 +169,27 @@ mod tests {
 
     #[test]
     fn count_names() {
-        assert_eq!(cluster_names("", 1), vec![""]);
-        assert_eq!(cluster_names("x", 0), vec!["x"]);
-        assert_eq!(cluster_names("", 3), vec!["kind-0", "kind-1", "kind-2"]);
-        assert_eq!(cluster_names("ci", 2), vec!["ci-0", "ci-1"]);
+        assert_eq!(cluster_names(None, 1), vec![None]);
+        assert_eq!(cluster_names(Some("x"), 0), vec![Some("x".to_string())]);
+        assert_eq!(
+            cluster_names(None, 3),
+            [
+                Some("kind-0".into()),
+                Some("kind-1".into()),
+                Some("kind-2".into())
+            ]
+        );
+        assert_eq!(
+            cluster_names(Some("ci"), 2),
+            [Some("ci-0".into()), Some("ci-1".into())]
+        );
     }
 
     #[test]
     fn effective_names() {
-        assert_eq!(effective_name("", None), "kind");
-        assert_eq!(effective_name("", Some("dev")), "dev");
-        assert_eq!(effective_name("x", Some("dev")), "x");
+        assert_eq!(effective_name(None, None), "kind");
+        assert_eq!(effective_name(None, Some("dev")), "dev");
+        assert_eq!(effective_name(Some("x"), Some("dev")), "x");
         assert_eq!(context_of("x"), "kind-x");
     }
 
@@ -226,10 +235,10 @@ mod tests {
 
     #[test]
     fn kind_argv() {
-        let c = kind_cluster_cmd("delete", "");
+        let c = kind_cluster_cmd("delete", None);
         assert_eq!(c.to_shell_line(), "kind delete cluster");
         assert_eq!(
-            kind_cluster_cmd("delete", "a").to_shell_line(),
+            kind_cluster_cmd("delete", Some("a")).to_shell_line(),
             "kind delete cluster --name a"
         );
     }

@@ -8,22 +8,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::config::ConfigLocator;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::cli::Cni;
+use crate::targets::Cni;
 
 /// Environment variable naming the config file explicitly.
-pub const CONFIG_ENV: &str = "KTBXCONFIG";
+pub(crate) const CONFIG_ENV: &str = "KTBXCONFIG";
 
 /// File names tried in each directory, in viper's order (only the formats that parse as YAML).
-pub const FILE_NAMES: &[&str] = &["config.json", "config.yaml", "config.yml", "config"];
+pub(crate) const FILE_NAMES: &[&str] = &["config.json", "config.yaml", "config.yml", "config"];
 
 /// Default number of worker nodes.
-pub const DEFAULT_WORKERS: u32 = 3;
+pub(crate) const DEFAULT_WORKERS: u32 = 3;
 
 /// Errors of config decoding (discovery errors are `common::config::ConfigError`).
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file could not be found or read.
     #[error(transparent)]
     Locate(#[from] common::config::ConfigError),
@@ -39,21 +39,21 @@ pub enum ConfigError {
 
 /// The kind settings (`kind:` map of the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindSettings {
+pub(crate) struct KindSettings {
     /// Number of worker nodes (`kind.workers`, default 3).
-    pub workers: u32,
+    pub(crate) workers: u32,
     /// CNI replacing kindnet (`kind.cni`).
-    pub cni: Option<Cni>,
+    pub(crate) cni: Option<Cni>,
     /// Host directory mounted at `/mnt/extra` on every node (`kind.extraMountPath`).
-    pub extra_mount_path: String,
+    pub(crate) extra_mount_path: String,
     /// API-server audit policy file (`kind.auditPolicy`).
-    pub audit_policy: String,
+    pub(crate) audit_policy: String,
     /// Adds 127.0.0.1 to the API server certificate SANs (`kind.localCertSans`).
-    pub local_cert_sans: bool,
+    pub(crate) local_cert_sans: bool,
     /// `host:port` of a registry trusted without TLS verification (`kind.privateRegistry`).
-    pub private_registry: String,
+    pub(crate) private_registry: String,
     /// Node image (`kind.image`, new in the Rust port).
-    pub image: String,
+    pub(crate) image: String,
 }
 
 impl Default for KindSettings {
@@ -70,32 +70,32 @@ impl Default for KindSettings {
     }
 }
 
-/// Per-tool overrides (`tools.<tool>.version`, `tools.<tool>.url`).
+/// Per-tool overrides of the config file (`tools.<tool>.version`, `tools.<tool>.url`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolSettings {
+pub(crate) struct ToolSettings {
     /// Version replacing the pinned one.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// Download URL template replacing the built-in one (`{version}`, `{os}`, `{arch}` are substituted).
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
 }
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Config {
+pub(crate) struct Config {
     /// Top-level `single`: same as `--single`.
-    pub single: bool,
+    pub(crate) single: bool,
     /// The `kind:` map.
-    pub kind: KindSettings,
+    pub(crate) kind: KindSettings,
     /// The `tools:` map, keyed by lower-case tool name.
-    pub tools: BTreeMap<String, ToolSettings>,
+    pub(crate) tools: BTreeMap<String, ToolSettings>,
     /// Top-level `timeout` (`90s`, `5m`): how long each wait may take when `--timeout` is not given.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Keys that were ignored, as dotted paths (reported as warnings).
-    pub unknown_keys: Vec<String>,
+    pub(crate) unknown_keys: Vec<String>,
 }
 
 /// Where ktbx looks for its config file: `$KTBXCONFIG`, the working directory, `~/.ktbx`.
-pub fn locator() -> ConfigLocator {
+pub(crate) fn locator() -> ConfigLocator {
     ConfigLocator {
         explicit: None,
         env_var: CONFIG_ENV,
@@ -105,30 +105,40 @@ pub fn locator() -> ConfigLocator {
 }
 
 impl Config {
-    /// Finds and loads the config file; defaults when there is none.
-    pub fn discover(found: Option<PathBuf>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+    /// Finds and loads the config file; defaults when there is none. `is_tool` tells the tool
+    /// names of the `tools:` map from unknown keys.
+    pub(crate) fn discover(
+        found: Option<PathBuf>,
+        is_tool: IsTool<'_>,
+    ) -> Result<(Self, Option<PathBuf>), ConfigError> {
         match found {
-            Some(path) => Ok((Self::load(&path)?, Some(path))),
+            Some(path) => Ok((Self::load(&path, is_tool)?, Some(path))),
             None => Ok((Self::default(), None)),
         }
     }
 
     /// Loads one file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: &Path, is_tool: IsTool<'_>) -> Result<Self, ConfigError> {
         let text = common::config::read_config_file(path)?;
-        Self::parse(&text, path)
+        Self::parse(&text, path, is_tool)
     }
 
     /// Parses the text of a config file (`origin` only names it in errors).
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(
+        text: &str,
+        origin: &Path,
+        is_tool: IsTool<'_>,
+    ) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let parsed: Option<Config> =
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-                path: origin.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |d| {
+            d.deserialize_option(ConfigVisitor { is_tool })
+        })
+        .map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
         Ok(parsed.unwrap_or_default())
     }
 }
@@ -177,16 +187,36 @@ fn located_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(String, String
     )
 }
 
-struct ConfigVisitor;
+/// Tells whether a lower-case name is a tool of the version table (given by the caller, so that
+/// the config module stays below the table).
+pub(crate) type IsTool<'a> = &'a dyn Fn(&str) -> bool;
 
-impl<'de> Visitor<'de> for ConfigVisitor {
-    type Value = Config;
+/// Decodes the whole file (None: a null document).
+struct ConfigVisitor<'a> {
+    is_tool: IsTool<'a>,
+}
+
+impl<'de> Visitor<'de> for ConfigVisitor<'_> {
+    type Value = Option<Config>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map with the keys kind, single, timeout, tools")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Config, A::Error> {
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let is_tool = self.is_tool;
         let mut config = Config::default();
         let mut unknown = Vec::new();
         visit_map_ci(map, "", &mut unknown, |key, map, unknown| {
@@ -209,9 +239,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
                     unknown.extend(section.unknown);
                 }
                 "tools" => {
-                    let section = map
-                        .next_value::<Option<ToolsSection>>()?
-                        .unwrap_or_default();
+                    let section = map.next_value_seed(ToolsVisitor { is_tool })?;
                     config.tools = section.tools;
                     unknown.extend(section.unknown);
                 }
@@ -220,13 +248,7 @@ impl<'de> Visitor<'de> for ConfigVisitor {
             Ok(true)
         })?;
         config.unknown_keys = unknown;
-        Ok(config)
-    }
-}
-
-impl<'de> Deserialize<'de> for Config {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ConfigVisitor)
+        Ok(Some(config))
     }
 }
 
@@ -334,37 +356,58 @@ impl<'de> Deserialize<'de> for ToolEntry {
     }
 }
 
-impl<'de> Deserialize<'de> for ToolsSection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ToolsSection;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map from tool name to {version, url}")
+/// Decodes the `tools:` map (null: empty).
+struct ToolsVisitor<'a> {
+    is_tool: IsTool<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for ToolsVisitor<'_> {
+    type Value = ToolsSection;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ToolsSection, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolsVisitor<'_> {
+    type Value = ToolsSection;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map from tool name to {version, url}")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<ToolsSection, E> {
+        Ok(ToolsSection::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ToolsSection, E> {
+        Ok(ToolsSection::default())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<ToolsSection, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolsSection, A::Error> {
+        let mut section = ToolsSection::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let name = key.to_ascii_lowercase();
+            let entry = map.next_value::<Option<ToolEntry>>()?;
+            if !(self.is_tool)(&name) {
+                section.unknown.push(format!("tools.{key}"));
+                continue;
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolsSection, A::Error> {
-                let mut section = ToolsSection::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    let name = key.to_ascii_lowercase();
-                    let entry = map.next_value::<Option<ToolEntry>>()?;
-                    if crate::tools::tool(&name).is_none() {
-                        section.unknown.push(format!("tools.{key}"));
-                        continue;
-                    }
-                    if let Some(entry) = entry {
-                        section.unknown.extend(
-                            entry
-                                .unknown
-                                .into_iter()
-                                .map(|k| format!("tools.{key}.{k}")),
-                        );
-                        section.tools.insert(name, entry.settings);
-                    }
-                }
-                Ok(section)
+            if let Some(entry) = entry {
+                section.unknown.extend(
+                    entry
+                        .unknown
+                        .into_iter()
+                        .map(|k| format!("tools.{key}.{k}")),
+                );
+                section.tools.insert(name, entry.settings);
             }
         }
-        d.deserialize_map(V)
+        Ok(section)
     }
 }
 
@@ -372,8 +415,13 @@ impl<'de> Deserialize<'de> for ToolsSection {
 mod tests {
     use super::*;
 
+    /// Stands for the version table (which this module does not know).
+    fn is_tool(name: &str) -> bool {
+        ["kind", "kubectl", "helm"].contains(&name)
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("/cfg/config.yaml"))
+        Config::parse(text, Path::new("/cfg/config.yaml"), &is_tool)
     }
 
     #[test]
@@ -499,7 +547,7 @@ mod tests {
         std::fs::write(cwd.join("config.yml"), "kind:\n  workers: 1\n").unwrap();
         assert_eq!(find(None).unwrap(), Some(cwd.join("config.yml")));
         std::fs::write(cwd.join("config.json"), "{\"kind\": {\"workers\": 0}}").unwrap();
-        let (c, path) = Config::discover(find(None).unwrap()).unwrap();
+        let (c, path) = Config::discover(find(None).unwrap(), &is_tool).unwrap();
         assert_eq!((c.kind.workers, path), (0, Some(cwd.join("config.json"))));
         assert_eq!(
             find(Some(&home.join(".ktbx/config"))).unwrap(),

@@ -9,11 +9,11 @@ use crate::config::KindSettings;
 /// The comment the original puts above its containerd registry patch.
 const REGISTRY_PATCH_COMMENT: &str = "# FIXME deprecated replace with https://github.com/kubernetes-sigs/kind/issues/3310#issuecomment-1641515799";
 /// Pod subnet used with a custom CNI (Calico's default pool).
-pub const CUSTOM_CNI_POD_SUBNET: &str = "192.168.0.0/16";
+pub(crate) const CUSTOM_CNI_POD_SUBNET: &str = "192.168.0.0/16";
 /// Where the host's extra mount appears in every node.
-pub const EXTRA_MOUNT_CONTAINER_PATH: &str = "/mnt/extra";
+pub(crate) const EXTRA_MOUNT_CONTAINER_PATH: &str = "/mnt/extra";
 /// Where the audit policy file appears in the control-plane node.
-pub const AUDIT_POLICY_CONTAINER_PATH: &str = "/etc/kubernetes/policies/audit-policy.yaml";
+pub(crate) const AUDIT_POLICY_CONTAINER_PATH: &str = "/etc/kubernetes/policies/audit-policy.yaml";
 const ADMISSION_PLUGINS: &str = "NodeRestriction,ResourceQuota";
 const AUDIT_LOG_PATH: &str = "/var/log/kubernetes/kube-apiserver-audit.log";
 
@@ -22,7 +22,7 @@ const AUDIT_LOG_PATH: &str = "/var/log/kubernetes/kube-apiserver-audit.log";
 /// kind matches a patch only when its `apiVersion` equals the document's; kind ≥ v0.32 uses
 /// v1beta4 for Kubernetes ≥ 1.36, where a v1beta3-only patch is silently skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KubeadmApis {
+pub(crate) enum KubeadmApis {
     /// One v1beta3 patch (kind < v0.32 with node images < 1.36; the original's output).
     V1beta3,
     /// A v1beta3 patch and an equivalent v1beta4 patch (list-form `extraArgs`); each applies to its own version.
@@ -31,31 +31,31 @@ pub enum KubeadmApis {
 
 /// A host path mounted into a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
+pub(crate) struct Mount {
     /// Path on the host.
-    pub host_path: String,
+    pub(crate) host_path: String,
     /// Path inside the node.
-    pub container_path: String,
+    pub(crate) container_path: String,
     /// Mounted read-only.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// A host port forwarded to a control-plane port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortMapping {
+pub(crate) struct PortMapping {
     /// Port inside the node.
-    pub container_port: u16,
+    pub(crate) container_port: u16,
     /// Port on the host.
-    pub host_port: u16,
+    pub(crate) host_port: u16,
     /// Host address to bind (kind's default is 0.0.0.0).
-    pub listen_address: Option<String>,
+    pub(crate) listen_address: Option<String>,
     /// TCP, UDP or SCTP.
-    pub protocol: Option<String>,
+    pub(crate) protocol: Option<String>,
 }
 
 impl PortMapping {
     /// Parses `[LISTEN_ADDRESS:]HOST_PORT:CONTAINER_PORT[/PROTOCOL]`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub(crate) fn parse(spec: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "invalid port mapping {spec:?}: expected [LISTEN_ADDRESS:]HOST_PORT:CONTAINER_PORT[/tcp|udp|sctp]"
@@ -93,16 +93,16 @@ impl PortMapping {
 
 /// The API server settings carried by the control-plane kubeadm patch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiServerPatch {
+pub(crate) struct ApiServerPatch {
     /// Turn on auditing (flags, policy and log volumes).
-    pub audit: bool,
+    pub(crate) audit: bool,
     /// Extra certificate SANs.
-    pub cert_sans: Vec<String>,
+    pub(crate) cert_sans: Vec<String>,
 }
 
 /// Node role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The (single) control-plane node.
     ControlPlane,
     /// A worker node.
@@ -111,33 +111,37 @@ pub enum Role {
 
 /// One node of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     /// Role.
-    pub role: Role,
+    pub(crate) role: Role,
     /// kubeadm patch (control plane only).
-    pub api_server: Option<ApiServerPatch>,
+    pub(crate) api_server: Option<ApiServerPatch>,
     /// Host mounts.
-    pub extra_mounts: Vec<Mount>,
+    pub(crate) extra_mounts: Vec<Mount>,
     /// Port mappings.
-    pub port_mappings: Vec<PortMapping>,
+    pub(crate) port_mappings: Vec<PortMapping>,
 }
 
 /// A kind `Cluster` (`kind.x-k8s.io/v1alpha4`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindCluster {
+pub(crate) struct KindCluster {
     /// Registries given the legacy containerd TLS-skip patch (kept for node images with containerd 1.x).
-    pub insecure_registries: Vec<String>,
+    pub(crate) insecure_registries: Vec<String>,
     /// Disable kindnet and use the Calico pod subnet.
-    pub custom_cni: bool,
+    pub(crate) custom_cni: bool,
     /// The nodes, control plane first.
-    pub nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
     /// kubeadm API versions to patch.
-    pub kubeadm: KubeadmApis,
+    pub(crate) kubeadm: KubeadmApis,
 }
 
 impl KindCluster {
     /// Builds the cluster config from the effective settings.
-    pub fn from_settings(s: &KindSettings, ports: &[PortMapping], kubeadm: KubeadmApis) -> Self {
+    pub(crate) fn from_settings(
+        s: &KindSettings,
+        ports: &[PortMapping],
+        kubeadm: KubeadmApis,
+    ) -> Self {
         let extra = (!s.extra_mount_path.is_empty()).then(|| Mount {
             host_path: s.extra_mount_path.clone(),
             container_path: EXTRA_MOUNT_CONTAINER_PATH.to_string(),
@@ -182,7 +186,7 @@ impl KindCluster {
     }
 
     /// Renders the YAML document (ends with one newline).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::from("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
         if !self.insecure_registries.is_empty() {
             out.push_str("containerdConfigPatches:\n");
@@ -358,7 +362,7 @@ fn toml_quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cni;
+    use crate::targets::Cni;
 
     fn golden_settings() -> KindSettings {
         KindSettings {

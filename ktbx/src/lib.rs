@@ -2,89 +2,56 @@
 //!
 //! The binary is a thin `main`; the commands live in this library so that they can be tested
 //! and so that `xtask` can reach the CLI definition.
+//!
+//! One-way layers: `main` → `lib` (dispatch only) → `cmd::<command>` (plus `cli` and `context`)
+//! → domain modules (`addons`, `apply`, `client_tools`, `cluster`, `config`, `kind_config`,
+//! `registry`, `targets`, `tools`) → `common`. Commands write to the `out` they are given, never
+//! with print macros.
 
-pub mod addons;
-pub mod apply;
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod addons;
+mod apply;
 pub mod cli;
-pub mod client_tools;
-pub mod cluster;
-pub mod config;
-pub mod create;
-pub mod delete;
-pub mod desk;
-pub mod exist;
-pub mod install;
-pub mod kind_config;
-pub mod registry;
-pub mod status;
-pub mod tools;
-pub mod version;
-
-use clap::CommandFactory;
-use common::process::Runner;
+mod client_tools;
+mod cluster;
+mod cmd;
+mod config;
+mod context;
+mod kind_config;
+#[cfg(test)]
+mod layers;
+mod registry;
+mod targets;
+mod tools;
 
 use crate::cli::{Cli, Command};
-use crate::config::Config;
+use crate::cmd::{completion, create, delete, desk, exist, install, status, version};
+use crate::context::Context;
 
-/// Finds and loads the config file, reporting ignored keys.
-fn load_config() -> anyhow::Result<Config> {
-    let (config, path) = Config::discover(config::locator().find()?)?;
-    if let Some(path) = &path {
-        tracing::info!(file = %path.display(), "Use config file");
-        for key in &config.unknown_keys {
-            tracing::warn!(file = %path.display(), key = %key, "unknown config key ignored");
-        }
-    }
-    Ok(config)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// Runs a parsed command line.
+/// Runs a parsed command line: dispatches to the command's module.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     common::logging::init(cli.verbosity.level);
-    let mut out = std::io::stdout();
-    match cli.command {
-        Command::Version(args) => Ok(version::run(&args, &mut out)?),
-        Command::Completion(args) => Ok(common::cli::write_completions(
-            Cli::command(),
-            &args,
-            &mut out,
-        )?),
-        Command::Desk(args) => desk::run(&args, &mut out),
-        Command::Delete(args) => {
-            delete::run(&args, &cli.name, &Runner::new(args.dry_run), &mut out)
-        }
-        Command::Create(args) => {
-            let config = load_config()?;
-            let cwd = std::env::current_dir()?;
-            let runner = Runner::new(args.dry_run);
-            let env = create::CreateEnv {
-                name: &cli.name,
-                verbosity: cli.verbosity.level,
-                config: &config,
-                cwd: &cwd,
-                kind_cluster_name: std::env::var("KIND_CLUSTER_NAME").ok(),
-                kube: &cli.kube,
-                runner: &runner,
-            };
-            runtime()?.block_on(create::run(&args, &env, &mut out))
-        }
-        Command::Install(args) => {
-            install::require_targets(&args)?;
-            let config = load_config()?;
-            let runner = Runner::new(args.dry_run);
-            runtime()?.block_on(install::run(
-                &args, &cli.kube, &cli.name, &config, &runner, &mut out,
-            ))
-        }
-        Command::Exist(args) => runtime()?.block_on(exist::run(&args, &cli.kube, &mut out)),
-        Command::Status(_) => {
-            runtime()?.block_on(status::run(&cli.kube, &Runner::new(false), &mut out))
-        }
+    let Cli {
+        verbosity,
+        name,
+        kube,
+        command,
+    } = cli;
+    let ctx = Context {
+        name: name.filter(|n| !n.is_empty()),
+        verbosity: verbosity.level,
+        kube,
+    };
+    let out = &mut std::io::stdout();
+    match &command {
+        Command::Version(args) => version::run(&ctx, args, out),
+        Command::Completion(args) => completion::run(&ctx, args, out),
+        Command::Desk(args) => desk::run(&ctx, args, out),
+        Command::Delete(args) => delete::run(&ctx, args, out),
+        Command::Create(args) => create::run(&ctx, args, out),
+        Command::Install(args) => install::run(&ctx, args, out),
+        Command::Exist(args) => exist::run(&ctx, args, out),
+        Command::Status(args) => status::run(&ctx, args, out),
     }
 }

@@ -14,25 +14,25 @@ use kube::api::{Patch, PatchParams};
 use crate::addons::Target;
 
 /// Name of the local registry container.
-pub const LOCAL_REGISTRY: &str = "kind-registry";
+pub(crate) const LOCAL_REGISTRY: &str = "kind-registry";
 /// Image of the local registry container.
-pub const REGISTRY_IMAGE: &str = "registry:2";
+pub(crate) const REGISTRY_IMAGE: &str = "registry:2";
 const CERTS_DIR: &str = "/etc/containerd/certs.d";
 
 /// `hosts.toml` trusting an HTTPS registry without verifying its certificate.
-pub fn insecure_hosts_toml(registry: &str) -> String {
+pub(crate) fn insecure_hosts_toml(registry: &str) -> String {
     format!(
         "server = \"https://{registry}\"\n\n[host.\"https://{registry}\"]\n  skip_verify = true\n"
     )
 }
 
 /// `hosts.toml` sending `localhost:<port>` to the local registry container over plain HTTP.
-pub fn local_hosts_toml() -> String {
+pub(crate) fn local_hosts_toml() -> String {
     format!("[host.\"http://{LOCAL_REGISTRY}:5000\"]\n")
 }
 
 /// The commands writing `hosts.toml` for `registry` into one node (no shell: the file comes on stdin).
-pub fn write_hosts_cmds(runtime: &str, node: &str, registry: &str, toml: &str) -> [Cmd; 2] {
+pub(crate) fn write_hosts_cmds(runtime: &str, node: &str, registry: &str, toml: &str) -> [Cmd; 2] {
     let dir = format!("{CERTS_DIR}/{registry}");
     [
         Cmd::new(runtime).args(["exec", node, "mkdir", "-p", &dir]),
@@ -67,7 +67,7 @@ fn write_hosts(
 }
 
 /// Makes every node trust `registry` without TLS verification.
-pub fn trust_insecure(
+pub(crate) fn trust_insecure(
     runner: &Runner,
     runtime: &str,
     nodes: &[String],
@@ -83,7 +83,7 @@ pub fn trust_insecure(
 }
 
 /// Starts the local registry container on 127.0.0.1:<port> unless it runs already.
-pub fn ensure_container(runner: &Runner, runtime: &str, port: u16) -> anyhow::Result<()> {
+pub(crate) fn ensure_container(runner: &Runner, runtime: &str, port: u16) -> anyhow::Result<()> {
     let running = runner
         .probe(&Cmd::new(runtime).args(["inspect", "-f", "{{.State.Running}}", LOCAL_REGISTRY]))
         .is_ok_and(|o| o.status.success() && o.stdout_str().trim() == "true");
@@ -109,7 +109,7 @@ pub fn ensure_container(runner: &Runner, runtime: &str, port: u16) -> anyhow::Re
 }
 
 /// Points `localhost:<port>` in every node at the registry and joins it to the `kind` network.
-pub fn connect_local(
+pub(crate) fn connect_local(
     runner: &Runner,
     runtime: &str,
     nodes: &[String],
@@ -139,7 +139,7 @@ pub fn connect_local(
 }
 
 /// The `local-registry-hosting` ConfigMap (KEP-1755) in `kube-public`.
-pub fn hosting_configmap(port: u16) -> serde_json::Value {
+pub(crate) fn hosting_configmap(port: u16) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -153,10 +153,10 @@ pub fn hosting_configmap(port: u16) -> serde_json::Value {
 }
 
 /// Publishes the local registry to cluster tooling.
-pub async fn publish_hosting_configmap(
+pub(crate) async fn publish_hosting_configmap(
     target: &Target,
     port: u16,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Some(client) = target.client_opt().await? else {
         writeln!(

@@ -3,16 +3,18 @@
 //! overrides (`--<tool>-version` / `--pin NAME=VERSION`, `KTBX_<NAME>_VERSION` / `KTBX_<NAME>_URL`,
 //! config `tools.<name>.{version,url}`) and of the download mirror (`KTBX_DOWNLOAD_MIRROR`).
 
+use std::collections::BTreeMap;
+
 use common::download::Checksum;
 
-use crate::config::Config;
+use crate::config::ToolSettings;
 
 /// Environment variable replacing the scheme and host of every built-in download URL.
-pub const MIRROR_ENV: &str = "KTBX_DOWNLOAD_MIRROR";
+pub(crate) const MIRROR_ENV: &str = "KTBX_DOWNLOAD_MIRROR";
 
 /// How upstream publishes the checksum of a download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Published {
+pub(crate) enum Published {
     /// `<url><suffix>` holds `<hex>` or `<hex>  <name>`.
     Suffix(&'static str),
     /// A release-wide sums file (URL template) listing `<hex>  <file name>`.
@@ -23,7 +25,7 @@ pub enum Published {
 
 /// How the binary sits in the download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Packaging {
+pub(crate) enum Packaging {
     /// The download is the binary.
     Raw,
     /// A gzip-compressed tarball; the binary is the member at this path template.
@@ -34,7 +36,7 @@ pub enum Packaging {
 
 /// How a version is spelled upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionStyle {
+pub(crate) enum VersionStyle {
     /// A release tag with its leading v: `v1.2.3[-pre]`.
     Tag,
     /// A bare semantic version (charts, Cilium): `1.2.3[-pre]`.
@@ -43,45 +45,45 @@ pub enum VersionStyle {
 
 /// A client binary downloaded from upstream releases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Binary {
+pub(crate) struct Binary {
     /// File name in the install directory.
-    pub file: &'static str,
+    pub(crate) file: &'static str,
     /// Download URL template (`{version}`, `{os}`, `{arch}`).
-    pub url: &'static str,
+    pub(crate) url: &'static str,
     /// Where the checksum comes from.
-    pub checksum: Published,
+    pub(crate) checksum: Published,
     /// Archive layout.
-    pub packaging: Packaging,
+    pub(crate) packaging: Packaging,
     /// Arguments that make the binary print its own version.
-    pub version_args: &'static [&'static str],
+    pub(crate) version_args: &'static [&'static str],
 }
 
 /// A helm chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chart {
+pub(crate) struct Chart {
     /// Local name of the chart repository.
-    pub repo: &'static str,
+    pub(crate) repo: &'static str,
     /// URL of the chart repository.
-    pub repo_url: &'static str,
+    pub(crate) repo_url: &'static str,
     /// Chart reference (`<repo>/<chart>`).
-    pub chart: &'static str,
+    pub(crate) chart: &'static str,
 }
 
 /// One pinned component: a client binary, a cluster add-on, or both (ArgoCD, Argo Workflows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tool {
+pub(crate) struct Tool {
     /// Table key: `--pin NAME=…`, config `tools.<name>`, env `KTBX_<NAME>_VERSION` (`-` as `_`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Pinned version; empty: the chart repository's latest.
-    pub version: &'static str,
+    pub(crate) version: &'static str,
     /// How versions are spelled.
-    pub style: VersionStyle,
+    pub(crate) style: VersionStyle,
     /// The client binary, if any.
-    pub binary: Option<Binary>,
+    pub(crate) binary: Option<Binary>,
     /// Manifest URL templates (`{version}`), applied in this order.
-    pub manifests: &'static [&'static str],
+    pub(crate) manifests: &'static [&'static str],
     /// The helm chart, if any.
-    pub chart: Option<Chart>,
+    pub(crate) chart: Option<Chart>,
 }
 
 impl Tool {
@@ -114,7 +116,7 @@ const fn binary(
 }
 
 /// Every pinned version ktbx uses.
-pub const TOOLS: &[Tool] = &[
+pub(crate) const TOOLS: &[Tool] = &[
     Tool {
         binary: binary(
             "kind",
@@ -230,18 +232,18 @@ pub const TOOLS: &[Tool] = &[
 ];
 
 /// The table's names, comma separated (for help and errors).
-pub fn names() -> String {
+pub(crate) fn names() -> String {
     TOOLS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
 }
 
 /// Looks a tool up by name.
-pub fn tool(name: &str) -> Option<&'static Tool> {
+pub(crate) fn tool(name: &str) -> Option<&'static Tool> {
     TOOLS.iter().find(|t| t.name == name)
 }
 
 /// Errors of tool resolution.
 #[derive(Debug, thiserror::Error)]
-pub enum ToolError {
+pub(crate) enum ToolError {
     /// The name is not in the table.
     #[error("unknown tool {name:?}: expected one of {known}")]
     Unknown {
@@ -279,7 +281,7 @@ pub enum ToolError {
 }
 
 /// Looks a tool up by name, or says which names exist.
-pub fn lookup(name: &str) -> Result<&'static Tool, ToolError> {
+pub(crate) fn lookup(name: &str) -> Result<&'static Tool, ToolError> {
     tool(name).ok_or_else(|| ToolError::Unknown {
         name: name.to_string(),
         known: names(),
@@ -288,21 +290,21 @@ pub fn lookup(name: &str) -> Result<&'static Tool, ToolError> {
 
 /// Go-style os/arch names of this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Platform {
+pub(crate) struct Platform {
     /// `linux`, `darwin`.
-    pub os: &'static str,
+    pub(crate) os: &'static str,
     /// `amd64`, `arm64`, `arm`.
-    pub arch: &'static str,
+    pub(crate) arch: &'static str,
 }
 
 impl Platform {
     /// This machine.
-    pub fn current() -> Self {
+    pub(crate) fn current() -> Self {
         Self::from_rust(std::env::consts::OS, std::env::consts::ARCH)
     }
 
     /// Maps Rust's names to Go's.
-    pub fn from_rust(os: &'static str, arch: &'static str) -> Self {
+    pub(crate) fn from_rust(os: &'static str, arch: &'static str) -> Self {
         let os = match os {
             "macos" => "darwin",
             other => other,
@@ -318,24 +320,24 @@ impl Platform {
 
 /// A client binary resolved for this run: version, URLs, checksum source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The table entry.
-    pub tool: &'static Tool,
+    pub(crate) tool: &'static Tool,
     /// Its binary.
-    pub binary: &'static Binary,
+    pub(crate) binary: &'static Binary,
     /// Version to install.
-    pub version: String,
+    pub(crate) version: String,
     /// Download URL.
-    pub url: String,
+    pub(crate) url: String,
     /// How the download is verified (the published checksum file, or why it cannot be).
-    pub checksum: Checksum,
+    pub(crate) checksum: Checksum,
     /// Archive member holding the binary.
-    pub member: Option<String>,
+    pub(crate) member: Option<String>,
 }
 
 /// Checks that a version is a plain release version in the tool's style (`v1.2.3` or `1.2.3`,
 /// with an optional `-rc.1`-style suffix), so that nothing odd reaches a URL or a command line.
-pub fn validate_version(tool: &'static Tool, version: &str) -> Result<(), ToolError> {
+pub(crate) fn validate_version(tool: &'static Tool, version: &str) -> Result<(), ToolError> {
     let bad = || ToolError::BadVersion {
         tool: tool.name,
         version: version.to_string(),
@@ -360,17 +362,17 @@ pub fn validate_version(tool: &'static Tool, version: &str) -> Result<(), ToolEr
 }
 
 /// Reads an environment variable (injected so that tests need not touch the process environment).
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Inputs of the resolution besides the table.
 #[derive(Clone, Default)]
-pub struct Overrides<'a> {
+pub(crate) struct Overrides<'a> {
     /// Version given on the command line.
-    pub flag_version: Option<&'a str>,
+    pub(crate) flag_version: Option<&'a str>,
     /// Environment lookup (injected for tests).
-    pub env: Option<EnvLookup<'a>>,
-    /// The config file.
-    pub config: Option<&'a Config>,
+    pub(crate) env: Option<EnvLookup<'a>>,
+    /// The `tools:` map of the config file, keyed by lower-case tool name.
+    pub(crate) settings: Option<&'a BTreeMap<String, ToolSettings>>,
 }
 
 impl Overrides<'_> {
@@ -380,7 +382,7 @@ impl Overrides<'_> {
 }
 
 /// `KTBX_<NAME>_<WHAT>` (`cilium-cli` → `KTBX_CILIUM_CLI_VERSION`).
-pub fn env_key(tool: &Tool, what: &str) -> String {
+pub(crate) fn env_key(tool: &Tool, what: &str) -> String {
     format!(
         "KTBX_{}_{what}",
         tool.name.to_ascii_uppercase().replace('-', "_")
@@ -408,8 +410,8 @@ fn mirrored(url: &str, mirror: Option<&str>) -> String {
 
 /// The version of `tool` for this run: flag, then env, then config, then the pin; validated.
 /// Empty (falco's chart) means the repository's latest.
-pub fn resolve_version(tool: &'static Tool, o: &Overrides<'_>) -> Result<String, ToolError> {
-    let settings = o.config.and_then(|c| c.tools.get(tool.name));
+pub(crate) fn resolve_version(tool: &'static Tool, o: &Overrides<'_>) -> Result<String, ToolError> {
+    let settings = o.settings.and_then(|c| c.get(tool.name));
     let version = o
         .flag_version
         .map(str::to_string)
@@ -423,7 +425,7 @@ pub fn resolve_version(tool: &'static Tool, o: &Overrides<'_>) -> Result<String,
 }
 
 /// The manifest URLs of `tool` at `version`, through the mirror.
-pub fn manifest_urls(tool: &'static Tool, version: &str, o: &Overrides<'_>) -> Vec<String> {
+pub(crate) fn manifest_urls(tool: &'static Tool, version: &str, o: &Overrides<'_>) -> Vec<String> {
     let mirror = o.env(MIRROR_ENV);
     tool.manifests
         .iter()
@@ -432,7 +434,7 @@ pub fn manifest_urls(tool: &'static Tool, version: &str, o: &Overrides<'_>) -> V
 }
 
 /// Resolves version and URLs of the client binary of `tool` for `platform`.
-pub fn resolve(
+pub(crate) fn resolve(
     tool: &'static Tool,
     platform: Platform,
     o: &Overrides<'_>,
@@ -449,7 +451,7 @@ pub fn resolve(
             arch: platform.arch,
         });
     }
-    let settings = o.config.and_then(|c| c.tools.get(tool.name));
+    let settings = o.settings.and_then(|c| c.get(tool.name));
     let mirror = o.env(MIRROR_ENV);
     let custom = o
         .env(&env_key(tool, "URL"))
@@ -482,7 +484,7 @@ pub fn resolve(
 }
 
 /// Whether a tool's version output names `version` (`0.31.0`, `v1.35.0`, `v3.16.2+g13654a5` all match).
-pub fn reports_version(output: &str, version: &str) -> bool {
+pub(crate) fn reports_version(output: &str, version: &str) -> bool {
     let bare = version.trim_start_matches('v');
     output
         .split(|c: char| c.is_whitespace() || c == '+' || c == ',' || c == '"')
@@ -493,7 +495,6 @@ pub fn reports_version(output: &str, version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ToolSettings;
 
     fn sums(url: &str) -> Checksum {
         Checksum::SumsFile {
@@ -510,7 +511,7 @@ mod tests {
         name: &str,
         flag: Option<&str>,
         env: &[(&str, &str)],
-        config: Option<&Config>,
+        config: Option<&BTreeMap<String, ToolSettings>>,
     ) -> Result<Resolved, ToolError> {
         let env: Vec<(String, String)> = env
             .iter()
@@ -523,7 +524,7 @@ mod tests {
             &Overrides {
                 flag_version: flag,
                 env: Some(&lookup),
-                config,
+                settings: config,
             },
         )
     }
@@ -563,8 +564,8 @@ mod tests {
 
     #[test]
     fn overrides_flag_then_env_then_config() {
-        let mut config = Config::default();
-        config.tools.insert(
+        let mut config = BTreeMap::new();
+        config.insert(
             "kind".into(),
             ToolSettings {
                 version: Some("v0.29.0".into()),
@@ -714,7 +715,7 @@ mod tests {
         name: &str,
         flag: Option<&str>,
         env: &[(&str, &str)],
-        config: Option<&Config>,
+        config: Option<&BTreeMap<String, ToolSettings>>,
     ) -> Result<String, ToolError> {
         let lookup = |k: &str| {
             env.iter()
@@ -726,7 +727,7 @@ mod tests {
             &Overrides {
                 flag_version: flag,
                 env: Some(&lookup),
-                config,
+                settings: config,
             },
         )
     }
@@ -743,8 +744,8 @@ mod tests {
             "69.3.0"
         );
         assert_eq!(version_with("falco", None, &[], None).unwrap(), "");
-        let mut config = Config::default();
-        config.tools.insert(
+        let mut config = BTreeMap::new();
+        config.insert(
             "olm".into(),
             ToolSettings {
                 version: Some("v0.29.0".into()),

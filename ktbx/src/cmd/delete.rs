@@ -4,15 +4,16 @@
 
 use std::io::Write;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use common::process::Runner;
 use regex::Regex;
 
 use crate::cli::DeleteArgs;
 use crate::cluster;
+use crate::context::Context;
 
 /// The names of `clusters` that `pattern` matches anywhere.
-pub fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
     clusters
         .iter()
         .map(String::as_str)
@@ -21,23 +22,18 @@ pub fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
 }
 
 /// Runs `ktbx delete`.
-pub fn run(
-    args: &DeleteArgs,
-    name: &str,
-    runner: &Runner,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    if !args.extra.is_empty() {
-        tracing::debug!(words = ?args.extra, "ignoring extra arguments");
-    }
-    let targets: Vec<String> = match &args.pattern {
+pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let name = ctx.name.as_deref();
+    let runner = &Runner::new(args.dry_run);
+    args.extra.ignore();
+    let targets: Vec<Option<String>> = match &args.pattern {
         Some(pattern) => {
             let re =
                 Regex::new(pattern).with_context(|| format!("invalid --pattern {pattern:?}"))?;
             let clusters = cluster::list_clusters(runner)?;
-            let found: Vec<String> = matching(&re, &clusters)
+            let found: Vec<Option<String>> = matching(&re, &clusters)
                 .into_iter()
-                .map(str::to_string)
+                .map(|c| Some(c.to_string()))
                 .collect();
             if found.is_empty() {
                 writeln!(out, "No kind cluster matches {pattern:?}")?;
@@ -45,22 +41,18 @@ pub fn run(
             found
         }
         None => {
-            if !name.is_empty() {
+            if let Some(name) = name {
                 cluster::validate_name(name)?;
             }
-            vec![name.to_string()]
+            vec![name.map(str::to_string)]
         }
     };
     for target in targets {
-        let shown = if target.is_empty() {
-            "<kind default>"
-        } else {
-            target.as_str()
-        };
+        let shown = target.as_deref().unwrap_or("<kind default>");
         writeln!(out, "Delete kind cluster {shown}")?;
         out.flush()?;
         runner
-            .run_logged(&cluster::kind_cluster_cmd("delete", &target))
+            .run_logged(&cluster::kind_cluster_cmd("delete", target.as_deref()))
             .with_context(|| format!("Error while deleting cluster {shown}"))?;
     }
     Ok(())

@@ -3,14 +3,15 @@
 use std::io::Write;
 
 use crate::cli::VersionArgs;
+use crate::context::Context;
 
 /// The version as the Go module tag would read (`v1.2.0`).
-pub fn version() -> String {
+pub(crate) fn version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The text `ktbx version` prints, without a trailing newline (as the original).
-pub fn render(quiet: bool) -> String {
+pub(crate) fn render(quiet: bool) -> String {
     if quiet {
         version()
     } else {
@@ -20,9 +21,10 @@ pub fn render(quiet: bool) -> String {
 }
 
 /// Runs `ktbx version`.
-pub fn run(args: &VersionArgs, out: &mut dyn Write) -> std::io::Result<()> {
+pub(crate) fn run(_ctx: &Context, args: &VersionArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    args.extra.ignore();
     out.write_all(render(args.quiet).as_bytes())?;
-    out.flush()
+    Ok(out.flush()?)
 }
 
 #[cfg(test)]

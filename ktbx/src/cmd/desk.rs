@@ -5,13 +5,12 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use common::process::{Cmd, Runner};
 
 use crate::cli::DeskArgs;
+use crate::context::Context;
 
-/// The desk image (the original's, unpinned as there).
-pub const DEFAULT_IMAGE: &str = "docker.io/k8sschool/k8s-toolbox:latest";
 /// Host binaries shared with the desk when present on PATH.
 const SHARED_BINARIES: [&str; 5] = ["oc", "kind", "cosign", "trivy", "docker"];
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -22,24 +21,24 @@ const BASHRC: &str = include_str!("desk.bashrc");
 
 /// What the desk command line depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeskHost {
+pub(crate) struct DeskHost {
     /// `$HOME`.
-    pub home: PathBuf,
+    pub(crate) home: PathBuf,
     /// Numeric user id.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Numeric group id.
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// Host paths of the shared binaries found on PATH, by name.
-    pub binaries: Vec<(String, PathBuf)>,
+    pub(crate) binaries: Vec<(String, PathBuf)>,
     /// Group owning the docker socket, when the socket exists.
-    pub docker_socket_gid: Option<u32>,
+    pub(crate) docker_socket_gid: Option<u32>,
     /// Whether `/usr/local/share/ca-certificates` exists (a bind mount needs its source).
-    pub ca_certificates: bool,
+    pub(crate) ca_certificates: bool,
 }
 
 impl DeskHost {
     /// Inspects this machine.
-    pub fn detect() -> anyhow::Result<Self> {
+    pub(crate) fn detect() -> anyhow::Result<Self> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
@@ -66,7 +65,7 @@ impl DeskHost {
     }
 
     /// The desk's home directory on the host.
-    pub fn homefs(&self) -> PathBuf {
+    pub(crate) fn homefs(&self) -> PathBuf {
         self.home.join(".ktbx/homefs")
     }
 }
@@ -97,7 +96,7 @@ fn bind_mount(host: &Path, container: &Path, read_only: bool) -> String {
 }
 
 /// The `docker run` command (without the final `bash` when `with_shell` is false, as the original's dry run).
-pub fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
+pub(crate) fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
     let home = &host.home;
     let mut cmd = Cmd::new("docker").args(["run", "-it", "--net=host"]);
     let same = |p: &str| (PathBuf::from(p), PathBuf::from(p));
@@ -138,7 +137,8 @@ pub fn docker_run(host: &DeskHost, image: &str, with_shell: bool) -> Cmd {
 }
 
 /// Runs `ktbx desk`.
-pub fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(_ctx: &Context, args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    args.extra.ignore();
     let host = DeskHost::detect()?;
     if args.dry_run {
         writeln!(
@@ -180,6 +180,7 @@ pub fn run(args: &DeskArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::DEFAULT_IMAGE;
 
     fn host(socket: Option<u32>) -> DeskHost {
         DeskHost {

@@ -9,19 +9,21 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::ListParams;
 
+use crate::cli::StatusArgs;
 use crate::cluster;
+use crate::context::Context;
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     /// Cluster name.
-    pub cluster: String,
+    pub(crate) cluster: String,
     /// Ready nodes and all nodes, or why they are unknown.
-    pub nodes: Result<(usize, usize), String>,
+    pub(crate) nodes: Result<(usize, usize), String>,
 }
 
 /// Renders the table.
-pub fn render(rows: &[Row]) -> String {
+pub(crate) fn render(rows: &[Row]) -> String {
     let width = rows
         .iter()
         .map(|r| r.cluster.len())
@@ -61,11 +63,11 @@ async fn node_readiness(kube: &KubeArgs, cluster: &str) -> Result<(usize, usize)
 }
 
 /// Runs `ktbx status`.
-pub async fn run(
-    kube: &KubeArgs,
-    runner: &Runner,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
+pub(crate) fn run(ctx: &Context, _args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    ctx.block_on(execute(&ctx.kube, &Runner::new(false), out))?
+}
+
+async fn execute(kube: &KubeArgs, runner: &Runner, out: &mut dyn Write) -> anyhow::Result<()> {
     let clusters = cluster::list_clusters(runner)?;
     if clusters.is_empty() {
         writeln!(out, "No kind clusters found.")?;

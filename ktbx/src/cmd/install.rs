@@ -7,26 +7,15 @@ use common::kube::KubeArgs;
 use common::process::Runner;
 
 use crate::addons::{self, Target};
-use crate::cli::{INSTALL_TIMEOUT, InstallArgs, InstallTarget, PinArgs};
+use crate::cli::{INSTALL_TIMEOUT, InstallArgs};
 use crate::client_tools::{self, Settings};
 use crate::cluster;
 use crate::config::Config;
-
-/// The version overrides given on the command line: `--pin NAME=VERSION`, then the per-tool
-/// flags (which win).
-pub fn flag_versions(pins: &PinArgs, named: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
-    let mut versions = pins.pins.clone();
-    for (name, version) in named {
-        if let Some(v) = version {
-            versions.retain(|(n, _)| n != name);
-            versions.push((name.to_string(), v.clone()));
-        }
-    }
-    versions
-}
+use crate::context::Context;
+use crate::targets::InstallTarget;
 
 /// The tool settings of an install run.
-pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
+pub(crate) fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Settings {
     let named = [
         ("kind", &args.kind_version),
         ("kubectl", &args.kubectl_version),
@@ -34,14 +23,14 @@ pub fn tool_settings(args: &InstallArgs, config: &Config, dry_run: bool) -> Sett
     ];
     Settings {
         install_dir: args.install_dir.clone(),
-        flag_versions: flag_versions(&args.pin, &named),
+        flag_versions: args.pin.versions(&named),
         config: config.clone(),
         dry_run,
     }
 }
 
 /// Fails, listing the tools, when none was given (the original printed `install called`).
-pub fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
+pub(crate) fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
     if args.targets.is_empty() {
         let names: Vec<String> = <InstallTarget as clap::ValueEnum>::value_variants()
             .iter()
@@ -56,10 +45,10 @@ pub fn require_targets(args: &InstallArgs) -> anyhow::Result<()> {
 }
 
 /// The kube context add-ons go to.
-pub fn addon_context(kube: &KubeArgs, name: &str) -> Option<String> {
+pub(crate) fn addon_context(kube: &KubeArgs, name: Option<&str>) -> Option<String> {
     kube.context
         .clone()
-        .or_else(|| (!name.is_empty()).then(|| cluster::context_of(name)))
+        .or_else(|| name.map(cluster::context_of))
 }
 
 /// The command-line name of an install target.
@@ -80,13 +69,27 @@ fn banner(target: InstallTarget) -> Option<&'static str> {
 }
 
 /// Runs `ktbx install`.
-pub async fn run(
+pub(crate) fn run(ctx: &Context, args: &InstallArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    require_targets(args)?;
+    let config = ctx.config()?;
+    let runner = Runner::new(args.dry_run);
+    ctx.block_on(execute(
+        args,
+        &ctx.kube,
+        ctx.name.as_deref(),
+        &config,
+        &runner,
+        out,
+    ))?
+}
+
+async fn execute(
     args: &InstallArgs,
     kube: &KubeArgs,
-    name: &str,
+    name: Option<&str>,
     config: &Config,
     runner: &Runner,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut targets = args.targets.clone();
     let mut seen = std::collections::HashSet::new();
@@ -131,7 +134,7 @@ mod tests {
 
     #[test]
     fn per_tool_flags_win_over_pins() {
-        let pins = PinArgs {
+        let pins = crate::cli::PinArgs {
             pins: vec![
                 ("kind".into(), "v0.29.0".into()),
                 ("olm".into(), "v0.30.0".into()),
@@ -139,7 +142,7 @@ mod tests {
         };
         let kind = Some("v0.20.0".to_string());
         assert_eq!(
-            flag_versions(&pins, &[("kind", &kind), ("helm", &None)]),
+            pins.versions(&[("kind", &kind), ("helm", &None)]),
             vec![
                 ("olm".to_string(), "v0.30.0".to_string()),
                 ("kind".to_string(), "v0.20.0".to_string())
@@ -150,12 +153,15 @@ mod tests {
     #[test]
     fn addons_target_the_named_cluster() {
         let none = KubeArgs::default();
-        assert_eq!(addon_context(&none, ""), None);
-        assert_eq!(addon_context(&none, "ci").as_deref(), Some("kind-ci"));
+        assert_eq!(addon_context(&none, None), None);
+        assert_eq!(addon_context(&none, Some("ci")).as_deref(), Some("kind-ci"));
         let explicit = KubeArgs {
             context: Some("prod".into()),
             ..KubeArgs::default()
         };
-        assert_eq!(addon_context(&explicit, "ci").as_deref(), Some("prod"));
+        assert_eq!(
+            addon_context(&explicit, Some("ci")).as_deref(),
+            Some("prod")
+        );
     }
 }

@@ -17,9 +17,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::ExistArgs;
+use crate::context::Context;
 
 /// Whether `ar` is what the user calls `wanted` (`pods`, `pod`, `Pod`, `statefulset.apps`).
-pub fn names_resource(wanted: &str, ar: &ApiResource) -> bool {
+pub(crate) fn names_resource(wanted: &str, ar: &ApiResource) -> bool {
     let wanted = wanted.to_ascii_lowercase();
     let (name, group) = match wanted.split_once('.') {
         Some((n, g)) => (n.to_string(), Some(g.to_string())),
@@ -109,11 +110,11 @@ async fn wait_for_resource(
 
 /// Runs `ktbx exist`. Its `--timeout` bounds everything, discovery and retries included;
 /// unreachable servers (TLS failure, refused connection) and refusals (401/403) fail at once.
-pub async fn run(
-    args: &ExistArgs,
-    kube: &KubeArgs,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
+pub(crate) fn run(ctx: &Context, args: &ExistArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    ctx.block_on(execute(args, &ctx.kube, out))?
+}
+
+async fn execute(args: &ExistArgs, kube: &KubeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (resource, object) = args.target().map_err(anyhow::Error::msg)?;
     let target = KubeTarget::load(kube)?;
     let client = target.client().await?;

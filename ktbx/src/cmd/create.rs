@@ -5,32 +5,34 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use common::process::{Cmd, Runner};
 
 use crate::addons::{self, Target};
-use crate::cli::{Component, CreateArgs, InstallTarget};
+use crate::cli::CreateArgs;
 use crate::cluster;
 use crate::config::{Config, KindSettings};
+use crate::context::Context;
 use crate::kind_config::{KindCluster, KubeadmApis, PortMapping};
 use crate::registry;
+use crate::targets::{Component, InstallTarget};
 
 /// Everything `create` needs besides the arguments.
-pub struct CreateEnv<'a> {
+pub(crate) struct CreateEnv<'a> {
     /// Global `--name`.
-    pub name: &'a str,
+    pub(crate) name: Option<&'a str>,
     /// Global `-v`.
-    pub verbosity: i64,
+    pub(crate) verbosity: i64,
     /// The loaded config.
-    pub config: &'a Config,
+    pub(crate) config: &'a Config,
     /// Where relative paths of the config resolve.
-    pub cwd: &'a Path,
+    pub(crate) cwd: &'a Path,
     /// `$KIND_CLUSTER_NAME`.
-    pub kind_cluster_name: Option<String>,
+    pub(crate) kind_cluster_name: Option<String>,
     /// Global `--kubeconfig` / `--context` (the context is replaced by the new cluster's).
-    pub kube: &'a common::kube::KubeArgs,
+    pub(crate) kube: &'a common::kube::KubeArgs,
     /// Runs kind, docker, helm, cilium.
-    pub runner: &'a Runner,
+    pub(crate) runner: &'a Runner,
 }
 
 /// Checks `host[:port]` of `kind.privateRegistry`.
@@ -53,7 +55,7 @@ fn validate_registry(registry: &str) -> anyhow::Result<()> {
 }
 
 /// The effective kind settings: the config file, then the flags; paths made absolute and checked.
-pub fn effective_settings(
+pub(crate) fn effective_settings(
     config: &Config,
     args: &CreateArgs,
     cwd: &Path,
@@ -99,7 +101,7 @@ fn image_minor(image: &str) -> Option<(u64, u64)> {
 
 /// Which kubeadm API versions to patch: from the node image when given, else from the kind
 /// version (kind v0.32 defaults to Kubernetes 1.36, which uses v1beta4); both when unknown.
-pub fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
+pub(crate) fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
     if let Some(minor) = image_minor(image) {
         return if minor >= (1, 36) {
             KubeadmApis::V1beta3AndV1beta4
@@ -121,7 +123,7 @@ pub fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
 }
 
 /// Components in dependency order (OLM before ArgoCD), without duplicates.
-pub fn ordered_components(components: &[Component]) -> Vec<Component> {
+pub(crate) fn ordered_components(components: &[Component]) -> Vec<Component> {
     let mut out = components.to_vec();
     out.sort();
     out.dedup();
@@ -138,20 +140,20 @@ fn component_target(c: Component) -> InstallTarget {
 }
 
 /// The `kind create cluster` command.
-pub fn kind_create_cmd(
+pub(crate) fn kind_create_cmd(
     config_path: &Path,
-    name: &str,
+    name: Option<&str>,
     image: &str,
     verbosity: i64,
     kubeconfig: Option<&Path>,
 ) -> Cmd {
-    let mut cmd = cluster::kind_cluster_cmd("create", "")
+    let mut cmd = cluster::kind_cluster_cmd("create", None)
         .arg("--config")
         .arg(config_path);
     if let Some(kubeconfig) = kubeconfig {
         cmd = cmd.arg("--kubeconfig").arg(kubeconfig);
     }
-    if !name.is_empty() {
+    if let Some(name) = name {
         cmd = cmd.args(["--name", name]);
     }
     if !image.is_empty() {
@@ -164,14 +166,28 @@ pub fn kind_create_cmd(
 }
 
 /// Runs `ktbx create`.
-pub async fn run(
+pub(crate) fn run(ctx: &Context, args: &CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let cwd = std::env::current_dir()?;
+    let runner = Runner::new(args.dry_run);
+    let env = CreateEnv {
+        name: ctx.name.as_deref(),
+        verbosity: ctx.verbosity,
+        config: &config,
+        cwd: &cwd,
+        kind_cluster_name: std::env::var("KIND_CLUSTER_NAME").ok(),
+        kube: &ctx.kube,
+        runner: &runner,
+    };
+    ctx.block_on(execute(args, &env, out))?
+}
+
+async fn execute(
     args: &CreateArgs,
     env: &CreateEnv<'_>,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if !args.extra.is_empty() {
-        tracing::debug!(words = ?args.extra, "ignoring extra arguments");
-    }
+    args.extra.ignore();
     // Validate everything before kind runs.
     let settings = effective_settings(env.config, args, env.cwd)?;
     let ports = args
@@ -181,7 +197,7 @@ pub async fn run(
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let names = cluster::cluster_names(env.name, args.count);
-    for name in names.iter().filter(|n| !n.is_empty()) {
+    for name in names.iter().flatten() {
         cluster::validate_name(name)?;
         if let Some(warning) = cluster::long_name_warning(name) {
             tracing::warn!("{warning}");
@@ -191,7 +207,7 @@ pub async fn run(
     let dry = env.runner.is_dry_run();
     let tools = crate::client_tools::Settings {
         install_dir: crate::cli::default_install_dir(),
-        flag_versions: crate::install::flag_versions(&args.pin, &[]),
+        flag_versions: args.pin.versions(&[]),
         config: env.config.clone(),
         dry_run: dry,
     };
@@ -261,9 +277,14 @@ pub async fn run(
     };
     for (index, name) in names.iter().enumerate() {
         if names.len() > 1 {
-            tracing::info!(name = %name, index = index + 1, total = names.len(), "Creating cluster");
+            tracing::info!(
+                name = name.as_deref().unwrap_or_default(),
+                index = index + 1,
+                total = names.len(),
+                "Creating cluster"
+            );
         }
-        let effective = cluster::effective_name(name, env.kind_cluster_name.as_deref());
+        let effective = cluster::effective_name(name.as_deref(), env.kind_cluster_name.as_deref());
         if existing.contains(&effective) {
             if args.if_not_exists {
                 writeln!(out, "Cluster {effective} already exists")?;
@@ -275,9 +296,9 @@ pub async fn run(
                 );
             }
             env.runner
-                .run_logged(&cluster::kind_cluster_cmd("delete", &effective))?;
+                .run_logged(&cluster::kind_cluster_cmd("delete", Some(&effective)))?;
         }
-        create_one(args, env, &plan, name, &effective, out).await?;
+        create_one(args, env, &plan, name.as_deref(), &effective, out).await?;
     }
     Ok(())
 }
@@ -296,9 +317,9 @@ async fn create_one(
     args: &CreateArgs,
     env: &CreateEnv<'_>,
     plan: &Plan,
-    name: &str,
+    name: Option<&str>,
     effective: &str,
-    out: &mut (dyn Write + Send),
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Plan {
         settings,
@@ -381,7 +402,7 @@ async fn create_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cni;
+    use crate::targets::Cni;
 
     fn args() -> CreateArgs {
         CreateArgs {
@@ -397,7 +418,7 @@ mod tests {
             timeout: None,
             pin: crate::cli::PinArgs::default(),
             dry_run: false,
-            extra: vec![],
+            extra: crate::cli::ExtraWords::default(),
         }
     }
 
@@ -498,7 +519,7 @@ mod tests {
     fn kind_argv() {
         let line = kind_create_cmd(
             Path::new("/t/kind-config.yaml"),
-            "x",
+            Some("x"),
             "kindest/node:v1.35.0",
             2,
             None,
@@ -509,7 +530,7 @@ mod tests {
             "kind create cluster --config /t/kind-config.yaml --name x --image kindest/node:v1.35.0 --verbosity 2"
         );
         assert_eq!(
-            kind_create_cmd(Path::new("/c"), "", "", 0, Some(Path::new("/k"))).to_shell_line(),
+            kind_create_cmd(Path::new("/c"), None, "", 0, Some(Path::new("/k"))).to_shell_line(),
             "kind create cluster --config /c --kubeconfig /k"
         );
     }
