@@ -3,40 +3,35 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use anyhow::{Context as _, bail};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::discovery::ApiResource;
 use kube::runtime::watcher;
 
 use common::process::Runner;
 
-use crate::Context;
 use crate::cli::{Backend, RunArgs};
 use crate::config::{FinkConfig, parse_go_bool};
-use crate::jaas::{jaas_secret, jaas_text};
+use crate::context::{Context, block_on_kube};
+use crate::kafka::apply_jaas_secret;
+use crate::kube_api::{FIELD_MANAGER, api_error};
 use crate::night::resolve_night;
-use crate::spark_application::{self, DEFAULT_SPARK_VERSION, application_name};
+use crate::spark_application::{
+    self, DEFAULT_SPARK_VERSION, application_name, spark_application_resource,
+};
 use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
 use common::kube::retry::retry_transient;
 use common::kube::wait::{Check, watch_until};
 use common::kube::{Deadline, KubeTarget};
 
-/// Field manager of every server-side apply (the original's, so objects it created stay ours).
-pub const FIELD_MANAGER: &str = "application/apply-patch";
-/// Default namespace of the Kafka cluster.
-pub const DEFAULT_KAFKA_NAMESPACE: &str = "kafka";
-/// Default name of the Kafka user (and of its Secret).
-pub const DEFAULT_KAFKA_USER: &str = "fink-producer";
-
 /// Runs `finkctl run`.
-pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = ctx.config(true)?;
     tracing::info!("Current finkctl configuration:\n{}", config.redacted_yaml());
     let Some(task) = args.task else {
@@ -58,8 +53,10 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     };
     let job = build_job(&config, &request)?;
     match args.backend {
-        Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job, &night, args.timeout),
-        Backend::SparkOperator => spark_operator(ctx, &config, &target, &job, args.timeout),
+        Backend::SparkSubmit => {
+            spark_submit(ctx, &config, &target, &job, &night, args.timeout, out)
+        }
+        Backend::SparkOperator => spark_operator(ctx, &config, &target, &job, args.timeout, out),
     }
 }
 
@@ -80,19 +77,21 @@ fn spark_submit(
     job: &SparkJob,
     night: &str,
     timeout: Duration,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if ctx.dry_run {
         let template = job
             .kafka_jaas
             .then(|| temp_dir_name(&std::env::temp_dir()).join(POD_TEMPLATE));
-        print!(
+        write!(
+            out,
             "{}",
             SparkSubmit::new(job, target.server(), template.as_deref()).to_text()
-        );
+        )?;
         return Ok(());
     }
     let template_dir = if job.kafka_jaas {
-        crate::block_on_kube(
+        block_on_kube(
             target,
             Deadline::after(timeout),
             "applying the JAAS Secret",
@@ -115,7 +114,7 @@ fn spark_submit(
     // spark-submit (pyspark 4) exits 0 even when the driver failed: its pod says how it ended.
     let what = format!("reading how driver pod {}/{driver} ended", job.namespace);
     let deadline = Deadline::after(timeout);
-    crate::block_on_kube(target, deadline, &what, async {
+    block_on_kube(target, deadline, &what, async {
         driver_outcome(target, &job.namespace, &driver, deadline).await
     })
     .with_context(|| format!("spark-submit for {} returned", job.task.name()))
@@ -230,19 +229,21 @@ fn spark_operator(
     target: &KubeTarget,
     job: &SparkJob,
     timeout: Duration,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let spark_version = config.string_or("run.spark_version", DEFAULT_SPARK_VERSION)?;
     let manifest = spark_application::render(job, &spark_version);
     if ctx.dry_run {
         let shown = spark_application::redacted(manifest, job);
-        print!(
+        write!(
+            out,
             "{}",
             serde_saphyr::to_string(&shown).context("cannot print the manifest")?
-        );
+        )?;
         return Ok(());
     }
     let what = format!("applying SparkApplication {}", application_name(job));
-    crate::block_on_kube(target, Deadline::after(timeout), &what, async {
+    block_on_kube(target, Deadline::after(timeout), &what, async {
         if job.kafka_jaas {
             apply_jaas_secret(config, target).await?;
         }
@@ -256,73 +257,14 @@ fn spark_operator(
             api.patch(&name, &params, &patch)
         })
         .await
-        .map_err(crate::api_error)
+        .map_err(api_error)
         .with_context(|| format!("cannot apply SparkApplication {}/{name}", job.namespace))?;
-        println!("sparkapplication.sparkoperator.k8s.io/{name} serverside-applied");
+        writeln!(
+            out,
+            "sparkapplication.sparkoperator.k8s.io/{name} serverside-applied"
+        )?;
         anyhow::Ok(())
     })
-}
-
-/// The SparkApplication API resource.
-pub fn spark_application_resource() -> ApiResource {
-    ApiResource {
-        group: "sparkoperator.k8s.io".into(),
-        version: "v1beta2".into(),
-        api_version: spark_application::API_VERSION.into(),
-        kind: "SparkApplication".into(),
-        plural: "sparkapplications".into(),
-    }
-}
-
-/// Reads the Kafka user's password from its Secret (`kafka/fink-producer`, key `password`).
-pub async fn kafka_password(config: &FinkConfig, target: &KubeTarget) -> anyhow::Result<String> {
-    let namespace = config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?;
-    let name = config.string_or("kafka.user_secret", DEFAULT_KAFKA_USER)?;
-    let api: Api<Secret> = Api::namespaced(target.client().await?, &namespace);
-    let secret = retry_transient(&format!("reading Secret {namespace}/{name}"), || {
-        api.get(&name)
-    })
-    .await
-    .map_err(crate::api_error)
-    .with_context(|| {
-        format!("cannot read the Kafka password from Secret {namespace}/{name}: pass it explicitly")
-    })?;
-    let bytes = secret
-        .data
-        .and_then(|mut d| d.remove("password"))
-        .with_context(|| format!("Secret {namespace}/{name} has no key \"password\""))?;
-    String::from_utf8(bytes.0)
-        .with_context(|| format!("Secret {namespace}/{name}: the password is not UTF-8"))
-}
-
-/// Server-side applies the JAAS Secret in the target namespace.
-pub async fn apply_secret(
-    target: &KubeTarget,
-    username: &str,
-    password: &str,
-) -> anyhow::Result<()> {
-    let namespace = target.namespace();
-    let secret = jaas_secret(namespace, &jaas_text(username, password));
-    let api: Api<Secret> = Api::namespaced(target.client().await?, namespace);
-    let params = PatchParams::apply(FIELD_MANAGER);
-    let patch = Patch::Apply(&secret);
-    retry_transient(&format!("applying Secret {JAAS_SECRET}"), || {
-        api.patch(JAAS_SECRET, &params, &patch)
-    })
-    .await
-    .map_err(crate::api_error)
-    .with_context(|| format!("cannot apply Secret {namespace}/{JAAS_SECRET}"))?;
-    tracing::info!(namespace, "Secret {JAAS_SECRET} applied");
-    Ok(())
-}
-
-async fn apply_jaas_secret(config: &FinkConfig, target: &KubeTarget) -> anyhow::Result<()> {
-    let username = config.string_or("distribution.kafka.username", DEFAULT_KAFKA_USER)?;
-    let mut password = config.string("distribution.kafka.password")?;
-    if password.is_empty() {
-        password = kafka_password(config, target).await?;
-    }
-    apply_secret(target, &username, &password).await
 }
 
 const POD_TEMPLATE: &str = "executor-pod-template.yaml";
