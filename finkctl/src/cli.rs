@@ -74,21 +74,29 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct VersionArgs {}
 
-/// Arguments of `run`.
+/// The night flags of `run` and `s3`.
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub(crate) struct NightArgs {
     /// Night to process, YYYYMMDD; overrides run.night, replaces {{.Night}} in finkctl.yaml
     #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
     pub(crate) night: Option<String>,
+    /// Use today's UTC date as the night; takes precedence over --night
+    #[arg(short = 't', long, global = true)]
+    pub(crate) tonight: bool,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The night to process.
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
     /// Fink-broker image; overrides run.image
     #[arg(short = 'i', long, global = true, value_parser = common::image_ref::checked)]
     pub(crate) image: Option<String>,
     /// Run without the science modules (also set by NOSCIENCE=true)
     #[arg(short = 'n', long, global = true)]
     pub(crate) noscience: bool,
-    /// Use today's UTC date as the night; takes precedence over --night
-    #[arg(short = 't', long, global = true)]
-    pub(crate) tonight: bool,
     /// How to launch the task
     #[arg(long, global = true, value_enum, default_value_t = Backend::SparkSubmit)]
     pub(crate) backend: Backend,
@@ -113,12 +121,9 @@ pub(crate) enum Backend {
 /// Arguments of `s3`.
 #[derive(Debug, Args)]
 pub(crate) struct S3Args {
-    /// Night, YYYYMMDD, for {{.Night}} in s3.bucket; overrides run.night
-    #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
-    pub(crate) night: Option<String>,
-    /// Use today's UTC date as the night
-    #[arg(short = 't', long, global = true)]
-    pub(crate) tonight: bool,
+    /// The night of {{.Night}} in s3.bucket.
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
     /// The S3 action; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
     pub(crate) command: Option<S3Command>,
@@ -139,8 +144,8 @@ pub(crate) struct CreateSecretsArgs {
     #[arg(short = 'k', long, default_value = "fink-producer")]
     pub(crate) kafka_username: String,
     /// Kafka password (default: read from the Kafka user's Secret)
-    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
-    pub(crate) kafka_password: String,
+    #[arg(short = 'p', long)]
+    pub(crate) kafka_password: Option<String>,
     /// Time allowed for the whole command, waiting for the namespace to exist included (Go
     /// duration)
     #[arg(long, default_value = "120s", value_parser = common::duration::parse_duration)]
@@ -299,7 +304,22 @@ mod tests {
         let Command::S3(s3) = cli.command else {
             panic!()
         };
-        assert_eq!(s3.night.as_deref(), Some("20240101"));
+        assert_eq!(s3.night.night.as_deref(), Some("20240101"));
+        // One night group for both commands: -N and -t before or after the subcommand.
+        for args in [
+            &["finkctl", "run", "-t", "s2r", "-N", "20240102"][..],
+            &["finkctl", "s3", "-N", "20240102", "mb", "-t"],
+        ] {
+            let night = match parse(args).command {
+                Command::Run(run) => run.night,
+                Command::S3(s3) => s3.night,
+                _ => panic!("{args:?}"),
+            };
+            assert_eq!(
+                (night.night.as_deref(), night.tonight),
+                (Some("20240102"), true)
+            );
+        }
     }
 
     #[test]
@@ -340,10 +360,10 @@ mod tests {
         assert_eq!(
             (
                 c.kafka_username.as_str(),
-                c.kafka_password.as_str(),
+                c.kafka_password.as_deref(),
                 c.timeout
             ),
-            ("fink-producer", "", Duration::from_secs(120))
+            ("fink-producer", None, Duration::from_secs(120))
         );
         assert!(Cli::try_parse_from(["finkctl", "wait", "topics", "--timeout", "ten"]).is_err());
     }

@@ -45,10 +45,10 @@ pub(crate) fn run(
     }
     let deadline = Deadline::after(args.timeout);
     block_on_kube(&target, deadline, "creating the JAAS Secret", async {
-        let password = if args.kafka_password.is_empty() {
-            kafka_password(&config, &target).await?
-        } else {
-            args.kafka_password.clone()
+        // `-p ""` is no password, as in the original: read it from the Kafka user's Secret.
+        let password = match args.kafka_password.as_deref().filter(|p| !p.is_empty()) {
+            Some(password) => password.to_string(),
+            None => kafka_password(&config, &target).await?,
         };
         wait_for_namespace(&target, deadline).await?;
         apply_secret(&target, &args.kafka_username, &password).await

@@ -38,8 +38,8 @@ pub(crate) fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> anyhow:
         return Ok(());
     };
     let night = resolve_night(
-        args.tonight,
-        args.night.as_deref(),
+        args.night.tonight,
+        args.night.night.as_deref(),
         &config.string("run.night")?,
     )?;
     let noscience = args.noscience || noscience_from_env()?;

@@ -23,8 +23,8 @@ pub(crate) fn run(ctx: &Context, args: &S3Args, out: &mut dyn Write) -> anyhow::
     let template = config.string("s3.bucket")?;
     let bucket = if template.contains("{{") {
         let night = resolve_night(
-            args.tonight,
-            args.night.as_deref(),
+            args.night.tonight,
+            args.night.night.as_deref(),
             &config.string("run.night")?,
         )?;
         render_night("s3.bucket", &template, &night)?
