@@ -4,9 +4,10 @@
 //! in `cmd/<command>.rs`. It exposes [`cli`] (for `xtask`'s man pages and completions) and [`run`];
 //! everything else is private. One-way layers, each importing only from those below it:
 //! `main` → `lib` (dispatch) → `cmd::<command>` (plus `cli` and `context`) → domain modules
-//! (`config`, `jaas`, `kafka`, `kube_api`, `night`, `s3`, `sigv4`, `spark_application`,
-//! `spark_job`, `spark_submit`, `template`, `topics`) → `common`. Commands write to the `out` they
-//! are given and to the context's diagnostics stream, never with print macros.
+//! (`config`, `jaas`, `kafka`, `kube_api`, `night`, `pod_template`, `s3`, `sigv4`,
+//! `spark_application`, `spark_driver`, `spark_job`, `spark_submit`, `template`, `topics`) →
+//! `common`. Commands write to the `out` they are given and to the context's diagnostics stream,
+//! never with print macros.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -18,9 +19,11 @@ mod jaas;
 mod kafka;
 mod kube_api;
 mod night;
+mod pod_template;
 mod s3;
 mod sigv4;
 mod spark_application;
+mod spark_driver;
 mod spark_job;
 mod spark_submit;
 mod template;

@@ -1,17 +1,13 @@
 //! `finkctl run [task]`: log the configuration, or launch a Fink task with spark-submit (blocking,
 //! like the original) or as a spark-operator SparkApplication.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::runtime::watcher;
 
 use common::process::Runner;
 
@@ -21,13 +17,14 @@ use crate::context::{Context, block_on_kube};
 use crate::kafka::apply_jaas_secret;
 use crate::kube_api::{FIELD_MANAGER, api_error};
 use crate::night::resolve_night;
+use crate::pod_template::{POD_TEMPLATE, PodTemplateDir, temp_dir_name};
 use crate::spark_application::{
     self, DEFAULT_SPARK_VERSION, application_name, spark_application_resource,
 };
-use crate::spark_job::{JAAS_MOUNT_PATH, JAAS_SECRET, JobRequest, SparkJob, build_job};
+use crate::spark_driver::{driver_outcome, driver_pod_name};
+use crate::spark_job::{JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
 use common::kube::retry::retry_transient;
-use common::kube::wait::{Check, watch_until};
 use common::kube::{Deadline, KubeTarget};
 
 /// Runs `finkctl run`.
@@ -145,84 +142,6 @@ fn submission(
     Ok(cmd)
 }
 
-/// `<task>-<night>-<8 hex digits>-driver`.
-fn driver_pod_name(job: &SparkJob, night: &str) -> String {
-    let random = RandomState::new().build_hasher().finish() as u32;
-    format!("{}-{night}-{random:08x}-driver", job.task.name())
-}
-
-/// Waits until the driver pod has ended (it has once spark-submit returned, but its status may
-/// lag) and fails unless it Succeeded, naming the container, reason and exit code.
-async fn driver_outcome(
-    target: &KubeTarget,
-    namespace: &str,
-    name: &str,
-    deadline: Deadline,
-) -> anyhow::Result<()> {
-    let api: Api<Pod> = Api::namespaced(target.client().await?, namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let what = format!("driver pod {namespace}/{name} to end");
-    let pods = watch_until(
-        api,
-        (),
-        config,
-        deadline.remaining(),
-        &what,
-        |pods: &[Pod]| match pods.first().and_then(pod_phase) {
-            Some("Succeeded" | "Failed") => Check::Done,
-            _ => Check::Pending,
-        },
-    )
-    .await?;
-    let pod = pods.first().context("the driver pod disappeared")?;
-    if pod_phase(pod) == Some("Succeeded") {
-        return Ok(());
-    }
-    bail!(
-        "the driver pod {namespace}/{name} failed: {}",
-        driver_failure(pod)
-    )
-}
-
-fn pod_phase(pod: &Pod) -> Option<&str> {
-    pod.status.as_ref()?.phase.as_deref()
-}
-
-/// Why a pod failed: each container that ended badly (`container spark-kubernetes-driver:
-/// OOMKilled, exit code 137`), else the pod's reason and message.
-fn driver_failure(pod: &Pod) -> String {
-    let status = pod.status.as_ref();
-    let containers: Vec<String> = status
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|c| {
-            let ended = c.state.as_ref()?.terminated.as_ref()?;
-            (ended.exit_code != 0).then(|| {
-                let reason = ended.reason.as_deref().unwrap_or("Error");
-                let mut text = format!(
-                    "container {}: {reason}, exit code {}",
-                    c.name, ended.exit_code
-                );
-                if let Some(message) = ended.message.as_deref().filter(|m| !m.trim().is_empty()) {
-                    text.push_str(&format!(" ({})", message.trim()));
-                }
-                text
-            })
-        })
-        .collect();
-    if !containers.is_empty() {
-        return containers.join("; ");
-    }
-    let reason = status
-        .and_then(|s| s.reason.as_deref())
-        .unwrap_or("no reason given");
-    match status.and_then(|s| s.message.as_deref()) {
-        Some(message) => format!("{reason}: {message}"),
-        None => reason.to_string(),
-    }
-}
-
 fn spark_operator(
     ctx: &Context,
     config: &FinkConfig,
@@ -265,87 +184,4 @@ fn spark_operator(
         )?;
         anyhow::Ok(())
     })
-}
-
-const POD_TEMPLATE: &str = "executor-pod-template.yaml";
-
-/// A `fink-broker-<digits>` directory holding the executor pod template; removed on drop.
-struct PodTemplateDir {
-    path: PathBuf,
-}
-
-impl PodTemplateDir {
-    fn create() -> anyhow::Result<Self> {
-        let base = std::env::temp_dir();
-        loop {
-            let path = temp_dir_name(&base);
-            match std::fs::create_dir(&path) {
-                Ok(()) => {
-                    // Owned from here on: dropped (and removed) if the template cannot be written.
-                    let dir = Self { path };
-                    let file = dir.path.join(POD_TEMPLATE);
-                    std::fs::write(&file, executor_pod_template())
-                        .with_context(|| format!("cannot write {}", file.display()))?;
-                    return Ok(dir);
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(err) => {
-                    return Err(err).with_context(|| format!("cannot create {}", path.display()));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for PodTemplateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// `<base>/fink-broker-<decimal digits>`, as Go's `os.MkdirTemp`.
-fn temp_dir_name(base: &Path) -> PathBuf {
-    let random = RandomState::new().build_hasher().finish() as u32;
-    base.join(format!("fink-broker-{random}"))
-}
-
-/// Executor pod template mounting the JAAS Secret.
-fn executor_pod_template() -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: spark-kubernetes-executor\n    volumeMounts:\n    - name: kafka-secret\n      mountPath: {JAAS_MOUNT_PATH}\n      readOnly: true\n  volumes:\n  - name: kafka-secret\n    secret:\n      secretName: {JAAS_SECRET}\n"
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_dir_suffix_is_decimal_digits() {
-        let name = temp_dir_name(Path::new("/tmp"));
-        let suffix = name
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .strip_prefix("fink-broker-")
-            .unwrap();
-        assert!(
-            !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()),
-            "{suffix}"
-        );
-    }
-
-    #[test]
-    fn pod_template_mounts_the_secret() {
-        let pod: serde_json::Value = serde_saphyr::from_str(&executor_pod_template()).unwrap();
-        assert_eq!(
-            pod["spec"]["volumes"][0]["secret"]["secretName"],
-            "fink-kafka-jaas"
-        );
-        assert_eq!(
-            pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
-            "/etc/fink-broker"
-        );
-    }
 }
