@@ -9,6 +9,9 @@ use common::cli::{CompletionArgs, Verbosity};
 
 use common::kube::KubeArgs;
 
+use crate::spark_job::Task;
+use crate::topics::TopicSource;
+
 const LONG_ABOUT: &str = "\
 Command-line tool for managing and interacting with the Fink broker and its components on Spark over Kubernetes
 
@@ -22,32 +25,32 @@ then (3) $HOME/.finkctl. --config and --secret name the files explicitly.";
 pub struct Cli {
     /// Log level.
     #[command(flatten)]
-    pub verbosity: Verbosity,
+    pub(crate) verbosity: Verbosity,
     /// Only print what would be done (command line, manifest or action); change nothing
     #[arg(long, global = true)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// S3 service URL, with or without scheme (overrides s3.endpoint)
     #[arg(long, global = true, value_name = "URL")]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// Main configuration file (instead of searching for finkctl.yaml)
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Secret configuration file (instead of searching for finkctl.secret.yaml)
     #[arg(long, global = true, value_name = "FILE")]
-    pub secret: Option<PathBuf>,
+    pub(crate) secret: Option<PathBuf>,
     /// Kubernetes access.
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub(crate) kube: KubeArgs,
     /// The command to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The commands of `finkctl`.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print the version of finkctl
-    Version,
+    Version(VersionArgs),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
     /// Display Fink-broker parameters, for running it on Spark over Kubernetes
@@ -67,93 +70,68 @@ pub enum Command {
     Wait(WaitArgs),
 }
 
-/// Arguments of `run`.
+/// Arguments of `version` (none).
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct VersionArgs {}
+
+/// The night flags of `run` and `s3`.
+#[derive(Debug, Args)]
+pub(crate) struct NightArgs {
     /// Night to process, YYYYMMDD; overrides run.night, replaces {{.Night}} in finkctl.yaml
     #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
-    pub night: Option<String>,
-    /// Fink-broker image; overrides run.image
-    #[arg(short = 'i', long, global = true, value_parser = common::image_ref::checked)]
-    pub image: Option<String>,
-    /// Run without the science modules (also set by NOSCIENCE=true)
-    #[arg(short = 'n', long, global = true)]
-    pub noscience: bool,
+    pub(crate) night: Option<String>,
     /// Use today's UTC date as the night; takes precedence over --night
     #[arg(short = 't', long, global = true)]
-    pub tonight: bool,
+    pub(crate) tonight: bool,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The night to process.
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
+    /// Fink-broker image; overrides run.image
+    #[arg(short = 'i', long, global = true, value_parser = common::image_ref::checked)]
+    pub(crate) image: Option<String>,
+    /// Run without the science modules (also set by NOSCIENCE=true)
+    #[arg(short = 'n', long, global = true)]
+    pub(crate) noscience: bool,
     /// How to launch the task
     #[arg(long, global = true, value_enum, default_value_t = Backend::SparkSubmit)]
-    pub backend: Backend,
+    pub(crate) backend: Backend,
     /// Time allowed for the Kubernetes API calls, retries included (the JAAS Secret, the
     /// SparkApplication, the driver pod's outcome); spark-submit itself is not bounded
     #[arg(long, global = true, default_value = "60s", value_parser = common::duration::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The task to launch; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
-    pub task: Option<Task>,
+    pub(crate) task: Option<Task>,
 }
 
 /// How `run <task>` launches the Spark job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// Run spark-submit (blocks until the job ends)
     SparkSubmit,
     /// Apply a spark-operator SparkApplication (sparkoperator.k8s.io/v1beta2)
     SparkOperator,
 }
 
-/// The Fink tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
-pub enum Task {
-    /// Launch Stream2raw service on Spark over Kubernetes
-    #[command(alias = "s2r")]
-    Stream2raw,
-    /// Launch Raw2science service on Spark over Kubernetes
-    #[command(alias = "r")]
-    Raw2science,
-    /// Launch Distribution service on Spark over Kubernetes
-    #[command(aliases = ["d", "dis"])]
-    Distribution,
-}
-
-impl Task {
-    /// The task's config section and name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Stream2raw => "stream2raw",
-            Task::Raw2science => "raw2science",
-            Task::Distribution => "distribution",
-        }
-    }
-
-    /// The fink-broker script of the task.
-    pub fn script(self) -> &'static str {
-        match self {
-            Task::Stream2raw => "stream2raw.py",
-            Task::Raw2science => "raw2science.py",
-            Task::Distribution => "distribute.py",
-        }
-    }
-}
-
 /// Arguments of `s3`.
 #[derive(Debug, Args)]
-pub struct S3Args {
-    /// Night, YYYYMMDD, for {{.Night}} in s3.bucket; overrides run.night
-    #[arg(short = 'N', long, global = true, value_name = "YYYYMMDD")]
-    pub night: Option<String>,
-    /// Use today's UTC date as the night
-    #[arg(short = 't', long, global = true)]
-    pub tonight: bool,
+pub(crate) struct S3Args {
+    /// The night of {{.Night}} in s3.bucket.
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
     /// The S3 action; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
-    pub command: Option<S3Command>,
+    pub(crate) command: Option<S3Command>,
 }
 
 /// S3 actions.
 #[derive(Debug, Clone, Copy, Subcommand)]
-pub enum S3Command {
+pub(crate) enum S3Command {
     /// Create the Fink broker bucket (object lock enabled) if it does not exist
     #[command(alias = "mb")]
     Makebucket,
@@ -161,62 +139,49 @@ pub enum S3Command {
 
 /// Arguments of `createsecrets`.
 #[derive(Debug, Args)]
-pub struct CreateSecretsArgs {
+pub(crate) struct CreateSecretsArgs {
     /// Kafka username
     #[arg(short = 'k', long, default_value = "fink-producer")]
-    pub kafka_username: String,
+    pub(crate) kafka_username: String,
     /// Kafka password (default: read from the Kafka user's Secret)
-    #[arg(short = 'p', long, default_value = "", hide_default_value = true)]
-    pub kafka_password: String,
+    #[arg(short = 'p', long)]
+    pub(crate) kafka_password: Option<String>,
     /// Time allowed for the whole command, waiting for the namespace to exist included (Go
     /// duration)
     #[arg(long, default_value = "120s", value_parser = common::duration::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Arguments of `delete`.
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// Delete Spark pods of every namespace, not only the current one
     #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
+    pub(crate) all_namespaces: bool,
     /// Time allowed for the whole command, retries included (Go duration)
     #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Arguments of `get`.
 #[derive(Debug, Args)]
-pub struct GetArgs {
+pub(crate) struct GetArgs {
     /// What to get.
     #[command(subcommand)]
-    pub what: GetCommand,
+    pub(crate) what: GetCommand,
 }
 
 /// Resources `get` can show.
 #[derive(Debug, Subcommand)]
-pub enum GetCommand {
+pub(crate) enum GetCommand {
     /// List the Kafka topics produced by the fink-broker
     #[command(aliases = ["to", "topics"])]
     Topic(TopicArgs),
 }
 
-/// How topics are listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TopicSource {
-    /// wait topics: watch KafkaTopic resources when their CRD is served, and run
-    /// kafka-topics.sh every --interval as well (topics the broker creates itself have no
-    /// KafkaTopic resource with Strimzi's unidirectional topic operator); get topics: exec
-    Auto,
-    /// Run kafka-topics.sh in the Kafka broker pod
-    Exec,
-    /// List Strimzi KafkaTopic resources
-    Crd,
-}
-
 /// Output formats of `get topics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// The original's text
     Text,
     /// A JSON array of topic names
@@ -225,32 +190,32 @@ pub enum OutputFormat {
 
 /// Arguments shared by `get topics` and `wait topics`.
 #[derive(Debug, Clone, Args)]
-pub struct TopicArgs {
+pub(crate) struct TopicArgs {
     /// Where topic names come from
     #[arg(long, value_enum, default_value_t = TopicSource::Exec)]
-    pub source: TopicSource,
+    pub(crate) source: TopicSource,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    pub(crate) output: OutputFormat,
     /// Time allowed for the whole command, retries included (Go duration)
     #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Arguments of `wait`.
 #[derive(Debug, Args)]
-pub struct WaitArgs {
+pub(crate) struct WaitArgs {
     /// Total time to wait, every Kubernetes call and retry included (Go duration)
     #[arg(long, global = true, default_value = "10s", value_parser = common::duration::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// What to wait for.
     #[command(subcommand)]
-    pub what: WaitCommand,
+    pub(crate) what: WaitCommand,
 }
 
 /// Conditions `wait` can wait for.
 #[derive(Debug, Subcommand)]
-pub enum WaitCommand {
+pub(crate) enum WaitCommand {
     /// Wait for the fink-broker Kafka topics to be created
     #[command(aliases = ["to", "topics"])]
     Topic(WaitTopicArgs),
@@ -261,28 +226,28 @@ pub enum WaitCommand {
 
 /// Arguments of `wait topics`.
 #[derive(Debug, Args)]
-pub struct WaitTopicArgs {
+pub(crate) struct WaitTopicArgs {
     /// Number of fink topics expected
     #[arg(short = 'e', long, default_value_t = 10)]
-    pub expected: usize,
+    pub(crate) expected: usize,
     /// Succeed when at least --expected topics exist (default: exactly)
     #[arg(long)]
-    pub at_least: bool,
+    pub(crate) at_least: bool,
     /// Where topic names come from
     #[arg(long, value_enum, default_value_t = TopicSource::Auto)]
-    pub source: TopicSource,
+    pub(crate) source: TopicSource,
     /// Pause between the end of one run of kafka-topics.sh and the start of the next (Go
     /// duration, at least 100ms; one run at a time); KafkaTopic resources are watched
     #[arg(long, default_value = "2s", value_parser = common::duration::parse_duration)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
 }
 
 /// Arguments of `wait tasks`.
 #[derive(Debug, Args)]
-pub struct WaitTaskArgs {
+pub(crate) struct WaitTaskArgs {
     /// Minimum number of pods per Spark role (driver, executor)
     #[arg(short = 'e', long, default_value_t = 3)]
-    pub expected: usize,
+    pub(crate) expected: usize,
 }
 
 #[cfg(test)]
@@ -339,7 +304,22 @@ mod tests {
         let Command::S3(s3) = cli.command else {
             panic!()
         };
-        assert_eq!(s3.night.as_deref(), Some("20240101"));
+        assert_eq!(s3.night.night.as_deref(), Some("20240101"));
+        // One night group for both commands: -N and -t before or after the subcommand.
+        for args in [
+            &["finkctl", "run", "-t", "s2r", "-N", "20240102"][..],
+            &["finkctl", "s3", "-N", "20240102", "mb", "-t"],
+        ] {
+            let night = match parse(args).command {
+                Command::Run(run) => run.night,
+                Command::S3(s3) => s3.night,
+                _ => panic!("{args:?}"),
+            };
+            assert_eq!(
+                (night.night.as_deref(), night.tonight),
+                (Some("20240102"), true)
+            );
+        }
     }
 
     #[test]
@@ -380,10 +360,10 @@ mod tests {
         assert_eq!(
             (
                 c.kafka_username.as_str(),
-                c.kafka_password.as_str(),
+                c.kafka_password.as_deref(),
                 c.timeout
             ),
-            ("fink-producer", "", Duration::from_secs(120))
+            ("fink-producer", None, Duration::from_secs(120))
         );
         assert!(Cli::try_parse_from(["finkctl", "wait", "topics", "--timeout", "ten"]).is_err());
     }

@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 /// Name of the main configuration file.
-pub const CONFIG_FILE: &str = "finkctl.yaml";
+pub(crate) const CONFIG_FILE: &str = "finkctl.yaml";
 /// Name of the secret configuration file, deep-merged over the main one.
-pub const SECRET_FILE: &str = "finkctl.secret.yaml";
+pub(crate) const SECRET_FILE: &str = "finkctl.secret.yaml";
 
 /// Keys whose values are never shown.
 const SECRET_KEYS: &[&str] = &["s3.id", "s3.secret", "distribution.kafka.password"];
@@ -81,7 +81,7 @@ const KNOWN_KEYS: &[&str] = &[
 
 /// A configuration problem.
 #[derive(Debug, Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// A required file was not found in any searched place.
     #[error(
         "{file} not found (searched {searched}): set FINKCONFIG to the directory that holds it, or pass --{flag} <file>"
@@ -109,22 +109,22 @@ pub enum ConfigError {
 
 /// Where to look for the files: explicit paths from the flags, and the search environment.
 #[derive(Debug, Clone, Default)]
-pub struct ConfigSources {
+pub(crate) struct ConfigSources {
     /// `--config <file>`.
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// `--secret <file>`.
-    pub secret: Option<PathBuf>,
+    pub(crate) secret: Option<PathBuf>,
     /// `$FINKCONFIG`: when set, the only place searched (a directory, or a file).
-    pub finkconfig: Option<OsString>,
+    pub(crate) finkconfig: Option<OsString>,
     /// The working directory.
-    pub cwd: PathBuf,
+    pub(crate) cwd: PathBuf,
     /// `$HOME`.
-    pub home: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
 }
 
 impl ConfigSources {
     /// Sources from the flags and the process environment.
-    pub fn from_env(config: Option<PathBuf>, secret: Option<PathBuf>) -> Self {
+    pub(crate) fn from_env(config: Option<PathBuf>, secret: Option<PathBuf>) -> Self {
         Self {
             config,
             secret,
@@ -174,14 +174,14 @@ impl ConfigSources {
 
 /// The merged configuration, keys in lower case.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FinkConfig {
+pub(crate) struct FinkConfig {
     tree: Map<String, Value>,
 }
 
 impl FinkConfig {
     /// Finds, reads and merges both files. With `required`, a file that is not found is an
     /// error (commands that build Spark jobs need them); otherwise missing files mean defaults.
-    pub fn load(sources: &ConfigSources, required: bool) -> Result<Self, ConfigError> {
+    pub(crate) fn load(sources: &ConfigSources, required: bool) -> Result<Self, ConfigError> {
         let main = sources.locate(
             sources.config.as_ref(),
             CONFIG_FILE,
@@ -206,7 +206,8 @@ impl FinkConfig {
     }
 
     /// Merges YAML texts in order (tests and embedding); later documents win.
-    pub fn from_yaml_texts(texts: &[&str]) -> Result<Self, ConfigError> {
+    #[cfg(test)]
+    pub(crate) fn from_yaml_texts(texts: &[&str]) -> Result<Self, ConfigError> {
         let mut config = Self { tree: Map::new() };
         for text in texts {
             let origin = Path::new("<inline>");
@@ -224,7 +225,7 @@ impl FinkConfig {
     }
 
     /// Sets `key` (dotted) to a string, e.g. `s3.endpoint` from `--endpoint`.
-    pub fn set_string(&mut self, key: &str, value: &str) {
+    pub(crate) fn set_string(&mut self, key: &str, value: &str) {
         let mut parts: Vec<&str> = key.split('.').collect();
         let last = parts.pop().unwrap_or(key);
         let mut node = &mut self.tree;
@@ -251,7 +252,7 @@ impl FinkConfig {
 
     /// The value of `key` as a string: absent or null is `""`, numbers and booleans are
     /// written out (`night: 20240101` reads `"20240101"`); mappings and lists are an error.
-    pub fn string(&self, key: &str) -> Result<String, ConfigError> {
+    pub(crate) fn string(&self, key: &str) -> Result<String, ConfigError> {
         match self.lookup(key) {
             None | Some(Value::Null) => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
@@ -265,7 +266,7 @@ impl FinkConfig {
     }
 
     /// The value of `key`, or `default` when absent or empty.
-    pub fn string_or(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+    pub(crate) fn string_or(&self, key: &str, default: &str) -> Result<String, ConfigError> {
         let value = self.string(key)?;
         Ok(if value.is_empty() {
             default.to_string()
@@ -276,7 +277,7 @@ impl FinkConfig {
 
     /// The value of `key` as a boolean, Go style (`1 t T TRUE true True 0 f F FALSE false
     /// False`); absent or empty is `false`.
-    pub fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
+    pub(crate) fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
         let value = self.string(key)?;
         if value.is_empty() {
             return Ok(false);
@@ -288,7 +289,7 @@ impl FinkConfig {
     }
 
     /// The value of `key` as a list of strings; absent is empty, a single value is one item.
-    pub fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+    pub(crate) fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
         match self.lookup(key) {
             Some(Value::Array(items)) => items
                 .iter()
@@ -314,7 +315,7 @@ impl FinkConfig {
     }
 
     /// The whole configuration as YAML with secret values replaced by `<redacted>`.
-    pub fn redacted_yaml(&self) -> String {
+    pub(crate) fn redacted_yaml(&self) -> String {
         let mut tree = Value::Object(self.tree.clone());
         for key in SECRET_KEYS {
             let pointer = format!("/{}", key.replace('.', "/"));
@@ -330,7 +331,7 @@ impl FinkConfig {
     }
 
     /// Dotted keys present in the files that finkctl does not know.
-    pub fn unknown_keys(&self) -> Vec<String> {
+    pub(crate) fn unknown_keys(&self) -> Vec<String> {
         let mut unknown = Vec::new();
         collect_unknown(&self.tree, "", &mut unknown);
         unknown
@@ -364,7 +365,7 @@ fn collect_unknown(map: &Map<String, Value>, prefix: &str, out: &mut Vec<String>
 }
 
 /// Go's `strconv.ParseBool`.
-pub fn parse_go_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_go_bool(value: &str) -> Option<bool> {
     match value {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),

@@ -10,7 +10,7 @@ use crate::spark_job::{JAAS_FILE, JAAS_SECRET};
 
 /// The JAAS text for a SCRAM user (no trailing newline, as the original's template). Quotes and
 /// backslashes in the credentials are escaped for the JAAS parser.
-pub fn jaas_text(username: &str, password: &str) -> String {
+pub(crate) fn jaas_text(username: &str, password: &str) -> String {
     format!(
         "// Configuration for secure kafka authentication\nKafkaClient {{\n    org.apache.kafka.common.security.scram.ScramLoginModule required\n    username=\"{}\"\n    password=\"{}\";\n}};",
         escape(username),
@@ -23,7 +23,7 @@ fn escape(value: &str) -> String {
 }
 
 /// The `fink-kafka-jaas` Secret in `namespace`, with the JAAS text under `kafka-jaas.conf`.
-pub fn jaas_secret(namespace: &str, jaas: &str) -> Secret {
+pub(crate) fn jaas_secret(namespace: &str, jaas: &str) -> Secret {
     Secret {
         metadata: ObjectMeta {
             name: Some(JAAS_SECRET.to_string()),

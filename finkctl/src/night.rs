@@ -7,7 +7,7 @@ use thiserror::Error;
 
 /// Why no usable night was found.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum NightError {
+pub(crate) enum NightError {
     /// Neither `--tonight`, `-N` nor `run.night` gave a value.
     #[error("night is empty, please provide a night")]
     Empty,
@@ -19,7 +19,7 @@ pub enum NightError {
 }
 
 /// Picks the night: `tonight` → today's UTC date, else a non-empty `flag`, else `configured`.
-pub fn resolve_night(
+pub(crate) fn resolve_night(
     tonight: bool,
     flag: Option<&str>,
     configured: &str,
@@ -37,7 +37,7 @@ pub fn resolve_night(
 }
 
 /// Checks that `night` is exactly eight ASCII digits forming a valid Gregorian date.
-pub fn validate_night(night: &str) -> Result<(), NightError> {
+pub(crate) fn validate_night(night: &str) -> Result<(), NightError> {
     if night.is_empty() {
         return Err(NightError::Empty);
     }
@@ -66,7 +66,7 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// Today's date in UTC as `YYYYMMDD`.
-pub fn today_utc() -> String {
+pub(crate) fn today_utc() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -1,34 +1,31 @@
-//! `finkctl s3 [makebucket]`: create the Fink bucket, with object lock, on an S3-compatible
-//! service (MinIO, Ceph RGW). Talks to S3 only: no kubeconfig is needed.
+//! A small client of S3-compatible services (MinIO, Ceph RGW): list buckets, create one with object
+//! lock, check that object lock is on (requests signed with AWS Signature Version 4).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use reqwest::Method;
 
-use crate::Context;
-use crate::cli::{S3Args, S3Command};
-use crate::night::{civil_from_days, resolve_night};
+use crate::night::civil_from_days;
 use crate::sigv4::{Credentials, Request, sha256_hex, sign};
-use crate::template::render_night;
 
 /// Region used for every request (MinIO's default; the original's `MakeBucket` region).
 const REGION: &str = "us-east-1";
 
 /// An S3 endpoint: `http(s)://host[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// `http` or `https`.
-    pub scheme: &'static str,
+    pub(crate) scheme: &'static str,
     /// `host[:port]`.
-    pub host: String,
+    pub(crate) host: String,
 }
 
 impl Endpoint {
     /// Parses `localhost:9000`, `http://minio.minio:9000` or `https://s3.example.org/`; without a
     /// scheme, `use_ssl` chooses https. The host and port must form a valid URL with nothing else
     /// (no user, path or query), so that what a dry run accepts is what a real run can reach.
-    pub fn parse(endpoint: &str, use_ssl: bool) -> anyhow::Result<Self> {
+    pub(crate) fn parse(endpoint: &str, use_ssl: bool) -> anyhow::Result<Self> {
         let trimmed = endpoint.trim();
         let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
             ("https", rest)
@@ -67,23 +64,23 @@ impl Endpoint {
     }
 
     /// `scheme://host`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}://{}", self.scheme, self.host)
     }
 }
 
 /// One bucket of ListBuckets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     /// Bucket name.
-    pub name: String,
+    pub(crate) name: String,
     /// Creation date as returned (ISO 8601).
-    pub creation_date: String,
+    pub(crate) creation_date: String,
 }
 
 impl Bucket {
     /// Go's `%v` of minio's BucketInfo: `{name 2024-01-02 03:04:05 +0000 UTC}`.
-    pub fn go_format(&self) -> String {
+    pub(crate) fn go_format(&self) -> String {
         let date = self
             .creation_date
             .trim_end_matches('Z')
@@ -105,7 +102,7 @@ impl Bucket {
 
 /// A minimal S3 client: ListBuckets, CreateBucket with object lock, GetObjectLockConfiguration.
 #[derive(Debug, Clone)]
-pub struct S3Client {
+pub(crate) struct S3Client {
     http: reqwest::Client,
     endpoint: Endpoint,
     credentials: Credentials,
@@ -113,7 +110,7 @@ pub struct S3Client {
 
 impl S3Client {
     /// A client for `endpoint` with static credentials.
-    pub fn new(endpoint: Endpoint, credentials: Credentials) -> anyhow::Result<Self> {
+    pub(crate) fn new(endpoint: Endpoint, credentials: Credentials) -> anyhow::Result<Self> {
         let http = common::download::http_client().context("cannot build the HTTP client")?;
         Ok(Self {
             http,
@@ -174,7 +171,7 @@ impl S3Client {
     }
 
     /// All buckets.
-    pub async fn list_buckets(&self) -> anyhow::Result<Vec<Bucket>> {
+    pub(crate) async fn list_buckets(&self) -> anyhow::Result<Vec<Bucket>> {
         let (status, body) = self.send(Method::GET, "/", &[], &[]).await?;
         if !status.is_success() {
             bail!(
@@ -193,7 +190,7 @@ impl S3Client {
     }
 
     /// Creates `bucket` with object lock enabled (which also enables versioning).
-    pub async fn create_bucket_with_object_lock(&self, bucket: &str) -> anyhow::Result<()> {
+    pub(crate) async fn create_bucket_with_object_lock(&self, bucket: &str) -> anyhow::Result<()> {
         let path = format!("/{bucket}");
         let headers = [("x-amz-bucket-object-lock-enabled", "true")];
         let (status, body) = self.send(Method::PUT, &path, &[], &headers).await?;
@@ -208,7 +205,7 @@ impl S3Client {
     }
 
     /// Whether object lock is enabled on `bucket` (GetObjectLockConfiguration).
-    pub async fn object_lock_enabled(&self, bucket: &str) -> anyhow::Result<bool> {
+    pub(crate) async fn object_lock_enabled(&self, bucket: &str) -> anyhow::Result<bool> {
         let path = format!("/{bucket}");
         let (status, body) = self
             .send(Method::GET, &path, &[("object-lock", "")], &[])
@@ -272,7 +269,7 @@ fn amz_date_now() -> String {
 /// Checks `name` against the S3 bucket naming rules (3 to 63 characters: lower-case letters,
 /// digits, dots and hyphens, starting and ending with a letter or digit, no `..`, not an IPv4
 /// address, none of the reserved prefixes and suffixes).
-pub fn validate_bucket_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn validate_bucket_name(name: &str) -> anyhow::Result<()> {
     let problem = if !(3..=63).contains(&name.len()) {
         Some("it must be 3 to 63 characters long")
     } else if !name
@@ -303,65 +300,6 @@ pub fn validate_bucket_name(name: &str) -> anyhow::Result<()> {
         Some(problem) => bail!("invalid S3 bucket name {name:?} (from s3.bucket): {problem}"),
         None => Ok(()),
     }
-}
-
-/// Runs `finkctl s3 [makebucket]`.
-pub fn command(ctx: &Context, args: &S3Args) -> anyhow::Result<()> {
-    let config = ctx.config(true)?;
-    tracing::info!("Current finkctl configuration:\n{}", config.redacted_yaml());
-    let Some(S3Command::Makebucket) = args.command else {
-        return Ok(());
-    };
-    println!("Create S3 bucket for Fink broker");
-    let template = config.string("s3.bucket")?;
-    let bucket = if template.contains("{{") {
-        let night = resolve_night(
-            args.tonight,
-            args.night.as_deref(),
-            &config.string("run.night")?,
-        )?;
-        render_night("s3.bucket", &template, &night)?
-    } else {
-        template
-    };
-    if bucket.is_empty() {
-        bail!("s3.bucket is empty: set it in finkctl.yaml");
-    }
-    validate_bucket_name(&bucket)?;
-    let endpoint = Endpoint::parse(
-        &config.string("s3.endpoint")?,
-        config.boolean("s3.use_ssl")?,
-    )?;
-    if ctx.dry_run {
-        println!(
-            "would create bucket {bucket} with object lock at {} (dry run)",
-            endpoint.url()
-        );
-        return Ok(());
-    }
-    let credentials = Credentials {
-        access_key: config.string("s3.id")?,
-        secret_key: config.string("s3.secret")?,
-    };
-    let client = S3Client::new(endpoint, credentials)?;
-    crate::block_on(async {
-        let buckets = client.list_buckets().await?;
-        for existing in &buckets {
-            println!("{}", existing.go_format());
-        }
-        if buckets.iter().any(|b| b.name == bucket) {
-            tracing::warn!(bucket, "Bucket exists");
-            return Ok(());
-        }
-        client.create_bucket_with_object_lock(&bucket).await?;
-        if !client.object_lock_enabled(&bucket).await? {
-            bail!(
-                "bucket {bucket} was created but object lock is not enabled: check the S3 service supports it"
-            );
-        }
-        tracing::info!(bucket, "Bucket created with object lock");
-        Ok(())
-    })?
 }
 
 #[cfg(test)]

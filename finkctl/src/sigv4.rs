@@ -4,11 +4,11 @@ use sha2::{Digest, Sha256};
 
 /// Static S3 credentials.
 #[derive(Clone)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// Access key id.
-    pub access_key: String,
+    pub(crate) access_key: String,
     /// Secret access key.
-    pub secret_key: String,
+    pub(crate) secret_key: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -21,32 +21,32 @@ impl std::fmt::Debug for Credentials {
 
 /// The parts of a request that are signed.
 #[derive(Debug)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// HTTP method.
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// `host[:port]` as sent in the Host header.
-    pub host: &'a str,
+    pub(crate) host: &'a str,
     /// Absolute path, already URI-encoded (`/`, `/bucket`).
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// Query parameters (unencoded names and values).
-    pub query: &'a [(&'a str, &'a str)],
+    pub(crate) query: &'a [(&'a str, &'a str)],
     /// Extra headers to sign (lower-case names).
-    pub headers: &'a [(&'a str, &'a str)],
+    pub(crate) headers: &'a [(&'a str, &'a str)],
     /// Hex SHA-256 of the body.
     pub payload_sha256: &'a str,
     /// `YYYYMMDDTHHMMSSZ`.
-    pub amz_date: &'a str,
+    pub(crate) amz_date: &'a str,
     /// Region, e.g. `us-east-1`.
-    pub region: &'a str,
+    pub(crate) region: &'a str,
 }
 
 /// Hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// HMAC-SHA256 (RFC 2104).
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut block = [0u8; 64];
     if key.len() > 64 {
         block[..32].copy_from_slice(&Sha256::digest(key));
@@ -74,7 +74,7 @@ fn uri_encode(s: &str) -> String {
 }
 
 /// Headers to add to the request: `x-amz-date`, `x-amz-content-sha256` and `authorization`.
-pub fn sign(request: &Request<'_>, credentials: &Credentials) -> Vec<(String, String)> {
+pub(crate) fn sign(request: &Request<'_>, credentials: &Credentials) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = vec![
         ("host".into(), request.host.to_string()),
         (

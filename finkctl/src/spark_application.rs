@@ -1,6 +1,7 @@
 //! A Fink task as a spark-operator `SparkApplication` (`sparkoperator.k8s.io/v1beta2`): the same
 //! image, confs, resources, arguments and JAAS Secret mount as the spark-submit command.
 
+use kube::discovery::ApiResource;
 use serde_json::{Map, Value, json};
 
 use crate::spark_job::{
@@ -9,19 +10,19 @@ use crate::spark_job::{
 };
 
 /// API group/version of SparkApplication.
-pub const API_VERSION: &str = "sparkoperator.k8s.io/v1beta2";
+pub(crate) const API_VERSION: &str = "sparkoperator.k8s.io/v1beta2";
 /// Default Spark version written in `spec.sparkVersion`.
-pub const DEFAULT_SPARK_VERSION: &str = "3.4.1";
+pub(crate) const DEFAULT_SPARK_VERSION: &str = "3.4.1";
 /// Label set on every SparkApplication created by finkctl.
-pub const TASK_LABEL: &str = "fink.astrolabsoftware.org/task";
+pub(crate) const TASK_LABEL: &str = "fink.astrolabsoftware.org/task";
 
 /// Name of the SparkApplication of a task, e.g. `fink-stream2raw`.
-pub fn application_name(job: &SparkJob) -> String {
+pub(crate) fn application_name(job: &SparkJob) -> String {
     format!("fink-{}", job.task.name())
 }
 
 /// Renders `job` as a SparkApplication manifest.
-pub fn render(job: &SparkJob, spark_version: &str) -> Value {
+pub(crate) fn render(job: &SparkJob, spark_version: &str) -> Value {
     let mut spark_conf = Map::new();
     for conf in &job.storage {
         spark_conf.insert(conf.key.clone(), Value::String(conf.value.clone()));
@@ -91,7 +92,7 @@ pub fn render(job: &SparkJob, spark_version: &str) -> Value {
 
 /// `manifest` (rendered from `job`) with the secret Spark confs (the S3 keys) shown as
 /// `<redacted>`: what `--dry-run` prints.
-pub fn redacted(mut manifest: Value, job: &SparkJob) -> Value {
+pub(crate) fn redacted(mut manifest: Value, job: &SparkJob) -> Value {
     let secrets = job
         .storage
         .iter()
@@ -115,11 +116,22 @@ fn arguments(job: &SparkJob) -> Vec<String> {
         .collect()
 }
 
+/// The SparkApplication API resource.
+pub(crate) fn spark_application_resource() -> ApiResource {
+    ApiResource {
+        group: "sparkoperator.k8s.io".into(),
+        version: "v1beta2".into(),
+        api_version: API_VERSION.into(),
+        kind: "SparkApplication".into(),
+        plural: "sparkapplications".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Task;
     use crate::config::FinkConfig;
+    use crate::spark_job::Task;
     use crate::spark_job::{JobRequest, build_job};
 
     fn fixture_config(extra: &str) -> FinkConfig {

@@ -3,26 +3,59 @@
 //! renderer (`spark_submit`) and the SparkApplication renderer (`spark_application`) both start
 //! from a [`SparkJob`].
 
-use crate::cli::Task;
 use crate::config::{ConfigError, FinkConfig};
 use crate::template::{TemplateError, render_night};
 
+/// The Fink tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub(crate) enum Task {
+    /// Launch Stream2raw service on Spark over Kubernetes
+    #[command(alias = "s2r")]
+    Stream2raw,
+    /// Launch Raw2science service on Spark over Kubernetes
+    #[command(alias = "r")]
+    Raw2science,
+    /// Launch Distribution service on Spark over Kubernetes
+    #[command(aliases = ["d", "dis"])]
+    Distribution,
+}
+
+impl Task {
+    /// The task's config section and name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Task::Stream2raw => "stream2raw",
+            Task::Raw2science => "raw2science",
+            Task::Distribution => "distribution",
+        }
+    }
+
+    /// The fink-broker script of the task.
+    pub(crate) fn script(self) -> &'static str {
+        match self {
+            Task::Stream2raw => "stream2raw.py",
+            Task::Raw2science => "raw2science.py",
+            Task::Distribution => "distribute.py",
+        }
+    }
+}
+
 /// Default Kubernetes service account of the Spark driver.
-pub const DEFAULT_SERVICE_ACCOUNT: &str = "spark";
+pub(crate) const DEFAULT_SERVICE_ACCOUNT: &str = "spark";
 /// Default directory of the fink-broker scripts inside the image.
-pub const DEFAULT_SCRIPT_DIR: &str = "local:///home/fink/fink-broker/bin/";
+pub(crate) const DEFAULT_SCRIPT_DIR: &str = "local:///home/fink/fink-broker/bin/";
 /// Java options given to the driver (Ivy cache in a writable place).
-pub const DRIVER_JAVA_OPTIONS: &str = "-Divy.cache.dir=/tmp -Divy.home=/tmp";
+pub(crate) const DRIVER_JAVA_OPTIONS: &str = "-Divy.cache.dir=/tmp -Divy.home=/tmp";
 /// Name of the Secret holding the Kafka JAAS file.
-pub const JAAS_SECRET: &str = "fink-kafka-jaas";
+pub(crate) const JAAS_SECRET: &str = "fink-kafka-jaas";
 /// Where the JAAS Secret is mounted in the executors.
-pub const JAAS_MOUNT_PATH: &str = "/etc/fink-broker";
+pub(crate) const JAAS_MOUNT_PATH: &str = "/etc/fink-broker";
 /// File name of the JAAS text inside the Secret.
-pub const JAAS_FILE: &str = "kafka-jaas.conf";
+pub(crate) const JAAS_FILE: &str = "kafka-jaas.conf";
 
 /// Error while building a job from the configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum JobError {
+pub(crate) enum JobError {
     /// A config value has the wrong shape.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -33,7 +66,7 @@ pub enum JobError {
 
 /// How a `--conf key=value` is written on the spark-submit line (the original's template).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfStyle {
+pub(crate) enum ConfStyle {
     /// `key=value`
     Bare,
     /// `key="value"`
@@ -46,13 +79,13 @@ pub enum ConfStyle {
 
 /// One Spark configuration property.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conf {
+pub(crate) struct Conf {
     /// Property name.
-    pub key: String,
+    pub(crate) key: String,
     /// Property value.
-    pub value: String,
+    pub(crate) value: String,
     /// Spark-submit quoting.
-    pub style: ConfStyle,
+    pub(crate) style: ConfStyle,
 }
 
 impl Conf {
@@ -67,7 +100,7 @@ impl Conf {
 
 /// One argument of the Python script.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppArg {
+pub(crate) enum AppArg {
     /// `-flag "value"`
     Option(String, String),
     /// `--flag` alone
@@ -78,7 +111,7 @@ pub enum AppArg {
 
 /// The requested cores.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cpu {
+pub(crate) enum Cpu {
     /// No cores setting.
     Unset,
     /// `cpu: 0`: request zero cores (CI runners); Spark refuses `cores=0`.
@@ -89,48 +122,51 @@ pub enum Cpu {
 
 /// A Fink task ready to be rendered for spark-submit or for the spark-operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SparkJob {
+pub(crate) struct SparkJob {
     /// Which task.
-    pub task: Task,
+    pub(crate) task: Task,
     /// Kubernetes namespace of the driver.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Service account of the driver.
-    pub service_account: String,
+    pub(crate) service_account: String,
     /// Container image.
-    pub image: String,
+    pub(crate) image: String,
     /// Storage confs (the S3A block, empty when `run.online_data_prefix` is set).
-    pub storage: Vec<Conf>,
+    pub(crate) storage: Vec<Conf>,
     /// Executor instances (`""`: Spark's default of the base conf).
-    pub instances: String,
+    pub(crate) instances: String,
     /// Driver and executor memory (`""`: unset).
-    pub memory: String,
+    pub(crate) memory: String,
     /// Driver and executor cores.
-    pub cpu: Cpu,
+    pub(crate) cpu: Cpu,
     /// Whether the executors mount the Kafka JAAS Secret (distribution).
-    pub kafka_jaas: bool,
+    pub(crate) kafka_jaas: bool,
     /// The Python script, e.g. `local:///home/fink/fink-broker/bin/stream2raw.py`.
-    pub main_file: String,
+    pub(crate) main_file: String,
     /// Python arguments, grouped by printed line.
-    pub arg_lines: Vec<Vec<AppArg>>,
+    pub(crate) arg_lines: Vec<Vec<AppArg>>,
 }
 
 /// What the command line adds to the configuration.
 #[derive(Debug, Clone)]
-pub struct JobRequest<'a> {
+pub(crate) struct JobRequest<'a> {
     /// The task.
-    pub task: Task,
+    pub(crate) task: Task,
     /// The resolved night.
-    pub night: &'a str,
+    pub(crate) night: &'a str,
     /// `--image`, overriding `run.image`.
-    pub image: Option<&'a str>,
+    pub(crate) image: Option<&'a str>,
     /// `--noscience` (or `NOSCIENCE=true`).
-    pub noscience: bool,
+    pub(crate) noscience: bool,
     /// The namespace of the current kube context.
-    pub namespace: &'a str,
+    pub(crate) namespace: &'a str,
 }
 
 /// Builds the job of `request.task` from `config`.
-pub fn build_job(config: &FinkConfig, request: &JobRequest<'_>) -> Result<SparkJob, JobError> {
+pub(crate) fn build_job(
+    config: &FinkConfig,
+    request: &JobRequest<'_>,
+) -> Result<SparkJob, JobError> {
     let task = request.task;
     let section = task.name();
     let per_task = |key: &str| -> Result<String, ConfigError> {
@@ -328,7 +364,7 @@ fn s3_confs(config: &FinkConfig) -> Result<Vec<Conf>, ConfigError> {
 }
 
 /// The executor Java option pointing to the mounted JAAS file.
-pub fn executor_jaas_java_options() -> String {
+pub(crate) fn executor_jaas_java_options() -> String {
     format!("-Djava.security.auth.login.config={JAAS_MOUNT_PATH}/{JAAS_FILE}")
 }
 

@@ -11,7 +11,7 @@ use crate::spark_job::{
 
 /// Part of a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
+pub(crate) enum Piece {
     /// Printed as is (quoted only if the shell would otherwise split or expand it).
     Text(String),
     /// Printed between double quotes.
@@ -20,7 +20,7 @@ pub enum Piece {
 
 /// One argv element, made of pieces (`key="value"` is `Text("key=")` + `Quoted("value")`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token(pub Vec<Piece>);
+pub(crate) struct Token(pub(crate) Vec<Piece>);
 
 impl Token {
     fn text(s: impl Into<String>) -> Self {
@@ -72,7 +72,7 @@ fn double_quote(s: &str) -> String {
 
 /// The spark-submit command, grouped in printed lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SparkSubmit {
+pub(crate) struct SparkSubmit {
     lines: Vec<Vec<Token>>,
     secrets: Vec<String>,
 }
@@ -80,7 +80,7 @@ pub struct SparkSubmit {
 impl SparkSubmit {
     /// Builds the command for `job`, submitted to the API server `server` (raw kubeconfig
     /// string); `pod_template` is the executor pod template file (distribution).
-    pub fn new(job: &SparkJob, server: &str, pod_template: Option<&Path>) -> Self {
+    pub(crate) fn new(job: &SparkJob, server: &str, pod_template: Option<&Path>) -> Self {
         let mut lines = vec![vec![
             Token::text("spark-submit"),
             Token::text("--master"),
@@ -187,7 +187,7 @@ impl SparkSubmit {
 
     /// Adds `--conf key=value` lines after `--deploy-mode cluster` (confs of a real run that the
     /// goldens of `--dry-run` do not carry).
-    pub fn with_confs(mut self, confs: &[(&str, &str)]) -> Self {
+    pub(crate) fn with_confs(mut self, confs: &[(&str, &str)]) -> Self {
         let lines = confs
             .iter()
             .map(|(key, value)| {
@@ -203,7 +203,7 @@ impl SparkSubmit {
 
     /// The original's text: continuation lines indented by four spaces and ending with ` \`,
     /// one final newline. Secrets are shown (the goldens carry them).
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let lines: Vec<String> = self
             .lines
             .iter()
@@ -213,12 +213,12 @@ impl SparkSubmit {
     }
 
     /// The argv, program first, without shell quotes.
-    pub fn argv(&self) -> Vec<String> {
+    pub(crate) fn argv(&self) -> Vec<String> {
         self.lines.iter().flatten().map(Token::value).collect()
     }
 
     /// The command to run (no shell); the S3 keys are masked wherever it is logged.
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let argv = self.argv();
         let mut cmd = Cmd::new(&argv[0])
             .args(&argv[1..])

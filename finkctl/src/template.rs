@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// A template that cannot be rendered.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// A `{{ … }}` action other than `.Night`.
     #[error(
         "{key}: unsupported template variable `{{{{{action}}}}}`: only {{{{.Night}}}} is available"
@@ -27,7 +27,7 @@ pub enum TemplateError {
 }
 
 /// Replaces every `{{.Night}}` in `value` (the value of config key `key`) by `night`.
-pub fn render_night(key: &str, value: &str, night: &str) -> Result<String, TemplateError> {
+pub(crate) fn render_night(key: &str, value: &str, night: &str) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("{{") {

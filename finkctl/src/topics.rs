@@ -1,5 +1,5 @@
 //! Kafka topics produced by the fink-broker: listed by running `kafka-topics.sh` in the broker pod
-//! (`pods/exec`), or from Strimzi `KafkaTopic` resources; `get topics` prints them.
+//! (`pods/exec`), or from Strimzi `KafkaTopic` resources.
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::Pod;
@@ -8,32 +8,44 @@ use kube::api::{AttachParams, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use tokio::io::AsyncReadExt;
 
-use crate::Context;
-use crate::cli::{OutputFormat, TopicArgs, TopicSource};
 use crate::config::FinkConfig;
-use crate::run::DEFAULT_KAFKA_NAMESPACE;
-use common::kube::{Deadline, KubeTarget};
+use crate::kafka::DEFAULT_KAFKA_NAMESPACE;
+use crate::kube_api::api_error;
+use common::kube::KubeTarget;
+
+/// How topics are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TopicSource {
+    /// wait topics: watch KafkaTopic resources when their CRD is served, and run
+    /// kafka-topics.sh every --interval as well (topics the broker creates itself have no
+    /// KafkaTopic resource with Strimzi's unidirectional topic operator); get topics: exec
+    Auto,
+    /// Run kafka-topics.sh in the Kafka broker pod
+    Exec,
+    /// List Strimzi KafkaTopic resources
+    Crd,
+}
 
 /// Where the Kafka broker is and how fink topics are named (config section `kafka`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSettings {
+pub(crate) struct KafkaSettings {
     /// Namespace of the Kafka cluster.
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Broker pod that runs `kafka-topics.sh`.
-    pub broker_pod: String,
+    pub(crate) broker_pod: String,
     /// Container of the broker pod.
-    pub broker_container: String,
+    pub(crate) broker_container: String,
     /// Bootstrap server given to `kafka-topics.sh`.
-    pub bootstrap_server: String,
+    pub(crate) bootstrap_server: String,
     /// Prefix of the topics produced by the fink-broker.
-    pub topic_prefix: String,
+    pub(crate) topic_prefix: String,
     /// Path of `kafka-topics.sh` in the container.
-    pub topics_script: String,
+    pub(crate) topics_script: String,
 }
 
 impl KafkaSettings {
     /// Reads the settings, with the original's hard-coded values as defaults.
-    pub fn from_config(config: &FinkConfig) -> anyhow::Result<Self> {
+    pub(crate) fn from_config(config: &FinkConfig) -> anyhow::Result<Self> {
         Ok(Self {
             namespace: config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?,
             broker_pod: config.string_or("kafka.broker_pod", "kafka-cluster-dual-role-0")?,
@@ -48,7 +60,7 @@ impl KafkaSettings {
     }
 
     /// The command run in the broker container.
-    pub fn list_command(&self) -> Vec<String> {
+    pub(crate) fn list_command(&self) -> Vec<String> {
         vec![
             self.topics_script.clone(),
             "--bootstrap-server".into(),
@@ -59,7 +71,7 @@ impl KafkaSettings {
 }
 
 /// The KafkaTopic API resource (Strimzi).
-pub fn kafka_topic_resource() -> ApiResource {
+pub(crate) fn kafka_topic_resource() -> ApiResource {
     ApiResource {
         group: "kafka.strimzi.io".into(),
         version: "v1beta2".into(),
@@ -70,7 +82,7 @@ pub fn kafka_topic_resource() -> ApiResource {
 }
 
 /// Lists the fink topics (those starting with the prefix), sorted as listed.
-pub async fn fink_topics(
+pub(crate) async fn fink_topics(
     target: &KubeTarget,
     settings: &KafkaSettings,
     source: TopicSource,
@@ -86,7 +98,7 @@ pub async fn fink_topics(
             let list = kafka_topics_api(client, settings)
                 .list(&ListParams::default())
                 .await
-                .map_err(crate::api_error)
+                .map_err(api_error)
                 .with_context(|| {
                     format!(
                         "cannot list KafkaTopic resources in namespace {}",
@@ -99,13 +111,16 @@ pub async fn fink_topics(
 }
 
 /// The KafkaTopic resources of the Kafka namespace.
-pub fn kafka_topics_api(client: kube::Client, settings: &KafkaSettings) -> Api<DynamicObject> {
+pub(crate) fn kafka_topics_api(
+    client: kube::Client,
+    settings: &KafkaSettings,
+) -> Api<DynamicObject> {
     Api::namespaced_with(client, &settings.namespace, &kafka_topic_resource())
 }
 
 /// The names of the fink topics among KafkaTopic resources: `spec.topicName`, else the
 /// resource name, kept when it starts with `prefix`.
-pub fn fink_topic_names<'a>(
+pub(crate) fn fink_topic_names<'a>(
     topics: impl IntoIterator<Item = &'a DynamicObject>,
     prefix: &str,
 ) -> Vec<String> {
@@ -135,7 +150,7 @@ async fn exec_list(client: kube::Client, settings: &KafkaSettings) -> anyhow::Re
     let mut process = api
         .exec(&settings.broker_pod, settings.list_command(), &params)
         .await
-        .map_err(crate::api_error)
+        .map_err(api_error)
         .with_context(|| format!("cannot run kafka-topics.sh in {where_}"))?;
     let mut stdout = String::new();
     let mut stderr = String::new();
@@ -175,32 +190,6 @@ async fn exec_list(client: kube::Client, settings: &KafkaSettings) -> anyhow::Re
         .collect())
 }
 
-/// Runs `finkctl get topics`.
-pub fn get_command(ctx: &Context, args: &TopicArgs) -> anyhow::Result<()> {
-    let settings = KafkaSettings::from_config(&ctx.config(false)?)?;
-    let target = ctx.kube_target()?;
-    tracing::info!("List kafka topics produced by the fink-broker");
-    let topics = crate::block_on_kube(
-        &target,
-        Deadline::after(args.timeout),
-        "listing Kafka topics",
-        fink_topics(&target, &settings, args.source),
-    )?;
-    print!("{}", format_topics(&topics, args.output));
-    Ok(())
-}
-
-/// The text of `get topics`.
-pub fn format_topics(topics: &[String], format: OutputFormat) -> String {
-    match format {
-        OutputFormat::Json => format!("{}\n", serde_json::Value::from(topics.to_vec())),
-        OutputFormat::Text if topics.is_empty() => {
-            "Filtered Kafka topics:\nNo fink topics found\n".into()
-        }
-        OutputFormat::Text => format!("Filtered Kafka topics:\n{}\n", topics.join("\n")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,23 +217,6 @@ mod tests {
         assert_eq!(
             (settings.topic_prefix.as_str(), settings.namespace.as_str()),
             ("fink-", "k")
-        );
-    }
-
-    #[test]
-    fn text_and_json_output() {
-        let topics = vec!["fink_a".to_string(), "fink_b".to_string()];
-        assert_eq!(
-            format_topics(&topics, OutputFormat::Text),
-            "Filtered Kafka topics:\nfink_a\nfink_b\n"
-        );
-        assert_eq!(
-            format_topics(&[], OutputFormat::Text),
-            "Filtered Kafka topics:\nNo fink topics found\n"
-        );
-        assert_eq!(
-            format_topics(&topics, OutputFormat::Json),
-            "[\"fink_a\",\"fink_b\"]\n"
         );
     }
 }

@@ -144,6 +144,25 @@ fn createsecrets_applies_the_jaas_secret_with_the_kafka_user_password() {
 }
 
 #[test]
+fn createsecrets_with_an_empty_password_flag_reads_the_kafka_user_password() {
+    // The original's -p defaulted to "": `-p "$PASSWORD"` with an empty variable means "not given".
+    let cluster = Cluster::start();
+    cluster.namespace("spark");
+    cluster.kafka_user_secret("from-secret");
+    cluster
+        .finkctl()
+        .args(["createsecrets", "-p", ""])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    assert_eq!(
+        cluster.jaas().unwrap(),
+        jaas_text("fink-producer", "from-secret")
+    );
+}
+
+#[test]
 fn createsecrets_with_flags_does_not_read_the_kafka_secret_and_waits_for_the_namespace() {
     let cluster = Cluster::start();
     cluster.server.after(Duration::from_millis(800), |store| {

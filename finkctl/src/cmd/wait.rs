@@ -5,6 +5,7 @@
 //! at a time, with a pause of `--interval` (2 s by default) between runs.
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -13,11 +14,13 @@ use kube::Api;
 use kube::api::{DynamicObject, ListParams};
 use kube::runtime::watcher;
 
-use crate::Context;
-use crate::cli::{TopicSource, WaitTaskArgs, WaitTopicArgs};
-use crate::run::spark_application_resource;
+use crate::cli::{WaitArgs, WaitCommand, WaitTaskArgs, WaitTopicArgs};
+use crate::context::{Context, block_on_kube};
+use crate::kube_api::api_error;
+use crate::spark_application::spark_application_resource;
 use crate::topics::{
-    KafkaSettings, fink_topic_names, fink_topics, kafka_topic_resource, kafka_topics_api,
+    KafkaSettings, TopicSource, fink_topic_names, fink_topics, kafka_topic_resource,
+    kafka_topics_api,
 };
 use common::duration::format_duration;
 use common::kube::retry;
@@ -25,12 +28,12 @@ use common::kube::wait::{Check, WaitError, watch_until};
 use common::kube::{Deadline, KubeTarget};
 
 /// The shortest pause between two `kafka-topics.sh` runs (bounds the exec rate).
-pub const MIN_EXEC_INTERVAL: Duration = Duration::from_millis(100);
+const MIN_EXEC_INTERVAL: Duration = Duration::from_millis(100);
 
 const TOPICS_TIMEOUT: &str = "timed out waiting for the condition on topics";
 
 /// Whether `count` topics satisfy the expectation.
-pub fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bool {
+fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bool {
     if at_least {
         count >= expected
     } else {
@@ -38,22 +41,31 @@ pub fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bo
     }
 }
 
+/// Runs `finkctl wait <what>`.
+pub(crate) fn run(ctx: &Context, args: &WaitArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    match &args.what {
+        WaitCommand::Topic(topic) => topics_command(ctx, topic, args.timeout, out),
+        WaitCommand::Task(task) => tasks_command(ctx, task, args.timeout),
+    }
+}
+
 /// Runs `finkctl wait topics`.
-pub fn topics_command(
+fn topics_command(
     ctx: &Context,
     args: &WaitTopicArgs,
     timeout: Duration,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let settings = KafkaSettings::from_config(&ctx.config(false)?)?;
     let target = ctx.kube_target()?;
     let deadline = Deadline::after(timeout);
-    let count = crate::block_on_kube(
+    let count = block_on_kube(
         &target,
         deadline,
         "waiting for fink topics",
         wait_topics(&target, &settings, args, deadline),
     )?;
-    println!("Condition met: Found {count} fink topics");
+    writeln!(out, "Condition met: Found {count} fink topics")?;
     Ok(())
 }
 
@@ -131,7 +143,7 @@ async fn kafka_topics_served(target: &KubeTarget) -> anyhow::Result<bool> {
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == resource.plural)),
         // Not served, or discovery not allowed: kafka-topics.sh alone.
         Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => Ok(false),
-        Err(err) => Err(crate::api_error(err).context(format!(
+        Err(err) => Err(api_error(err).context(format!(
             "cannot discover {} resources",
             resource.api_version
         ))),
@@ -242,25 +254,26 @@ impl Failures {
 }
 
 /// Runs `finkctl wait tasks`.
-pub fn tasks_command(ctx: &Context, args: &WaitTaskArgs, timeout: Duration) -> anyhow::Result<()> {
+fn tasks_command(ctx: &Context, args: &WaitTaskArgs, timeout: Duration) -> anyhow::Result<()> {
     let target = ctx.kube_target()?;
     let deadline = Deadline::after(timeout);
-    crate::block_on_kube(
+    block_on_kube(
         &target,
         deadline,
         "waiting for the Spark pods",
-        wait_tasks(&target, args, deadline),
+        wait_tasks(ctx, &target, args, deadline),
     )
 }
 
 async fn wait_tasks(
+    ctx: &Context,
     target: &KubeTarget,
     args: &WaitTaskArgs,
     deadline: Deadline,
 ) -> anyhow::Result<()> {
     let client = target.client().await?;
     let namespace = target.namespace();
-    wait_spark_applications(client.clone(), namespace, deadline).await?;
+    wait_spark_applications(ctx, client.clone(), namespace, deadline).await?;
     let pods: Api<Pod> = Api::namespaced(client, namespace);
     for role in ["driver", "executor"] {
         let selector = format!("spark-role={role}");
@@ -306,7 +319,7 @@ async fn wait_tasks(
             };
             anyhow!("timed out waiting for {role} pods to be ready, reason: {reason}")
         })?;
-        eprintln!("Pods with label '{selector}' are ready");
+        writeln!(ctx.err(), "Pods with label '{selector}' are ready")?;
     }
     Ok(())
 }
@@ -336,6 +349,7 @@ fn pods_ready(pods: &[Pod]) -> Check {
 /// Follows the SparkApplications of the namespace (when the CRD exists) until each is RUNNING
 /// (or COMPLETED); a failed application fails the wait.
 async fn wait_spark_applications(
+    ctx: &Context,
     client: kube::Client,
     namespace: &str,
     deadline: Deadline,
@@ -352,7 +366,7 @@ async fn wait_spark_applications(
             return Ok(());
         }
         Err(err) if !retry::is_transient(&err) => {
-            return Err(crate::api_error(err).context("cannot list SparkApplications"));
+            return Err(api_error(err).context("cannot list SparkApplications"));
         }
         Err(err) => tracing::warn!(
             "cannot list SparkApplications, watching anyway: {}",
@@ -377,7 +391,10 @@ async fn wait_spark_applications(
         other => anyhow::Error::new(other),
     })?;
     if !apps.is_empty() {
-        eprintln!("SparkApplications in namespace '{namespace}' are running");
+        writeln!(
+            ctx.err(),
+            "SparkApplications in namespace '{namespace}' are running"
+        )?;
     }
     Ok(())
 }

@@ -1,21 +1,27 @@
 //! `finkctl createsecrets`: the Kafka JAAS Secret in the current namespace, by server-side apply,
 //! once the namespace exists.
 
+use std::io::Write;
+
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::runtime::watcher;
 
-use crate::Context;
 use crate::cli::CreateSecretsArgs;
+use crate::context::{Context, block_on_kube};
 use crate::jaas::{jaas_secret, jaas_text};
-use crate::run::{apply_secret, kafka_password};
+use crate::kafka::{apply_secret, kafka_password};
 use common::duration::format_duration;
 use common::kube::wait::{WaitError, wait_for};
 use common::kube::{Deadline, KubeTarget};
 
 /// Runs `finkctl createsecrets`.
-pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(
+    ctx: &Context,
+    args: &CreateSecretsArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let config = ctx.config(false)?;
     let target = ctx.kube_target()?;
     if ctx.dry_run {
@@ -30,18 +36,19 @@ pub fn command(ctx: &Context, args: &CreateSecretsArgs) -> anyhow::Result<()> {
                 .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
                 .collect()
         });
-        print!(
+        write!(
+            out,
             "{}",
             serde_saphyr::to_string(&secret).context("cannot print the Secret")?
-        );
+        )?;
         return Ok(());
     }
     let deadline = Deadline::after(args.timeout);
-    crate::block_on_kube(&target, deadline, "creating the JAAS Secret", async {
-        let password = if args.kafka_password.is_empty() {
-            kafka_password(&config, &target).await?
-        } else {
-            args.kafka_password.clone()
+    block_on_kube(&target, deadline, "creating the JAAS Secret", async {
+        // `-p ""` is no password, as in the original: read it from the Kafka user's Secret.
+        let password = match args.kafka_password.as_deref().filter(|p| !p.is_empty()) {
+            Some(password) => password.to_string(),
+            None => kafka_password(&config, &target).await?,
         };
         wait_for_namespace(&target, deadline).await?;
         apply_secret(&target, &args.kafka_username, &password).await

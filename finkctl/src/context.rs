@@ -1,0 +1,94 @@
+//! What every command of one run shares: the global flags, the configuration files, the
+//! kubeconfig, the diagnostics stream and the async runtime.
+
+use std::cell::{RefCell, RefMut};
+use std::future::Future;
+use std::io::Write;
+
+use anyhow::Context as _;
+use common::kube::{Deadline, KubeArgs, KubeTarget};
+
+use crate::config::{ConfigSources, FinkConfig};
+
+/// The per-run state handed to every command.
+pub(crate) struct Context {
+    /// `--dry-run`.
+    pub(crate) dry_run: bool,
+    /// `--endpoint`.
+    endpoint: Option<String>,
+    /// Where the configuration files are.
+    sources: ConfigSources,
+    /// Kubernetes flags.
+    kube: KubeArgs,
+    /// The human-facing report stream (stderr), apart from the data on stdout.
+    err: RefCell<Box<dyn Write>>,
+}
+
+impl Context {
+    /// A context for the global flags, writing diagnostics to `err`.
+    pub(crate) fn new(
+        dry_run: bool,
+        endpoint: Option<String>,
+        sources: ConfigSources,
+        kube: KubeArgs,
+        err: Box<dyn Write>,
+    ) -> Self {
+        Self {
+            dry_run,
+            endpoint,
+            sources,
+            kube,
+            err: RefCell::new(err),
+        }
+    }
+
+    /// Loads the configuration; `required` makes missing files an error.
+    pub(crate) fn config(&self, required: bool) -> anyhow::Result<FinkConfig> {
+        let mut config = FinkConfig::load(&self.sources, required)?;
+        if let Some(endpoint) = &self.endpoint {
+            config.set_string("s3.endpoint", endpoint);
+        }
+        Ok(config)
+    }
+
+    /// Reads the kubeconfig (no client is built).
+    pub(crate) fn kube_target(&self) -> anyhow::Result<KubeTarget> {
+        Ok(KubeTarget::load(&self.kube)?)
+    }
+
+    /// The human-facing report stream (stderr), apart from the data on stdout.
+    pub(crate) fn err(&self) -> RefMut<'_, Box<dyn Write>> {
+        self.err.borrow_mut()
+    }
+}
+
+/// Runs `future` on the thread's single-threaded runtime (only commands that talk to a server).
+/// The runtime lives as long as the thread, so that a client built in one call (kept by
+/// `KubeTarget`) still works in the next.
+pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
+    thread_local! {
+        static RUNTIME: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
+    }
+    RUNTIME.with(|cell| {
+        if cell.get().is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let _ = cell.set(runtime);
+        }
+        let runtime = cell.get().expect("just set");
+        Ok(runtime.block_on(future))
+    })
+}
+
+/// Runs `work`, a command's conversation with `target`'s API server, on the thread's runtime and
+/// until `deadline` (retries and waits included); `what` names it in the timeout error.
+pub(crate) fn block_on_kube<T>(
+    target: &KubeTarget,
+    deadline: Deadline,
+    what: &str,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    block_on(target.within(deadline, what, work))??
+}
