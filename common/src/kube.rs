@@ -349,7 +349,9 @@ impl KubeTarget {
         what: &str,
         work: F,
     ) -> Result<F::Output, KubeError> {
-        tokio::time::timeout_at(deadline.at, work)
+        // Inner waits compute their own timer from `deadline.remaining()` a moment later, so it
+        // ends a hair after `deadline.at`: the grace lets them end first with their own message.
+        tokio::time::timeout_at(deadline.at + INNER_WAIT_GRACE, work)
             .await
             .map_err(|_| KubeError::TimedOut {
                 server: self.server.clone(),
@@ -372,6 +374,10 @@ impl KubeTarget {
             .cloned()
     }
 }
+
+/// How long after its deadline [`KubeTarget::within`] gives up, so that a wait inside it sharing
+/// the deadline reports its own timeout first.
+const INNER_WAIT_GRACE: Duration = Duration::from_millis(250);
 
 /// The end of a command's time with the API server (its `--timeout`, counted from the start).
 #[derive(Debug, Clone, Copy)]
