@@ -33,9 +33,6 @@ mod selector;
 mod semver_tag;
 mod timeout;
 
-#[cfg(test)]
-mod layering;
-
 use crate::cli::{Cli, Command};
 use crate::context::Context;
 
@@ -51,5 +48,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(args) => cmd::tag::run(&ctx, args, out),
         Command::Image(args) => cmd::image::run(&ctx, args, out),
         Command::Completion(args) => cmd::completion::run(&ctx, args, out),
+    }
+}
+
+/// The module stack is one-way (see `harness::layers`): no arrow up, no command importing another,
+/// no circle.
+#[cfg(test)]
+#[test]
+fn the_modules_form_a_one_way_stack() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    if let Err(wrong) = harness::layers::check(&src) {
+        panic!("the module stack is broken:\n{}", wrong.join("\n"));
     }
 }

@@ -1,13 +1,16 @@
 //! Shared building blocks of the fink-tools workspace (`ktbx`, `ciux`, `finkctl`).
 //!
-//! Each module is small and owns one concern; the binaries compose them.
+//! Each module is small and owns one concern; the binaries compose them. Two modules are behind
+//! features, so that a tool links only what it uses: `kube` ([`kube`]) and `download` ([`download`]).
 
 pub mod cli;
 pub mod config;
+#[cfg(feature = "download")]
 pub mod download;
 pub mod duration;
 pub mod fs;
 pub mod image_ref;
+#[cfg(feature = "kube")]
 pub mod kube;
 pub mod logging;
 pub mod names;

@@ -19,8 +19,6 @@ mod cmd;
 mod config;
 mod context;
 mod kind_config;
-#[cfg(test)]
-mod layers;
 mod registry;
 mod targets;
 mod tools;
@@ -53,5 +51,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Install(args) => install::run(&ctx, args, out),
         Command::Exist(args) => exist::run(&ctx, args, out),
         Command::Status(args) => status::run(&ctx, args, out),
+    }
+}
+
+/// The module stack is one-way (see `harness::layers`): no arrow up, no command importing another,
+/// no circle.
+#[cfg(test)]
+#[test]
+fn the_modules_form_a_one_way_stack() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    if let Err(wrong) = harness::layers::check(&src) {
+        panic!("the module stack is broken:\n{}", wrong.join("\n"));
     }
 }

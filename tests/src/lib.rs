@@ -13,6 +13,7 @@ pub mod git;
 pub mod git_http;
 pub mod kube_bin;
 pub mod kubelet;
+pub mod layers;
 pub mod net;
 pub mod proxy;
 pub mod real_apiserver;
