@@ -56,8 +56,5 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 #[test]
 fn the_modules_form_a_one_way_stack() {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    if let Err(wrong) = harness::layers::check(&src) {
-        panic!("the module stack is broken:\n{}", wrong.join("\n"));
-    }
+    harness::layers::assert_one_way(env!("CARGO_MANIFEST_DIR"));
 }

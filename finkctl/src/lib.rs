@@ -84,3 +84,11 @@ mod tests {
         }
     }
 }
+
+/// The module stack is one-way (see `harness::layers`): no arrow up, no command importing another,
+/// no circle.
+#[cfg(test)]
+#[test]
+fn the_modules_form_a_one_way_stack() {
+    harness::layers::assert_one_way(env!("CARGO_MANIFEST_DIR"));
+}

@@ -17,6 +17,14 @@ use std::path::Path;
 /// Module → the modules (or `cmd::<command>`) its sources name through `crate::`.
 type Imports = BTreeMap<String, BTreeSet<String>>;
 
+/// Panics with every break of the one-way stack of the crate at `manifest_dir` (its
+/// `CARGO_MANIFEST_DIR`): the one test each tool crate runs on its own `src/`.
+pub fn assert_one_way(manifest_dir: &str) {
+    if let Err(wrong) = check(&Path::new(manifest_dir).join("src")) {
+        panic!("the module stack is broken:\n{}", wrong.join("\n"));
+    }
+}
+
 /// Checks the crate whose sources are in `src`: `Err` lists each arrow up or sideways
 /// (`"<module> imports <module>"`), each circle among domain modules (`"circle: a -> b -> a"`) and
 /// each unreadable file.
