@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,6 +22,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use tokio::sync::oneshot;
+
+use crate::server_thread::ServerThread;
 
 /// One request the server received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,8 +119,7 @@ impl GitHttpServerBuilder {
             scheme: if tls.is_some() { "https" } else { "http" },
             certificate: tls.map(|t| t.certificate),
             state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: ServerThread::new(shutdown, thread),
             _dir: dir,
         }
     }
@@ -131,8 +131,7 @@ pub struct GitHttpServer {
     scheme: &'static str,
     certificate: Option<PathBuf>,
     state: Arc<ServerState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: ServerThread,
     _dir: tempfile::TempDir,
 }
 
@@ -159,17 +158,6 @@ impl GitHttpServer {
             .lock()
             .expect("git http server: request log")
             .clone()
-    }
-}
-
-impl Drop for GitHttpServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -13,6 +13,8 @@ use kube::api::{Api, Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::server_thread::ServerThread;
+
 /// What becomes of a pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
@@ -102,8 +104,7 @@ fn status(pod: &Pod, fate: Fate) -> Value {
 /// A kubelet that watches one namespace and gives every new pod the fate `decide` returns
 /// (`None`: the pod stays Pending). Runs on its own thread; stops when dropped.
 pub struct Kubelet {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -139,8 +140,7 @@ impl Kubelet {
         // Watching before returning: no pod created after `start` is missed.
         let _ = ready.recv();
         Kubelet {
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: ServerThread::new(stop, thread),
         }
     }
 }
@@ -206,16 +206,5 @@ async fn handle(
     match set_fate(pods, &name, fate).await {
         Ok(_) | Err(kube::Error::Api(_)) => Ok(()),
         Err(err) => Err(err),
-    }
-}
-
-impl Drop for Kubelet {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

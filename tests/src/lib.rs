@@ -19,6 +19,7 @@ pub mod proxy;
 pub mod real_apiserver;
 pub mod registry;
 pub mod release;
+mod server_thread;
 pub mod stack;
 pub mod tls;
 pub mod tools;

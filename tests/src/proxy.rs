@@ -18,21 +18,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::server_thread::ServerThread;
 use tokio::time::Instant;
 
 /// A running latency proxy; stops accepting and drops its connections when dropped.
 pub struct LatencyProxy {
     addr: SocketAddr,
     faults: Arc<Faults>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl LatencyProxy {
@@ -54,8 +54,7 @@ impl LatencyProxy {
         LatencyProxy {
             addr,
             faults,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: ServerThread::new(shutdown, thread),
         }
     }
 
@@ -94,17 +93,6 @@ impl Faults {
             self.sent.fetch_add(1, Ordering::SeqCst);
         }
         take
-    }
-}
-
-impl Drop for LatencyProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

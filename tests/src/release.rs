@@ -17,13 +17,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+
+use crate::server_thread::ServerThread;
 
 /// How a path misbehaves instead of being served normally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,8 +92,7 @@ struct State {
 pub struct ReleaseServer {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl ReleaseServer {
@@ -113,8 +113,7 @@ impl ReleaseServer {
         ReleaseServer {
             addr,
             state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: ServerThread::new(shutdown, thread),
         }
     }
 
@@ -205,17 +204,6 @@ impl ReleaseServer {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
-    }
-}
-
-impl Drop for ReleaseServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -69,11 +69,12 @@ pub mod workloads;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+use crate::server_thread::ServerThread;
 
 pub use exec::{ExecReply, ExecRequest};
 pub use faults::{Fault, FaultRule, RequestRecord};
@@ -217,8 +218,7 @@ impl FakeApiServerBuilder {
             runtime,
             kubeconfig,
             _dir: dir,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            server: ServerThread::new(shutdown, thread),
             after_failures: Arc::default(),
         };
         server
@@ -276,8 +276,7 @@ pub struct FakeApiServer {
     runtime: tokio::runtime::Handle,
     kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: ServerThread,
     after_failures: Arc<Mutex<Vec<String>>>,
 }
 
@@ -449,12 +448,7 @@ impl FakeApiServer {
 
 impl Drop for FakeApiServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.stop();
         let failures = std::mem::take(
             &mut *self
                 .after_failures

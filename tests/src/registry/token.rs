@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
@@ -19,6 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 use tokio::sync::oneshot;
+
+use crate::server_thread::ServerThread;
 
 /// The `service` (JWT audience) the registry expects.
 pub(super) const SERVICE: &str = "fink-tools-test-registry";
@@ -49,8 +50,7 @@ pub(super) struct TokenServer {
     addr: SocketAddr,
     certificate: PathBuf,
     state: Arc<TokenState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl TokenServer {
@@ -113,8 +113,7 @@ impl TokenServer {
             addr,
             certificate,
             state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: ServerThread::new(shutdown, thread),
         }
     }
 
@@ -140,17 +139,6 @@ impl TokenServer {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
