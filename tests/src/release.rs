@@ -150,6 +150,18 @@ impl ReleaseServer {
         self
     }
 
+    /// Publishes `tool` `version` for `target` whose binary is [`fake_tool_binary`] (a script that
+    /// prints `<tool> <version>`), through [`Self::publish_tool`].
+    pub fn publish_fake_tool(&self, tool: &str, version: &str, target: &str) -> String {
+        let binary = fake_tool_binary(tool, version);
+        self.publish_tool(
+            tool,
+            version,
+            target,
+            tool_archive(tool, version, target, &binary),
+        )
+    }
+
     /// Publishes a release of a fink-tools tool as `release.yml` does, with this server's root as
     /// `FINK_TOOLS_BASE_URL`: the archive at `/download/<tool>-v<version>/<tool>-<version>-<target>.tar.gz`,
     /// its `.sha256` (`<hex>  <file name>`, as `cargo xtask dist` writes it), and, unless the version

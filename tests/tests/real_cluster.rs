@@ -540,12 +540,6 @@ spec:
         image: quay.io/argoproj/argocli:v3.5.2
 ";
 
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
 #[test]
 fn ktbx_install_argowf_rolls_out_with_the_controller_manager_and_kubelet() {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
@@ -559,7 +553,7 @@ fn ktbx_install_argowf_rolls_out_with_the_controller_manager_and_kubelet() {
     );
     release.add_file(
         "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        gz(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
     );
     // The controller-manager makes ReplicaSets and pods; this kubelet runs them.
     let _kubelet = w.runtime.block_on(async {

@@ -42,7 +42,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    use harness::release::{ReleaseServer, fake_tool_binary, tool_archive};
+    use harness::release::ReleaseServer;
     use serde_json::Value;
 
     use super::*;
@@ -116,13 +116,7 @@ mod tests {
         let server = ReleaseServer::start();
         let target = "x86_64-unknown-linux-gnu";
         for (tool, version) in [("ciux", "0.2.0"), ("ktbx", "0.3.1"), ("ktbx", "0.4.0")] {
-            let binary = fake_tool_binary(tool, version);
-            server.publish_tool(
-                tool,
-                version,
-                target,
-                tool_archive(tool, version, target, &binary),
-            );
+            server.publish_fake_tool(tool, version, target);
         }
         let dir = tempfile::tempdir().unwrap();
         let github_output = dir.path().join("output");

@@ -107,13 +107,7 @@ impl ReleaseSetup {
         );
         let server = ReleaseServer::start();
         let target = host_target();
-        let binary = fake_tool_binary("ciux", "0.2.0");
-        server.publish_tool(
-            "ciux",
-            "0.2.0",
-            target,
-            tool_archive("ciux", "0.2.0", target, &binary),
-        );
+        server.publish_fake_tool("ciux", "0.2.0", target);
         let fakes = FakeBins::new();
         fakes.add("go", Script::stdout(""));
         fakes.add("cargo", Script::stdout(""));

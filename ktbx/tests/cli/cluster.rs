@@ -2,7 +2,6 @@
 //! trust written into the nodes, `exist`, and a native add-on install (Argo Workflows: manifests
 //! from the release server, server-side apply, CRD established, rollouts, CLI) run twice.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -197,7 +196,7 @@ fn an_addon_timeout_names_what_was_not_ready() {
     );
     release.add_file(
         "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        gz(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
     );
     // No controller rolls the deployments out.
     w.ktbx()
@@ -318,12 +317,6 @@ fn roll_out(store: &Store, stop: &AtomicBool) {
     }
 }
 
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
 #[test]
 fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
@@ -337,7 +330,7 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
     );
     release.add_file(
         "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        gz(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
     );
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {

@@ -25,13 +25,7 @@ fn releases(targets: &[&str]) -> ReleaseServer {
     let server = ReleaseServer::start();
     for target in targets {
         for (tool, version) in [("ciux", "0.2.0"), ("ciux", "0.3.0-rc1"), ("ktbx", "0.3.1")] {
-            let binary = fake_tool_binary(tool, version);
-            server.publish_tool(
-                tool,
-                version,
-                target,
-                tool_archive(tool, version, target, &binary),
-            );
+            server.publish_fake_tool(tool, version, target);
         }
     }
     server
