@@ -267,11 +267,11 @@ impl Default for FakeBins {
 ///    it was built from the same `fakebin.rs` as this library: it prints a fingerprint of that
 ///    source when run as `fake-exe --fingerprint`. `cargo test`/`nextest` of the workspace or of
 ///    this package build it there, so then nothing more is needed.
-/// 3. Otherwise `cargo build -p tests --bin fake-exe --message-format=json` against this
+/// 3. Otherwise `cargo build -p harness --bin fake-exe --message-format=json` against this
 ///    workspace (`$CARGO`, else `cargo` on `PATH`) and the executable path cargo reports: this
 ///    works from the tests of any crate (cargo does not hold the build lock while tests run),
 ///    honours `CARGO_TARGET_DIR` and never uses a stale binary. The first time it may compile the
-///    `tests` package's dependencies with that package's own feature set (minutes, once); after
+///    `harness` package's dependencies with that package's own feature set (minutes, once); after
 ///    that it is a no-op cargo run of about half a second per test process.
 pub fn fake_exe_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -319,7 +319,7 @@ fn build_fake_exe() -> PathBuf {
             "--quiet",
             "--message-format=json",
             "-p",
-            "tests",
+            "harness",
             "--bin",
             "fake-exe",
         ])
@@ -335,7 +335,7 @@ fn build_fake_exe() -> PathBuf {
         });
     assert!(
         output.status.success(),
-        "`cargo build -p tests --bin fake-exe` failed ({}); build it by hand or set FINK_FAKE_EXE",
+        "`cargo build -p harness --bin fake-exe` failed ({}); build it by hand or set FINK_FAKE_EXE",
         output.status
     );
     String::from_utf8_lossy(&output.stdout)

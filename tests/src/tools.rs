@@ -1,7 +1,7 @@
 //! The executables of the three tools (ktbx, ciux, finkctl) for the cross-tool scenario tests,
 //! `cargo xtask demo` and `cargo xtask bench`.
 //!
-//! The `tests` package cannot use `CARGO_BIN_EXE_<name>` of other packages, so the binaries are
+//! The `harness` package cannot use `CARGO_BIN_EXE_<name>` of other packages, so the binaries are
 //! built on demand with `cargo build -p ktbx -p ciux -p finkctl --message-format=json` against this
 //! workspace (`$CARGO` or `cargo`), and the paths cargo reports are used: that honours
 //! `CARGO_TARGET_DIR`, never picks a stale binary, and costs one no-op cargo run when up to date.
