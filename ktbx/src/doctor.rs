@@ -343,6 +343,11 @@ fn runtime_findings(
         Err(e) => Finding::new(Status::Fail, runtime, format!("not reachable: {e}")).fix(start),
     };
     let disk = match (host.disk_free, root) {
+        _ if version.is_err() => Finding::new(
+            Status::Warn,
+            "disk",
+            format!("not checked: {runtime} is not reachable"),
+        ),
         (_, Err(e)) => Finding::new(
             Status::Fail,
             "disk",
@@ -615,6 +620,11 @@ mod tests {
             reach.to_string(),
             "FAIL podman: not reachable: cannot connect; fix: systemctl --user start podman.socket"
         );
+        assert_eq!(
+            disk.to_string(),
+            "warn disk: not checked: podman is not reachable"
+        );
+        let [_, disk] = runtime_findings(&h, "docker", Ok("1".into()), Err("no info".into()));
         assert_eq!(disk.status, Status::Fail);
         // The real statvfs of an existing directory.
         let [_, disk] = runtime_findings(
