@@ -447,3 +447,128 @@ fn delete_older_than_in_dry_run_lists_only() {
         .failure()
         .stderr(predicate::str::contains("--pattern <PATTERN>"));
 }
+
+const OLM_CRDS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: clusterserviceversions.operators.coreos.com
+spec:
+  group: operators.coreos.com
+  names:
+    kind: ClusterServiceVersion
+    plural: clusterserviceversions
+    singular: clusterserviceversion
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+const OLM: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: olm
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: olm-operator
+  namespace: olm
+spec:
+  selector:
+    matchLabels: {app: olm-operator}
+  template:
+    metadata:
+      labels: {app: olm-operator}
+    spec:
+      containers:
+      - name: c
+        image: quay.io/operator-framework/olm
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: catalog-operator
+  namespace: olm
+spec:
+  selector:
+    matchLabels: {app: catalog-operator}
+  template:
+    metadata:
+      labels: {app: catalog-operator}
+    spec:
+      containers:
+      - name: c
+        image: quay.io/operator-framework/olm
+---
+apiVersion: operators.coreos.com/v1alpha1
+kind: ClusterServiceVersion
+metadata:
+  name: packageserver
+  namespace: olm
+spec: {}
+";
+
+/// Plays OLM until `stop`: rolls its deployments out and leaves the packageserver CSV Installing.
+fn play_olm(store: &harness::apiserver::Store, stop: &std::sync::atomic::AtomicBool) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for name in ["olm-operator", "catalog-operator"] {
+            if let Some(d) = store.get_json("apps/v1", "Deployment", Some("olm"), name) {
+                let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
+                if d["status"]["observedGeneration"].as_i64() != Some(generation) {
+                    let status = json!({"status": {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}});
+                    store.merge_patch_json("apps/v1", "Deployment", Some("olm"), name, &status);
+                }
+            }
+        }
+        let csv = ("operators.coreos.com/v1alpha1", "ClusterServiceVersion");
+        let crd = "clusterserviceversions.operators.coreos.com";
+        let served = store
+            .get_json(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                crd,
+            )
+            .is_some();
+        if served
+            && let Some(c) = store.get_json(csv.0, csv.1, Some("olm"), "packageserver")
+            && c["status"]["phase"] != "Installing"
+        {
+            let status = json!({"status": {"phase": "Installing"}});
+            store.merge_patch_json(csv.0, csv.1, Some("olm"), "packageserver", &status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_phase_wait_names_the_phase_it_saw_last() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let api = FakeApiServer::start();
+    let release = harness::release::ReleaseServer::start();
+    let base = "/operator-framework/operator-lifecycle-manager/releases/download/v0.28.0";
+    release.add_file(&format!("{base}/crds.yaml"), OLM_CRDS);
+    release.add_file(&format!("{base}/olm.yaml"), OLM);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| play_olm(api.store(), &stop));
+        let result = support::ktbx(home.path())
+            .env("KUBECONFIG", kubeconfig(home.path(), &api, "ci"))
+            .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+            .args(["-n", "ci", "install", "olm", "--timeout", "2s"])
+            .assert();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result.code(1).stderr(predicate::str::ends_with(
+            "error: Error while installing olm: timed out after 2s waiting for ClusterServiceVersion/packageserver in olm to reach phase Succeeded: last seen phase Installing\n",
+        ));
+    });
+}
