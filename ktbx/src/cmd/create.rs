@@ -247,14 +247,7 @@ async fn execute(
         Vec::new()
     };
     findings.push(doctor::cgroup(&host));
-    findings.extend(doctor::ports(&doctor::Ports {
-        mappings: &ports,
-        registry: None,
-    }));
-    match doctor::fail_early(&findings) {
-        Err(e) if dry => tracing::warn!("{e:#}"),
-        other => other?,
-    }
+    preflight(&findings, dry)?;
     let kind_version = if kind_found {
         env.runner
             .probe(&Cmd::new("kind").args(["version", "-q"]))
@@ -310,6 +303,12 @@ async fn execute(
             env.runner
                 .run_logged(&cluster::kind_cluster_cmd("delete", Some(&effective)))?;
         }
+        // The host ports, once an existing cluster that may hold them is kept or deleted.
+        let needed = doctor::Ports {
+            mappings: &ports,
+            registry: None,
+        };
+        preflight(&doctor::ports(&needed), dry)?;
         let created = create_one(args, env, &plan, name.as_deref(), &effective, out).await;
         let diag_dir = (!dry)
             .then(|| crate::diag::dir_from_env(args.diag.diag_dir.as_deref()))
@@ -326,6 +325,17 @@ async fn execute(
         .await?;
     }
     Ok(())
+}
+
+/// Stops on a failing host check (a dry run only warns).
+fn preflight(findings: &[doctor::Finding], dry: bool) -> anyhow::Result<()> {
+    match doctor::fail_early(findings) {
+        Err(e) if dry => {
+            tracing::warn!("{e:#}");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// What every cluster of one `create` shares, validated up front.

@@ -142,6 +142,8 @@ fn create_stops_before_kind_on_a_failing_check() {
         .stderr(predicate::str::contains(
             "error: preflight failed (see `ktbx doctor`):\nFAIL cgroup: cgroup v2 without the cpuset, pids controller(s)",
         ));
+    // The file checks come before any kind call.
+    assert!(fakes.calls("kind").is_empty());
     // A held host port stops it too, on a healthy host; --dry-run only warns.
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
@@ -155,17 +157,34 @@ fn create_stops_before_kind_on_a_failing_check() {
             "FAIL port 127.0.0.1:{port}/tcp: in use"
         )));
     let kind = support::argv(fakes.calls("kind"));
-    assert!(
-        kind.iter()
-            .all(|c| !c.starts_with("create") && !c.starts_with("get")),
-        "{kind:?}"
-    );
+    assert!(kind.iter().all(|c| !c.starts_with("create")), "{kind:?}");
     support::ktbx(home.path())
         .env("PATH", fakes.path_env())
         .args(["create", "-s", "-n", "ci", "--port", &mapping, "--dry-run"])
         .assert()
         .success()
         .stdout(predicate::str::contains("kind create cluster"));
+    // An existing cluster holding its own port is kept without complaint.
+    fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(&["get", "clusters"], Reply::stdout("ci\n")),
+    );
+    support::ktbx(home.path())
+        .env("PATH", fakes.path_env())
+        .args([
+            "create",
+            "-s",
+            "-n",
+            "ci",
+            "--port",
+            &mapping,
+            "--if-not-exists",
+        ])
+        .assert()
+        .success()
+        .stdout("Create k8s cluster\nCluster ci already exists\n");
     drop(held);
 }
 
