@@ -105,33 +105,30 @@ pub(crate) async fn write_bundle(
             return Ok(bundle);
         }
     };
-    let nodes = read(
-        "listing nodes",
-        Api::<Node>::all(client.clone()).list(&ListParams::default()),
-    )
-    .await
-    .map(|l| l.items);
-    put("nodes.txt", &lines(&nodes, node_lines))?;
-    put("nodes.json", &json(&nodes))?;
-    let events = read(
-        "listing events",
-        Api::<Event>::all(client.clone()).list(&ListParams::default()),
-    )
-    .await
-    .map(|l| {
+    // The three lists side by side, so an API server that does not answer costs one timeout.
+    let all = ListParams::default();
+    let (node_api, event_api, pod_api) = (
+        Api::<Node>::all(client.clone()),
+        Api::<Event>::all(client.clone()),
+        Api::<Pod>::all(client.clone()),
+    );
+    let (nodes, events, pods) = tokio::join!(
+        read("listing nodes", node_api.list(&all)),
+        read("listing events", event_api.list(&all)),
+        read("listing pods", pod_api.list(&all)),
+    );
+    let nodes = nodes.map(|l| l.items);
+    let events = events.map(|l| {
         l.items
             .into_iter()
             .filter(|e| e.type_.as_deref() == Some("Warning"))
             .collect::<Vec<_>>()
     });
+    let pods = pods.map(|l| l.items);
+    put("nodes.txt", &lines(&nodes, node_lines))?;
+    put("nodes.json", &json(&nodes))?;
     put("events.txt", &lines(&events, |e| vec![event_line(e)]))?;
     put("events.json", &json(&events))?;
-    let pods = read(
-        "listing pods",
-        Api::<Pod>::all(client.clone()).list(&ListParams::default()),
-    )
-    .await
-    .map(|l| l.items);
     put("pods.txt", &lines(&pods, |p| vec![pod_line(p)]))?;
     put("pods.json", &json(&pods))?;
     let logs = bundle.join("logs");

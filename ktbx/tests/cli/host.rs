@@ -591,3 +591,40 @@ fn a_phase_wait_names_the_phase_it_saw_last() {
         ));
     });
 }
+
+#[test]
+fn a_failed_kind_create_leaves_its_config_and_says_the_cluster_is_unreachable() {
+    let home = tempfile::tempdir().unwrap();
+    let fakes = healthy_fakes();
+    fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(
+                &["create", "cluster"],
+                Reply::fail(
+                    1,
+                    "ERROR: failed to create cluster: node(s) already exist\n",
+                ),
+            ),
+    );
+    let diag = home.path().join("diag");
+    support::ktbx(home.path())
+        .env("PATH", fakes.path_env())
+        .env("KUBECONFIG", home.path().join("missing-kubeconfig"))
+        .args(["create", "-n", "ci", "--diag-dir"])
+        .arg(&diag)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: kind create cluster failed",
+        ));
+    let bundle = diag.join("ci");
+    assert!(read(&bundle, "error.txt").starts_with("kind create cluster failed"));
+    let config = read(&bundle, "kind-config.yaml");
+    assert_eq!(config.matches("- role: worker").count(), 3, "{config}");
+    let nodes = read(&bundle, "nodes.txt");
+    assert!(nodes.starts_with("cluster not reachable: "), "{nodes}");
+    assert_eq!(read(&bundle, "pods.txt"), nodes);
+    assert!(!bundle.join("logs").exists());
+}
