@@ -49,14 +49,22 @@ pub(crate) async fn client(kube: &KubeArgs, context: Option<&str>) -> Result<Cli
     target.client().await.map_err(|e| format!("{e:#}"))
 }
 
-/// Runs one read with [`READ_TIMEOUT`], the error as text.
-async fn read<T, E: std::fmt::Display>(
+/// Runs one read with [`READ_TIMEOUT`], the error as text (an API error as its code, reason
+/// and message: `404 NotFound: the server could not find the requested resource`).
+async fn read<T>(
     what: &str,
-    work: impl Future<Output = Result<T, E>>,
+    work: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, String> {
     match tokio::time::timeout(READ_TIMEOUT, work).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Ok(Err(kube::Error::Api(status))) => Err(format!(
+            "{what}: {} {}: {}",
+            status.code, status.reason, status.message
+        )),
+        Ok(Err(e)) => Err(format!(
+            "{what}: {}",
+            common::kube::retry::describe_chain(&e)
+        )),
         Err(_) => Err(format!(
             "{what}: no answer within {}s",
             READ_TIMEOUT.as_secs()

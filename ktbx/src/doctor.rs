@@ -221,7 +221,12 @@ pub(crate) fn cgroup(host: &Host) -> Finding {
                 undelegated.join(", ")
             ),
         )
-        .fix("mkdir -p /sys/fs/cgroup/init && xargs -rn1 < /sys/fs/cgroup/cgroup.procs > /sys/fs/cgroup/init/cgroup.procs && sed -e 's/ / +/g' -e 's/^/+/' < /sys/fs/cgroup/cgroup.controllers > /sys/fs/cgroup/cgroup.subtree_control");
+        .fix(concat!(
+            "mkdir -p /sys/fs/cgroup/init",
+            " && xargs -rn1 < /sys/fs/cgroup/cgroup.procs > /sys/fs/cgroup/init/cgroup.procs",
+            " && sed -e 's/ / +/g' -e 's/^/+/' < /sys/fs/cgroup/cgroup.controllers",
+            " > /sys/fs/cgroup/cgroup.subtree_control"
+        ));
     }
     Finding::new(
         Status::Ok,

@@ -324,6 +324,13 @@ fn a_failed_create_leaves_a_bundle_and_ends_with_the_wait() {
             "kube-system.coredns-x.coredns.previous.log"
         ]
     );
+    // Until the fake API server serves logs, its 404 is what the bundle holds, in place of the log.
+    let log = read(&bundle.join("logs"), "kube-system.coredns-x.coredns.log");
+    assert!(
+        log == "(no log: reading the log: 404 NotFound: the server could not find the requested resource)\n"
+            || !log.starts_with("(no log"),
+        "{log}"
+    );
     // Only reads: no mutating request reached the API server.
     let writes: Vec<String> = api
         .requests()
