@@ -61,6 +61,35 @@ pub(crate) enum Command {
     Version(VersionArgs),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+    /// Check the host before creating a cluster: one line per check, exit 1 when one fails
+    #[command(
+        long_about = "Check the host before creating a cluster: inotify limits, cgroup v2 controllers, free \
+        disk under the container runtime's root, the runtime itself, the host ports the cluster needs \
+        (--port, --registry) and the installed kind, kubectl and helm against their pinned versions.\n\
+        One line per check on stdout (ok, warn or FAIL, with the command that fixes it); exits 1 \
+        when a check fails. `ktbx create` runs the file and port checks itself and stops on a failure."
+    )]
+    Doctor(DoctorArgs),
+}
+
+/// Arguments of `ktbx doctor`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DoctorArgs {
+    /// Host port mapping the cluster will need, as `create --port` takes it (repeatable)
+    #[arg(long = "port", value_name = "MAPPING")]
+    pub(crate) ports: Vec<String>,
+    /// Port of the local registry the cluster will use
+    #[arg(long = "registry", value_name = "PORT", num_args = 0..=1, default_missing_value = "5001")]
+    pub(crate) registry: Option<u16>,
+}
+
+/// `--diag-dir` of the commands that collect a diagnostics bundle when they fail.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DiagArgs {
+    /// On failure, write a diagnostics bundle (nodes, pods, Warning events, logs of failing pods,
+    /// kind config, plan) under DIR [default in CI: $RUNNER_TEMP/ktbx-diag]
+    #[arg(long = "diag-dir", value_name = "DIR")]
+    pub(crate) diag_dir: Option<PathBuf>,
 }
 
 /// The desk image (the original's, unpinned as there).
@@ -179,6 +208,9 @@ pub(crate) struct CreateArgs {
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
+    /// Where a failure's diagnostics go.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
     /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
     #[command(flatten)]
     pub(crate) extra: ExtraWords,
@@ -190,6 +222,10 @@ pub(crate) struct DeleteArgs {
     /// delete cluster by name regexp pattern (matches anywhere in the name)
     #[arg(short = 'p', long = "pattern")]
     pub(crate) pattern: Option<String>,
+    /// With -p: only the clusters created longer ago than this (e.g. 6h, 90m), by the creation
+    /// time of their control-plane container
+    #[arg(long = "older-than", value_name = "AGE", requires = "pattern", value_parser = parse_timeout)]
+    pub(crate) older_than: Option<Duration>,
     /// Print the kind commands and delete nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
@@ -225,6 +261,9 @@ pub(crate) struct InstallArgs {
     /// Print what would be downloaded, applied or run, and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
+    /// Where a failure's diagnostics go.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
 }
 
 /// Arguments of `ktbx desk`.

@@ -4,7 +4,7 @@
 //! and so that `xtask` can reach the CLI definition.
 //!
 //! One-way layers: `main` → `lib` (dispatch only) → `cmd::<command>` (plus `cli` and `context`)
-//! → domain modules (`addons`, `apply`, `client_tools`, `cluster`, `config`, `kind_config`,
+//! → domain modules (`addons`, `apply`, `client_tools`, `cluster`, `config`, `diag`, `doctor`, `kind_config`,
 //! `registry`, `targets`, `tools`) → `common`. Commands write to the `out` they are given, never
 //! with print macros.
 
@@ -18,6 +18,8 @@ mod cluster;
 mod cmd;
 mod config;
 mod context;
+mod diag;
+mod doctor;
 mod kind_config;
 mod registry;
 mod targets;
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Install(args) => install::run(&ctx, args, out),
         Command::Exist(args) => exist::run(&ctx, args, out),
         Command::Status(args) => status::run(&ctx, args, out),
+        Command::Doctor(args) => cmd::doctor::run(&ctx, args, out),
     }
 }
 

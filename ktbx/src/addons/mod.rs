@@ -166,9 +166,8 @@ pub(crate) async fn install(
         }
         InstallTarget::Falco => {
             tracing::info!("Install Falco");
-            for warning in crate::cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
-                tracing::warn!("{warning}");
-            }
+            let host = crate::doctor::Host::from_env();
+            crate::doctor::fail_early(&crate::doctor::inotify(&host))?;
             for cmd in helm::helm_cmds(target, &helm::FALCO)? {
                 runner.run_logged(&cmd)?;
             }

@@ -13,6 +13,7 @@ use crate::cli::CreateArgs;
 use crate::cluster;
 use crate::config::{Config, KindSettings};
 use crate::context::Context;
+use crate::doctor;
 use crate::kind_config::{KindCluster, KubeadmApis, PortMapping};
 use crate::registry;
 use crate::targets::{Component, InstallTarget};
@@ -238,11 +239,15 @@ async fn execute(
         }
         Err(e) => return Err(e),
     };
-    if settings.workers > 0 || names.len() > 1 {
-        for warning in cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
-            tracing::warn!("{warning}");
-        }
-    }
+    // The cheap host checks (files and sockets); inotify limits matter for several nodes only.
+    let host = doctor::Host::from_env();
+    let mut findings = if settings.workers > 0 || names.len() > 1 {
+        doctor::inotify(&host)
+    } else {
+        Vec::new()
+    };
+    findings.push(doctor::cgroup(&host));
+    preflight(&findings, dry)?;
     let kind_version = if kind_found {
         env.runner
             .probe(&Cmd::new("kind").args(["version", "-q"]))
@@ -298,9 +303,39 @@ async fn execute(
             env.runner
                 .run_logged(&cluster::kind_cluster_cmd("delete", Some(&effective)))?;
         }
-        create_one(args, env, &plan, name.as_deref(), &effective, out).await?;
+        // The host ports, once an existing cluster that may hold them is kept or deleted.
+        let needed = doctor::Ports {
+            mappings: &ports,
+            registry: None,
+        };
+        preflight(&doctor::ports(&needed), dry)?;
+        let created = create_one(args, env, &plan, name.as_deref(), &effective, out).await;
+        let diag_dir = (!dry)
+            .then(|| crate::diag::dir_from_env(args.diag.diag_dir.as_deref()))
+            .flatten();
+        let context = cluster::context_of(&effective);
+        crate::diag::on_failure(
+            created,
+            diag_dir.as_deref(),
+            &effective,
+            env.kube,
+            Some(&context),
+            || plan.files(&effective, args),
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// Stops on a failing host check (a dry run only warns).
+fn preflight(findings: &[doctor::Finding], dry: bool) -> anyhow::Result<()> {
+    match doctor::fail_early(findings) {
+        Err(e) if dry => {
+            tracing::warn!("{e:#}");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// What every cluster of one `create` shares, validated up front.
@@ -311,6 +346,23 @@ struct Plan {
     components: Vec<Component>,
     tools: crate::client_tools::Settings,
     timeout: std::time::Duration,
+}
+
+impl Plan {
+    /// The files of a diagnostics bundle: the kind config used and the plan.
+    fn files(&self, cluster: &str, args: &CreateArgs) -> Vec<(&'static str, String)> {
+        let plan = format!(
+            "cluster: {cluster}\nruntime: {}\ncomponents: {:?}\ntimeout: {}\nsettings: {:#?}\narguments: {args:#?}\n",
+            self.runtime,
+            self.components,
+            common::duration::format_duration(self.timeout),
+            self.settings,
+        );
+        vec![
+            ("kind-config.yaml", self.rendered.clone()),
+            ("plan.txt", plan),
+        ]
+    }
 }
 
 async fn create_one(
@@ -418,6 +470,7 @@ mod tests {
             timeout: None,
             pin: crate::cli::PinArgs::default(),
             dry_run: false,
+            diag: crate::cli::DiagArgs::default(),
             extra: crate::cli::ExtraWords::default(),
         }
     }

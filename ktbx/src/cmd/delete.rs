@@ -1,6 +1,7 @@
 //! `ktbx delete`: one cluster (`kind delete cluster [--name N]`, idempotent through kind) or every
 //! cluster whose name matches `-p REGEX` anywhere (unanchored, as the original; empty lines of
-//! `kind get clusters` never match).
+//! `kind get clusters` never match). With `--older-than AGE`, only the matches whose control-plane
+//! container the runtime reports as created longer ago than that.
 
 use std::io::Write;
 
@@ -21,6 +22,46 @@ pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a s
         .collect()
 }
 
+/// Whether a cluster created at `created` is older than `age` at `now`.
+pub(crate) fn is_older(
+    created: k8s_openapi::jiff::Timestamp,
+    now: k8s_openapi::jiff::Timestamp,
+    age: std::time::Duration,
+) -> bool {
+    now.duration_since(created)
+        .try_into()
+        .is_ok_and(|elapsed: std::time::Duration| elapsed > age)
+}
+
+/// The clusters created longer ago than `age`, each listed with its creation time. A cluster
+/// whose creation time cannot be read is kept (with a warning).
+fn older_than<'a>(
+    runner: &Runner,
+    clusters: &[&'a str],
+    age: std::time::Duration,
+    out: &mut dyn Write,
+) -> anyhow::Result<Vec<&'a str>> {
+    if clusters.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runtime = cluster::runtime_from_env()?;
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut old = Vec::new();
+    for name in clusters {
+        match cluster::created_at(runner, &runtime, name) {
+            Err(e) => tracing::warn!("keeping cluster {name}: {e:#}"),
+            Ok(created) if is_older(created, now, age) => {
+                writeln!(out, "Cluster {name} created {created}")?;
+                old.push(*name);
+            }
+            Ok(created) => {
+                tracing::info!(cluster = name, %created, "younger than --older-than, kept")
+            }
+        }
+    }
+    Ok(old)
+}
+
 /// Runs `ktbx delete`.
 pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let name = ctx.name.as_deref();
@@ -31,14 +72,21 @@ pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyh
             let re =
                 Regex::new(pattern).with_context(|| format!("invalid --pattern {pattern:?}"))?;
             let clusters = cluster::list_clusters(runner)?;
-            let found: Vec<Option<String>> = matching(&re, &clusters)
-                .into_iter()
-                .map(|c| Some(c.to_string()))
-                .collect();
-            if found.is_empty() {
-                writeln!(out, "No kind cluster matches {pattern:?}")?;
+            let mut found: Vec<&str> = matching(&re, &clusters);
+            if let Some(age) = args.older_than {
+                found = older_than(runner, &found, age, out)?;
             }
-            found
+            if found.is_empty() {
+                match args.older_than {
+                    Some(age) => writeln!(
+                        out,
+                        "No kind cluster matches {pattern:?} and is older than {}",
+                        common::duration::format_duration(age)
+                    )?,
+                    None => writeln!(out, "No kind cluster matches {pattern:?}")?,
+                }
+            }
+            found.into_iter().map(|c| Some(c.to_string())).collect()
         }
         None => {
             if let Some(name) = name {
@@ -81,5 +129,15 @@ mod tests {
             vec!["kind"]
         );
         assert!(matching(&Regex::new("x*").unwrap(), &[String::new()]).is_empty());
+    }
+
+    #[test]
+    fn older_means_strictly_older() {
+        let t = |s: &str| s.parse::<k8s_openapi::jiff::Timestamp>().unwrap();
+        let six_hours = std::time::Duration::from_secs(6 * 3600);
+        let now = t("2026-12-06T12:00:00Z");
+        assert!(is_older(t("2026-12-06T05:59:59Z"), now, six_hours));
+        assert!(!is_older(t("2026-12-06T06:00:00Z"), now, six_hours));
+        assert!(!is_older(t("2026-12-06T13:00:00Z"), now, six_hours));
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod completion;
 pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod desk;
+pub(crate) mod doctor;
 pub(crate) mod exist;
 pub(crate) mod install;
 pub(crate) mod status;

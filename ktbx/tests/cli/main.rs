@@ -5,6 +5,7 @@
 mod cluster;
 mod commands;
 mod e2e;
+mod host;
 mod install;
 mod support;
 mod user_lines;

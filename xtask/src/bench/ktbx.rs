@@ -1,5 +1,5 @@
 //! ktbx: a 50 MB verified download, three installs in one call behind a 40 ms round trip,
-//! `create` readiness, start-up.
+//! `create` readiness, `doctor`, start-up.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ const READY_AT: Duration = Duration::from_secs(1);
 pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
     let mut rows = vec![startup(tools), download(tools)?, three_installs(tools)?];
     rows.push(create_readiness(tools)?);
+    rows.push(doctor(tools)?);
     Ok(rows)
 }
 
@@ -164,4 +165,53 @@ fn create_readiness(tools: &Tools) -> Result<Row> {
         Limit::Slack(0.3),
     )
     .baseline("node Ready", Ok(READY_AT)))
+}
+
+/// `ktbx doctor` against fake docker, kind, kubectl and helm, whose five probes run side by side;
+/// the baseline runs the same probes one after the other.
+fn doctor(tools: &Tools) -> Result<Row> {
+    let dir = scratch("bench-ktbx-doctor-")?;
+    let fakes = FakeBins::new();
+    fakes.add(
+        "docker",
+        Script::default()
+            .on(&["version"], Reply::stdout("29.1.0\n"))
+            .on(&["info"], Reply::stdout("/var/lib/docker\n")),
+    );
+    fakes.add("kind", Script::stdout("0.31.0\n"));
+    fakes.add("kubectl", Script::stdout("Client Version: v1.35.0\n"));
+    fakes.add("helm", Script::stdout("v3.16.2+g13654a5\n"));
+    let figure = median(11, || {
+        // Exit 1 is fine here (the bench host's own cgroups or disk may fail a check).
+        let start = Instant::now();
+        Command::new(&tools.ktbx)
+            .arg("doctor")
+            .env("PATH", fakes.path_env())
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .output()?;
+        Ok(start.elapsed())
+    });
+    let probes: [(&str, &[&str]); 5] = [
+        ("docker", &["version", "--format", "{{.Server.Version}}"]),
+        ("docker", &["info", "--format", "{{.DockerRootDir}}"]),
+        ("kind", &["version", "-q"]),
+        ("kubectl", &["version", "--client"]),
+        ("helm", &["version", "--short"]),
+    ];
+    let baseline = median(11, || {
+        let start = Instant::now();
+        for (name, args) in probes {
+            time(Command::new(fakes.dir().join(name)).args(args))?;
+        }
+        Ok(start.elapsed())
+    });
+    Ok(Row::seconds(
+        "ktbx",
+        "`ktbx doctor`, 5 probes of fake tools",
+        figure,
+        // Issue 15: at most 200 ms.
+        Limit::Seconds(0.2),
+    )
+    .baseline("the 5 probes in sequence", baseline))
 }
