@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DynamicObject;
-use std::io::Write;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
+use std::io::Write;
 
 use crate::spark_application::spark_application_resource;
 use crate::spark_driver::{driver_failure, pod_phase};
@@ -159,11 +159,14 @@ pub(crate) async fn watch_application(
     .await;
     let report = last.as_ref().map(AppReport::of_application);
     let result = match watched {
-        Ok(apps) => apps.into_iter().next().context("the application disappeared"),
+        Ok(apps) => apps
+            .into_iter()
+            .next()
+            .context("the application disappeared"),
         Err(WaitError::Failed { reason, .. }) => Err(anyhow::anyhow!(
             "SparkApplication {namespace}/{name} {reason}"
         )),
-        Err(err) => Err(err.into()),
+        Err(err) => Err(whole_timeout(err, deadline, None)),
     };
     Ok((report, result))
 }
@@ -309,9 +312,12 @@ pub(crate) async fn wait_driver(
     .await;
     let report = last.as_ref().map(AppReport::of_driver);
     let pod = match watched {
-        Ok(pods) => pods.into_iter().next().context("the driver pod disappeared")?,
+        Ok(pods) => pods
+            .into_iter()
+            .next()
+            .context("the driver pod disappeared")?,
         Err(WaitError::Failed { reason, .. }) => return Ok((report, Err(anyhow::anyhow!(reason)))),
-        Err(err) => return Ok((report, Err(err.into()))),
+        Err(err) => return Ok((report, Err(whole_timeout(err, deadline, None)))),
     };
     if wait_for == WaitFor::Completed {
         return Ok((report, Ok(())));
@@ -342,6 +348,7 @@ async fn pods_ready(
     let config = watcher::Config::default().labels(selector);
     let what = format!("the driver and {executors} executor(s) -l {selector} to be Ready");
     let role = |pod: &Pod| pod.labels().get("spark-role").cloned().unwrap_or_default();
+    let mut seen = Vec::new();
     let result = watch_until(
         api,
         (),
@@ -349,6 +356,7 @@ async fn pods_ready(
         deadline.remaining(),
         &what,
         |pods: &[Pod]| {
+            seen = pods.to_vec();
             if let Some(failed) = pods.iter().find(|p| pod_phase(p) == Some("Failed")) {
                 return Check::Failed(format!(
                     "pod {} failed: {}",
@@ -356,9 +364,7 @@ async fn pods_ready(
                     driver_failure(failed)
                 ));
             }
-            let driver_ready = pods
-                .iter()
-                .any(|p| role(p) == "driver" && is_pod_ready(p));
+            let driver_ready = pods.iter().any(|p| role(p) == "driver" && is_pod_ready(p));
             let execs: Vec<&Pod> = pods.iter().filter(|p| role(p) == "executor").collect();
             if driver_ready && execs.len() >= executors && execs.iter().all(|p| is_pod_ready(p)) {
                 Check::Done
@@ -371,7 +377,78 @@ async fn pods_ready(
     match result {
         Ok(_) => Ok(()),
         Err(WaitError::Failed { reason, .. }) => Err(anyhow::anyhow!(reason)),
-        Err(err) => Err(err.into()),
+        Err(err) => {
+            let not_ready: Vec<String> = seen
+                .iter()
+                .filter(|p| !is_pod_ready(p))
+                .map(|p| format!("pod/{} ({})", p.name_any(), not_ready_reason(p)))
+                .collect();
+            let state = if seen.is_empty() {
+                "no pod seen".to_string()
+            } else {
+                format!(
+                    "{} executor(s) seen; not ready: {}",
+                    seen.iter().filter(|p| role(p) == "executor").count(),
+                    not_ready.join(", ")
+                )
+            };
+            Err(whole_timeout(err, deadline, Some(state)))
+        }
+    }
+}
+
+/// Why a pod is not Ready: its phase, the first waiting container's reason, the last
+/// termination (reason, exit code) and the restarts.
+fn not_ready_reason(pod: &Pod) -> String {
+    let mut parts = vec![pod_phase(pod).unwrap_or("Pending").to_string()];
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    for status in statuses.into_iter().flatten() {
+        if let Some(reason) = status
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_ref())
+        {
+            parts.push(reason.clone());
+        }
+        if let Some(last) = status
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+        {
+            parts.push(format!(
+                "last {} (exit {})",
+                last.reason.as_deref().unwrap_or("terminated"),
+                last.exit_code
+            ));
+        }
+        if status.restart_count > 0 {
+            parts.push(format!("{} restarts", status.restart_count));
+        }
+    }
+    parts.join(", ")
+}
+
+/// A wait's timeout error with the command's whole timeout (the wait got what was left of it)
+/// and, when given, a better description of what was seen.
+fn whole_timeout(err: WaitError, deadline: Deadline, seen: Option<String>) -> anyhow::Error {
+    match err {
+        WaitError::Timeout {
+            what,
+            state,
+            last_error,
+            ..
+        } => WaitError::Timeout {
+            what,
+            timeout: deadline.timeout,
+            state: seen.unwrap_or(state),
+            last_error,
+        }
+        .into(),
+        other => other.into(),
     }
 }
 

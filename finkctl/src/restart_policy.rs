@@ -119,7 +119,10 @@ impl RestartPolicy {
             );
         }
         if let Some(i) = &self.on_failure_retry_interval {
-            spec.insert("onFailureRetryInterval".into(), json!(seconds(i).unwrap_or(1)));
+            spec.insert(
+                "onFailureRetryInterval".into(),
+                json!(seconds(i).unwrap_or(1)),
+            );
         }
         Value::Object(spec)
     }
@@ -163,19 +166,38 @@ mod tests {
         );
         let spec = policy(yaml, Task::Stream2raw).unwrap().unwrap().to_spec();
         assert_eq!(spec, json!({"type": "Always"}));
-        assert!(policy("run:\n  cpu: 1\n", Task::Stream2raw).unwrap().is_none());
+        assert!(
+            policy("run:\n  cpu: 1\n", Task::Stream2raw)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn bad_sections_name_the_key_and_the_problem() {
         for (yaml, expected) in [
-            ("stream2raw:\n  restart_policy:\n    type: Sometimes\n", "unknown variant `Sometimes`"),
-            ("stream2raw:\n  restart_policy:\n    type: Never\n    retries: 2\n", "unknown field `retries`"),
-            ("stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 0\n", "at least 1 second"),
-            ("stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 1.5s\n", "not whole seconds"),
+            (
+                "stream2raw:\n  restart_policy:\n    type: Sometimes\n",
+                "unknown variant `Sometimes`",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: Never\n    retries: 2\n",
+                "unknown field `retries`",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 0\n",
+                "at least 1 second",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 1.5s\n",
+                "not whole seconds",
+            ),
         ] {
             let err = policy(yaml, Task::Stream2raw).unwrap_err().to_string();
-            assert!(err.starts_with("configuration key stream2raw.restart_policy: "), "{err}");
+            assert!(
+                err.starts_with("configuration key stream2raw.restart_policy: "),
+                "{err}"
+            );
             assert!(err.contains(expected), "{err}");
         }
     }

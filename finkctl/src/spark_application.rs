@@ -170,7 +170,11 @@ mod tests {
     #[test]
     fn distribution_has_the_same_image_confs_resources_arguments_and_jaas_mount() {
         let config = fixture_config("");
-        let app = render(&job(Task::Distribution, &config), DEFAULT_SPARK_VERSION, None);
+        let app = render(
+            &job(Task::Distribution, &config),
+            DEFAULT_SPARK_VERSION,
+            None,
+        );
         assert_eq!(app["apiVersion"], API_VERSION);
         assert_eq!(app["metadata"]["name"], "fink-distribution");
         assert_eq!(app["metadata"]["namespace"], "spark");

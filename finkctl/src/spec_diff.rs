@@ -45,7 +45,11 @@ pub(crate) fn diff(live: Option<&Value>, rendered: &Value, manager: &str) -> Vec
     let live = live.unwrap_or(&empty);
     let mut changes = Vec::new();
     let mut rendered_leaves = Vec::new();
-    for root in [&["metadata", "labels"][..], &["metadata", "annotations"], &["spec"]] {
+    for root in [
+        &["metadata", "labels"][..],
+        &["metadata", "annotations"],
+        &["spec"],
+    ] {
         let path: Vec<String> = root.iter().map(|s| s.to_string()).collect();
         leaves(at(rendered, &path), &path, &mut rendered_leaves);
     }
@@ -56,7 +60,12 @@ pub(crate) fn diff(live: Option<&Value>, rendered: &Value, manager: &str) -> Vec
             _ => Op::Change,
         };
         let old = at(live, path);
-        changes.push(change(path, op, (!old.is_null()).then(|| old.clone()), Some((*value).clone())));
+        changes.push(change(
+            path,
+            op,
+            (!old.is_null()).then(|| old.clone()),
+            Some((*value).clone()),
+        ));
     }
     let owned = owned_fields(live, manager);
     let mut owned_leaves = Vec::new();
@@ -64,7 +73,9 @@ pub(crate) fn diff(live: Option<&Value>, rendered: &Value, manager: &str) -> Vec
     for path in owned_leaves {
         let in_scope = path.first().is_some_and(|p| p == "spec")
             || (path.first().is_some_and(|p| p == "metadata")
-                && path.get(1).is_some_and(|p| p == "labels" || p == "annotations"));
+                && path
+                    .get(1)
+                    .is_some_and(|p| p == "labels" || p == "annotations"));
         let old = at(live, &path);
         if in_scope && !old.is_null() && at(rendered, &path).is_null() {
             changes.push(change(&path, Op::Remove, Some(old.clone()), None));
@@ -108,7 +119,11 @@ fn leaves<'a>(value: &'a Value, path: &[String], out: &mut Vec<(Vec<String>, &'a
 /// The `fieldsV1` of `manager`'s apply entries in the live object's `managedFields`.
 fn owned_fields(live: &Value, manager: &str) -> Map<String, Value> {
     let mut owned = Map::new();
-    for entry in live["metadata"]["managedFields"].as_array().into_iter().flatten() {
+    for entry in live["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if entry["manager"] == manager
             && entry["operation"] == "Apply"
             && let Some(fields) = entry["fieldsV1"].as_object()
@@ -158,12 +173,7 @@ pub(crate) fn lines(changes: &[Change]) -> Vec<String> {
         .map(|c| {
             let text = match c.op {
                 Op::Add => format!("+ {}: {}", c.path, show(&c.rendered)),
-                Op::Change => format!(
-                    "~ {}: {} -> {}",
-                    c.path,
-                    show(&c.live),
-                    show(&c.rendered)
-                ),
+                Op::Change => format!("~ {}: {} -> {}", c.path, show(&c.live), show(&c.rendered)),
                 Op::Remove => format!("- {}: {}", c.path, show(&c.live)),
             };
             if c.restarts {
@@ -208,7 +218,10 @@ mod tests {
         assert!(diff(Some(&rendered), &rendered, "fm").is_empty());
         let created = diff(None, &rendered, "fm");
         assert!(created.iter().all(|c| c.op == Op::Add));
-        assert_eq!(created[0].path, "metadata.labels[\"fink.astrolabsoftware.org/task\"]");
+        assert_eq!(
+            created[0].path,
+            "metadata.labels[\"fink.astrolabsoftware.org/task\"]"
+        );
         assert!(!created[0].restarts);
     }
 }

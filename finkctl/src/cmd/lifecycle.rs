@@ -10,9 +10,7 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::json;
 
-use crate::application_wait::{
-    failure, has_ended, state, watch_application, write_report,
-};
+use crate::application_wait::{failure, has_ended, state, watch_application, write_report};
 use crate::cli::LifecycleArgs;
 use crate::context::{Context, block_on_kube};
 use crate::kube_api::api_error;
@@ -25,12 +23,20 @@ use common::kube::wait::Check;
 const SUSPEND_MANAGER: &str = "finkctl-suspend";
 
 /// Runs `finkctl suspend <task>`.
-pub(crate) fn suspend(ctx: &Context, args: &LifecycleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn suspend(
+    ctx: &Context,
+    args: &LifecycleArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     set_suspend(ctx, args, true, out)
 }
 
 /// Runs `finkctl resume <task>`.
-pub(crate) fn resume(ctx: &Context, args: &LifecycleArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn resume(
+    ctx: &Context,
+    args: &LifecycleArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     set_suspend(ctx, args, false, out)
 }
 
@@ -87,7 +93,9 @@ fn set_suspend(
         })
         .await
         .map_err(api_error)
-        .with_context(|| format!("cannot set spec.suspend of SparkApplication {namespace}/{name}"))?;
+        .with_context(|| {
+            format!("cannot set spec.suspend of SparkApplication {namespace}/{name}")
+        })?;
         let what = if suspend {
             format!("SparkApplication {namespace}/{name} to be SUSPENDED")
         } else {

@@ -13,8 +13,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use common::process::Runner;
 
 use crate::application_wait::{
-    Outcome, ReportFormat, WaitFor, submission_id, wait_application, wait_driver,
-    write_report,
+    Outcome, ReportFormat, WaitFor, submission_id, wait_application, wait_driver, write_report,
 };
 use crate::cli::{Backend, RunArgs};
 use crate::config::{FinkConfig, parse_go_bool};
@@ -129,7 +128,13 @@ fn spark_submit(
     };
     let template = template_dir.as_ref().map(|d| d.path.join(POD_TEMPLATE));
     let driver = driver_pod_name(job, night);
-    let command = submission(job, target, template.as_deref(), &driver, follow.wait.is_some())?;
+    let command = submission(
+        job,
+        target,
+        template.as_deref(),
+        &driver,
+        follow.wait.is_some(),
+    )?;
     let status = Runner::new(false).interactive(&command)?;
     if !status.success() {
         bail!(
@@ -143,8 +148,15 @@ fn spark_submit(
         let deadline = Deadline::after(timeout);
         let (_, ended) = block_on_kube(target, deadline, &what, async {
             let executors = executor_instances(job) as usize;
-            wait_driver(target, &job.namespace, &driver, WaitFor::Completed, executors, deadline)
-                .await
+            wait_driver(
+                target,
+                &job.namespace,
+                &driver,
+                WaitFor::Completed,
+                executors,
+                deadline,
+            )
+            .await
         })?;
         return ended.with_context(|| format!("spark-submit for {} returned", job.task.name()));
     };
@@ -153,7 +165,15 @@ fn spark_submit(
     let what = format!("following driver pod {}/{driver}", job.namespace);
     let outcome = block_on_kube(target, deadline, &what, async {
         let executors = executor_instances(job) as usize;
-        wait_driver(target, &job.namespace, &driver, wait_for, executors, deadline).await
+        wait_driver(
+            target,
+            &job.namespace,
+            &driver,
+            wait_for,
+            executors,
+            deadline,
+        )
+        .await
     })?;
     report(outcome, follow.output, out)
 }
@@ -168,7 +188,7 @@ fn report(outcome: Outcome, format: ReportFormat, out: &mut dyn Write) -> anyhow
         (Err(err), Some(report))
             if matches!(err.downcast_ref(), Some(WaitError::Timeout { .. })) =>
         {
-            Err(err.context(format!("last state: {}", report.line())))
+            Err(anyhow::anyhow!("{err}; last state: {}", report.line()))
         }
         (result, _) => result,
     }
@@ -365,7 +385,10 @@ fn redact(changes: &mut [Change], job: &SparkJob) {
         .collect();
     let hidden = serde_json::Value::String("<redacted>".into());
     for change in changes.iter_mut().filter(|c| secrets.contains(&c.path)) {
-        for value in [&mut change.live, &mut change.rendered].into_iter().flatten() {
+        for value in [&mut change.live, &mut change.rendered]
+            .into_iter()
+            .flatten()
+        {
             *value = hidden.clone();
         }
     }

@@ -296,13 +296,16 @@ impl Shared {
 
     fn app(&self, key: &str) -> Option<Value> {
         let (namespace, name) = key.split_once('/')?;
-        self.store.get_json(API_VERSION, KIND, Some(namespace), name)
+        self.store
+            .get_json(API_VERSION, KIND, Some(namespace), name)
     }
 
     /// Merge-patches the application's status (and records its state).
     fn set_status(&self, key: &str, epoch: u64, status: Value) -> bool {
         let (namespace, name) = key.split_once('/').unwrap_or_default();
-        let state = status["applicationState"]["state"].as_str().map(String::from);
+        let state = status["applicationState"]["state"]
+            .as_str()
+            .map(String::from);
         self.if_current(key, epoch, |store| {
             store.merge_patch_json(
                 API_VERSION,
@@ -328,7 +331,8 @@ impl Shared {
             if pod["metadata"]["labels"]["sparkoperator.k8s.io/app-name"] == json!(name)
                 && let Some(pod_name) = pod["metadata"]["name"].as_str()
             {
-                self.store.delete_json("v1", "Pod", Some(namespace), pod_name);
+                self.store
+                    .delete_json("v1", "Pod", Some(namespace), pod_name);
             }
         }
     }
@@ -338,6 +342,8 @@ impl Shared {
         let name = key.split_once('/').map(|(_, n)| n).unwrap_or_default();
         let script = (self.script)(name);
         let pause = || tokio::time::sleep(script.step);
+        // The operator's reaction time: the change is seen as it was before, for a step.
+        pause().await;
         match begin {
             Begin::New if app["spec"]["suspend"] == json!(true) => {
                 self.suspend(&key, epoch, &script).await;
@@ -617,7 +623,10 @@ fn executor_status(pod: &Value, fate: &ExecutorFate) -> Value {
     {
         let now = now_rfc3339();
         for condition in status["conditions"].as_array_mut().into_iter().flatten() {
-            if matches!(condition["type"].as_str(), Some("Ready" | "ContainersReady")) {
+            if matches!(
+                condition["type"].as_str(),
+                Some("Ready" | "ContainersReady")
+            ) {
                 condition["status"] = json!("False");
             }
         }
