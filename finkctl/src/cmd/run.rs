@@ -76,6 +76,11 @@ pub(crate) fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> anyhow:
         wait_timeout: args.timeout.unwrap_or(UNBOUNDED_WAIT),
     };
     if args.diff && !ctx.dry_run {
+        if args.backend == Backend::SparkSubmit {
+            bail!(
+                "--diff compares the SparkApplication with the live one: add --backend spark-operator (spark-submit leaves no object to compare; --dry-run prints its command)"
+            );
+        }
         return diff(&config, &target, &job, &follow, out);
     }
     match args.backend {
@@ -323,8 +328,7 @@ struct DiffReport {
 }
 
 /// `run --diff`: reads the live SparkApplication (GET only) and prints what applying the
-/// rendered one would change. The spark-submit backend has no object to compare: its diff is
-/// against nothing (every field is new).
+/// rendered one would change.
 fn diff(
     config: &FinkConfig,
     target: &KubeTarget,

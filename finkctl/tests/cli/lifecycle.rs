@@ -474,6 +474,11 @@ fn diff_reads_only_and_flags_the_changes_that_restart_the_application() {
         .assert()
         .success()
         .stdout("SparkApplication spark/fink-stream2raw: no change\n");
+    cluster
+        .finkctl(&["run", "s2r", "-N", "20000101", "--diff"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("add --backend spark-operator"));
     let requests = cluster.server.requests();
     assert!(!requests.is_empty());
     assert!(
@@ -583,4 +588,60 @@ fn restart_policy_is_rendered_into_the_application() {
         .stderr(predicate::str::contains(
             "configuration key distribution.restart_policy: unknown variant `Sometimes`",
         ));
+}
+
+#[test]
+fn dry_run_is_unchanged_by_wait_and_sends_nothing() {
+    let cluster = Cluster::start(|_| Script::completes());
+    for backend in ["spark-submit", "spark-operator"] {
+        let plain = cluster
+            .finkctl(&[
+                "run",
+                "distribution",
+                "-N",
+                "20000101",
+                "--dry-run",
+                "--backend",
+                backend,
+            ])
+            .output()
+            .unwrap();
+        // `--wait` before the task: it takes no value unless written `--wait=…`.
+        let waiting = cluster
+            .finkctl(&[
+                "run",
+                "--wait",
+                "distribution",
+                "-N",
+                "20000101",
+                "--dry-run",
+                "--backend",
+                backend,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            plain.status.success() && waiting.status.success(),
+            "{waiting:?}"
+        );
+        assert_eq!(
+            String::from_utf8(plain.stdout)
+                .unwrap()
+                .replace(char::is_numeric, ""),
+            String::from_utf8(waiting.stdout)
+                .unwrap()
+                .replace(char::is_numeric, "")
+        );
+    }
+    assert!(
+        cluster.server.requests().is_empty(),
+        "{:?}",
+        cluster.server.requests()
+    );
+    assert!(cluster.fakes.calls("spark-submit").is_empty());
+    cluster
+        .finkctl(&["run", "s2r", "--wait", "--diff"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot be used with"));
 }
