@@ -14,8 +14,9 @@
 //!   `sparkoperator.k8s.io/submission-id` and `sparkoperator.k8s.io/launched-by-spark-operator`;
 //!   the driver is owned by the application and the executors by the driver (so deleting the
 //!   application removes them);
-//! - any change of `spec` restarts the application (kubeflow/spark-operator #345):
-//!   `INVALIDATING` → pods deleted, status reset → `PENDING_RERUN` → a new submission;
+//! - any change of `spec` but `spec.suspend` restarts the application (kubeflow/spark-operator
+//!   #345): `INVALIDATING` → pods deleted, status reset → `PENDING_RERUN` → a new submission
+//!   (the `PartialRestart` feature gate, off by default, is not modelled);
 //! - `spec.suspend` (kubeflow/spark-operator #2387): `true` on a non-terminated application
 //!   gives `SUSPENDING` → pods deleted → `SUSPENDED`; back to `false` gives `RESUMING` → a new
 //!   submission.
@@ -240,6 +241,17 @@ pub(crate) fn start(
                     if old == Some(&app["spec"]) {
                         continue;
                     }
+                    // The operator's event filter: a change of `spec.suspend` alone is only
+                    // reconciled; any other spec change invalidates the run.
+                    let without_suspend = |spec: &Value| {
+                        let mut spec = spec.clone();
+                        if let Some(map) = spec.as_object_mut() {
+                            map.remove("suspend");
+                        }
+                        spec
+                    };
+                    let only_suspend =
+                        old.map(without_suspend) == Some(without_suspend(&app["spec"]));
                     let suspend = app["spec"]["suspend"] == json!(true);
                     let state = app["status"]["applicationState"]["state"]
                         .as_str()
@@ -251,6 +263,8 @@ pub(crate) fn start(
                         Begin::Suspend
                     } else if state == "SUSPENDED" {
                         Begin::Resume
+                    } else if only_suspend {
+                        continue;
                     } else {
                         Begin::Invalidate
                     };
@@ -645,4 +659,137 @@ fn executor_status(pod: &Value, fate: &ExecutorFate) -> Value {
         }
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::{FakeApiServer, crds};
+
+    fn app(name: &str, suspend: bool) -> Value {
+        json!({
+            "apiVersion": API_VERSION, "kind": KIND,
+            "metadata": {"name": name, "namespace": "spark"},
+            "spec": {"image": "img:1", "executor": {"instances": 2}, "suspend": suspend},
+        })
+    }
+
+    /// Waits (at most 10 s) until `state` has been written for `spark/<name>`.
+    fn reached(operator: &SparkOperator, name: &str, state: &str) {
+        let application = format!("spark/{name}");
+        for _ in 0..500 {
+            if operator.written_at(&application, state).is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{state} never written: {:?}", operator.transitions());
+    }
+
+    fn states(operator: &SparkOperator) -> Vec<String> {
+        operator
+            .transitions()
+            .into_iter()
+            .map(|t| t.state)
+            .collect()
+    }
+
+    #[test]
+    fn runs_create_labelled_pods_with_the_scripted_executor_fates() {
+        let server = FakeApiServer::builder()
+            .crd(crds::spark_application())
+            .start();
+        let operator = server.spark_operator(|_| {
+            Script::streams()
+                .step(Duration::from_millis(10))
+                .executors(vec![ExecutorFate::Ready, ExecutorFate::oom_killed(37)])
+        });
+        server.apply_json(app("fink-stream2raw", false));
+        reached(&operator, "fink-stream2raw", "RUNNING");
+        let pods = server.list_json("v1", "Pod", Some("spark"));
+        assert_eq!(pods.len(), 3);
+        let stored = server
+            .get_json(API_VERSION, KIND, Some("spark"), "fink-stream2raw")
+            .unwrap();
+        let status = &stored["status"];
+        assert_eq!(status["driverInfo"]["podName"], "fink-stream2raw-driver");
+        assert_eq!(status["submissionAttempts"], 1);
+        assert_eq!(status["executorState"].as_object().unwrap().len(), 2);
+        for pod in &pods {
+            let labels = &pod["metadata"]["labels"];
+            assert_eq!(labels["sparkoperator.k8s.io/app-name"], "fink-stream2raw");
+            assert_eq!(
+                labels["sparkoperator.k8s.io/submission-id"],
+                status["submissionID"]
+            );
+            assert_eq!(labels["spark-app-selector"], status["sparkApplicationId"]);
+        }
+        let oom = pods
+            .iter()
+            .find(|p| p["metadata"]["name"].as_str().unwrap().ends_with("-exec-2"))
+            .unwrap();
+        let container = &oom["status"]["containerStatuses"][0];
+        assert_eq!(container["restartCount"], 37);
+        assert_eq!(container["lastState"]["terminated"]["exitCode"], 137);
+        assert_eq!(container["lastState"]["terminated"]["reason"], "OOMKilled");
+        assert_eq!(container["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            pods.iter()
+                .filter(|p| p["metadata"]["labels"]["spark-role"] == "driver")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn suspend_at_creation_and_a_suspend_only_change_do_not_submit() {
+        let server = FakeApiServer::builder()
+            .crd(crds::spark_application())
+            .start();
+        let operator = server.spark_operator(|_| Script::streams().step(Duration::from_millis(10)));
+        server.apply_json(app("fink-a", true));
+        reached(&operator, "fink-a", "SUSPENDED");
+        assert_eq!(states(&operator), ["SUSPENDING", "SUSPENDED"]);
+        assert!(server.list_json("v1", "Pod", Some("spark")).is_empty());
+        // Resuming submits again.
+        server.store().merge_patch_json(
+            API_VERSION,
+            KIND,
+            Some("spark"),
+            "fink-a",
+            &json!({"spec": {"suspend": false}}),
+        );
+        reached(&operator, "fink-a", "RUNNING");
+        assert_eq!(
+            states(&operator),
+            [
+                "SUSPENDING",
+                "SUSPENDED",
+                "RESUMING",
+                "SUBMITTED",
+                "RUNNING"
+            ]
+        );
+        // `suspend: false` → removed: only spec.suspend changed, nothing restarts (absence
+        // checked after 20 steps: a restart would have begun after one).
+        server.store().merge_patch_json(
+            API_VERSION,
+            KIND,
+            Some("spark"),
+            "fink-a",
+            &json!({"spec": {"suspend": null}}),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(states(&operator).len(), 5, "{:?}", states(&operator));
+        // An image change restarts it.
+        server.store().merge_patch_json(
+            API_VERSION,
+            KIND,
+            Some("spark"),
+            "fink-a",
+            &json!({"spec": {"image": "img:2"}}),
+        );
+        reached(&operator, "fink-a", "PENDING_RERUN");
+        assert_eq!(states(&operator)[5..7], ["INVALIDATING", "PENDING_RERUN"]);
+    }
 }
