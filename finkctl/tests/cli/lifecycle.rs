@@ -189,6 +189,12 @@ fn run_wait_survives_a_dropped_watch_and_resumes_from_its_resource_version() {
         .collect();
     assert!(watches.len() >= 2, "{watches:?}");
     assert!(
+        watches
+            .iter()
+            .all(|w| w.query_param("allowWatchBookmarks").as_deref() == Some("true")),
+        "{watches:?}"
+    );
+    assert!(
         watches[1..]
             .iter()
             .all(|w| w.query_param("resourceVersion").is_some_and(|rv| rv != "0")),
