@@ -384,8 +384,14 @@ fn suspend_and_resume_set_spec_suspend_and_wait_for_the_state() {
         "{:?}",
         cluster.spark_pods()
     );
-    // Applying the same manifest again leaves it suspended.
-    cluster.run_operator("stream2raw", &[]).assert().success();
+    // Applying the same manifest again leaves it suspended, and a wait on it fails at once.
+    cluster
+        .run_operator("stream2raw", &["--wait"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "SparkApplication spark/fink-stream2raw is SUSPENDED: resume it with `finkctl resume <task>`",
+        ));
     assert_eq!(cluster.app("fink-stream2raw")["spec"]["suspend"], true);
     cluster
         .finkctl(&["resume", "stream2raw"])
