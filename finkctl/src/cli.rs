@@ -9,6 +9,7 @@ use common::cli::{CompletionArgs, Verbosity};
 
 use common::kube::KubeArgs;
 
+use crate::application_wait::{ReportFormat, WaitFor};
 use crate::spark_job::Task;
 use crate::topics::TopicSource;
 
@@ -68,6 +69,26 @@ pub(crate) enum Command {
     /// Wait for Fink broker resources to reach a condition
     #[command(arg_required_else_help = true)]
     Wait(WaitArgs),
+    /// Suspend a task's SparkApplication (spec.suspend) and wait until it is SUSPENDED
+    #[command(arg_required_else_help = true)]
+    Suspend(LifecycleArgs),
+    /// Resume a task's suspended SparkApplication and wait until it runs again
+    #[command(arg_required_else_help = true)]
+    Resume(LifecycleArgs),
+}
+
+/// Arguments of `suspend` and `resume`.
+#[derive(Debug, Args)]
+pub(crate) struct LifecycleArgs {
+    /// Time allowed for the whole command, the wait for the state included (Go duration)
+    #[arg(long, global = true, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Output format of the state reached
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) output: ReportFormat,
+    /// The task whose SparkApplication changes
+    #[command(subcommand)]
+    pub(crate) task: Task,
 }
 
 /// Arguments of `version` (none).
@@ -101,9 +122,23 @@ pub(crate) struct RunArgs {
     #[arg(long, global = true, value_enum, default_value_t = Backend::SparkSubmit)]
     pub(crate) backend: Backend,
     /// Time allowed for the Kubernetes API calls, retries included (the JAAS Secret, the
-    /// SparkApplication, the driver pod's outcome); spark-submit itself is not bounded
-    #[arg(long, global = true, default_value = "60s", value_parser = common::duration::parse_duration)]
-    pub(crate) timeout: Duration,
+    /// SparkApplication, the driver pod's outcome; default 60s; spark-submit itself is not
+    /// bounded); with --wait, for the whole wait too (default: no limit)
+    #[arg(long, global = true, value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+    /// Block until the application ends, the exit code mirroring its state (--wait or
+    /// --wait=completed), or until it is RUNNING with its driver and executors Ready
+    /// (--wait=running, streaming tasks)
+    #[arg(long, global = true, value_enum, num_args = 0..=1, require_equals = true,
+          default_missing_value = "completed", value_name = "UNTIL")]
+    pub(crate) wait: Option<WaitFor>,
+    /// Print what applying the SparkApplication would change in the live one, and which
+    /// changes restart it; writes nothing
+    #[arg(long, global = true, conflicts_with = "wait")]
+    pub(crate) diff: bool,
+    /// Output format of the state printed by --wait and of --diff
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) output: ReportFormat,
     /// The task to launch; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
     pub(crate) task: Option<Task>,

@@ -37,6 +37,10 @@ const KNOWN_KEYS: &[&str] = &[
     "run.script_dir",
     "run.spark_version",
     "run.extra_args",
+    "run.restart_policy",
+    "stream2raw.restart_policy",
+    "raw2science.restart_policy",
+    "distribution.restart_policy",
     "stream2raw.cpu",
     "stream2raw.memory",
     "stream2raw.instances",
@@ -248,6 +252,11 @@ impl FinkConfig {
             value = value.as_object()?.get(part)?;
         }
         Some(value)
+    }
+
+    /// The raw value of `key` (dotted), for typed sections decoded by their own module.
+    pub(crate) fn value(&self, key: &str) -> Option<&Value> {
+        self.lookup(key)
     }
 
     /// The value of `key` as a string: absent or null is `""`, numbers and booleans are

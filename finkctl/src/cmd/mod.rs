@@ -4,6 +4,7 @@ pub(crate) mod completion;
 pub(crate) mod createsecrets;
 pub(crate) mod delete;
 pub(crate) mod get;
+pub(crate) mod lifecycle;
 pub(crate) mod run;
 pub(crate) mod s3;
 pub(crate) mod version;

@@ -26,6 +26,8 @@
 //!   [`fault`](FakeApiServer::fault) / [`drop_watches`](FakeApiServer::drop_watches) to inject
 //!   failures, [`requests`](FakeApiServer::requests) to read the request log,
 //!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`.
+//! - [`spark_operator`](FakeApiServer::spark_operator): the one opt-in controller, a simulated
+//!   spark-operator playing SparkApplications' states and pods from a test script.
 //!
 //! Not modelled (requests for them fail honestly rather than pretend): controllers (no pods are
 //! created for workloads, pods are deleted at once without a grace period; the garbage collector
@@ -61,6 +63,7 @@ mod protobuf;
 mod resources;
 mod routes;
 mod selectors;
+pub mod spark_operator;
 mod status;
 mod store;
 mod watch;
@@ -426,6 +429,16 @@ impl FakeApiServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Starts a simulated spark-operator (see [`spark_operator`]): every SparkApplication created
+    /// from now on runs as `script` (given the application's name) says. Register
+    /// [`crds::spark_application`] first.
+    pub fn spark_operator(
+        &self,
+        script: impl Fn(&str) -> spark_operator::Script + Send + Sync + 'static,
+    ) -> spark_operator::SparkOperator {
+        spark_operator::start(&self.runtime, self.app.store.clone(), Box::new(script))
     }
 
     /// Scripts `pods/exec` for one pod: `reply` gets the request (command, container, stdin) and

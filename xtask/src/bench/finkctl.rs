@@ -1,10 +1,12 @@
 //! finkctl: `wait tasks` reacting to the last pod getting Ready, `wait topics` reacting to the
-//! broker's `kafka-topics.sh` output changing, and `run --dry-run` end to end.
+//! broker's `kafka-topics.sh` output changing, `run --wait` reacting to the simulated
+//! spark-operator writing COMPLETED, and `run --dry-run` end to end.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use harness::apiserver::spark_operator::Script;
 use harness::apiserver::{ExecReply, FakeApiServer, crds};
 use harness::stack::{spark_pod, write_finkctl_config};
 use harness::tools::Tools;
@@ -86,6 +88,48 @@ pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
         ]))?;
         Ok(start.elapsed())
     });
+    // `run --wait`: from the apply to finkctl's exit, against the moment the operator wrote
+    // COMPLETED (each run a new application).
+    api.apply_json(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"},
+    }));
+    let operator = api.spark_operator(|_| Script::completes().step(Duration::from_millis(250)));
+    let mut written = Vec::new();
+    let run_wait = median(3, || {
+        api.store().delete_json(
+            "sparkoperator.k8s.io/v1beta2",
+            "SparkApplication",
+            Some("spark"),
+            "fink-stream2raw",
+        );
+        let start = Instant::now();
+        time(&mut finkctl(&[
+            "run",
+            "stream2raw",
+            "--backend",
+            "spark-operator",
+            "--wait",
+            "-i",
+            "img:1",
+            "--timeout",
+            "30s",
+        ]))?;
+        let returned = start.elapsed();
+        let completed = operator
+            .transitions()
+            .into_iter()
+            .rev()
+            .find(|t| t.state == "COMPLETED")
+            .map(|t| t.at.duration_since(start))
+            .ok_or_else(|| anyhow::anyhow!("the operator wrote no COMPLETED"))?;
+        written.push(completed);
+        Ok(returned)
+    });
+    written.sort();
+    let completed_at = written
+        .get(written.len() / 2)
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("no run of `run --wait` succeeded"));
     let dry_run = median(21, || {
         time(&mut finkctl(&[
             "run",
@@ -110,6 +154,13 @@ pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
             Limit::Slack(0.3),
         )
         .baseline("last topic listed", Ok(READY_AT)),
+        Row::seconds(
+            "finkctl",
+            "`run --wait`, the operator writes COMPLETED (returns at)",
+            run_wait,
+            Limit::Slack(0.3),
+        )
+        .baseline("COMPLETED written", completed_at),
         Row::seconds(
             "finkctl",
             "`run stream2raw --dry-run` end to end",
