@@ -122,6 +122,18 @@ impl PinArgs {
     }
 }
 
+/// Registry mirrors written into every node as containerd `hosts.toml` (`create`, `apply`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct MirrorArgs {
+    /// Pull REGISTRY's images through URL first (repeatable; several URLs of one registry are tried in order)
+    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
+    pub(crate) mirrors: Vec<String>,
+    /// Also use the registry-mirrors of docker's daemon.json for docker.io ($KTBX_DOCKER_DAEMON_JSON, else
+    /// ~/.config/docker/daemon.json for rootless docker, else /etc/docker/daemon.json)
+    #[arg(long = "inherit-docker-mirrors")]
+    pub(crate) inherit_docker: bool,
+}
+
 /// Extra positional words some commands accept and ignore, as the originals did (scripts call
 /// `ktbx create cluster`, `ktbx delete cluster -n X`).
 #[derive(Debug, Clone, Default, Args)]
@@ -176,6 +188,9 @@ pub(crate) struct CreateArgs {
     /// Versions of the CNI and components.
     #[command(flatten)]
     pub(crate) pin: PinArgs,
+    /// Registry mirrors of the nodes.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,

@@ -19,6 +19,8 @@ mod cmd;
 mod config;
 mod context;
 mod kind_config;
+mod mirrors;
+mod provision;
 mod registry;
 mod targets;
 mod tools;

@@ -12,6 +12,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use crate::addons::Target;
+use crate::mirrors::{self, Mirrors};
 
 /// Name of the local registry container.
 pub(crate) const LOCAL_REGISTRY: &str = "kind-registry";
@@ -80,6 +81,25 @@ pub(crate) fn trust_insecure(
         registry,
         &insecure_hosts_toml(registry),
     )
+}
+
+/// Writes one `hosts.toml` per mirrored registry into every node.
+pub(crate) fn configure_mirrors(
+    runner: &Runner,
+    runtime: &str,
+    nodes: &[String],
+    mirrors: &Mirrors,
+) -> anyhow::Result<()> {
+    for (registry, endpoints) in mirrors.iter() {
+        write_hosts(
+            runner,
+            runtime,
+            nodes,
+            registry,
+            &mirrors::hosts_toml(registry, endpoints),
+        )?;
+    }
+    Ok(())
 }
 
 /// Starts the local registry container on 127.0.0.1:<port> unless it runs already.
