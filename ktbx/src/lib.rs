@@ -22,6 +22,7 @@ mod kind_config;
 mod mirrors;
 mod provision;
 mod registry;
+mod stack;
 mod targets;
 mod tools;
 
