@@ -41,6 +41,14 @@ pub(crate) enum Command {
     Create(CreateArgs),
     /// Delete a kind cluster
     Delete(DeleteArgs),
+    /// Create or update a cluster, its registry, mirrors and add-ons from a stack file
+    #[command(
+        long_about = "Create or update a cluster, its registry, mirrors and add-ons from a stack file.\n\
+        Ensure semantics: only what differs from what the last apply recorded in the cluster \
+        (ConfigMap kube-system/ktbx-stack) is applied; when nothing differs, nothing runs.",
+        after_help = "Examples:\n  ktbx apply -f stack.yaml\n  ktbx apply -f stack.yaml --diff\n  ktbx delete -f stack.yaml"
+    )]
+    Apply(ApplyArgs),
     /// Install Kubernetes components on the cluster or on the client machine
     #[command(
         long_about = "Install Kubernetes components on the cluster or on the client machine.\n\
@@ -211,6 +219,50 @@ pub(crate) struct DeleteArgs {
     /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
     #[command(flatten)]
     pub(crate) extra: ExtraWords,
+    /// Delete the cluster of a stack file: its add-ons in reverse order first, then the cluster and the
+    /// registry it declares.
+    #[command(flatten)]
+    pub(crate) stack: DeleteStackArgs,
+}
+
+/// `ktbx delete -f FILE` (a self-contained group of `delete`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DeleteStackArgs {
+    /// Stack file: remove its add-ons in reverse order (custom resources, then releases and namespaces),
+    /// then delete the cluster and the registry it declares
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "pattern"
+    )]
+    pub(crate) file: Option<PathBuf>,
+    /// With -f: how long removing all the add-ons may take, in all
+    #[arg(long = "timeout", value_parser = parse_timeout, requires = "file", default_value = "5m")]
+    pub(crate) timeout: Duration,
+}
+
+/// Arguments of `ktbx apply`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ApplyArgs {
+    /// The stack file (format: see the README)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Print how the cluster differs from the stack file and change nothing
+    #[arg(long = "diff", conflicts_with = "dry_run")]
+    pub(crate) diff: bool,
+    /// How long each wait may take [default: the stack's `timeout`, else config `timeout`, else 10m]
+    #[arg(long = "timeout", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<Duration>,
+    /// Versions replacing the stack's pins.
+    #[command(flatten)]
+    pub(crate) pin: PinArgs,
+    /// Mirrors added to (or replacing, per registry) the stack's.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
+    /// Print what would run and change nothing
+    #[arg(long = "dry-run")]
+    pub(crate) dry_run: bool,
 }
 
 /// Arguments of `ktbx install`.

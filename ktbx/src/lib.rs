@@ -23,6 +23,7 @@ mod mirrors;
 mod provision;
 mod registry;
 mod stack;
+mod stack_state;
 mod targets;
 mod tools;
 
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completion(args) => completion::run(&ctx, args, out),
         Command::Desk(args) => desk::run(&ctx, args, out),
         Command::Delete(args) => delete::run(&ctx, args, out),
+        Command::Apply(args) => cmd::apply::run(&ctx, args, out),
         Command::Create(args) => create::run(&ctx, args, out),
         Command::Install(args) => install::run(&ctx, args, out),
         Command::Exist(args) => exist::run(&ctx, args, out),

@@ -128,6 +128,19 @@ pub(crate) fn ensure_container(runner: &Runner, runtime: &str, port: u16) -> any
     Ok(())
 }
 
+/// Removes the local registry container when it exists (`ktbx delete -f` of a stack declaring it).
+pub(crate) fn remove_container(runner: &Runner, runtime: &str) -> anyhow::Result<bool> {
+    let exists = runner
+        .probe(&Cmd::new(runtime).args(["inspect", "-f", "{{.Name}}", LOCAL_REGISTRY]))
+        .is_ok_and(|o| o.status.success());
+    if exists {
+        runner
+            .run_logged(&Cmd::new(runtime).args(["rm", "-f", LOCAL_REGISTRY]))
+            .context("removing the local registry container")?;
+    }
+    Ok(exists)
+}
+
 /// Points `localhost:<port>` in every node at the registry and joins it to the `kind` network.
 pub(crate) fn connect_local(
     runner: &Runner,

@@ -148,8 +148,6 @@ impl Addon {
 /// A stack file decoded and checked, paths made absolute.
 #[derive(Debug, Clone)]
 pub(crate) struct Resolved {
-    /// The file it came from.
-    pub(crate) path: PathBuf,
     /// `cluster.name`.
     pub(crate) name: Option<String>,
     /// The kind settings.
@@ -195,16 +193,20 @@ impl Stack {
         };
         let c = self.cluster;
         if let Some(name) = &c.name {
-            crate::cluster::validate_name(name).map_err(|e| invalid("cluster.name", e.to_string()))?;
+            crate::cluster::validate_name(name)
+                .map_err(|e| invalid("cluster.name", e.to_string()))?;
         }
         if let Some(image) = &c.image {
-            common::image_ref::checked(image).map_err(|e| invalid("cluster.image", e.to_string()))?;
+            common::image_ref::checked(image)
+                .map_err(|e| invalid("cluster.image", e.to_string()))?;
         }
         let ports = c
             .ports
             .iter()
             .enumerate()
-            .map(|(i, p)| PortMapping::parse(p).map_err(|e| invalid(&format!("cluster.ports[{i}]"), e)))
+            .map(|(i, p)| {
+                PortMapping::parse(p).map_err(|e| invalid(&format!("cluster.ports[{i}]"), e))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let absolute = |p: Option<String>| {
             p.filter(|p| !p.is_empty())
@@ -232,7 +234,8 @@ impl Stack {
         }
         let mut pins = Vec::new();
         for (name, version) in self.pins {
-            let tool = crate::tools::lookup(&name).map_err(|e| invalid(&format!("pins.{name}"), e.to_string()))?;
+            let tool = crate::tools::lookup(&name)
+                .map_err(|e| invalid(&format!("pins.{name}"), e.to_string()))?;
             crate::tools::validate_version(tool, &version)
                 .map_err(|e| invalid(&format!("pins.{name}"), e.to_string()))?;
             pins.push((name, version));
@@ -256,10 +259,11 @@ impl Stack {
         let timeout = self
             .timeout
             .filter(|t| !t.is_empty())
-            .map(|t| common::duration::parse_duration(&t).map_err(|e| invalid("timeout", e.to_string())))
+            .map(|t| {
+                common::duration::parse_duration(&t).map_err(|e| invalid("timeout", e.to_string()))
+            })
             .transpose()?;
         Ok(Resolved {
-            path: path.to_path_buf(),
             name: c.name,
             settings,
             ports,
@@ -295,8 +299,10 @@ pub(crate) fn fold_keys(text: &str) -> String {
         match event {
             Event::Scalar(_, style, _, _) => {
                 let is_key = matches!(stack.last(), Some(Frame::Map { key_next: true }));
-                if is_key && style == ScalarStyle::Plain
-                    && let (Some(start), Some(end)) = (span.start.byte_offset(), span.end.byte_offset())
+                if is_key
+                    && style == ScalarStyle::Plain
+                    && let (Some(start), Some(end)) =
+                        (span.start.byte_offset(), span.end.byte_offset())
                     && let Some(key) = bytes.get_mut(start..end)
                 {
                     key.make_ascii_lowercase();
@@ -340,7 +346,10 @@ mod tests {
                 image: "kindest/node:v1.35.0".into(),
             }
         );
-        assert_eq!(s.ports, [PortMapping::parse("127.0.0.1:8080:80/tcp").unwrap()]);
+        assert_eq!(
+            s.ports,
+            [PortMapping::parse("127.0.0.1:8080:80/tcp").unwrap()]
+        );
         assert_eq!(s.registry, Some(5001));
         assert_eq!(s.mirrors.summary(), "docker.io=https://mirror.gcr.io\n");
         assert_eq!(s.pins, [("argowf".to_string(), "v3.5.2".to_string())]);
@@ -378,24 +387,49 @@ mod tests {
         let err = parse_at("cluster:\n  name: ci\n  workers: many\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("/s/stack.yaml:3:12: cluster.workers: "), "{err}");
-        let err = parse_at("addons:\n  - olm\n  - flannel\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("/s/stack.yaml:3:12: cluster.workers: "),
+            "{err}"
+        );
+        let err = parse_at("addons:\n  - olm\n  - flannel\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/s/stack.yaml:3:5: "), "{err}");
         assert!(err.contains("flannel"), "{err}");
-        let err = parse_at("cluster:\n  cni: weave\n").unwrap_err().to_string();
+        let err = parse_at("cluster:\n  cni: weave\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/s/stack.yaml:2:8: cluster.cni: "), "{err}");
     }
 
     #[test]
     fn values_ktbx_rejects_name_their_key() {
         for (text, expected) in [
-            ("cluster:\n  name: My_Cluster\n", "/s/stack.yaml: cluster.name: invalid cluster name"),
-            ("cluster:\n  ports: [\"80\"]\n", "/s/stack.yaml: cluster.ports[0]: invalid port mapping"),
-            ("pins:\n  flannel: v1\n", "/s/stack.yaml: pins.flannel: unknown tool \"flannel\""),
+            (
+                "cluster:\n  name: My_Cluster\n",
+                "/s/stack.yaml: cluster.name: invalid cluster name",
+            ),
+            (
+                "cluster:\n  ports: [\"80\"]\n",
+                "/s/stack.yaml: cluster.ports[0]: invalid port mapping",
+            ),
+            (
+                "pins:\n  flannel: v1\n",
+                "/s/stack.yaml: pins.flannel: unknown tool \"flannel\"",
+            ),
             ("pins:\n  olm: \"v1;rm\"\n", "/s/stack.yaml: pins.olm: "),
-            ("mirrors:\n  docker.io: 127.0.0.1:5001\n", "/s/stack.yaml: mirrors.docker.io: invalid mirror URL"),
-            ("timeout: soon\n", "/s/stack.yaml: timeout: invalid duration"),
-            ("addons: [argocd, olm]\n", "/s/stack.yaml: addons: argocd is installed through OLM"),
+            (
+                "mirrors:\n  docker.io: 127.0.0.1:5001\n",
+                "/s/stack.yaml: mirrors.docker.io: invalid mirror URL",
+            ),
+            (
+                "timeout: soon\n",
+                "/s/stack.yaml: timeout: invalid duration",
+            ),
+            (
+                "addons: [argocd, olm]\n",
+                "/s/stack.yaml: addons: argocd is installed through OLM",
+            ),
         ] {
             let err = parse_at(text).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{text:?}: {err}");
