@@ -16,16 +16,22 @@ use tempfile::TempDir;
 
 use crate::support;
 
-struct World {
-    api: FakeApiServer,
-    fakes: FakeBins,
-    home: TempDir,
+/// A fake API server behind the context `kind-<cluster>`, fake `kind` and `docker`, a home.
+pub(crate) struct World {
+    pub(crate) api: FakeApiServer,
+    pub(crate) fakes: FakeBins,
+    pub(crate) home: TempDir,
 }
 
 impl World {
-    fn new(cluster: &str) -> Self {
+    pub(crate) fn new(cluster: &str) -> Self {
+        Self::with_api(cluster, FakeApiServer::start())
+    }
+
+    /// A world around `api` (e.g. one started with extra CRDs).
+    pub(crate) fn with_api(cluster: &str, api: FakeApiServer) -> Self {
         let w = World {
-            api: FakeApiServer::start(),
+            api,
             fakes: FakeBins::new(),
             home: tempfile::tempdir().unwrap(),
         };
@@ -47,11 +53,11 @@ impl World {
         w
     }
 
-    fn kubeconfig(&self) -> PathBuf {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
         self.home.path().join("kubeconfig")
     }
 
-    fn ktbx(&self) -> Command {
+    pub(crate) fn ktbx(&self) -> Command {
         let mut cmd = support::ktbx(self.home.path());
         cmd.env("PATH", self.fakes.path_env())
             .env("KUBECONFIG", self.kubeconfig())
@@ -59,7 +65,7 @@ impl World {
         cmd
     }
 
-    fn node(&self, name: &str, ready: bool) {
+    pub(crate) fn node(&self, name: &str, ready: bool) {
         self.api.apply_json(node(name, ready));
     }
 }

@@ -6,5 +6,6 @@ mod cluster;
 mod commands;
 mod e2e;
 mod install;
+mod stack;
 mod support;
 mod user_lines;
