@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
@@ -38,7 +39,7 @@ pub(crate) enum StackError {
 }
 
 /// The whole stack file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub(crate) struct Stack {
     /// The kind cluster.
@@ -56,7 +57,7 @@ pub(crate) struct Stack {
 }
 
 /// The `cluster:` map: the config file's `kind:` settings plus name, ports and image.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub(crate) struct ClusterSpec {
     /// Cluster name (default: global `--name`, else `$KIND_CLUSTER_NAME`, else `kind`).
@@ -71,20 +72,24 @@ pub(crate) struct ClusterSpec {
     pub(crate) ports: Vec<String>,
     /// Host directory mounted at `/mnt/extra` on every node (relative: to the stack file).
     #[serde(rename = "extramountpath")]
+    #[schemars(rename = "extraMountPath")]
     pub(crate) extra_mount_path: Option<String>,
     /// API-server audit policy file (relative: to the stack file).
     #[serde(rename = "auditpolicy")]
+    #[schemars(rename = "auditPolicy")]
     pub(crate) audit_policy: Option<String>,
     /// Adds 127.0.0.1 to the API server certificate SANs.
     #[serde(rename = "localcertsans")]
+    #[schemars(rename = "localCertSans")]
     pub(crate) local_cert_sans: bool,
     /// `host:port` of a registry trusted without TLS verification.
     #[serde(rename = "privateregistry")]
+    #[schemars(rename = "privateRegistry")]
     pub(crate) private_registry: Option<String>,
 }
 
 /// The `registry:` map.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub(crate) struct RegistrySpec {
     /// Host port of the registry (default 5001).
     #[serde(default = "default_registry_port")]
@@ -96,7 +101,7 @@ fn default_registry_port() -> u16 {
 }
 
 /// One mirror URL or several, tried in order.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum Endpoints {
     /// `docker.io: http://127.0.0.1:5001`
@@ -106,7 +111,7 @@ pub(crate) enum Endpoints {
 }
 
 /// The add-ons a stack can hold (the cluster add-ons of `ktbx install`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Addon {
     /// Operator Lifecycle Manager
@@ -330,9 +335,87 @@ mod tests {
         parse(text, Path::new("/s/stack.yaml"))
     }
 
+    /// The JSON schema of the stack file, as committed for editors.
+    fn json_schema() -> String {
+        let mut schema = serde_json::to_value(schemars::schema_for!(Stack)).unwrap();
+        schema["title"] = "ktbx stack file (ktbx apply -f)".into();
+        schema["$id"] =
+            "https://raw.githubusercontent.com/astrolabsoftware/fink-tools/main/ktbx/stack.schema.json".into();
+        serde_json::to_string_pretty(&schema).unwrap() + "\n"
+    }
+
+    /// Every key of `value` is a property of `schema` (following `$ref`, `anyOf`, `items`).
+    fn assert_keys_known(
+        value: &serde_json::Value,
+        schema: &serde_json::Value,
+        root: &serde_json::Value,
+        path: &str,
+    ) {
+        let schema = match schema.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => root.pointer(r.trim_start_matches('#')).expect(r),
+            None => schema,
+        };
+        if let Some(any) = schema.get("anyOf").and_then(|a| a.as_array()) {
+            for s in any.iter().filter(|s| s.get("type") != Some(&"null".into())) {
+                assert_keys_known(value, s, root, path);
+            }
+            return;
+        }
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    let props = schema.get("properties");
+                    let sub = match props {
+                        Some(p) => p
+                            .as_object()
+                            .unwrap()
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                            .map(|(_, s)| s)
+                            .unwrap_or_else(|| panic!("{path}.{key} is not in the schema")),
+                        None => schema.get("additionalProperties").expect(path),
+                    };
+                    assert_keys_known(v, sub, root, &format!("{path}.{key}"));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                if let Some(item) = schema.get("items") {
+                    for v in items {
+                        assert_keys_known(v, item, root, path);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_committed_json_schema_is_generated_and_knows_the_example() {
+        let committed = include_str!("../stack.schema.json");
+        assert_eq!(
+            committed,
+            json_schema(),
+            "regenerate ktbx/stack.schema.json (the test prints the new one with --nocapture)"
+        );
+        let schema: serde_json::Value = serde_json::from_str(committed).unwrap();
+        let example: serde_json::Value =
+            serde_saphyr::from_str(include_str!("../tests/fixtures/stack.yaml")).unwrap();
+        assert_keys_known(&example, &schema, &schema, "");
+        let typo = serde_json::json!({"cluster": {"extraMountPaths": "x"}});
+        assert!(
+            std::panic::catch_unwind(|| assert_keys_known(&typo, &schema, &schema, "")).is_err()
+        );
+        assert!(committed.contains("\"extraMountPath\""));
+    }
+
     #[test]
     fn the_readme_example_decodes() {
-        let s = parse_at(include_str!("../tests/fixtures/stack.yaml")).unwrap();
+        let example = include_str!("../tests/fixtures/stack.yaml");
+        assert!(
+            include_str!("../README.md").contains(&format!("```yaml\n{example}```\n")),
+            "the README shows tests/fixtures/stack.yaml as it is"
+        );
+        let s = parse_at(example).unwrap();
         assert_eq!(s.name.as_deref(), Some("fink"));
         assert_eq!(
             s.settings,
