@@ -548,6 +548,38 @@ mod tests {
     }
 
     #[test]
+    fn apply_and_delete_take_a_stack_file() {
+        let Command::Apply(a) = parse(&[
+            "ktbx",
+            "apply",
+            "-f",
+            "stack.yaml",
+            "--diff",
+            "--mirror",
+            "docker.io=http://m:5000",
+            "--inherit-docker-mirrors",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(a.file, PathBuf::from("stack.yaml"));
+        assert!(a.diff && a.mirrors.inherit_docker && !a.dry_run);
+        assert_eq!(a.mirrors.mirrors, ["docker.io=http://m:5000"]);
+        assert!(Cli::try_parse_from(["ktbx", "apply"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "apply", "-f", "s", "--diff", "--dry-run"]).is_err());
+        let Command::Delete(d) = parse(&["ktbx", "delete", "-f", "s.yaml"]).command else {
+            panic!()
+        };
+        assert_eq!(
+            (d.stack.file, d.stack.timeout),
+            (Some(PathBuf::from("s.yaml")), Duration::from_secs(300))
+        );
+        assert!(Cli::try_parse_from(["ktbx", "delete", "-f", "s", "-p", "x"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "delete", "--timeout", "1m"]).is_err());
+    }
+
+    #[test]
     fn version_quiet() {
         assert!(matches!(
             parse(&["ktbx", "version", "-q"]).command,

@@ -155,7 +155,16 @@ impl Apply<'_> {
             stack_state::write_drift(out, &changes, &file)?;
             return Ok(());
         }
-        if exists && changes.is_empty() {
+        // Add-ons dropped from the file stay installed (and recorded) until `delete -f`.
+        let left_installed =
+            |c: &Change| matches!(c, Change::Remove(key, _) if key.starts_with("addon."));
+        for change in changes.iter().filter(|c| left_installed(c)) {
+            tracing::warn!(
+                "{} is no longer in {file}: apply leaves it installed; `ktbx delete -f {file}` removes the cluster",
+                change.key()
+            );
+        }
+        if exists && changes.iter().all(left_installed) {
             writeln!(
                 out,
                 "kind cluster {} matches {file}: nothing to do",

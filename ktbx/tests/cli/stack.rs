@@ -165,6 +165,23 @@ fn a_changed_pin_shows_in_diff_and_reapplies_that_addon_only() {
     );
     assert_eq!(record(&w)["addon.prometheus"], "prometheus=70.0.0");
     assert_eq!(record(&w)["addon.falco"], "falco=");
+
+    // An add-on dropped from the file stays installed: nothing to do, and a warning.
+    write_stack(
+        &w,
+        "cluster: {name: ci, workers: 0}\naddons: [prometheus]\npins: {prometheus: 70.0.0}\n",
+    );
+    w.api.clear_requests();
+    w.ktbx()
+        .args(["apply", "-f", "stack.yaml"])
+        .assert()
+        .success()
+        .stdout("kind cluster ci matches stack.yaml: nothing to do\n")
+        .stderr(predicate::str::contains(
+            "addon.falco is no longer in stack.yaml: apply leaves it installed",
+        ));
+    assert_eq!(mutations(&w), Vec::<String>::new());
+    assert_eq!(w.fakes.calls("helm").len(), 6);
 }
 
 #[test]
