@@ -247,7 +247,7 @@ fn exist_waits_until_the_object_appears() {
         ));
 }
 
-const ARGOWF_MANIFEST: &str = "apiVersion: apiextensions.k8s.io/v1
+pub(crate) const ARGOWF_MANIFEST: &str = "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: workflows.argoproj.io
@@ -299,7 +299,7 @@ spec:
 ";
 
 /// Stops a simulation thread when the test body ends, also by a panic (else the scope would wait forever).
-struct StopOnDrop<'a>(&'a AtomicBool);
+pub(crate) struct StopOnDrop<'a>(pub(crate) &'a AtomicBool);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
@@ -308,7 +308,7 @@ impl Drop for StopOnDrop<'_> {
 }
 
 /// Plays the deployment controller: marks the argo deployments rolled out once they exist.
-fn roll_out(store: &Store, stop: &AtomicBool) {
+pub(crate) fn roll_out(store: &Store, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         for name in ["workflow-controller", "argo-server"] {
             if let Some(d) = store.get_json("apps/v1", "Deployment", Some("argo"), name) {

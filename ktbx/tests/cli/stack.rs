@@ -2,14 +2,16 @@
 //! `docker` and `helm` recording their argv, the fake API server and its request log.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use harness::apiserver::{FakeApiServer, crds};
 use harness::fakebin::{Reply, Script};
+use harness::release::ReleaseServer;
 use predicates::prelude::*;
 use serde_json::json;
 
-use crate::cluster::World;
+use crate::cluster::{ARGOWF_MANIFEST, StopOnDrop, World, roll_out};
 use crate::support;
 
 const MUTATING: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
@@ -108,6 +110,67 @@ fn apply_creates_the_stack_then_a_second_run_changes_nothing() {
     assert_eq!(w.fakes.calls("kind").len(), 4, "no kind call");
     assert_eq!(w.fakes.calls("docker").len(), 2);
     assert_eq!(w.fakes.calls("helm").len(), 2);
+}
+
+#[test]
+fn a_second_apply_of_server_side_applied_manifests_sends_no_request_but_one_get() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let w = world(FakeApiServer::start(), "");
+    let release = ReleaseServer::start();
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
+        ARGOWF_MANIFEST,
+    );
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
+        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+    );
+    write_stack(&w, "cluster: {name: ci, workers: 0}\naddons: [argowf]\n");
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| roll_out(w.api.store(), &stop));
+        let _stop = StopOnDrop(&stop);
+        w.ktbx()
+            .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+            .args(["apply", "-f", "stack.yaml", "--timeout", "20s"])
+            .assert()
+            .success();
+    });
+    assert!(
+        mutations(&w)
+            .iter()
+            .any(|m| m.starts_with("PATCH /apis/apps/v1/namespaces/argo/deployments/")),
+        "{:?}",
+        mutations(&w)
+    );
+    let downloads = release.requests().len();
+    w.api.clear_requests();
+    w.ktbx()
+        .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
+        .args(["apply", "-f", "stack.yaml"])
+        .assert()
+        .success()
+        .stdout("kind cluster ci matches stack.yaml: nothing to do\n");
+    let requests: Vec<String> = w
+        .api
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        requests,
+        ["GET /api/v1/namespaces/kube-system/configmaps/ktbx-stack"]
+    );
+    assert_eq!(release.requests().len(), downloads, "no download");
+    assert_eq!(
+        support::argv(w.fakes.calls("kind"))
+            .iter()
+            .filter(|c| c.starts_with("create"))
+            .count(),
+        1
+    );
 }
 
 /// A Ready falco pod, for the wait after its helm release.
