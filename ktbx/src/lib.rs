@@ -5,7 +5,7 @@
 //!
 //! One-way layers: `main` → `lib` (dispatch only) → `cmd::<command>` (plus `cli` and `context`)
 //! → domain modules (`addons`, `apply`, `client_tools`, `cluster`, `config`, `kind_config`,
-//! `registry`, `targets`, `tools`) → `common`. Commands write to the `out` they are given, never
+//! `mirrors`, `provision`, `registry`, `stack`, `stack_state`, `targets`, `tools`) → `common`. Commands write to the `out` they are given, never
 //! with print macros.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
