@@ -173,6 +173,56 @@ fn a_second_apply_of_server_side_applied_manifests_sends_no_request_but_one_get(
     );
 }
 
+#[test]
+fn a_changed_mirror_is_rewritten_into_the_nodes_only() {
+    let w = world(FakeApiServer::start(), "");
+    let stack = "cluster: {name: ci, workers: 0}\naddons: [prometheus]\n";
+    write_stack(
+        &w,
+        &format!("{stack}mirrors: {{docker.io: http://127.0.0.1:5001}}\n"),
+    );
+    w.ktbx()
+        .args(["apply", "-f", "stack.yaml"])
+        .assert()
+        .success();
+    let (kind, helm) = (w.fakes.calls("kind").len(), w.fakes.calls("helm").len());
+
+    write_stack(
+        &w,
+        &format!("{stack}mirrors: {{docker.io: http://10.0.0.2:5000}}\n"),
+    );
+    w.api.clear_requests();
+    w.ktbx()
+        .args(["apply", "-f", "stack.yaml", "--diff"])
+        .assert()
+        .success()
+        .stdout("~ mirrors: docker.io=http://127.0.0.1:5001 -> docker.io=http://10.0.0.2:5000\n");
+    w.ktbx()
+        .args(["apply", "-f", "stack.yaml"])
+        .assert()
+        .success();
+    assert_eq!(
+        support::argv(w.fakes.calls("kind"))[kind..],
+        ["get nodes --name ci"]
+    );
+    let docker = w.fakes.calls("docker");
+    assert_eq!(docker.len(), 4);
+    assert_eq!(
+        docker[3].stdin,
+        "server = \"https://registry-1.docker.io\"\n\n[host.\"http://10.0.0.2:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+    );
+    assert_eq!(
+        w.fakes.calls("helm").len(),
+        helm,
+        "the add-on is not touched"
+    );
+    assert_eq!(
+        mutations(&w),
+        ["PATCH /api/v1/namespaces/kube-system/configmaps/ktbx-stack"]
+    );
+    assert_eq!(record(&w)["mirrors"], "docker.io=http://10.0.0.2:5000\n");
+}
+
 /// A Ready falco pod, for the wait after its helm release.
 fn falco_pod() -> serde_json::Value {
     json!({
