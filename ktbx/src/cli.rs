@@ -41,6 +41,14 @@ pub(crate) enum Command {
     Create(CreateArgs),
     /// Delete a kind cluster
     Delete(DeleteArgs),
+    /// Create or update a cluster, its registry, mirrors and add-ons from a stack file
+    #[command(
+        long_about = "Create or update a cluster, its registry, mirrors and add-ons from a stack file.\n\
+        Ensure semantics: only what differs from what the last apply recorded in the cluster \
+        (ConfigMap kube-system/ktbx-stack) is applied; when nothing differs, nothing runs.",
+        after_help = "Examples:\n  ktbx apply -f stack.yaml\n  ktbx apply -f stack.yaml --diff\n  ktbx delete -f stack.yaml"
+    )]
+    Apply(ApplyArgs),
     /// Install Kubernetes components on the cluster or on the client machine
     #[command(
         long_about = "Install Kubernetes components on the cluster or on the client machine.\n\
@@ -151,6 +159,18 @@ impl PinArgs {
     }
 }
 
+/// Registry mirrors written into every node as containerd `hosts.toml` (`create`, `apply`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct MirrorArgs {
+    /// Pull REGISTRY's images through URL first (repeatable; several URLs of one registry are tried in order)
+    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
+    pub(crate) mirrors: Vec<String>,
+    /// Also use the registry-mirrors of docker's daemon.json for docker.io ($KTBX_DOCKER_DAEMON_JSON, else
+    /// ~/.config/docker/daemon.json for rootless docker, else /etc/docker/daemon.json)
+    #[arg(long = "inherit-docker-mirrors")]
+    pub(crate) inherit_docker: bool,
+}
+
 /// Extra positional words some commands accept and ignore, as the originals did (scripts call
 /// `ktbx create cluster`, `ktbx delete cluster -n X`).
 #[derive(Debug, Clone, Default, Args)]
@@ -205,6 +225,9 @@ pub(crate) struct CreateArgs {
     /// Versions of the CNI and components.
     #[command(flatten)]
     pub(crate) pin: PinArgs,
+    /// Registry mirrors of the nodes.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
@@ -232,6 +255,50 @@ pub(crate) struct DeleteArgs {
     /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
     #[command(flatten)]
     pub(crate) extra: ExtraWords,
+    /// Delete the cluster of a stack file: its add-ons in reverse order first, then the cluster and the
+    /// registry it declares.
+    #[command(flatten)]
+    pub(crate) stack: DeleteStackArgs,
+}
+
+/// `ktbx delete -f FILE` (a self-contained group of `delete`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DeleteStackArgs {
+    /// Stack file: remove its add-ons in reverse order (custom resources, then releases and namespaces),
+    /// then delete the cluster and the registry it declares
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "pattern"
+    )]
+    pub(crate) file: Option<PathBuf>,
+    /// With -f: how long removing all the add-ons may take, in all
+    #[arg(long = "timeout", value_parser = parse_timeout, requires = "file", default_value = "5m")]
+    pub(crate) timeout: Duration,
+}
+
+/// Arguments of `ktbx apply`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ApplyArgs {
+    /// The stack file (format: see the README)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Print how the cluster differs from the stack file and change nothing
+    #[arg(long = "diff", conflicts_with = "dry_run")]
+    pub(crate) diff: bool,
+    /// How long each wait may take [default: the stack's `timeout`, else config `timeout`, else 10m]
+    #[arg(long = "timeout", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<Duration>,
+    /// Versions replacing the stack's pins.
+    #[command(flatten)]
+    pub(crate) pin: PinArgs,
+    /// Mirrors added to (or replacing, per registry) the stack's.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
+    /// Print what would run and change nothing
+    #[arg(long = "dry-run")]
+    pub(crate) dry_run: bool,
 }
 
 /// Arguments of `ktbx install`.
@@ -517,6 +584,38 @@ mod tests {
             "{err}"
         );
         assert!(Cli::try_parse_from(["ktbx", "install", "olm", "--pin", "olm"]).is_err());
+    }
+
+    #[test]
+    fn apply_and_delete_take_a_stack_file() {
+        let Command::Apply(a) = parse(&[
+            "ktbx",
+            "apply",
+            "-f",
+            "stack.yaml",
+            "--diff",
+            "--mirror",
+            "docker.io=http://m:5000",
+            "--inherit-docker-mirrors",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(a.file, PathBuf::from("stack.yaml"));
+        assert!(a.diff && a.mirrors.inherit_docker && !a.dry_run);
+        assert_eq!(a.mirrors.mirrors, ["docker.io=http://m:5000"]);
+        assert!(Cli::try_parse_from(["ktbx", "apply"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "apply", "-f", "s", "--diff", "--dry-run"]).is_err());
+        let Command::Delete(d) = parse(&["ktbx", "delete", "-f", "s.yaml"]).command else {
+            panic!()
+        };
+        assert_eq!(
+            (d.stack.file, d.stack.timeout),
+            (Some(PathBuf::from("s.yaml")), Duration::from_secs(300))
+        );
+        assert!(Cli::try_parse_from(["ktbx", "delete", "-f", "s", "-p", "x"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "delete", "--timeout", "1m"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cni;
 mod helm;
 mod manifests;
 mod olm;
+mod remove;
 mod wait;
 
 use std::io::Write;
@@ -25,6 +26,7 @@ use crate::client_tools;
 use crate::targets::{Cni, InstallTarget};
 
 pub(crate) use cni::install_cni;
+pub(crate) use remove::remove;
 pub(crate) use wait::wait_nodes;
 
 /// The cluster an add-on goes to, and how.

@@ -9,9 +9,12 @@ use anyhow::Context as _;
 use common::process::Runner;
 use regex::Regex;
 
-use crate::cli::DeleteArgs;
+use crate::addons::{self, Target};
+use crate::cli::{DeleteArgs, DeleteStackArgs};
 use crate::cluster;
 use crate::context::Context;
+use crate::registry;
+use crate::stack;
 
 /// The names of `clusters` that `pattern` matches anywhere.
 pub(crate) fn matching<'a>(pattern: &Regex, clusters: &'a [String]) -> Vec<&'a str> {
@@ -64,9 +67,12 @@ fn older_than<'a>(
 
 /// Runs `ktbx delete`.
 pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let name = ctx.name.as_deref();
     let runner = &Runner::new(args.dry_run);
     args.extra.ignore();
+    if let Some(file) = &args.stack.file {
+        return delete_stack(ctx, &args.stack, file, runner, out);
+    }
+    let name = ctx.name.as_deref();
     let targets: Vec<Option<String>> = match &args.pattern {
         Some(pattern) => {
             let re =
@@ -102,6 +108,77 @@ pub(crate) fn run(ctx: &Context, args: &DeleteArgs, out: &mut dyn Write) -> anyh
         runner
             .run_logged(&cluster::kind_cluster_cmd("delete", target.as_deref()))
             .with_context(|| format!("Error while deleting cluster {shown}"))?;
+    }
+    Ok(())
+}
+
+/// `ktbx delete -f FILE`: the stack's add-ons in reverse order within one deadline, then its
+/// cluster, then the local registry it declares. Idempotent: what is gone is skipped.
+fn delete_stack(
+    ctx: &Context,
+    args: &DeleteStackArgs,
+    file: &std::path::Path,
+    runner: &Runner,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let stack = stack::load(file)?;
+    let name = ctx.name.clone().or_else(|| stack.name.clone());
+    let effective = cluster::effective_name(
+        name.as_deref(),
+        std::env::var("KIND_CLUSTER_NAME").ok().as_deref(),
+    );
+    cluster::validate_name(&effective)?;
+    let exists = cluster::list_clusters(runner)?.contains(&effective);
+    if exists && !stack.addons.is_empty() {
+        let context = ctx
+            .kube
+            .context
+            .clone()
+            .unwrap_or_else(|| cluster::context_of(&effective));
+        let target = Target::new(
+            &ctx.kube,
+            Some(context),
+            runner.is_dry_run(),
+            args.timeout,
+            crate::client_tools::Settings::default(),
+        )?;
+        ctx.block_on(async {
+            let deadline = tokio::time::Instant::now() + args.timeout;
+            for addon in stack.addons.iter().rev() {
+                writeln!(out, "Remove add-on {}", addon.name())?;
+                addons::remove(
+                    addon.target(),
+                    addon.name(),
+                    &target,
+                    runner,
+                    deadline,
+                    args.timeout,
+                    out,
+                )
+                .await
+                .with_context(|| format!("Error while removing add-on {}", addon.name()))?;
+            }
+            anyhow::Ok(())
+        })??;
+    }
+    if exists {
+        writeln!(out, "Delete kind cluster {effective}")?;
+        out.flush()?;
+        runner
+            .run_logged(&cluster::kind_cluster_cmd("delete", Some(&effective)))
+            .with_context(|| format!("Error while deleting cluster {effective}"))?;
+    } else {
+        writeln!(out, "No kind cluster {effective}")?;
+    }
+    if stack.registry.is_some() {
+        let runtime = cluster::runtime_from_env()?;
+        if registry::remove_container(runner, &runtime)? {
+            writeln!(
+                out,
+                "Delete registry container {}",
+                registry::LOCAL_REGISTRY
+            )?;
+        }
     }
     Ok(())
 }

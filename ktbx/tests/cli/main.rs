@@ -7,5 +7,6 @@ mod commands;
 mod e2e;
 mod host;
 mod install;
+mod stack;
 mod support;
 mod user_lines;
