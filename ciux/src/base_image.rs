@@ -49,9 +49,9 @@ impl Bases {
         self.declared.is_empty()
     }
 
-    /// `None` when the recorded base is the current digest of the declared base it names (of any
-    /// declared base when it names none, or none declared), else how it differs. Fetches each base
-    /// needed once.
+    /// `None` when the recorded digest is the current digest (or that of one of its images) of the
+    /// declared base the record names (of any declared base when it names none of them), else how
+    /// it differs. Fetches each base needed once.
     pub(crate) async fn check(
         &mut self,
         client: &RegistryClient,
@@ -78,7 +78,7 @@ impl Bases {
                 .digest
                 .as_ref()
                 .is_some_and(|d| *d == fetched.digest || fetched.children.iter().any(|c| c == d));
-            if holds && (named.is_some() || recorded.name.is_none()) {
+            if holds {
                 return Ok(None);
             }
         }
