@@ -524,3 +524,45 @@ fn absent_despite(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reason's line goes into the env file as a comment: whatever a path holds, it stays one
+    /// line (a newline would start a command in the sourced file).
+    #[test]
+    fn a_summary_is_one_line() {
+        let reason = BuildReason::DirtyTree {
+            paths: vec!["src\nexport CIUX_BUILD=false".into(), "bin".into()],
+        };
+        assert_eq!(
+            reason.summary(),
+            "uncommitted changes in src?export CIUX_BUILD=false, bin, which no image holds"
+        );
+        assert_eq!(reason.kind(), "dirty-tree");
+    }
+
+    /// The JSON of each kind: `kind` first, fields in camelCase, `ref` for references.
+    #[test]
+    fn reasons_serialise_with_their_kind() {
+        let json = |r: &BuildReason| serde_json::to_string(r).unwrap();
+        assert_eq!(
+            json(&BuildReason::RegistryError {
+                status: Some(503),
+                attempts: 3
+            }),
+            r#"{"kind":"registry-error","status":503,"attempts":3}"#
+        );
+        assert_eq!(
+            json(&BuildReason::BaseImageChanged {
+                reference: "r.io/deps:v1".into(),
+                old: None,
+                new: "sha256:1".into()
+            }),
+            r#"{"kind":"base-image-changed","ref":"r.io/deps:v1","old":null,"new":"sha256:1"}"#
+        );
+        assert_eq!(json(&BuildReason::Forced), r#"{"kind":"forced"}"#);
+        assert_eq!(json(&BuildReason::NotChecked), r#"{"kind":"not-checked"}"#);
+    }
+}
