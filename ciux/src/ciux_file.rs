@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 
+use crate::base_image::BaseFlag;
+use crate::tree_tag::TagSetting;
+
 /// The parsed `.ciux` file.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct CiuxFile {
@@ -30,6 +33,9 @@ pub(crate) struct CiuxFile {
     /// Dependencies, in file order.
     #[serde(default)]
     pub(crate) dependencies: Vec<DependencySpec>,
+    /// `imageTag:` (tree tags, opt-in).
+    #[serde(flatten)]
+    pub(crate) tag: TagSetting,
     /// Keys that ciux does not know (warned about).
     #[serde(flatten)]
     pub(crate) unknown: BTreeMap<String, IgnoredAny>,
@@ -62,6 +68,9 @@ pub(crate) struct DependencySpec {
     /// Labels matched by `--selector` (scalars of any type are kept as their text).
     #[serde(default, deserialize_with = "labels")]
     pub(crate) labels: BTreeMap<String, String>,
+    /// `base:` (the image is a base of the project image).
+    #[serde(flatten)]
+    pub(crate) base: BaseFlag,
     /// Keys that ciux does not know (warned about).
     #[serde(flatten)]
     pub(crate) unknown: BTreeMap<String, IgnoredAny>,

@@ -88,6 +88,9 @@ pub struct IgniteArgs {
     /// Also append the variables to $GITHUB_ENV and $GITHUB_OUTPUT when they are set
     #[arg(long)]
     pub(crate) github: bool,
+    /// Print why the image is built or not (decision, tag, reason) on stderr
+    #[arg(long)]
+    pub(crate) explain: bool,
     /// What an unreachable registry means.
     #[command(flatten)]
     pub(crate) lookup: LookupArgs,
@@ -106,6 +109,9 @@ pub struct LookupArgs {
         default_value_t = RegistryUnreachable::Fail
     )]
     pub(crate) registry_unreachable: RegistryUnreachable,
+    /// Build the image without looking for an existing one (CIUX_BUILD=true, reason `forced`)
+    #[arg(long, env = "CIUX_FORCE_BUILD")]
+    pub(crate) force_build: bool,
 }
 
 /// Sub-commands of `ignite`.
@@ -179,6 +185,9 @@ pub struct GetImageArgs {
     /// Print `export CIUX_IMAGE_URL=…` and `export CIUX_BUILD=…` lines
     #[arg(short = 'e', long)]
     pub(crate) env: bool,
+    /// Also print why the image is built or not (on stderr with --env)
+    #[arg(long)]
+    pub(crate) explain: bool,
     /// What an unreachable registry means (with --check).
     #[command(flatten)]
     pub(crate) lookup: LookupArgs,

@@ -39,6 +39,8 @@ pub(crate) struct EnvFile {
     pub(crate) image_url: String,
     /// Whether the image must be built.
     pub(crate) build: bool,
+    /// Why: `CIUX_BUILD_REASON` and its one-line explanation.
+    pub(crate) reason: (&'static str, String),
     /// Image URL with HEAD's version.
     pub(crate) promoted_url: String,
     /// Image URL in the temporary registry, with `--tmp-registry`.
@@ -76,6 +78,8 @@ impl EnvFile {
             "True if CIUX_IMAGE_URL need to be built".into(),
         ));
         lines.push(var("CIUX_BUILD".into(), &self.build.to_string()));
+        lines.push(Line::Comment(format!("Build reason: {}", self.reason.1)));
+        lines.push(var("CIUX_BUILD_REASON".into(), self.reason.0));
         lines.push(Line::Comment(
             "Promoted image is the image which will be push if CI run successfully".into(),
         ));
@@ -342,6 +346,7 @@ mod tests {
             image_url: "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a"
                 .into(),
             build: false,
+            reason: ("image-found", "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a (commit 560772a) holds the current sources: reused".into()),
             promoted_url:
                 "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-49-gf1b49e3".into(),
             temporary_url: None,
@@ -363,6 +368,8 @@ export CIUX_IMAGE_TAG=v3.2.0-rc0-43-g560772a
 export CIUX_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a
 # True if CIUX_IMAGE_URL need to be built
 export CIUX_BUILD=false
+# Build reason: gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a (commit 560772a) holds the current sources: reused
+export CIUX_BUILD_REASON=image-found
 # Promoted image is the image which will be push if CI run successfully
 export CIUX_PROMOTED_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-49-gf1b49e3
 ";
@@ -377,7 +384,7 @@ export CIUX_PROMOTED_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fi
              export CIUX_TEMPORARY_IMAGE_URL=tmp.io/fink-broker-noscience:v3\n"
         ));
         assert!(text.contains("export FINK_BROKER_DIR='/home/my dir/fink-broker'\n"));
-        assert_eq!(tmp.vars().len(), 15);
+        assert_eq!(tmp.vars().len(), 16);
     }
 
     #[test]

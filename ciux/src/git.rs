@@ -314,15 +314,93 @@ impl SourcePaths {
 
     /// True when `file` (relative, `/`-separated) is one of the paths or below one of the directories.
     pub(crate) fn contains(&self, file: &str) -> bool {
-        self.entries.is_empty()
-            || self.entries.iter().any(|(e, is_dir)| match is_dir {
+        self.entries.is_empty() || self.entry_of(file).is_some()
+    }
+
+    /// The entry `file` is or lies below (`None` also when no entry is given).
+    fn entry_of(&self, file: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(e, is_dir)| match is_dir {
                 Some(true) => file
                     .strip_prefix(e.as_str())
                     .is_some_and(|rest| rest.starts_with('/')),
                 Some(false) => file == e,
                 None => false,
             })
+            .map(|(e, _)| e.as_str())
     }
+
+    /// The entries (`.` for "every file" when none is given) that `files` touch, in entry order.
+    pub(crate) fn touched<'a>(&self, files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut hit = Vec::new();
+        for file in files {
+            let entry = if self.entries.is_empty() {
+                Some(".")
+            } else {
+                self.entry_of(file)
+            };
+            if let Some(entry) = entry
+                && !hit.iter().any(|h| h == entry)
+            {
+                hit.push(entry.to_string());
+            }
+        }
+        let order = |e: &String| self.entries.iter().position(|(x, _)| x == e);
+        hit.sort_by_key(order);
+        hit
+    }
+}
+
+/// The source entries that commit `oid` changes against its first parent (or the empty tree).
+pub(crate) fn touched_entries(
+    repo: &Repository,
+    oid: Oid,
+    sources: &SourcePaths,
+) -> Result<Vec<String>, GitError> {
+    let commit = repo
+        .find_commit(oid)
+        .map_err(ctx(|| format!("reading commit {oid}")))?;
+    let tree = commit
+        .tree()
+        .map_err(ctx(|| format!("reading the tree of {oid}")))?;
+    let parent = match commit.parent(0) {
+        Ok(p) => Some(
+            p.tree()
+                .map_err(ctx(|| format!("reading the parent of {oid}")))?,
+        ),
+        Err(_) => None,
+    };
+    let diff = repo
+        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+        .map_err(ctx(|| format!("diffing {oid} against its parent")))?;
+    let files: Vec<String> = diff
+        .deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    Ok(sources.touched(files.iter().map(String::as_str)))
+}
+
+/// The source entries with uncommitted changes to tracked files (as [`is_dirty`] sees them).
+pub(crate) fn dirty_entries(
+    repo: &Repository,
+    sources: &SourcePaths,
+) -> Result<Vec<String>, GitError> {
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(ctx(|| {
+        format!("reading the status of {}", root(repo).display())
+    }))?;
+    let files: Vec<String> = statuses
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT)
+        .filter_map(|e| e.path().ok().map(str::to_string))
+        .collect();
+    Ok(sources.touched(files.iter().map(String::as_str)))
 }
 
 /// Whether the change `parent` → `commit` touches the source paths.

@@ -7,6 +7,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+mod base_image;
 mod branch_rule;
 mod ciux_file;
 pub mod cli;
@@ -32,6 +33,7 @@ mod runtime;
 mod selector;
 mod semver_tag;
 mod timeout;
+mod tree_tag;
 
 use crate::cli::{Cli, Command};
 use crate::context::Context;

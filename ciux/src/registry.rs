@@ -25,7 +25,7 @@ const INDEX_TYPES: [&str; 2] = [
 ];
 
 /// How many times a request is sent when the registry fails transiently (5xx, 429, network, timeout).
-const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 
 /// How many blobs of one image are copied at once.
 const BLOB_COPIES: usize = 4;
@@ -83,6 +83,16 @@ impl RegistryError {
             RegistryError::Denied { .. } | RegistryError::Protocol { .. } => false,
         }
     }
+
+    /// The HTTP status the registry answered, if it answered.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Denied { status, .. } | RegistryError::Status { status, .. } => {
+                Some(*status)
+            }
+            RegistryError::Transport { .. } | RegistryError::Protocol { .. } => None,
+        }
+    }
 }
 
 /// One HTTP client and one token cache for the whole run.
@@ -102,6 +112,8 @@ struct Reply {
     content_type: String,
     /// The `Location` header (blob uploads).
     location: Option<String>,
+    /// The `Docker-Content-Digest` header (manifests).
+    digest: Option<String>,
     body: Vec<u8>,
 }
 
@@ -215,7 +227,10 @@ fn has_amd64(image: &ImageRef, body: &[u8]) -> Result<bool, RegistryError> {
 }
 
 mod auth;
+mod base;
 mod copy;
+
+pub(crate) use base::{Fetched, RecordedBase};
 
 #[cfg(test)]
 mod protocol_tests;

@@ -84,6 +84,7 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
             let lookup = image_decision::Lookup {
                 client: &client,
                 unreachable: a.lookup.registry_unreachable,
+                force: a.lookup.force_build,
             };
             image_decision::decide(
                 &project,
@@ -96,6 +97,9 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
         })
     })?;
 
+    if a.explain {
+        write!(ctx.err(), "{}", decision.explain())?;
+    }
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     summary(
         &mut **ctx.err(),
@@ -150,6 +154,7 @@ fn env_file_of(
         image_tag: decision.tag.clone(),
         image_url: decision.url.clone(),
         build: !decision.in_registry,
+        reason: (decision.reason.kind(), decision.reason.summary()),
         promoted_url: decision.promoted_url.clone(),
         temporary_url: decision.temporary_url.clone(),
     }

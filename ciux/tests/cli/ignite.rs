@@ -57,6 +57,7 @@ fn ignite_with_dependencies() {
     broker.git(&["checkout", "-q", "-b", "my-feature"]);
     broker.commit("c2", &[("fink_broker/a.py", "2")]);
     let broker_version = format!("v3.1.0-1-g{}", broker.short());
+    let broker_head = broker.head();
     broker.git(&["checkout", "-q", "--detach"]);
 
     let fakes = FakeBins::new();
@@ -107,9 +108,12 @@ export CIUX_IMAGE_TAG={broker_version}
 export CIUX_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version}
 # True if CIUX_IMAGE_URL need to be built
 export CIUX_BUILD=true
+# Build reason: commit {short12} changed fink_broker and no image exists from it up to HEAD
+export CIUX_BUILD_REASON=source-change
 # Promoted image is the image which will be push if CI run successfully
 export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version}
 ",
+        short12 = &broker_head[..12],
         sim_dir = sim_dir.display(),
         broker_dir = broker.dir.display(),
     );
@@ -136,8 +140,10 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
     let env = std::fs::read_to_string(broker.dir.join(".ciux.d/ciux_itest.sh")).unwrap();
     assert!(env.ends_with(&format!(
         "export CIUX_IMAGE_URL=tmp.io/ci/fink-broker-noscience:{broker_version}\n# True if CIUX_IMAGE_URL need to be built\nexport CIUX_BUILD=true\n\
+# Build reason: commit {short12} changed fink_broker and no image exists from it up to HEAD\nexport CIUX_BUILD_REASON=source-change\n\
 # Promoted image is the image which will be push if CI run successfully\nexport CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version}\n\
-# Temporary image is the image which will be push if CI run successfully\nexport CIUX_TEMPORARY_IMAGE_URL=tmp.io/ci/fink-broker-noscience:{broker_version}\n"
+# Temporary image is the image which will be push if CI run successfully\nexport CIUX_TEMPORARY_IMAGE_URL=tmp.io/ci/fink-broker-noscience:{broker_version}\n",
+        short12 = &broker_head[..12],
     )), "{env}");
     let sourced = std::process::Command::new("bash")
         .args([

@@ -6,6 +6,7 @@ mod support;
 mod dependency_urls;
 mod env_file_errors;
 mod errors;
+mod explain;
 mod fink_broker_flows;
 mod get;
 mod git_http;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use harness::git::{GitDaemon, GitRepo};
 use harness::proxy::LatencyProxy;
+use harness::registry::Registry;
 use harness::release::ReleaseServer;
 use harness::tools::Tools;
 
@@ -25,6 +26,7 @@ const DELAY: Duration = Duration::from_millis(20);
 pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
     let mut rows = ignite(tools)?;
     rows.push(image_scan(tools)?);
+    rows.extend(decision_rows(tools)?);
     Ok(rows)
 }
 
@@ -243,4 +245,91 @@ fn image_scan(tools: &Tools) -> Result<Row> {
         Limit::Ratio(0.2),
     )
     .baseline("curl, one request at a time", baseline))
+}
+
+/// Commits of the history of the tree-tag row.
+const HISTORY: usize = 200;
+
+/// The image decision on a warm clone against a real registry (`docker-registry` on loopback): with
+/// its explanation (the image found, its declared base checked) against `ciux --version`; and tree
+/// tags on a 200-commit history, whose one registry request is counted in the registry's access log,
+/// against describe tags looking up the 200 commits since the last source change.
+fn decision_rows(tools: &Tools) -> Result<Vec<Row>> {
+    const NAME: &str = "org.opencontainers.image.base.name";
+    const DIGEST: &str = "org.opencontainers.image.base.digest";
+    let root = scratch("bench-ciux-decision-")?;
+    let registry = Registry::start();
+    let host = registry.host();
+    let base = format!("{host}/bench/deps:v1");
+    let base_digest = registry.push_image("bench/deps", "v1");
+    let project = GitRepo::init(&root.path().join("project"));
+    let ciux_file = |scheme: &str| {
+        format!(
+            "registry: {host}/bench\nsourcePathes: [src]\nimageTag: {scheme}\n\
+             dependencies:\n  - image: {base}\n    base: true\n"
+        )
+    };
+    project.commit("c0", &[(".ciux", &ciux_file("describe")), ("src/a", "0\n")]);
+    project.annotated_tag("v1.0.0", "release");
+    registry.push_annotated(
+        "bench/project",
+        "v1.0.0",
+        &[(NAME, &base), (DIGEST, &base_digest)],
+        &[],
+    );
+    let get_image = |extra: &[&str]| {
+        let mut command = Command::new(&tools.ciux);
+        command
+            .args(["get", "image", "--check"])
+            .args(extra)
+            .arg(project.path())
+            .env("HOME", root.path());
+        command
+    };
+    let explain = median(5, || time(&mut get_image(&["--explain"])));
+    let version = median(5, || time(Command::new(&tools.ciux).arg("--version")));
+    let mut rows = vec![
+        Row::seconds(
+            "ciux",
+            "decision + explanation on a warm clone (image found, base checked)",
+            explain,
+            Limit::Seconds(0.05),
+        )
+        .baseline("`ciux --version`", version),
+    ];
+
+    // 200 commits after the last source change, no image of that name (`--suffix`): describe tags
+    // look up 201 tags, a tree tag one.
+    project.commit_many(HISTORY, "README.md");
+    let requests = || registry.requests().len();
+    let before = requests();
+    let describe = time(&mut get_image(&["--suffix", "variant"]));
+    let describe_requests = requests() - before;
+    std::fs::write(project.path().join(".ciux"), ciux_file("tree"))?;
+    project.commit("tree tags", &[]);
+    let before = requests();
+    let tree = median(3, || time(&mut get_image(&["--suffix", "variant"])));
+    let tree_requests = (requests() - before) / 3;
+    let tree = tree.and_then(|d| {
+        if tree_requests == 1 {
+            Ok(d)
+        } else {
+            bail!("{tree_requests} registry requests per decision, not 1")
+        }
+    });
+    rows.push(
+        Row::seconds(
+            "ciux",
+            &format!(
+                "tree-tag decision, {HISTORY}-commit history ({tree_requests} registry request)"
+            ),
+            tree,
+            Limit::Ratio(0.5),
+        )
+        .baseline(
+            &format!("describe tags, {describe_requests} requests"),
+            describe,
+        ),
+    );
+    Ok(rows)
 }
