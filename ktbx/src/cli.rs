@@ -299,6 +299,9 @@ pub(crate) struct ApplyArgs {
     /// Print what would run and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
+    /// Where a failed apply leaves its diagnostics bundle.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
 }
 
 /// Arguments of `ktbx install`.

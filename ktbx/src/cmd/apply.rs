@@ -16,6 +16,7 @@ use crate::cli::{ApplyArgs, INSTALL_TIMEOUT};
 use crate::client_tools;
 use crate::cluster;
 use crate::context::Context;
+use crate::diag;
 use crate::kind_config::KindCluster;
 use crate::provision::{self, ClusterPlan};
 use crate::registry;
@@ -81,7 +82,21 @@ pub(crate) fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyho
         timeout,
         runner: Runner::new(args.dry_run || args.diff),
     };
-    ctx.block_on(apply.execute(plan, out))?
+    let diag_dir = (!args.dry_run && !args.diff)
+        .then(|| diag::dir_from_env(args.diag.diag_dir.as_deref()))
+        .flatten();
+    ctx.block_on(async {
+        let applied = apply.execute(plan, out).await;
+        diag::on_failure(
+            applied,
+            diag_dir.as_deref(),
+            &apply.effective,
+            apply.kube,
+            Some(&apply.context()),
+            || apply.bundle_files(),
+        )
+        .await
+    })?
 }
 
 /// One `apply` run, validated.
@@ -104,6 +119,19 @@ impl Apply<'_> {
             .context
             .clone()
             .unwrap_or_else(|| cluster::context_of(&self.effective))
+    }
+
+    /// The files of a diagnostics bundle: the stack file as given and the desired state.
+    fn bundle_files(&self) -> Vec<(&'static str, String)> {
+        let stack = std::fs::read_to_string(&self.args.file)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})\n", self.args.file.display()));
+        let plan = format!(
+            "cluster: {}\ntimeout: {}\ndesired: {:#?}\n",
+            self.effective,
+            common::duration::format_duration(self.timeout),
+            self.desired,
+        );
+        vec![("stack.yaml", stack), ("plan.txt", plan)]
     }
 
     /// The record of the cluster; None when the context, the cluster or the record is missing.

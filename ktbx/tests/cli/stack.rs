@@ -508,3 +508,51 @@ fn an_invalid_daemon_json_fails_before_kind_runs() {
         );
     assert!(w.fakes.calls("kind").is_empty());
 }
+
+#[test]
+fn a_failed_apply_leaves_a_bundle_with_the_stack_and_the_plan() {
+    let w = World::with_api("ci", FakeApiServer::start());
+    w.fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(&["get", "clusters"], Reply::stdout(""))
+            .on(&["get", "nodes"], Reply::stdout("ci-control-plane\n")),
+    );
+    w.node("ci-control-plane", false);
+    let text = "cluster:\n  name: ci\n  workers: 0\n";
+    write_stack(&w, text);
+    let diag = w.home.path().join("diag");
+    w.ktbx()
+        .args(["apply", "-f", "stack.yaml", "--timeout", "1s", "--diag-dir"])
+        .arg(&diag)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "diagnostics written to {}",
+            diag.join("ci").display()
+        )));
+    let bundle = diag.join("ci");
+    let read = |file: &str| std::fs::read_to_string(bundle.join(file)).unwrap();
+    assert_eq!(read("stack.yaml"), text);
+    assert!(
+        read("plan.txt").starts_with("cluster: ci\ntimeout: 1s\n"),
+        "{}",
+        read("plan.txt")
+    );
+    assert!(
+        read("error.txt").contains("waiting for nodes to be Ready"),
+        "{}",
+        read("error.txt")
+    );
+    assert!(read("nodes.txt").starts_with("node ci-control-plane\n"));
+    // Nothing is written without a failure or with --diff.
+    let quiet = w.home.path().join("quiet");
+    let _ = w
+        .ktbx()
+        .args(["apply", "-f", "stack.yaml", "--diff", "--diag-dir"])
+        .arg(&quiet)
+        .output()
+        .unwrap();
+    assert!(!quiet.exists());
+}
