@@ -11,15 +11,16 @@ use futures::StreamExt;
 use crate::branch_rule;
 use crate::git;
 use crate::image_ref::{ImageRef, repo_name};
+use crate::lock::Lock;
 use crate::parallel;
 use crate::progress::DepProgress;
 use crate::project::{DepKind, Project};
 use crate::registry::RegistryClient;
 use crate::remote_url::redact;
 
-/// A dependency's checkout after a clone or fetch: its root, its version and whether it was already
-/// there (`None` in a dry run).
-type Fetched = Option<(PathBuf, String, bool)>;
+/// A dependency's checkout after a clone or fetch: its root, its version, whether it was already
+/// there and its HEAD commit (`None` in a dry run).
+type Fetched = Option<(PathBuf, String, bool, git2::Oid)>;
 
 /// A clone or fetch to do.
 struct FetchJob<'a> {
@@ -46,6 +47,9 @@ pub(crate) struct GitDep {
     /// Local checkout and its version once cloned (or found in place).
     pub(crate) local: Option<(PathBuf, String)>,
     pub(crate) in_place: bool,
+    /// The resolved commit: the clone's HEAD, or the listed commit of the work branch for a
+    /// remote-only dependency (what `--lock` records).
+    pub(crate) commit: Option<git2::Oid>,
 }
 
 impl GitDep {
@@ -70,6 +74,7 @@ impl GitDep {
                     listing: Vec::new(),
                     local: None,
                     in_place,
+                    commit: None,
                 }),
                 _ => None,
             })
@@ -132,6 +137,7 @@ pub(crate) fn resolve_branches(
                 })?;
         }
         tracing::info!("{shown} work branch = {}", dep.workbranch);
+        dep.commit = git::listed_commit(&listing, &dep.workbranch);
         dep.listing = listing;
         if !dep.clone {
             progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
@@ -218,7 +224,8 @@ pub(crate) fn fetch_sources(
             }
         };
         let version = git::head_revision(&repo)?.version();
-        Ok(Some((git::root(&repo), version, existing)))
+        let head = git::head_commit(&repo)?;
+        Ok(Some((git::root(&repo), version, existing, head)))
     };
     let results = parallel::map(&jobs, parallel::GIT_REMOTES, |job| {
         progress.set(job.index, format!("cloning or fetching {}", job.branch));
@@ -226,7 +233,7 @@ pub(crate) fn fetch_sources(
         progress.finish(
             job.index,
             match &result {
-                Ok(Some((_, version, _))) => format!("{} at {version}", job.branch),
+                Ok(Some((_, version, _, _))) => format!("{} at {version}", job.branch),
                 Ok(None) => "dry run".to_string(),
                 Err(e) => format!("failed: {e:#}"),
             },
@@ -243,10 +250,124 @@ pub(crate) fn fetch_sources(
         })
         .collect::<Result<_>>()?;
     for (i, local) in done {
-        if let Some((dir, version, in_place)) = local {
+        if let Some((dir, version, in_place, head)) = local {
             deps[i].local = Some((dir, version));
             deps[i].in_place = in_place;
+            deps[i].commit = Some(head);
         }
+    }
+    Ok(())
+}
+
+/// Takes each dependency's work branch, commit and version from the lock (`ignite --frozen`), and
+/// puts the clones at their locked commits: no network when a clone holds its commit, else one
+/// fetch of every branch (or one clone) per dependency. A locked commit the remote no longer has,
+/// or a clone with local changes, is an error naming the dependency.
+pub(crate) fn replay_sources(
+    project: &Project,
+    deps: &mut [GitDep],
+    lock: &Lock,
+    runner: &Runner,
+    progress: &DepProgress,
+) -> Result<()> {
+    for d in deps.iter_mut() {
+        let shown = redact(&d.url);
+        let locked = lock
+            .dependency(&shown)
+            .ok_or_else(|| anyhow!("dependency {shown} is not in the lock file"))?;
+        d.workbranch = locked.workbranch.clone();
+        d.commit = locked
+            .commit
+            .as_deref()
+            .map(git2::Oid::from_str)
+            .transpose()
+            .with_context(|| format!("dependency {shown}: invalid locked commit"))?;
+        if d.clone && (d.commit.is_none() || locked.version.is_none()) {
+            bail!(
+                "dependency {shown}: the lock has no commit and version for it (it was not cloned when locked); update it with `ciux ignite --lock`"
+            );
+        }
+    }
+    let jobs: Vec<(usize, &GitDep)> = deps.iter().enumerate().filter(|(_, d)| d.clone).collect();
+    let dry = runner.is_dry_run();
+    let replay_one = |d: &GitDep| -> Result<Option<PathBuf>> {
+        let (Some(commit), Some(locked)) = (d.commit, lock.dependency(&redact(&d.url))) else {
+            return Ok(None);
+        };
+        let dir = project.dep_dir(&d.url);
+        let existing = dir.join(".git").exists();
+        if dry {
+            if !existing {
+                runner.run(&Cmd::new("git").args(["clone", &redact(&d.url)]).arg(&dir))?;
+            }
+            let sha = commit.to_string();
+            runner.run(&Cmd::new("git").arg("-C").arg(&dir).args(["checkout", &sha]))?;
+            return Ok(None);
+        }
+        let repo = if existing {
+            let repo = git::open_root(&dir)?;
+            if !git::has_commit(&repo, commit) {
+                git::fetch_all(&repo, None)?;
+            }
+            repo
+        } else {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("unable to create {}", dir.display()))?;
+            git::clone(&d.url, &dir, None)?
+        };
+        if !git::has_commit(&repo, commit) {
+            bail!(
+                "the locked commit {commit} (on {}) is no longer on the remote (history rewritten or branch deleted): update the lock with `ciux ignite --lock`",
+                locked.workbranch
+            );
+        }
+        if git::head_commit(&repo).ok() != Some(commit) {
+            if git::is_dirty(&repo)? {
+                bail!(
+                    "{} has local changes and is not at the locked commit {commit}: commit or stash them, or remove the clone",
+                    dir.display()
+                );
+            }
+            git::checkout_locked(&repo, &locked.workbranch, commit)?;
+        } else if git::is_dirty(&repo)? {
+            bail!(
+                "{} has local changes: the locked version {} would not describe it; commit or stash them",
+                dir.display(),
+                locked.version.as_deref().unwrap_or_default()
+            );
+        }
+        Ok(Some(git::root(&repo)))
+    };
+    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |(i, d)| {
+        progress.set(*i, format!("locked {}", d.workbranch));
+        let result = replay_one(d);
+        progress.finish(
+            *i,
+            match &result {
+                Ok(_) => format!("{} at the locked commit", d.workbranch),
+                Err(e) => format!("failed: {e:#}"),
+            },
+        );
+        result
+    });
+    let done: Vec<(usize, Option<PathBuf>)> = jobs
+        .iter()
+        .zip(results)
+        .map(|((i, d), r)| {
+            r.with_context(|| format!("dependency {}", redact(&d.url)))
+                .map(|r| (*i, r))
+        })
+        .collect::<Result<_>>()?;
+    for (i, root) in done {
+        let version = lock
+            .dependency(&redact(&deps[i].url))
+            .and_then(|l| l.version.clone())
+            .unwrap_or_default();
+        deps[i].in_place = true;
+        deps[i].local = root.map(|r| (r, version));
+    }
+    for (i, d) in deps.iter().enumerate().filter(|(_, d)| !d.clone) {
+        progress.finish(i, format!("branch {} (locked, remote only)", d.workbranch));
     }
     Ok(())
 }
@@ -302,14 +423,21 @@ pub(crate) fn dependency_images(project: &Project, deps: &[GitDep]) -> Result<Ve
     Ok(images)
 }
 
-pub(crate) async fn check_images(client: &RegistryClient, images: &[ImageRef]) -> Result<()> {
+/// Checks that every image exists; returns their manifest digests (when the registry sends one), in
+/// order.
+pub(crate) async fn check_images(
+    client: &RegistryClient,
+    images: &[ImageRef],
+) -> Result<Vec<Option<String>>> {
     let mut checks = futures::stream::iter(images)
-        .map(|i| async move { (i, client.exists(i).await) })
+        .map(|i| async move { (i, client.find(i).await) })
         .buffered(parallel::REGISTRY_LOOKUPS);
+    let mut digests = Vec::new();
     while let Some((image, result)) = checks.next().await {
-        if !result.with_context(|| format!("checking dependency image {image}"))? {
-            bail!("dependency image {image} not found in its registry");
+        match result.with_context(|| format!("checking dependency image {image}"))? {
+            Some(digest) => digests.push(digest),
+            None => bail!("dependency image {image} not found in its registry"),
         }
     }
-    Ok(())
+    Ok(digests)
 }

@@ -667,6 +667,131 @@ fn fetch_from(
         .map_err(ctx(what))
 }
 
+/// Whether `repo` holds commit `oid`.
+pub(crate) fn has_commit(repo: &Repository, oid: Oid) -> bool {
+    repo.find_commit(oid).is_ok()
+}
+
+/// The commit a remote listing gives for `name`: a branch head, a tag's commit (peeled), or a listed
+/// commit whose id starts with `name`.
+pub(crate) fn listed_commit(refs: &[(String, Oid)], name: &str) -> Option<Oid> {
+    let find = |r: &str| refs.iter().find(|(n, _)| n == r).map(|(_, oid)| *oid);
+    find(&format!("refs/heads/{name}"))
+        .or_else(|| find(&format!("refs/tags/{name}^{{}}")))
+        .or_else(|| find(&format!("refs/tags/{name}")))
+        .or_else(|| {
+            (name.len() >= 7)
+                .then(|| {
+                    refs.iter()
+                        .find(|(_, oid)| oid.to_string().starts_with(name))
+                })
+                .flatten()
+                .map(|(_, oid)| *oid)
+        })
+}
+
+/// Puts a clone at a locked commit: the local branch `branch` is created there or fast-forwarded to
+/// it and checked out; when `branch` is no branch (a tag or commit revision) or the local branch has
+/// other commits, HEAD is detached at `commit`.
+pub(crate) fn checkout_locked(
+    repo: &Repository,
+    branch: &str,
+    commit: Oid,
+) -> Result<(), GitError> {
+    let dir = root(repo);
+    let local_ref = format!("refs/heads/{branch}");
+    let is_branch = repo
+        .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+        .is_ok()
+        || repo.refname_to_id(&local_ref).is_ok();
+    let local = repo.refname_to_id(&local_ref).ok();
+    let movable = local.is_none_or(|current| {
+        current == commit || repo.graph_descendant_of(commit, current).unwrap_or(false)
+    });
+    let target = repo.find_object(commit, None).map_err(ctx(|| {
+        format!("reading commit {commit} in {}", dir.display())
+    }))?;
+    repo.checkout_tree(&target, Some(git2::build::CheckoutBuilder::new().safe()))
+        .map_err(ctx(|| {
+            format!("checking out {commit} in {}", dir.display())
+        }))?;
+    if is_branch && movable {
+        repo.reference(&local_ref, commit, true, "ciux: locked commit")
+            .and_then(|_| repo.set_head(&local_ref))
+    } else {
+        if is_branch {
+            tracing::warn!(
+                "{}: local branch {branch} has commits the lock does not; HEAD detached at {commit}",
+                dir.display()
+            );
+        }
+        repo.set_head_detached(commit)
+    }
+    .map_err(ctx(|| format!("moving HEAD to {commit} in {}", dir.display())))
+}
+
+/// A commit as `lock diff` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitLine {
+    /// The first 7 hex digits of its id.
+    pub(crate) short: String,
+    /// The first line of its message.
+    pub(crate) subject: String,
+    /// Its author's name.
+    pub(crate) author: String,
+}
+
+/// The commits reachable from `to` and not from `from`, newest first.
+pub(crate) fn commits_between(
+    repo: &Repository,
+    from: Oid,
+    to: Oid,
+) -> Result<Vec<CommitLine>, GitError> {
+    let what = || format!("listing the commits {from}..{to}");
+    let mut walk = repo.revwalk().map_err(ctx(what))?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+        .and_then(|()| walk.push(to))
+        .and_then(|()| walk.hide(from))
+        .map_err(ctx(what))?;
+    walk.map(|oid| {
+        let commit = oid
+            .and_then(|oid| repo.find_commit(oid))
+            .map_err(ctx(what))?;
+        Ok(CommitLine {
+            short: commit.id().to_string()[..7].to_string(),
+            subject: commit
+                .summary()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .to_string(),
+            author: commit.author().name().unwrap_or_default().to_string(),
+        })
+    })
+    .collect()
+}
+
+/// Whether `descendant` contains `ancestor` in its history (or is it).
+pub(crate) fn contains(repo: &Repository, descendant: Oid, ancestor: Oid) -> bool {
+    descendant == ancestor
+        || repo
+            .graph_descendant_of(descendant, ancestor)
+            .unwrap_or(false)
+}
+
+/// Every branch and tag of `url` fetched into a new bare repository in a temporary directory (one
+/// connection), for reading history that no local clone holds.
+pub(crate) fn mirror(url: &str) -> Result<(tempfile::TempDir, Repository), GitError> {
+    let shown = || format!("unable to fetch {}", redact(url));
+    let dir = tempfile::Builder::new()
+        .prefix("ciux-lock-")
+        .tempdir()
+        .map_err(|e| ctx(shown)(git2::Error::from_str(&e.to_string())))?;
+    let repo = Repository::init_bare(dir.path()).map_err(ctx(shown))?;
+    fetch_from(&repo, url, &branch_refspec(None), shown)?;
+    Ok((dir, repo))
+}
+
 /// Checks out a pinned revision: a remote branch, then a tag, then a commit id (HEAD is detached
 /// for tags and commits; a branch gets a local branch of that name).
 pub(crate) fn checkout_revision(repo: &Repository, revision: &str) -> Result<(), GitError> {
