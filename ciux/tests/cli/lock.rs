@@ -163,7 +163,7 @@ images:
     w.beta.commit("beta on feature", &[]);
     w.beta.git(&["checkout", "-q", "master"]);
     w.beta.commit("beta c3", &[]);
-    w.registry.push_image("fink/project", &project_version);
+    w.registry.push_image("fink/project", project_version);
 
     let before = w.daemon.connections();
     w.ignite(&["--frozen"]).success().stdout("");
