@@ -170,6 +170,12 @@ images:
     assert_eq!(w.daemon.connections(), before, "no listing, no fetch");
     assert_eq!(w.env(), locked_env);
     assert_eq!(World::head_of(&w.clone_dir("alpha")), alpha_locked);
+    // A replay that changes nothing does not rewrite the env file (no fsync).
+    let inode = |p: PathBuf| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let env_path = w.project.dir.join(".ciux.d/ciux_itest.sh");
+    let before = inode(env_path.clone());
+    w.ignite(&["--frozen"]).success();
+    assert_eq!(inode(env_path), before);
 
     // Without --frozen the same run sees the new commits and the pushed image.
     w.ignite(&[]).success();
