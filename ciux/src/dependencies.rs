@@ -11,16 +11,23 @@ use futures::StreamExt;
 use crate::branch_rule;
 use crate::git;
 use crate::image_ref::{ImageRef, repo_name};
-use crate::lock::Lock;
+use crate::lock::{Lock, LockedDep};
 use crate::parallel;
 use crate::progress::DepProgress;
 use crate::project::{DepKind, Project};
 use crate::registry::RegistryClient;
 use crate::remote_url::redact;
 
-/// A dependency's checkout after a clone or fetch: its root, its version, whether it was already
-/// there and its HEAD commit (`None` in a dry run).
-type Fetched = Option<(PathBuf, String, bool, git2::Oid)>;
+/// A dependency's checkout after a clone or fetch.
+struct Fetched {
+    root: PathBuf,
+    version: String,
+    /// The clone was already there.
+    existing: bool,
+    head: git2::Oid,
+    /// The work branch and listing, when the clone did the listing.
+    listed: Option<(String, Vec<(String, git2::Oid)>)>,
+}
 
 /// A clone or fetch to do.
 struct FetchJob<'a> {
@@ -32,6 +39,10 @@ struct FetchJob<'a> {
     revision: Option<&'a str>,
     /// The remote's refs, listed when the work branch was chosen.
     listing: &'a [(String, git2::Oid)],
+    /// Not listed yet: the clone lists the refs and chooses the work branch.
+    list: bool,
+    /// The dependency (for the branch rule).
+    dep: &'a GitDep,
 }
 
 /// A git dependency while it is being resolved.
@@ -89,13 +100,13 @@ pub(crate) fn dep_progress<'a>(deps: impl IntoIterator<Item = &'a GitDep>) -> De
 }
 
 /// One remote listing per dependency, concurrently; the branch rule (or the pinned revision) decides.
-/// `progress` has a line per dependency of `deps`, in the same order.
+/// Each dependency comes with the index of its line in `progress`.
 pub(crate) fn resolve_branches(
-    deps: &mut [&mut GitDep],
+    deps: Vec<(usize, &mut GitDep)>,
     project_branch: &str,
     progress: &DepProgress,
 ) -> Result<()> {
-    let urls: Vec<(usize, String)> = deps.iter().map(|d| d.url.clone()).enumerate().collect();
+    let urls: Vec<(usize, String)> = deps.iter().map(|(i, d)| (*i, d.url.clone())).collect();
     let listings = parallel::map(&urls, parallel::GIT_REMOTES, |(i, url)| {
         progress.set(*i, "listing branches");
         let listing = git::ls_remote(url);
@@ -104,41 +115,10 @@ pub(crate) fn resolve_branches(
         }
         listing
     });
-    for (i, (dep, listing)) in deps.iter_mut().zip(listings).enumerate() {
-        let shown = redact(&dep.url);
-        let listing = listing.with_context(|| format!("dependency {shown}"))?;
-        let branches = branch_rule::remote_branches(&listing);
-        if let Some(rev) = &dep.revision {
-            let known = listing.iter().any(|(name, oid)| {
-                name == &format!("refs/heads/{rev}")
-                    || name == &format!("refs/tags/{rev}")
-                    || oid.to_string().starts_with(rev.as_str())
-            });
-            let hexish =
-                (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
-            if !known && !hexish {
-                bail!(
-                    "dependency {shown}: pinned revision {rev:?} is neither a branch, a tag nor a commit id"
-                );
-            }
-            dep.workbranch = rev.clone();
-        } else {
-            dep.workbranch =
-                branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
-                    let tried: Vec<String> = branch_rule::candidates(project_branch)
-                        .iter()
-                        .map(|b| format!("{b:?}"))
-                        .collect();
-                    anyhow!(
-                        "dependency {shown}: none of the branches {} exists (remote has: {})",
-                        tried.join(", "),
-                        branches.join(", ")
-                    )
-                })?;
-        }
-        tracing::info!("{shown} work branch = {}", dep.workbranch);
-        dep.commit = git::listed_commit(&listing, &dep.workbranch);
-        dep.listing = listing;
+    for ((i, dep), listing) in deps.into_iter().zip(listings) {
+        let listing = listing.with_context(|| format!("dependency {}", redact(&dep.url)))?;
+        let workbranch = work_branch(dep, &listing, project_branch)?;
+        dep.set_listed(workbranch, listing);
         if !dep.clone {
             progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
         }
@@ -146,10 +126,98 @@ pub(crate) fn resolve_branches(
     Ok(())
 }
 
-/// Clones missing dependencies next to the project and updates existing clones, concurrently.
-pub(crate) fn fetch_sources(
+/// The work branch of a dependency from its remote's listing: its pinned revision (which must be a
+/// listed branch or tag, or look like a commit id), else the branch rule's choice.
+fn work_branch(
+    dep: &GitDep,
+    listing: &[(String, git2::Oid)],
+    project_branch: &str,
+) -> Result<String> {
+    let shown = redact(&dep.url);
+    let branches = branch_rule::remote_branches(listing);
+    if let Some(rev) = &dep.revision {
+        let known = listing.iter().any(|(name, oid)| {
+            name == &format!("refs/heads/{rev}")
+                || name == &format!("refs/tags/{rev}")
+                || oid.to_string().starts_with(rev.as_str())
+        });
+        let hexish = (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
+        if !known && !hexish {
+            bail!(
+                "dependency {shown}: pinned revision {rev:?} is neither a branch, a tag nor a commit id"
+            );
+        }
+        return Ok(rev.clone());
+    }
+    branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
+        let tried: Vec<String> = branch_rule::candidates(project_branch)
+            .iter()
+            .map(|b| format!("{b:?}"))
+            .collect();
+        anyhow!(
+            "dependency {shown}: none of the branches {} exists (remote has: {})",
+            tried.join(", "),
+            branches.join(", ")
+        )
+    })
+}
+
+impl GitDep {
+    /// What `--lock` records of the dependency.
+    pub(crate) fn locked(&self) -> LockedDep {
+        LockedDep {
+            url: redact(&self.url),
+            workbranch: self.workbranch.clone(),
+            commit: self.commit.map(|c| c.to_string()),
+            version: self.local.as_ref().map(|(_, v)| v.clone()),
+        }
+    }
+
+    /// Records the work branch chosen from the remote's listing, and the listed commit.
+    fn set_listed(&mut self, workbranch: String, listing: Vec<(String, git2::Oid)>) {
+        tracing::info!("{} work branch = {workbranch}", redact(&self.url));
+        self.commit = git::listed_commit(&listing, &workbranch);
+        self.workbranch = workbranch;
+        self.listing = listing;
+    }
+}
+
+/// `ignite`'s dependencies: work branches, then clones and updates. A dependency cloned now is listed
+/// on its clone's connection (one connection instead of two); the others are listed first.
+pub(crate) fn resolve_and_fetch(
     project: &Project,
     deps: &mut [GitDep],
+    project_branch: &str,
+    runner: &Runner,
+    progress: &DepProgress,
+) -> Result<()> {
+    let listed_by_clone: Vec<bool> = deps
+        .iter()
+        .map(|d| d.clone && !runner.is_dry_run() && !project.dep_dir(&d.url).join(".git").exists())
+        .collect();
+    let listed = deps
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| !listed_by_clone[*i])
+        .collect();
+    resolve_branches(listed, project_branch, progress)?;
+    fetch_sources(
+        project,
+        deps,
+        &listed_by_clone,
+        project_branch,
+        runner,
+        progress,
+    )
+}
+
+/// Clones missing dependencies next to the project and updates existing clones, concurrently; those
+/// marked in `list` are listed by their clone and get their work branch from `project_branch`.
+fn fetch_sources(
+    project: &Project,
+    deps: &mut [GitDep],
+    list: &[bool],
+    project_branch: &str,
     runner: &Runner,
     progress: &DepProgress,
 ) -> Result<()> {
@@ -164,6 +232,8 @@ pub(crate) fn fetch_sources(
             branch: &d.workbranch,
             revision: d.revision.as_deref(),
             listing: &d.listing,
+            list: list.get(index).copied().unwrap_or(false),
+            dep: d,
         })
         .collect();
     let dry = runner.is_dry_run();
@@ -176,7 +246,7 @@ pub(crate) fn fetch_sources(
             }
         }
     }
-    let fetch_one = |job: &FetchJob<'_>| -> Result<Fetched> {
+    let fetch_one = |job: &FetchJob<'_>| -> Result<Option<Fetched>> {
         let FetchJob {
             url,
             dir,
@@ -192,7 +262,21 @@ pub(crate) fn fetch_sources(
         if dry && !existing {
             return Ok(None);
         }
-        let repo = if existing {
+        let mut listed = None;
+        let repo = if job.list {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("unable to create {}", dir.display()))?;
+            let mut chosen = String::new();
+            let (repo, listing) = git::clone_listed(url, dir, |listing| -> Result<_> {
+                chosen = work_branch(job.dep, listing, project_branch)?;
+                Ok(revision.is_none().then(|| chosen.clone()))
+            })?;
+            if let Some(rev) = revision {
+                git::checkout_revision(&repo, rev)?;
+            }
+            listed = Some((chosen, listing));
+            repo
+        } else if existing {
             let repo = git::open_root(dir)?;
             if !dry {
                 match revision {
@@ -223,9 +307,13 @@ pub(crate) fn fetch_sources(
                 None => git::clone(url, dir, Some(branch))?,
             }
         };
-        let version = git::head_revision(&repo)?.version();
-        let head = git::head_commit(&repo)?;
-        Ok(Some((git::root(&repo), version, existing, head)))
+        Ok(Some(Fetched {
+            root: git::root(&repo),
+            version: git::head_revision(&repo)?.version(),
+            existing,
+            head: git::head_commit(&repo)?,
+            listed,
+        }))
     };
     let results = parallel::map(&jobs, parallel::GIT_REMOTES, |job| {
         progress.set(job.index, format!("cloning or fetching {}", job.branch));
@@ -233,14 +321,17 @@ pub(crate) fn fetch_sources(
         progress.finish(
             job.index,
             match &result {
-                Ok(Some((_, version, _, _))) => format!("{} at {version}", job.branch),
+                Ok(Some(f)) => {
+                    let branch = f.listed.as_ref().map_or(job.branch, |(b, _)| b.as_str());
+                    format!("{branch} at {}", f.version)
+                }
                 Ok(None) => "dry run".to_string(),
                 Err(e) => format!("failed: {e:#}"),
             },
         );
         result
     });
-    let done: Vec<(usize, Fetched)> = jobs
+    let done: Vec<(usize, Option<Fetched>)> = jobs
         .iter()
         .zip(results)
         .map(|(job, result)| {
@@ -249,11 +340,14 @@ pub(crate) fn fetch_sources(
                 .map(|r| (job.index, r))
         })
         .collect::<Result<_>>()?;
-    for (i, local) in done {
-        if let Some((dir, version, in_place, head)) = local {
-            deps[i].local = Some((dir, version));
-            deps[i].in_place = in_place;
-            deps[i].commit = Some(head);
+    for (i, fetched) in done {
+        if let Some(f) = fetched {
+            if let Some((workbranch, listing)) = f.listed {
+                deps[i].set_listed(workbranch, listing);
+            }
+            deps[i].local = Some((f.root, f.version));
+            deps[i].in_place = f.existing;
+            deps[i].commit = Some(f.head);
         }
     }
     Ok(())

@@ -431,19 +431,52 @@ fn branch_refspec(branch: Option<&str>) -> String {
 /// the credentials it may carry, is applied at each fetch and never stored. A failed clone leaves
 /// `dest` empty.
 pub(crate) fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository, GitError> {
+    clone_listed(url, dest, |_| Ok::<_, GitError>(branch.map(str::to_string))).map(|(repo, _)| repo)
+}
+
+/// A clone over one connection: the remote's refs are listed, `choose` picks from them the branch to
+/// clone (`None`: every branch), and the pack comes over the same connection (see [`clone`]).
+/// Returns the repository and the listing.
+pub(crate) fn clone_listed<E: From<GitError>>(
+    url: &str,
+    dest: &Path,
+    choose: impl FnOnce(&[(String, Oid)]) -> Result<Option<String>, E>,
+) -> Result<(Repository, Vec<(String, Oid)>), E> {
     let shown = || format!("unable to clone {} into {}", redact(url), dest.display());
     if std::fs::read_dir(dest).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(ctx(shown)(git2::Error::from_str(
             "the directory exists and is not empty",
-        )));
+        ))
+        .into());
     }
     let cloned = (|| {
         let repo = Repository::init(dest).map_err(ctx(shown))?;
-        let refspec = branch_refspec(branch);
-        repo.remote_with_fetch("origin", url, &refspec)
-            .map_err(ctx(shown))?;
-        fetch_from(&repo, url, &refspec, shown)?;
-        if let Some(branch) = branch {
+        let effective = connect_url(url, shown)?;
+        let (branch, listing) = {
+            let mut remote = repo
+                .remote_anonymous(&effective)
+                .map_err(ctx(|| format!("invalid remote URL {}", redact(url))))?;
+            let listing_failed = || format!("unable to list the branches of {}", redact(url));
+            remote
+                .connect(Direction::Fetch)
+                .map_err(ctx(listing_failed))?;
+            let listing: Vec<(String, Oid)> = remote
+                .list()
+                .map_err(ctx(listing_failed))?
+                .iter()
+                .map(|h| (h.name().to_string(), h.oid()))
+                .collect();
+            let branch = choose(&listing)?;
+            let refspec = branch_refspec(branch.as_deref());
+            repo.remote_with_fetch("origin", url, &refspec)
+                .map_err(ctx(shown))?;
+            // Still connected: the pack comes over the listing's connection.
+            remote
+                .fetch(&[refspec], Some(&mut fetch_options()), None)
+                .map_err(ctx(shown))?;
+            (branch, listing)
+        };
+        if let Some(branch) = branch.as_deref() {
             let target = repo
                 .refname_to_id(&format!("refs/remotes/origin/{branch}"))
                 .map_err(ctx(shown))?;
@@ -453,7 +486,7 @@ pub(crate) fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repo
                 .map_err(ctx(shown))?;
             checkout(&repo, &format!("refs/heads/{branch}"))?;
         }
-        Ok(repo)
+        Ok((repo, listing))
     })();
     if cloned.is_err()
         && let Ok(entries) = std::fs::read_dir(dest)

@@ -32,9 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::dependencies::GitDep;
 use crate::image_decision::ImageDecision;
-use crate::remote_url::redact;
 
 /// The lock file's name, at the project root.
 pub(crate) const FILE_NAME: &str = ".ciux.lock";
@@ -230,7 +228,7 @@ impl Lock {
         selector: &str,
         branch: &str,
         head: &str,
-        deps: &[GitDep],
+        dependencies: Vec<LockedDep>,
         decision: &ImageDecision,
         images: Vec<LockedImage>,
     ) -> Lock {
@@ -245,15 +243,7 @@ impl Lock {
                 tag: decision.tag.clone(),
                 build: !decision.in_registry,
             },
-            dependencies: deps
-                .iter()
-                .map(|d| LockedDep {
-                    url: redact(&d.url),
-                    workbranch: d.workbranch.clone(),
-                    commit: d.commit.map(|c| c.to_string()),
-                    version: d.local.as_ref().map(|(_, v)| v.clone()),
-                })
-                .collect(),
+            dependencies,
             images,
         }
     }

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs, given};
 use crate::context::{Context, load_project};
 use crate::dependencies::{
-    GitDep, check_images, dep_progress, dependency_images, fetch_sources, replay_sources,
+    GitDep, check_images, dep_progress, dependency_images, replay_sources, resolve_and_fetch,
     resolve_branches,
 };
 use crate::env_file::{self, EnvFile, RepoVars};
@@ -62,12 +62,7 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
         lock.check(&lock_path, &selector, &project_branch, &urls, &image_deps)?;
         replay_sources(&project, &mut deps, lock, runner, &progress)?;
     } else {
-        resolve_branches(
-            &mut deps.iter_mut().collect::<Vec<_>>(),
-            &project_branch,
-            &progress,
-        )?;
-        fetch_sources(&project, &mut deps, runner, &progress)?;
+        resolve_and_fetch(&project, &mut deps, &project_branch, runner, &progress)?;
     }
 
     // Tools, one after another (their output would interleave).
@@ -161,7 +156,8 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
             .map(|(image, digest)| LockedImage { image, digest })
             .collect();
         let selector = project.selector.to_string();
-        let lock = Lock::of_run(&selector, &project_branch, &head, &deps, &decision, images);
+        let locked = deps.iter().map(GitDep::locked).collect();
+        let lock = Lock::of_run(&selector, &project_branch, &head, locked, &decision, images);
         write_lock(ctx, &lock_path, &lock, out)?;
     }
     Ok(())
@@ -340,9 +336,13 @@ fn refresh(
             ));
         }
     }
-    let mut remote: Vec<&mut GitDep> = deps.iter_mut().filter(|d| d.local.is_none()).collect();
-    let progress = dep_progress(remote.iter().map(|d| &**d));
-    resolve_branches(&mut remote, &project_branch, &progress)?;
+    let remote: Vec<(usize, &mut GitDep)> = deps
+        .iter_mut()
+        .filter(|d| d.local.is_none())
+        .enumerate()
+        .collect();
+    let progress = dep_progress(remote.iter().map(|(_, d)| &**d));
+    resolve_branches(remote, &project_branch, &progress)?;
     let decision = ctx.block_on(image_decision::decide(&project, None, None, None))?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(ctx, &project, &env_path, &env, false, out)
