@@ -391,12 +391,16 @@ pub(crate) fn replay_sources(
         let dir = project.dep_dir(&d.url);
         let existing = dir.join(".git").exists();
         if dry {
+            let at_commit = existing
+                && git::open_root(&dir).is_ok_and(|r| git::head_commit(&r).ok() == Some(commit));
             if !existing {
                 runner.run(&Cmd::new("git").args(["clone", &redact(&d.url)]).arg(&dir))?;
             }
-            let sha = commit.to_string();
-            runner.run(&Cmd::new("git").arg("-C").arg(&dir).args(["checkout", &sha]))?;
-            return Ok(None);
+            if !at_commit {
+                let sha = commit.to_string();
+                runner.run(&Cmd::new("git").arg("-C").arg(&dir).args(["checkout", &sha]))?;
+            }
+            return Ok(Some(dir));
         }
         let repo = if existing {
             let repo = git::open_root(&dir)?;

@@ -319,3 +319,52 @@ fn lock_diff_is_the_cross_repository_changelog() {
         "{out}"
     );
 }
+
+/// Under `--dry-run`, `--lock` prints the lock instead of writing it, and `--frozen` prints the git
+/// commands that would put the clones at their locked commits, changing nothing.
+#[test]
+fn lock_and_frozen_change_nothing_under_dry_run() {
+    let w = World::new();
+    let out = stdout_of(
+        ciux()
+            .args(["--dry-run", "ignite", "-l", "itest", "--lock"])
+            .arg(&w.project.dir),
+    );
+    let lock_path = w.lock_path();
+    assert!(!lock_path.exists(), "no lock written");
+    assert!(
+        out.contains(&format!(
+            "# would write {}\n# Written by `ciux ignite --lock`",
+            lock_path.display()
+        )),
+        "{out}"
+    );
+    w.ignite(&["--lock"]).success();
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    let locked_env = w.env();
+    let alpha_locked = w.alpha.head();
+    w.alpha.commit("alpha c3", &[]);
+    w.ignite(&[]).success();
+    let moved = World::head_of(&w.clone_dir("alpha"));
+    assert_ne!(moved, alpha_locked);
+    let out = stdout_of(
+        ciux()
+            .args(["--dry-run", "ignite", "-l", "itest", "--frozen"])
+            .arg(&w.project.dir),
+    );
+    assert!(
+        out.starts_with(&format!(
+            // gamma is already at its locked commit: nothing to do there.
+            "git -C {alpha} checkout {alpha_locked}\n# would write ",
+            alpha = w.clone_dir("alpha").display(),
+        )),
+        "{out}"
+    );
+    assert!(out.ends_with(&locked_env), "{out}");
+    assert_eq!(
+        World::head_of(&w.clone_dir("alpha")),
+        moved,
+        "clone not moved"
+    );
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock);
+}
