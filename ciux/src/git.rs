@@ -602,6 +602,10 @@ pub(crate) fn update(
     match repo.find_branch(branch, BranchType::Local) {
         Ok(local) => {
             let current = local.get().target().unwrap_or(target);
+            if current == target && head_branch(repo) == branch {
+                // Clean, on the branch, at origin's commit: no checkout to do (a warm run's case).
+                return Ok(());
+            }
             if current != target {
                 let ff = repo.graph_descendant_of(target, current).unwrap_or(false);
                 if !ff {

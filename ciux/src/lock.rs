@@ -419,6 +419,21 @@ images:
     }
 
     #[test]
+    fn a_lock_without_dependencies_reads_back() {
+        let lock = Lock {
+            dependencies: Vec::new(),
+            images: Vec::new(),
+            ..sample()
+        };
+        let text = lock.render();
+        assert!(
+            text.ends_with("  build: false\ndependencies: []\nimages: []\n"),
+            "{text}"
+        );
+        assert_eq!(Lock::parse(&text, Path::new(".ciux.lock")).unwrap(), lock);
+    }
+
+    #[test]
     fn another_format_version_is_refused_with_what_to_do() {
         let text = sample()
             .render()
