@@ -25,24 +25,6 @@ struct Fetched {
     /// The clone was already there.
     existing: bool,
     head: git2::Oid,
-    /// The work branch and listing, when the clone did the listing.
-    listed: Option<(String, Vec<(String, git2::Oid)>)>,
-}
-
-/// A clone or fetch to do.
-struct FetchJob<'a> {
-    /// Index in the dependency list.
-    index: usize,
-    url: &'a str,
-    dir: PathBuf,
-    branch: &'a str,
-    revision: Option<&'a str>,
-    /// The remote's refs, listed when the work branch was chosen.
-    listing: &'a [(String, git2::Oid)],
-    /// Not listed yet: the clone lists the refs and chooses the work branch.
-    list: bool,
-    /// The dependency (for the branch rule).
-    dep: &'a GitDep,
 }
 
 /// A git dependency while it is being resolved.
@@ -182,8 +164,10 @@ impl GitDep {
     }
 }
 
-/// `ignite`'s dependencies: work branches, then clones and updates. A dependency cloned now is listed
-/// on its clone's connection (one connection instead of two); the others are listed first.
+/// `ignite`'s dependencies, each in one pass of its own, 8 at a time: a new clone lists the branches
+/// on its own connection and clones the work branch; an existing clone or a remote-only dependency is
+/// listed, then the clone is updated (no fetch when the listing shows nothing new). Under
+/// `--dry-run` every dependency is listed first, then the git commands are printed.
 pub(crate) fn resolve_and_fetch(
     project: &Project,
     deps: &mut [GitDep],
@@ -191,166 +175,171 @@ pub(crate) fn resolve_and_fetch(
     runner: &Runner,
     progress: &DepProgress,
 ) -> Result<()> {
-    let listed_by_clone: Vec<bool> = deps
-        .iter()
-        .map(|d| d.clone && !runner.is_dry_run() && !project.dep_dir(&d.url).join(".git").exists())
-        .collect();
-    let listed = deps
-        .iter_mut()
-        .enumerate()
-        .filter(|(i, _)| !listed_by_clone[*i])
-        .collect();
-    resolve_branches(listed, project_branch, progress)?;
-    fetch_sources(
-        project,
-        deps,
-        &listed_by_clone,
-        project_branch,
-        runner,
-        progress,
-    )
-}
-
-/// Clones missing dependencies next to the project and updates existing clones, concurrently; those
-/// marked in `list` are listed by their clone and get their work branch from `project_branch`.
-fn fetch_sources(
-    project: &Project,
-    deps: &mut [GitDep],
-    list: &[bool],
-    project_branch: &str,
-    runner: &Runner,
-    progress: &DepProgress,
-) -> Result<()> {
-    let jobs: Vec<FetchJob<'_>> = deps
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.clone)
-        .map(|(index, d)| FetchJob {
-            index,
-            url: &d.url,
-            dir: project.dep_dir(&d.url),
-            branch: &d.workbranch,
-            revision: d.revision.as_deref(),
-            listing: &d.listing,
-            list: list.get(index).copied().unwrap_or(false),
-            dep: d,
-        })
-        .collect();
     let dry = runner.is_dry_run();
     if dry {
+        resolve_branches(
+            deps.iter_mut().enumerate().collect(),
+            project_branch,
+            progress,
+        )?;
         // What the git CLI would do, in dependency order; ciux does it through libgit2, so these
         // lines are only printed.
-        for job in &jobs {
-            for cmd in git_plan(job) {
+        for d in deps.iter().filter(|d| d.clone) {
+            for cmd in git_plan(project, d) {
                 runner.run(&cmd)?;
             }
         }
     }
-    let fetch_one = |job: &FetchJob<'_>| -> Result<Option<Fetched>> {
-        let FetchJob {
-            url,
-            dir,
-            branch,
-            revision,
-            ..
-        } = job;
-        let listing = git::Listing {
-            url,
-            refs: job.listing,
+    let jobs: Vec<usize> = (0..deps.len()).filter(|&i| !dry || deps[i].clone).collect();
+    let view: &[GitDep] = deps;
+    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |&i| {
+        let result = work_on(project, &view[i], project_branch, dry, progress, i);
+        let branch = |o: &Outcome| {
+            o.listed
+                .as_ref()
+                .map_or(view[i].workbranch.clone(), |(b, _)| b.clone())
         };
-        let existing = dir.join(".git").exists();
-        if dry && !existing {
-            return Ok(None);
-        }
-        let mut listed = None;
-        let repo = if job.list {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("unable to create {}", dir.display()))?;
-            let mut chosen = String::new();
-            let (repo, listing) = git::clone_listed(url, dir, |listing| -> Result<_> {
-                chosen = work_branch(job.dep, listing, project_branch)?;
-                Ok(revision.is_none().then(|| chosen.clone()))
-            })?;
-            if let Some(rev) = revision {
-                git::checkout_revision(&repo, rev)?;
-            }
-            listed = Some((chosen, listing));
-            repo
-        } else if existing {
-            let repo = git::open_root(dir)?;
-            if !dry {
-                match revision {
-                    Some(rev) => {
-                        git::fetch_all(&repo, Some(&listing))?;
-                        if git::is_dirty(&repo)? {
-                            tracing::warn!(
-                                "{} has local changes: left as it is, not moved to {rev}",
-                                dir.display()
-                            );
-                        } else {
-                            git::checkout_revision(&repo, rev)?;
-                        }
-                    }
-                    None => git::update(&repo, branch, Some(&listing))?,
-                }
-            }
-            repo
-        } else {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("unable to create {}", dir.display()))?;
-            match revision {
-                Some(rev) => {
-                    let repo = git::clone(url, dir, None)?;
-                    git::checkout_revision(&repo, rev)?;
-                    repo
-                }
-                None => git::clone(url, dir, Some(branch))?,
-            }
-        };
-        Ok(Some(Fetched {
-            root: git::root(&repo),
-            version: git::head_revision(&repo)?.version(),
-            existing,
-            head: git::head_commit(&repo)?,
-            listed,
-        }))
-    };
-    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |job| {
-        progress.set(job.index, format!("cloning or fetching {}", job.branch));
-        let result = fetch_one(job);
         progress.finish(
-            job.index,
+            i,
             match &result {
-                Ok(Some(f)) => {
-                    let branch = f.listed.as_ref().map_or(job.branch, |(b, _)| b.as_str());
-                    format!("{branch} at {}", f.version)
-                }
-                Ok(None) => "dry run".to_string(),
+                Ok(o) => match &o.fetched {
+                    Some(f) => format!("{} at {}", branch(o), f.version),
+                    None if dry => "dry run".to_string(),
+                    None => format!("branch {} (remote only)", branch(o)),
+                },
                 Err(e) => format!("failed: {e:#}"),
             },
         );
         result
     });
-    let done: Vec<(usize, Option<Fetched>)> = jobs
-        .iter()
-        .zip(results)
-        .map(|(job, result)| {
-            result
-                .with_context(|| format!("dependency {}", redact(job.url)))
-                .map(|r| (job.index, r))
-        })
-        .collect::<Result<_>>()?;
-    for (i, fetched) in done {
-        if let Some(f) = fetched {
-            if let Some((workbranch, listing)) = f.listed {
-                deps[i].set_listed(workbranch, listing);
-            }
-            deps[i].local = Some((f.root, f.version));
-            deps[i].in_place = f.existing;
-            deps[i].commit = Some(f.head);
+    let outcomes: Vec<Outcome> = results.into_iter().collect::<Result<_>>()?;
+    for (i, outcome) in jobs.into_iter().zip(outcomes) {
+        let dep = &mut deps[i];
+        if let Some((workbranch, listing)) = outcome.listed {
+            dep.set_listed(workbranch, listing);
+        }
+        if let Some(f) = outcome.fetched {
+            dep.local = Some((f.root, f.version));
+            dep.in_place = f.existing;
+            dep.commit = Some(f.head);
         }
     }
     Ok(())
+}
+
+/// What the pass over one dependency found.
+struct Outcome {
+    /// The work branch and the remote's refs, when this pass listed them.
+    listed: Option<(String, Vec<(String, git2::Oid)>)>,
+    /// The checkout (cloned dependencies; `None` in a dry run for a clone still to make).
+    fetched: Option<Fetched>,
+}
+
+/// One dependency's pass (see [`resolve_and_fetch`]); `i` is its progress line.
+fn work_on(
+    project: &Project,
+    d: &GitDep,
+    project_branch: &str,
+    dry: bool,
+    progress: &DepProgress,
+    i: usize,
+) -> Result<Outcome> {
+    let shown = redact(&d.url);
+    let dir = project.dep_dir(&d.url);
+    let existing = d.clone && dir.join(".git").exists();
+    if dry {
+        // Listed already; nothing is fetched or moved.
+        let fetched = if existing {
+            let repo = git::open_root(&dir).with_context(|| format!("dependency {shown}"))?;
+            Some(Fetched::of(&repo, true).with_context(|| format!("dependency {shown}"))?)
+        } else {
+            None
+        };
+        return Ok(Outcome {
+            listed: None,
+            fetched,
+        });
+    }
+    if d.clone && !existing {
+        progress.set(i, "cloning");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("unable to create {}", dir.display()))?;
+        let mut chosen = String::new();
+        let (repo, refs) = git::clone_listed(&d.url, &dir, |refs| -> Result<_> {
+            chosen = work_branch(d, refs, project_branch)?;
+            Ok(d.revision.is_none().then(|| chosen.clone()))
+        })
+        .map_err(|e| in_dependency(e, &shown))?;
+        let fetched = (|| -> Result<Fetched> {
+            if let Some(rev) = &d.revision {
+                git::checkout_revision(&repo, rev)?;
+            }
+            Fetched::of(&repo, false)
+        })()
+        .with_context(|| format!("dependency {shown}"))?;
+        return Ok(Outcome {
+            listed: Some((chosen, refs)),
+            fetched: Some(fetched),
+        });
+    }
+    progress.set(i, "listing branches");
+    let refs = git::ls_remote(&d.url).with_context(|| format!("dependency {shown}"))?;
+    let branch = work_branch(d, &refs, project_branch)?;
+    if !d.clone {
+        return Ok(Outcome {
+            listed: Some((branch, refs)),
+            fetched: None,
+        });
+    }
+    progress.set(i, format!("fetching {branch}"));
+    let fetched = (|| -> Result<Fetched> {
+        let repo = git::open_root(&dir)?;
+        let listing = git::Listing {
+            url: &d.url,
+            refs: &refs,
+        };
+        match &d.revision {
+            Some(rev) => {
+                git::fetch_all(&repo, Some(&listing))?;
+                if git::is_dirty(&repo)? {
+                    tracing::warn!(
+                        "{} has local changes: left as it is, not moved to {rev}",
+                        dir.display()
+                    );
+                } else {
+                    git::checkout_revision(&repo, rev)?;
+                }
+            }
+            None => git::update(&repo, &branch, Some(&listing))?,
+        }
+        Fetched::of(&repo, true)
+    })()
+    .with_context(|| format!("dependency {shown}"))?;
+    Ok(Outcome {
+        listed: Some((branch, refs)),
+        fetched: Some(fetched),
+    })
+}
+
+/// An error of a dependency's clone: the branch rule's own errors name the dependency already.
+fn in_dependency(e: anyhow::Error, shown: &str) -> anyhow::Error {
+    if e.is::<git::GitError>() {
+        e.context(format!("dependency {shown}"))
+    } else {
+        e
+    }
+}
+
+impl Fetched {
+    /// The checkout of `repo`; `existing` when it was there before this run.
+    fn of(repo: &git2::Repository, existing: bool) -> Result<Fetched> {
+        Ok(Fetched {
+            root: git::root(repo),
+            version: git::head_revision(repo)?.version(),
+            existing,
+            head: git::head_commit(repo)?,
+        })
+    }
 }
 
 /// Takes each dependency's work branch, commit and version from the lock (`ignite --frozen`), and
@@ -472,23 +461,25 @@ pub(crate) fn replay_sources(
 
 /// The git CLI commands equivalent to cloning or updating a dependency, for `--dry-run` (the URL
 /// without credentials).
-fn git_plan(job: &FetchJob<'_>) -> Vec<Cmd> {
-    let in_dir = || Cmd::new("git").arg("-C").arg(&job.dir);
-    let existing = job.dir.join(".git").exists();
-    let url = redact(job.url);
-    match (existing, job.revision) {
+fn git_plan(project: &Project, d: &GitDep) -> Vec<Cmd> {
+    let dir = project.dep_dir(&d.url);
+    let in_dir = || Cmd::new("git").arg("-C").arg(&dir);
+    let existing = dir.join(".git").exists();
+    let url = redact(&d.url);
+    let branch = d.workbranch.as_str();
+    match (existing, d.revision.as_deref()) {
         (false, None) => vec![
             Cmd::new("git")
-                .args(["clone", "--branch", job.branch, "--single-branch", &url])
-                .arg(&job.dir),
+                .args(["clone", "--branch", branch, "--single-branch", &url])
+                .arg(&dir),
         ],
         (false, Some(rev)) => vec![
-            Cmd::new("git").args(["clone", &url]).arg(&job.dir),
+            Cmd::new("git").args(["clone", &url]).arg(&dir),
             in_dir().args(["checkout", rev]),
         ],
         (true, None) => vec![
-            in_dir().args(["fetch", "--tags", "origin", job.branch]),
-            in_dir().args(["checkout", job.branch]),
+            in_dir().args(["fetch", "--tags", "origin", branch]),
+            in_dir().args(["checkout", branch]),
         ],
         (true, Some(rev)) => vec![
             in_dir().args(["fetch", "--tags", "origin"]),
