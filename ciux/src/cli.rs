@@ -46,6 +46,25 @@ pub enum Command {
     Image(ImageCommand),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+    /// Compare lock files written by `ignite --lock`
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+/// Sub-commands of `lock`.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// The commits between two locks, per dependency (the cross-repository changelog)
+    Diff(LockDiffArgs),
+}
+
+/// Arguments of `lock diff`.
+#[derive(Debug, Args)]
+pub struct LockDiffArgs {
+    /// The older lock file
+    pub(crate) old: PathBuf,
+    /// The newer lock file
+    pub(crate) new: PathBuf,
 }
 
 /// The value of a string flag, `None` when absent or given empty (`-t "$UNSET_VAR"` in CI scripts
@@ -91,6 +110,12 @@ pub struct IgniteArgs {
     /// Print why the image is built or not (decision, tag, reason) on stderr
     #[arg(long)]
     pub(crate) explain: bool,
+    /// Record what this run resolved (commits, versions, image digests) in `.ciux.lock`
+    #[arg(long, conflicts_with = "frozen")]
+    pub(crate) lock: bool,
+    /// Replay `.ciux.lock`: the locked branches and commits, no branch listing, no fetch when the clones hold them
+    #[arg(long)]
+    pub(crate) frozen: bool,
     /// What an unreachable registry means.
     #[command(flatten)]
     pub(crate) lookup: LookupArgs,

@@ -195,8 +195,21 @@ pub(crate) fn write(root: &Path, file: &Path, content: &str) -> Result<(), commo
     })?;
     let helper = dir.join("ciuxconfig.sh");
     remove_stale_temp_files(&[&helper, file]);
-    common::fs::atomic_write(&helper, HELPER.as_bytes(), 0o644)?;
-    common::fs::atomic_write(file, content.as_bytes(), 0o644)
+    write_if_changed(&helper, HELPER.as_bytes())?;
+    write_if_changed(file, content.as_bytes())
+}
+
+/// Writes `bytes` atomically (mode 0644) unless the file already holds exactly them with that mode: a
+/// rerun that changes nothing (`ignite --frozen`) costs no fsync.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), common::fs::FsError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let unchanged = std::fs::metadata(path)
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == 0o644)
+        && std::fs::read(path).is_ok_and(|old| old == bytes);
+    if unchanged {
+        return Ok(());
+    }
+    common::fs::atomic_write(path, bytes, 0o644)
 }
 
 /// Whether `name` is a temporary file of an atomic write of `target` (`.<target>.XXXXXX.tmp`, the

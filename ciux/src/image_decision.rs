@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 use git2::{Oid, Repository};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::base_image::Bases;
 use crate::git::{self, GitError, SourcePaths};
@@ -40,7 +40,7 @@ pub(crate) struct ImageDecision {
 
 /// Why the image is built or not: made where the decision is made. Serialised as an object whose
 /// `kind` is the value of `CIUX_BUILD_REASON`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "kind",
     rename_all = "kebab-case",

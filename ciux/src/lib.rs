@@ -23,6 +23,8 @@ mod image_decision;
 mod image_ref;
 mod install;
 mod local_images;
+mod lock;
+mod lock_diff;
 mod parallel;
 mod progress;
 mod project;
@@ -50,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(args) => cmd::tag::run(&ctx, args, out),
         Command::Image(args) => cmd::image::run(&ctx, args, out),
         Command::Completion(args) => cmd::completion::run(&ctx, args, out),
+        Command::Lock(args) => cmd::lock::run(&ctx, args, out),
     }
 }
 

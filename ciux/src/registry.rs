@@ -141,6 +141,15 @@ impl RegistryClient {
 
     /// Whether the image exists. An index must hold a `linux/amd64` image.
     pub(crate) async fn exists(&self, image: &ImageRef) -> Result<bool, RegistryError> {
+        Ok(self.find(image).await?.is_some())
+    }
+
+    /// `Some(digest)` when the image exists (as [`RegistryClient::exists`] checks), with the manifest
+    /// digest the registry reported, `None` when it does not.
+    pub(crate) async fn find(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<Option<String>>, RegistryError> {
         let url = format!(
             "{}/v2/{}/manifests/{}",
             image.api_base(),
@@ -150,16 +159,16 @@ impl RegistryClient {
         let scope = pull_scope(image);
         let reply = self.send(image, Method::HEAD, &url, &scope, None).await?;
         match reply.status {
-            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
                 if !INDEX_TYPES.contains(&reply.content_type.as_str()) {
-                    return Ok(true);
+                    return Ok(Some(reply.digest));
                 }
                 let full = self.send(image, Method::GET, &url, &scope, None).await?;
                 if !full.status.is_success() {
                     return Err(status_error(image, &full));
                 }
-                has_amd64(image, &full.body)
+                Ok(has_amd64(image, &full.body)?.then_some(reply.digest))
             }
             _ => Err(status_error(image, &reply)),
         }

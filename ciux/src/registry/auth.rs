@@ -198,17 +198,17 @@ impl RegistryClient {
                             .get(LOCATION)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
+                        let digest = r
+                            .headers()
+                            .get("docker-content-digest")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
                         let content_type = r
                             .headers()
                             .get(CONTENT_TYPE)
                             .and_then(|v| v.to_str().ok())
                             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
                             .unwrap_or_default();
-                        let digest = r
-                            .headers()
-                            .get("docker-content-digest")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
                         let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
                         return Ok((
                             Reply {

@@ -321,8 +321,9 @@ fn dry_run_prints_the_git_commands() {
     assert_eq!(head, c1, "nothing fetched or moved");
 }
 
-/// A warm `ignite` opens one connection per dependency (its listing) when nothing is new upstream, and
-/// fetches only the dependency that changed.
+/// A cold `ignite` opens one connection per dependency (the clone's listing chooses the branch); a
+/// warm one, one per dependency (its listing) when nothing is new upstream, and fetches only the
+/// dependency that changed.
 #[test]
 fn warm_ignite_fetches_only_what_changed() {
     let d = tempfile::tempdir().unwrap();
@@ -339,7 +340,11 @@ fn warm_ignite_fetches_only_what_changed() {
         ciux().args(["ignite"]).arg(&project.dir).assert().success();
         daemon.connections() - before
     };
-    assert_eq!(ignite(), 4, "cold: a listing and a clone per dependency");
+    assert_eq!(
+        ignite(),
+        2,
+        "cold: one connection per dependency (its clone lists the branches)"
+    );
     assert_eq!(ignite(), 2, "warm: the listings only");
     let c2 = deps[1].commit("c2", &[("f", "new")]);
     assert_eq!(ignite(), 3, "the changed dependency is fetched");

@@ -14,6 +14,7 @@ mod hardening;
 mod help;
 mod ignite;
 mod image;
+mod lock;
 mod packages;
 mod registry_auth;
 mod registry_decision;
