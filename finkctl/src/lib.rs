@@ -4,8 +4,9 @@
 //! in `cmd/<command>.rs`. It exposes [`cli`] (for `xtask`'s man pages and completions) and [`run`];
 //! everything else is private. One-way layers, each importing only from those below it:
 //! `main` → `lib` (dispatch) → `cmd::<command>` (plus `cli` and `context`) → domain modules
-//! (`config`, `jaas`, `kafka`, `kube_api`, `night`, `pod_template`, `s3`, `sigv4`,
-//! `spark_application`, `spark_driver`, `spark_job`, `spark_submit`, `template`, `topics`) →
+//! (`config`, `diag`, `jaas`, `kafka`, `kube_api`, `log_stream`, `night`, `object_events`,
+//! `pod_health`, `pod_template`, `report`, `s3`, `sigv4`, `spark_application`, `spark_driver`,
+//! `spark_job`, `spark_submit`, `spark_tasks`, `template`, `topics`) →
 //! `common`. Commands write to the `out` they are given and to the context's diagnostics stream,
 //! never with print macros.
 
@@ -15,17 +16,23 @@ pub mod cli;
 mod cmd;
 mod config;
 mod context;
+mod diag;
 mod jaas;
 mod kafka;
 mod kube_api;
+mod log_stream;
 mod night;
+mod object_events;
+mod pod_health;
 mod pod_template;
+mod report;
 mod s3;
 mod sigv4;
 mod spark_application;
 mod spark_driver;
 mod spark_job;
 mod spark_submit;
+mod spark_tasks;
 mod template;
 mod topics;
 
@@ -54,6 +61,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete(args) => cmd::delete::run(&ctx, args, out),
         Command::Get(args) => cmd::get::run(&ctx, args, out),
         Command::Wait(args) => cmd::wait::run(&ctx, args, out),
+        Command::Status(args) => cmd::status::run(&ctx, args, out),
+        Command::Logs(args) => cmd::logs::run(&ctx, args, out),
+        Command::Events(args) => cmd::events::run(&ctx, args, out),
     }
 }
 

@@ -5,7 +5,7 @@ use kube::discovery::ApiResource;
 use serde_json::{Map, Value, json};
 
 use crate::spark_job::{
-    AppArg, ConfStyle, Cpu, DRIVER_JAVA_OPTIONS, JAAS_MOUNT_PATH, JAAS_SECRET, SparkJob,
+    AppArg, ConfStyle, Cpu, DRIVER_JAVA_OPTIONS, JAAS_MOUNT_PATH, JAAS_SECRET, SparkJob, Task,
     executor_jaas_java_options,
 };
 
@@ -18,7 +18,12 @@ pub(crate) const TASK_LABEL: &str = "fink.astrolabsoftware.org/task";
 
 /// Name of the SparkApplication of a task, e.g. `fink-stream2raw`.
 pub(crate) fn application_name(job: &SparkJob) -> String {
-    format!("fink-{}", job.task.name())
+    task_application_name(job.task)
+}
+
+/// Name of the SparkApplication of `task`, e.g. `fink-stream2raw`.
+pub(crate) fn task_application_name(task: Task) -> String {
+    format!("fink-{}", task.name())
 }
 
 /// Renders `job` as a SparkApplication manifest.
