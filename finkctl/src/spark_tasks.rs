@@ -76,7 +76,7 @@ pub(crate) async fn first_fatal_pods(client: &kube::Client, namespace: &str) -> 
     match watched {
         Err(WaitError::Failed { reason, .. }) => reason,
         Err(err) => {
-            tracing::warn!("failing Spark pods cannot be detected early: {err}");
+            tracing::info!("failing Spark pods cannot be detected early: {err}");
             std::future::pending().await
         }
         Ok(_) => std::future::pending().await,

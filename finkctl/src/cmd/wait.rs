@@ -356,7 +356,7 @@ async fn wait_tasks(
             config,
             deadline.remaining(),
             &what,
-            pods_ready,
+            |pods: &[Pod]| pods_ready(role, pods),
         )
         .await
         .map_err(|err| match err {
@@ -372,9 +372,9 @@ async fn wait_tasks(
     Ok(())
 }
 
-/// All pods Ready; a Succeeded pod (a streaming job must not end) or a failing one (as the
-/// fail-fast watch says it) fails the wait.
-fn pods_ready(pods: &[Pod]) -> Check {
+/// All pods of `role` Ready; a Succeeded pod (a streaming job must not end: the original's
+/// error) or a failing one (the fail-fast watch's error) fails the wait.
+fn pods_ready(role: &str, pods: &[Pod]) -> Check {
     if let Some(error) = fatal_error(pods, k8s_openapi::jiff::Timestamp::now()) {
         return Check::Failed(error);
     }
@@ -384,7 +384,9 @@ fn pods_ready(pods: &[Pod]) -> Check {
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
         if phase == "Succeeded" {
             let name = pod.metadata.name.as_deref().unwrap_or("?");
-            return Check::Failed(format!("job {name} failed"));
+            return Check::Failed(format!(
+                "timed out waiting for {role} pods to be ready, reason: job {name} failed"
+            ));
         }
         let ready = status
             .and_then(|s| s.conditions.as_ref())
@@ -497,23 +499,33 @@ mod tests {
     #[test]
     fn pod_readiness_and_failure() {
         assert!(matches!(
-            pods_ready(&[pod("a", "Running", true), pod("b", "Running", true)]),
+            pods_ready(
+                "driver",
+                &[pod("a", "Running", true), pod("b", "Running", true)]
+            ),
             Check::Done
         ));
         assert!(matches!(
-            pods_ready(&[pod("a", "Running", true), pod("b", "Pending", false)]),
+            pods_ready(
+                "driver",
+                &[pod("a", "Running", true), pod("b", "Pending", false)]
+            ),
             Check::Pending
         ));
-        let Check::Failed(err) = pods_ready(&[pod("a", "Succeeded", false)]) else {
+        let Check::Failed(err) = pods_ready("driver", &[pod("a", "Succeeded", false)]) else {
             panic!()
         };
-        assert_eq!(err, "job a failed");
-        let Check::Failed(err) =
-            pods_ready(&[pod("a", "Running", true), pod("b", "Failed", false)])
-        else {
+        assert_eq!(
+            err,
+            "timed out waiting for driver pods to be ready, reason: job a failed"
+        );
+        let Check::Failed(err) = pods_ready(
+            "driver",
+            &[pod("a", "Running", true), pod("b", "Failed", false)],
+        ) else {
             panic!()
         };
         assert_eq!(err, "b/pod: Failed");
-        assert!(matches!(pods_ready(&[]), Check::Pending));
+        assert!(matches!(pods_ready("driver", &[]), Check::Pending));
     }
 }

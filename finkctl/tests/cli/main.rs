@@ -8,4 +8,5 @@ mod kube_commands;
 mod run_dry_run;
 mod run_spark_submit;
 mod s3_makebucket;
+mod triage;
 mod unreachable;
