@@ -78,6 +78,14 @@ impl std::fmt::Display for Written {
     }
 }
 
+/// What `--dry-run` prints instead of writing the bundle into `dir`.
+pub(crate) fn dry_run_note(dir: &Path) -> String {
+    format!(
+        "Would write a diagnostic bundle into {} (dry run)",
+        dir.display()
+    )
+}
+
 /// Lists the pods of `namespace` matching the label `selector` and writes the bundle of the
 /// abnormal ones into `dir` (created if needed).
 pub(crate) async fn write_bundle(

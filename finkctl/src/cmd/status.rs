@@ -1,6 +1,6 @@
 //! `finkctl status [<task>...]`: each task's state, attempts and times, its driver and executors
 //! with their health, from one list of SparkApplications and one list of Spark pods; with
-//! `--diag-dir`, the bundle of the abnormal pods.
+//! `--diag-dir`, the bundle of the abnormal pods (`--dry-run` only says where it would go).
 
 use std::io::Write;
 
@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::cli::{ReportFormat, StatusArgs};
 use crate::context::{Context, block_on_kube};
-use crate::diag::write_bundle_of;
+use crate::diag::{dry_run_note, write_bundle_of};
 use crate::pod_health::{PodSummary, short_duration};
 use crate::report::{Structured, write_structured, write_table};
 use crate::spark_job::Task;
@@ -37,12 +37,17 @@ pub(crate) fn run(ctx: &Context, args: &StatusArgs, out: &mut dyn Write) -> anyh
             .filter(|s| !args.tasks.is_empty() || s.state != "NOT_FOUND")
             .collect();
         let written = match &args.diag_dir {
+            Some(dir) if ctx.dry_run => Some(dry_run_note(dir)),
             Some(dir) => {
                 let pods: Vec<_> = tasks
                     .iter()
                     .flat_map(|task| snapshot.task(*task).pods().cloned().collect::<Vec<_>>())
                     .collect();
-                Some(write_bundle_of(&client, &namespace, &pods, dir).await?)
+                Some(
+                    write_bundle_of(&client, &namespace, &pods, dir)
+                        .await?
+                        .to_string(),
+                )
             }
             None => None,
         };

@@ -20,7 +20,7 @@ use kube::runtime::watcher;
 
 use crate::cli::{WaitArgs, WaitCommand, WaitTaskArgs, WaitTopicArgs};
 use crate::context::{Context, block_on_kube};
-use crate::diag::write_bundle;
+use crate::diag::{dry_run_note, write_bundle};
 use crate::kube_api::api_error;
 use crate::pod_health::{ROLE_LABEL, fatal_error};
 use crate::spark_application::spark_application_resource;
@@ -66,6 +66,10 @@ pub(crate) fn run(ctx: &Context, args: &WaitArgs, out: &mut dyn Write) -> anyhow
 /// Writes the diagnostic bundle of the Spark pods after a failed wait; its own failure is only
 /// reported (the wait's error stays the error).
 fn diagnose(ctx: &Context, dir: &Path) {
+    if ctx.dry_run {
+        let _ = writeln!(ctx.err(), "{}", dry_run_note(dir));
+        return;
+    }
     let written = ctx.kube_target().and_then(|target| {
         let namespace = target.namespace().to_string();
         block_on_kube(

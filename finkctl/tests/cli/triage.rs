@@ -682,3 +682,31 @@ fn wait_topics_fails_at_once_on_a_failed_spark_pod() {
         .code(1)
         .stderr("error: stream2raw-20261206-0000abcd-driver/driver: Failed, last Error (exit 1) after 42s\n");
 }
+
+#[test]
+fn diag_dir_with_dry_run_writes_nothing() {
+    let cluster = Cluster::start();
+    seed_both_backends(&cluster);
+    let diag = cluster.dir.path().join("diag");
+    let note = format!(
+        "Would write a diagnostic bundle into {} (dry run)\n",
+        diag.display()
+    );
+    cluster
+        .finkctl()
+        .args(["status", "--dry-run", "--diag-dir", diag.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(note.clone());
+    cluster
+        .finkctl()
+        .args(["wait", "tasks", "--dry-run", "--timeout", "30s"])
+        .args(["--diag-dir", diag.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::starts_with(note)
+                .and(predicate::str::ends_with(format!("error: {OOM_LINE}\n"))),
+        );
+    assert!(!diag.exists());
+}
