@@ -34,8 +34,8 @@ pub(crate) struct Snapshot {
     pub(crate) pods: Vec<Pod>,
 }
 
-/// Lists the SparkApplications (a 404 means no operator: none) and the Spark pods of `namespace`,
-/// one request each (transient failures retried).
+/// Lists the SparkApplications (a 404 means no operator, a 403 no right to see them: none) and
+/// the Spark pods of `namespace`, one request each (transient failures retried).
 pub(crate) async fn snapshot(client: &kube::Client, namespace: &str) -> anyhow::Result<Snapshot> {
     let apps: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &spark_application_resource());
@@ -43,6 +43,10 @@ pub(crate) async fn snapshot(client: &kube::Client, namespace: &str) -> anyhow::
     let apps = match retry_transient("listing SparkApplications", || apps.list(&all)).await {
         Ok(list) => list.items,
         Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            tracing::warn!("SparkApplications are not shown: {}", status.message);
+            Vec::new()
+        }
         Err(err) => return Err(api_error(err).context("cannot list SparkApplications")),
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::cli::{EventsArgs, ReportFormat};
 use crate::context::{Context, block_on, block_on_kube};
@@ -137,7 +137,7 @@ async fn watch(
     let mut printed: HashMap<String, String> = HashMap::new();
     let mut initial: Vec<Event> = Vec::new();
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let stream = watcher::watcher(api, watcher::Config::default());
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
     if args.output == ReportFormat::Table {
         writeln!(out, "{}", fixed_row(&header()))?;
@@ -169,7 +169,6 @@ async fn watch(
                     "watching events failed, retrying: {}",
                     common::kube::retry::describe_chain(&err)
                 );
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
             }
         };
