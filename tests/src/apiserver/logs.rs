@@ -117,7 +117,8 @@ struct LogOptions {
 }
 
 impl LogOptions {
-    fn parse(query: &[(String, String)]) -> Result<Self, ApiError> {
+    /// The options of a request for pod `name`'s log, checked as 1.20's `ValidatePodLogOptions`.
+    fn parse(query: &[(String, String)], name: &str) -> Result<Self, ApiError> {
         let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
         let flag = |k: &str| matches!(param(k), Some("true" | "1"));
         let number = |k: &str| -> Result<Option<i64>, ApiError> {
@@ -128,32 +129,33 @@ impl LogOptions {
                 })
                 .transpose()
         };
+        let tail = number("tailLines")?;
+        let limit_bytes = number("limitBytes")?;
         let since_seconds = number("sinceSeconds")?;
         let since_time = param("sinceTime").map(parse_time).transpose()?;
-        if since_seconds.is_some() && since_time.is_some() {
-            return Err(ApiError::invalid(
-                "",
-                "PodLogOptions",
-                "",
-                "PodLogOptions.core \"\" is invalid: sinceSeconds: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified",
+        let mut errors = Vec::new();
+        if let Some(t) = tail.filter(|t| *t < 0) {
+            errors.push(format!(
+                "tailLines: Invalid value: {t}: must be greater than or equal to 0"
             ));
         }
-        if since_seconds.is_some_and(|s| s < 1) {
-            return Err(ApiError::invalid(
-                "",
-                "PodLogOptions",
-                "",
-                "PodLogOptions.core \"\" is invalid: sinceSeconds: Invalid value: must be greater than 0",
+        if let Some(l) = limit_bytes.filter(|l| *l < 1) {
+            errors.push(format!(
+                "limitBytes: Invalid value: {l}: must be greater than 0"
             ));
         }
-        let tail = number("tailLines")?;
-        if tail.is_some_and(|t| t < 0) {
-            return Err(ApiError::invalid(
-                "",
-                "PodLogOptions",
-                "",
-                "PodLogOptions.core \"\" is invalid: tailLines: Invalid value: must be greater than or equal to 0",
-            ));
+        match (since_seconds, since_time) {
+            (Some(_), Some(_)) => errors.push(
+                "[]: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified"
+                    .into(),
+            ),
+            (Some(s), None) if s < 1 => errors.push(format!(
+                "sinceSeconds: Invalid value: {s}: must be greater than 0"
+            )),
+            _ => {}
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid_all("PodLogOptions", name, &errors));
         }
         Ok(Self {
             container: param("container")
@@ -227,7 +229,7 @@ pub(crate) fn serve(
     name: &str,
     query: &[(String, String)],
 ) -> Result<Response, ApiError> {
-    let options = LogOptions::parse(query)?;
+    let options = LogOptions::parse(query, name)?;
     let pod = app.store.lock().get(def, Some(namespace), name)?;
     let container = validate_container(&pod, name, options.container.as_deref())?;
     if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {

@@ -815,3 +815,52 @@ both! {
         assert_eq!(api_error(err).0, 400);
     }
 }
+
+both! {
+    /// Log options are validated as a whole (422 naming each bad field).
+    async fn pod_log_options_are_validated(server) {
+        let pods = pods(&server).await;
+        pods.create(&PostParams::default(), &two_container_pod(server.ns())).await.unwrap();
+        let raw = |query: &'static str| {
+            let server = &server;
+            async move {
+                let request = http::Request::get(format!(
+                    "/api/v1/namespaces/{}/pods/two/log?container=a&{query}",
+                    server.ns()
+                ))
+                .body(Vec::new())
+                .unwrap();
+                server.client().await.request_text(request).await.unwrap_err()
+            }
+        };
+        let status = |e: kube::Error| match e {
+            kube::Error::Api(s) => {
+                let causes: Vec<(String, String)> = s
+                    .details
+                    .map(|d| d.causes.into_iter().map(|c| (c.field, c.reason)).collect())
+                    .unwrap_or_default();
+                (s.code, s.message, causes)
+            }
+            other => panic!("expected an API error Status, got {other:?}"),
+        };
+        assert_eq!(
+            status(raw("sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z").await),
+            (
+                422,
+                "PodLogOptions \"two\" is invalid: []: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
+                vec![("[]".into(), "FieldValueForbidden".into())]
+            )
+        );
+        assert_eq!(
+            status(raw("tailLines=-1&sinceSeconds=0").await),
+            (
+                422,
+                "PodLogOptions \"two\" is invalid: [tailLines: Invalid value: -1: must be greater than or equal to 0, sinceSeconds: Invalid value: 0: must be greater than 0]".into(),
+                vec![
+                    ("tailLines".into(), "FieldValueInvalid".into()),
+                    ("sinceSeconds".into(), "FieldValueInvalid".into())
+                ]
+            )
+        );
+    }
+}
