@@ -560,6 +560,18 @@ fn events_of_a_task_warnings_first_and_watched() {
     let events: Value = serde_json::from_str(&stdout(&assert)).unwrap();
     assert_eq!(events[0]["type"], "Warning");
 
+    // spark-submit: the driver pod's events.
+    let assert = cluster
+        .finkctl()
+        .args(["events", "s2r", "-o", "yaml"])
+        .assert()
+        .success();
+    let text = stdout(&assert);
+    assert!(
+        text.contains("reason: Other")
+            && text.contains("object: Pod/stream2raw-20261206-0000abcd-driver"),
+        "{text}"
+    );
     let (mut child, lines) = cluster.spawn(&["events", "dis", "-w", "-o", "json"]);
     let first: Value = serde_json::from_str(&next(&lines, "the BackOff event")).unwrap();
     assert_eq!(first["reason"], "BackOff");
