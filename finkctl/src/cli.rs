@@ -286,7 +286,8 @@ pub(crate) enum ReportFormat {
 /// Arguments of `status`.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// The tasks to show (default: every task found)
+    /// The tasks to show: stream2raw (s2r), raw2science (r), distribution (d, dis); default:
+    /// every task found
     #[arg(value_parser = task_name)]
     pub(crate) tasks: Vec<Task>,
     /// Output format
@@ -303,7 +304,7 @@ pub(crate) struct StatusArgs {
 /// Arguments of `logs`.
 #[derive(Debug, Args)]
 pub(crate) struct LogsArgs {
-    /// The task
+    /// The task: stream2raw (s2r), raw2science (r) or distribution (d, dis)
     #[arg(value_parser = task_name)]
     pub(crate) task: Task,
     /// Keep streaming new lines, across container restarts and dropped streams, until the pods end
@@ -329,7 +330,7 @@ pub(crate) struct LogsArgs {
 /// Arguments of `events`.
 #[derive(Debug, Args)]
 pub(crate) struct EventsArgs {
-    /// The task
+    /// The task: stream2raw (s2r), raw2science (r) or distribution (d, dis)
     #[arg(value_parser = task_name)]
     pub(crate) task: Task,
     /// Keep printing new events
