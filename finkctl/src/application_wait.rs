@@ -11,7 +11,6 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
-use std::io::Write;
 
 use crate::spark_application::spark_application_resource;
 use crate::spark_driver::{driver_failure, pod_phase};
@@ -450,30 +449,4 @@ fn whole_timeout(err: WaitError, deadline: Deadline, seen: Option<String>) -> an
         .into(),
         other => other.into(),
     }
-}
-
-/// How a command prints an application's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum ReportFormat {
-    /// One line: name, state and error
-    Text,
-    /// The state as a JSON object
-    Json,
-    /// The state as YAML
-    Yaml,
-}
-
-/// Writes `value` (whose text form is `line`) in `format`.
-pub(crate) fn write_report<T: Serialize>(
-    out: &mut dyn Write,
-    format: ReportFormat,
-    value: &T,
-    line: &str,
-) -> anyhow::Result<()> {
-    match format {
-        ReportFormat::Text => writeln!(out, "{line}")?,
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(value)?)?,
-        ReportFormat::Yaml => write!(out, "{}", serde_saphyr::to_string(value)?)?,
-    }
-    Ok(())
 }

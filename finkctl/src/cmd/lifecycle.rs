@@ -10,10 +10,11 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::json;
 
-use crate::application_wait::{failure, has_ended, state, watch_application, write_report};
+use crate::application_wait::{failure, has_ended, state, watch_application};
 use crate::cli::LifecycleArgs;
 use crate::context::{Context, block_on_kube};
 use crate::kube_api::api_error;
+use crate::report::write_report;
 use crate::spark_application::{API_VERSION, spark_application_resource, task_application_name};
 use common::kube::Deadline;
 use common::kube::retry::retry_transient;

@@ -12,9 +12,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 
 use common::process::Runner;
 
-use crate::application_wait::{
-    Outcome, ReportFormat, WaitFor, submission_id, wait_application, wait_driver, write_report,
-};
+use crate::application_wait::{Outcome, WaitFor, submission_id, wait_application, wait_driver};
 use crate::cli::{Backend, RunArgs};
 use crate::config::{FinkConfig, parse_go_bool};
 use crate::context::{Context, block_on_kube};
@@ -22,6 +20,7 @@ use crate::kafka::apply_jaas_secret;
 use crate::kube_api::{FIELD_MANAGER, api_error};
 use crate::night::resolve_night;
 use crate::pod_template::{POD_TEMPLATE, PodTemplateDir, temp_dir_name};
+use crate::report::{ReportFormat, write_report};
 use crate::restart_policy::RestartPolicy;
 use crate::spark_application::{
     self, DEFAULT_SPARK_VERSION, application_name, executor_instances, spark_application_resource,

@@ -9,4 +9,5 @@ mod lifecycle;
 mod run_dry_run;
 mod run_spark_submit;
 mod s3_makebucket;
+mod triage;
 mod unreachable;

@@ -8,7 +8,8 @@
 //! ownership, typed decoding and defaulting of the built-in kinds, ServiceAccount admission of
 //! pods, delete with preconditions, finalizers, garbage collection of dependents and terminating
 //! namespaces, protected CRD groups, watches (chunked or WebSocket) resumable from a
-//! resourceVersion with bookmarks, `pods/exec` over WebSocket with scripted replies, and
+//! resourceVersion with bookmarks, `pods/exec` over WebSocket with scripted replies, `pods/log` (current, previous, follow;
+//! lines added by the test), events, and
 //! optionally TLS and a bearer token.
 //!
 //! The server runs on its own thread and tokio runtime, so synchronous and async tests can use
@@ -25,7 +26,9 @@
 //! - [`after`](FakeApiServer::after) to change state at a given moment,
 //!   [`fault`](FakeApiServer::fault) / [`drop_watches`](FakeApiServer::drop_watches) to inject
 //!   failures, [`requests`](FakeApiServer::requests) to read the request log,
-//!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`.
+//!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`,
+//!   [`append_log`](FakeApiServer::append_log) / [`end_log`](FakeApiServer::end_log) for
+//!   `pods/log`, [`emit_event`](FakeApiServer::emit_event) for events.
 //! - [`spark_operator`](FakeApiServer::spark_operator): the one opt-in controller, a simulated
 //!   spark-operator playing SparkApplications' states and pods from a test script.
 //!
@@ -34,7 +37,7 @@
 //! and the namespace controller act at once, and every namespace gets its `default`
 //! ServiceAccount), admission besides ServiceAccounts, schema validation (CRD schemas are not
 //! enforced, `fieldValidation` is accepted and ignored; built-in kinds are only type-checked in
-//! their string maps), `pods/log`, `scale` and other subresources besides `status` and `exec`,
+//! their string maps), `scale` and other subresources besides `status` and `exec`,
 //! server-side `Table` output (kubectl prints its NAME/AGE fallback), associative-list keys in
 //! server-side apply (lists are owned atomically), CRD version conversion (objects are served as
 //! stored), and protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl
@@ -56,8 +59,10 @@ mod builtin;
 mod clock;
 pub mod crds;
 mod discovery;
+mod events;
 mod exec;
 mod faults;
+mod logs;
 mod patch;
 mod protobuf;
 mod resources;
@@ -189,6 +194,7 @@ impl FakeApiServerBuilder {
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             exec_handlers: Mutex::new(Vec::new()),
+            logs: Arc::default(),
             drop_watches,
             bookmark_interval: self.bookmark_interval,
             tokens: self.tokens.clone(),
