@@ -146,6 +146,9 @@ pub(crate) struct RunArgs {
     /// Output format of the state printed by --wait and of --diff
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = ReportFormat::Text)]
     pub(crate) output: ReportFormat,
+    /// With --wait: on failure, write a diagnostic bundle of the abnormal Spark pods into DIR
+    #[arg(long, global = true, value_name = "DIR", requires = "wait")]
+    pub(crate) diag_dir: Option<PathBuf>,
     /// The task to launch; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
     pub(crate) task: Option<Task>,

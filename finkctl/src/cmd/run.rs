@@ -82,10 +82,14 @@ pub(crate) fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> anyhow:
         }
         return diff(&config, &target, &job, &follow, out);
     }
-    match args.backend {
+    let ran = match args.backend {
         Backend::SparkSubmit => spark_submit(ctx, &config, &target, &job, &night, &follow, out),
         Backend::SparkOperator => spark_operator(ctx, &config, &target, &job, &follow, out),
+    };
+    if let (Err(_), Some(dir)) = (&ran, &args.diag_dir) {
+        ctx.write_diagnostics(dir);
     }
+    ran
 }
 
 /// `NOSCIENCE=true` works like `--noscience` (Go booleans; empty or unset is false).

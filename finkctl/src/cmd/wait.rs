@@ -9,7 +9,6 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -20,9 +19,8 @@ use kube::runtime::watcher;
 
 use crate::cli::{WaitArgs, WaitCommand, WaitTaskArgs, WaitTopicArgs};
 use crate::context::{Context, block_on_kube};
-use crate::diag::{dry_run_note, write_bundle};
 use crate::kube_api::api_error;
-use crate::pod_health::{ROLE_LABEL, fatal_error};
+use crate::pod_health::fatal_error;
 use crate::spark_application::spark_application_resource;
 use crate::spark_tasks::first_fatal_pods;
 use crate::topics::{
@@ -33,9 +31,6 @@ use common::duration::format_duration;
 use common::kube::retry;
 use common::kube::wait::{Check, WaitError, watch_until};
 use common::kube::{Deadline, KubeTarget};
-
-/// Time allowed for writing the diagnostic bundle after a failed wait.
-const DIAG_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The shortest pause between two `kafka-topics.sh` runs (bounds the exec rate).
 const MIN_EXEC_INTERVAL: Duration = Duration::from_millis(100);
@@ -58,35 +53,9 @@ pub(crate) fn run(ctx: &Context, args: &WaitArgs, out: &mut dyn Write) -> anyhow
         WaitCommand::Task(task) => tasks_command(ctx, task, args.timeout),
     };
     if let (Err(_), Some(dir)) = (&waited, &args.diag_dir) {
-        diagnose(ctx, dir);
+        ctx.write_diagnostics(dir);
     }
     waited
-}
-
-/// Writes the diagnostic bundle of the Spark pods after a failed wait; its own failure is only
-/// reported (the wait's error stays the error).
-fn diagnose(ctx: &Context, dir: &Path) {
-    if ctx.dry_run {
-        let _ = writeln!(ctx.err(), "{}", dry_run_note(dir));
-        return;
-    }
-    let written = ctx.kube_target().and_then(|target| {
-        let namespace = target.namespace().to_string();
-        block_on_kube(
-            &target,
-            Deadline::after(DIAG_TIMEOUT),
-            "writing the diagnostic bundle",
-            async {
-                let client = target.client().await?;
-                write_bundle(&client, &namespace, ROLE_LABEL, dir).await
-            },
-        )
-    });
-    let mut err = ctx.err();
-    let _ = match written {
-        Ok(written) => writeln!(err, "{written}"),
-        Err(e) => writeln!(err, "warning: no diagnostic bundle: {e:#}"),
-    };
 }
 
 /// Runs `wait` until it ends or a Spark pod of the namespace fails, whichever comes first.
