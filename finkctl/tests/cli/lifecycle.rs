@@ -468,6 +468,7 @@ fn suspend_explains_a_missing_or_ended_application_and_dry_run_writes_nothing() 
         .assert()
         .code(1)
         .stderr("error: SparkApplication spark/fink-distribution has ended (COMPLETED): there is nothing to suspend\n");
+    cluster.server.clear_requests();
     cluster
         .finkctl(&["resume", "distribution", "--dry-run"])
         .assert()
@@ -506,6 +507,7 @@ fn diff_reads_only_and_flags_the_changes_that_restart_the_application() {
         .run_operator("stream2raw", &["--wait=running", "-i", "img:1"])
         .assert()
         .success();
+    cluster.server.clear_requests();
     cluster
         .run_operator("stream2raw", &["--diff", "-i", "img:2"])
         .assert()
