@@ -46,7 +46,7 @@ impl Context {
     pub(crate) fn config(&self, required: bool) -> anyhow::Result<FinkConfig> {
         let mut config = FinkConfig::load(&self.sources, required)?;
         if let Some(endpoint) = &self.endpoint {
-            config.set_string("s3.endpoint", endpoint);
+            config.s3.endpoint.clone_from(endpoint);
         }
         Ok(config)
     }

@@ -12,7 +12,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use common::process::Runner;
 
 use crate::cli::{Backend, RunArgs};
-use crate::config::{FinkConfig, parse_go_bool};
+use crate::config::{FinkConfig, or_default};
 use crate::context::{Context, block_on_kube};
 use crate::kafka::apply_jaas_secret;
 use crate::kube_api::{FIELD_MANAGER, api_error};
@@ -24,6 +24,7 @@ use crate::spark_application::{
 use crate::spark_driver::{driver_outcome, driver_pod_name};
 use crate::spark_job::{JobRequest, SparkJob, build_job};
 use crate::spark_submit::SparkSubmit;
+use common::config::parse_go_bool;
 use common::kube::retry::retry_transient;
 use common::kube::{Deadline, KubeTarget};
 
@@ -37,7 +38,7 @@ pub(crate) fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> anyhow:
     let night = resolve_night(
         args.night.tonight,
         args.night.night.as_deref(),
-        &config.string("run.night")?,
+        &config.run.night,
     )?;
     let noscience = args.noscience || noscience_from_env()?;
     let target = ctx.kube_target()?;
@@ -150,7 +151,7 @@ fn spark_operator(
     timeout: Duration,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let spark_version = config.string_or("run.spark_version", DEFAULT_SPARK_VERSION)?;
+    let spark_version = or_default(&config.run.spark_version, DEFAULT_SPARK_VERSION);
     let manifest = spark_application::render(job, &spark_version);
     if ctx.dry_run {
         let shown = spark_application::redacted(manifest, job);
