@@ -5,7 +5,6 @@ use std::cell::{RefCell, RefMut};
 use std::future::Future;
 use std::io::Write;
 
-use anyhow::Context as _;
 use common::kube::{Deadline, KubeArgs, KubeTarget};
 
 use crate::config::{ConfigSources, FinkConfig};
@@ -62,24 +61,10 @@ impl Context {
     }
 }
 
-/// Runs `future` on the thread's single-threaded runtime (only commands that talk to a server).
-/// The runtime lives as long as the thread, so that a client built in one call (kept by
-/// `KubeTarget`) still works in the next.
+/// Runs `future` on the thread's runtime (see `common::runtime`; only commands that talk to a
+/// server).
 pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    thread_local! {
-        static RUNTIME: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
-    }
-    RUNTIME.with(|cell| {
-        if cell.get().is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let _ = cell.set(runtime);
-        }
-        let runtime = cell.get().expect("just set");
-        Ok(runtime.block_on(future))
-    })
+    Ok(common::runtime::block_on(future)?)
 }
 
 /// Runs `work`, a command's conversation with `target`'s API server, on the thread's runtime and
