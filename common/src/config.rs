@@ -646,6 +646,26 @@ mod tests {
     }
 
     #[test]
+    fn comments_anywhere_and_alias_bombs() {
+        let comments = "# c\n".repeat(300);
+        let text = format!("{comments}kind:\n{comments}  workers: 1 # w\n{comments}");
+        assert_eq!(parse_ktbx(&text).unwrap().value.kind.workers, 1);
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (i, prev) in ["b", "c", "d", "e", "f", "g"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f"])
+        {
+            bomb.push_str(&format!("{i}: &{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let err = parse_tree(&bomb, Path::new("b")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("aliases expand to more than 100000 nodes"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn syntax_error_reports_file_line_and_column() {
         let text = "kind:\n  workers: 2\n  bad: [1, 2\nsingle: true\n";
         let err =

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, ScanError, Span};
 
 use super::ConfigError;
 
@@ -65,6 +65,15 @@ impl Node {
             },
             at: Position { line: 1, column: 1 },
             origin: Arc::from(origin),
+        }
+    }
+
+    /// The number of nodes in this subtree (mapping keys not counted).
+    fn count(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::count).sum(),
+            Value::Map(entries) => entries.iter().map(|(_, v)| v.count()).sum(),
         }
     }
 
@@ -129,7 +138,9 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Node, ConfigError> {
         message,
     };
     let mut builder = Builder::default();
-    for event in Parser::new_from_str(text) {
+    let mut options = Options::default();
+    options.set_emit_comments(false);
+    for event in Parser::new_from_str_with_options(text, options) {
         let (event, span) = event.map_err(|e: ScanError| {
             let at = Position {
                 line: e.marker().line() as u64,
@@ -175,6 +186,15 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Node, ConfigError> {
                 let target = builder.anchors.get(&id).cloned().ok_or_else(|| {
                     error(at, "alias to an anchor that is not defined".to_string())
                 })?;
+                builder.expanded += target.count();
+                if builder.expanded > MAX_EXPANDED_NODES {
+                    return Err(error(
+                        at,
+                        format!(
+                            "aliases expand to more than {MAX_EXPANDED_NODES} nodes: write the values out"
+                        ),
+                    ));
+                }
                 builder
                     .complete(target, 0)
                     .map_err(|(at, m)| error(at, m))?;
@@ -192,11 +212,17 @@ struct Frame {
     key: Option<Key>,
 }
 
+/// How many nodes aliases may copy in one file (a few nested aliases could otherwise expand to
+/// billions).
+const MAX_EXPANDED_NODES: usize = 100_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
+    /// Nodes copied by aliases so far.
+    expanded: usize,
 }
 
 impl Builder {
