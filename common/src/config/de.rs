@@ -150,10 +150,7 @@ impl NodeDe<'_> {
 
     fn unexpected(&self) -> Unexpected<'_> {
         match &self.node.value {
-            Value::Scalar { text, .. } if self.node.is_null() => {
-                let _ = text;
-                Unexpected::Unit
-            }
+            Value::Scalar { .. } if self.node.is_null() => Unexpected::Unit,
             Value::Scalar { text, .. } => Unexpected::Str(text),
             Value::Seq(_) => Unexpected::Seq,
             Value::Map(_) => Unexpected::Map,
