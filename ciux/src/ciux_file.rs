@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use common::config::{Scalars, go_bool};
 use serde::Deserialize;
 
+use crate::tree_tag::TagScheme;
+
 /// The parsed `.ciux` file. Keys match without case, as with viper.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -22,6 +24,9 @@ pub(crate) struct CiuxFile {
     pub(crate) source_pathes: Vec<String>,
     /// Dependencies, in file order.
     pub(crate) dependencies: Vec<DependencySpec>,
+    /// `imageTag:`: `describe` (default) or `tree` (tree tags, opt-in).
+    #[serde(rename = "imageTag")]
+    pub(crate) image_tag: TagScheme,
 }
 
 /// One entry of `dependencies`; its kind is `package` > `image` > git `url`.
@@ -46,6 +51,9 @@ pub(crate) struct DependencySpec {
     pub(crate) revision: Option<String>,
     /// Labels matched by `--selector` (scalars of any type are kept as their text).
     pub(crate) labels: BTreeMap<String, String>,
+    /// `base:`: the image is a base of the project image (a Go boolean).
+    #[serde(deserialize_with = "go_bool")]
+    pub(crate) base: bool,
 }
 
 /// Why `.ciux` could not be used.

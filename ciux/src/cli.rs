@@ -46,6 +46,25 @@ pub enum Command {
     Image(ImageCommand),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+    /// Compare lock files written by `ignite --lock`
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+/// Sub-commands of `lock`.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// The commits between two locks, per dependency (the cross-repository changelog)
+    Diff(LockDiffArgs),
+}
+
+/// Arguments of `lock diff`.
+#[derive(Debug, Args)]
+pub struct LockDiffArgs {
+    /// The older lock file
+    pub(crate) old: PathBuf,
+    /// The newer lock file
+    pub(crate) new: PathBuf,
 }
 
 /// The value of a string flag, `None` when absent or given empty (`-t "$UNSET_VAR"` in CI scripts
@@ -88,6 +107,15 @@ pub struct IgniteArgs {
     /// Also append the variables to $GITHUB_ENV and $GITHUB_OUTPUT when they are set
     #[arg(long)]
     pub(crate) github: bool,
+    /// Print why the image is built or not (decision, tag, reason) on stderr
+    #[arg(long)]
+    pub(crate) explain: bool,
+    /// Record what this run resolved (commits, versions, image digests) in `.ciux.lock`
+    #[arg(long, conflicts_with = "frozen")]
+    pub(crate) lock: bool,
+    /// Replay `.ciux.lock`: the locked branches and commits, no branch listing, no fetch when the clones hold them
+    #[arg(long)]
+    pub(crate) frozen: bool,
     /// What an unreachable registry means.
     #[command(flatten)]
     pub(crate) lookup: LookupArgs,
@@ -106,6 +134,9 @@ pub struct LookupArgs {
         default_value_t = RegistryUnreachable::Fail
     )]
     pub(crate) registry_unreachable: RegistryUnreachable,
+    /// Build the image without looking for an existing one (CIUX_BUILD=true, reason `forced`)
+    #[arg(long, env = "CIUX_FORCE_BUILD")]
+    pub(crate) force_build: bool,
 }
 
 /// Sub-commands of `ignite`.
@@ -179,6 +210,9 @@ pub struct GetImageArgs {
     /// Print `export CIUX_IMAGE_URL=…` and `export CIUX_BUILD=…` lines
     #[arg(short = 'e', long)]
     pub(crate) env: bool,
+    /// Also print why the image is built or not (on stderr with --env)
+    #[arg(long)]
+    pub(crate) explain: bool,
     /// What an unreachable registry means (with --check).
     #[command(flatten)]
     pub(crate) lookup: LookupArgs,

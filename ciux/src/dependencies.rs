@@ -11,26 +11,20 @@ use futures::StreamExt;
 use crate::branch_rule;
 use crate::git;
 use crate::image_ref::{ImageRef, repo_name};
+use crate::lock::{Lock, LockedDep};
 use crate::parallel;
 use crate::progress::DepProgress;
 use crate::project::{DepKind, Project};
 use crate::registry::RegistryClient;
 use crate::remote_url::redact;
 
-/// A dependency's checkout after a clone or fetch: its root, its version and whether it was already
-/// there (`None` in a dry run).
-type Fetched = Option<(PathBuf, String, bool)>;
-
-/// A clone or fetch to do.
-struct FetchJob<'a> {
-    /// Index in the dependency list.
-    index: usize,
-    url: &'a str,
-    dir: PathBuf,
-    branch: &'a str,
-    revision: Option<&'a str>,
-    /// The remote's refs, listed when the work branch was chosen.
-    listing: &'a [(String, git2::Oid)],
+/// A dependency's checkout after a clone or fetch.
+struct Fetched {
+    root: PathBuf,
+    version: String,
+    /// The clone was already there.
+    existing: bool,
+    head: git2::Oid,
 }
 
 /// A git dependency while it is being resolved.
@@ -46,6 +40,9 @@ pub(crate) struct GitDep {
     /// Local checkout and its version once cloned (or found in place).
     pub(crate) local: Option<(PathBuf, String)>,
     pub(crate) in_place: bool,
+    /// The resolved commit: the clone's HEAD, or the listed commit of the work branch for a
+    /// remote-only dependency (what `--lock` records).
+    pub(crate) commit: Option<git2::Oid>,
 }
 
 impl GitDep {
@@ -70,6 +67,7 @@ impl GitDep {
                     listing: Vec::new(),
                     local: None,
                     in_place,
+                    commit: None,
                 }),
                 _ => None,
             })
@@ -84,13 +82,13 @@ pub(crate) fn dep_progress<'a>(deps: impl IntoIterator<Item = &'a GitDep>) -> De
 }
 
 /// One remote listing per dependency, concurrently; the branch rule (or the pinned revision) decides.
-/// `progress` has a line per dependency of `deps`, in the same order.
+/// Each dependency comes with the index of its line in `progress`.
 pub(crate) fn resolve_branches(
-    deps: &mut [&mut GitDep],
+    deps: Vec<(usize, &mut GitDep)>,
     project_branch: &str,
     progress: &DepProgress,
 ) -> Result<()> {
-    let urls: Vec<(usize, String)> = deps.iter().map(|d| d.url.clone()).enumerate().collect();
+    let urls: Vec<(usize, String)> = deps.iter().map(|(i, d)| (*i, d.url.clone())).collect();
     let listings = parallel::map(&urls, parallel::GIT_REMOTES, |(i, url)| {
         progress.set(*i, "listing branches");
         let listing = git::ls_remote(url);
@@ -99,40 +97,10 @@ pub(crate) fn resolve_branches(
         }
         listing
     });
-    for (i, (dep, listing)) in deps.iter_mut().zip(listings).enumerate() {
-        let shown = redact(&dep.url);
-        let listing = listing.with_context(|| format!("dependency {shown}"))?;
-        let branches = branch_rule::remote_branches(&listing);
-        if let Some(rev) = &dep.revision {
-            let known = listing.iter().any(|(name, oid)| {
-                name == &format!("refs/heads/{rev}")
-                    || name == &format!("refs/tags/{rev}")
-                    || oid.to_string().starts_with(rev.as_str())
-            });
-            let hexish =
-                (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
-            if !known && !hexish {
-                bail!(
-                    "dependency {shown}: pinned revision {rev:?} is neither a branch, a tag nor a commit id"
-                );
-            }
-            dep.workbranch = rev.clone();
-        } else {
-            dep.workbranch =
-                branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
-                    let tried: Vec<String> = branch_rule::candidates(project_branch)
-                        .iter()
-                        .map(|b| format!("{b:?}"))
-                        .collect();
-                    anyhow!(
-                        "dependency {shown}: none of the branches {} exists (remote has: {})",
-                        tried.join(", "),
-                        branches.join(", ")
-                    )
-                })?;
-        }
-        tracing::info!("{shown} work branch = {}", dep.workbranch);
-        dep.listing = listing;
+    for ((i, dep), listing) in deps.into_iter().zip(listings) {
+        let listing = listing.with_context(|| format!("dependency {}", redact(&dep.url)))?;
+        let workbranch = work_branch(dep, &listing, project_branch)?;
+        dep.set_listed(workbranch, listing);
         if !dep.clone {
             progress.finish(i, format!("branch {} (remote only)", dep.workbranch));
         }
@@ -140,136 +108,378 @@ pub(crate) fn resolve_branches(
     Ok(())
 }
 
-/// Clones missing dependencies next to the project and updates existing clones, concurrently.
-pub(crate) fn fetch_sources(
+/// The work branch of a dependency from its remote's listing: its pinned revision (which must be a
+/// listed branch or tag, or look like a commit id), else the branch rule's choice.
+fn work_branch(
+    dep: &GitDep,
+    listing: &[(String, git2::Oid)],
+    project_branch: &str,
+) -> Result<String> {
+    let shown = redact(&dep.url);
+    let branches = branch_rule::remote_branches(listing);
+    if let Some(rev) = &dep.revision {
+        let known = listing.iter().any(|(name, oid)| {
+            name == &format!("refs/heads/{rev}")
+                || name == &format!("refs/tags/{rev}")
+                || oid.to_string().starts_with(rev.as_str())
+        });
+        let hexish = (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
+        if !known && !hexish {
+            bail!(
+                "dependency {shown}: pinned revision {rev:?} is neither a branch, a tag nor a commit id"
+            );
+        }
+        return Ok(rev.clone());
+    }
+    branch_rule::work_branch(project_branch, &branches).ok_or_else(|| {
+        let tried: Vec<String> = branch_rule::candidates(project_branch)
+            .iter()
+            .map(|b| format!("{b:?}"))
+            .collect();
+        anyhow!(
+            "dependency {shown}: none of the branches {} exists (remote has: {})",
+            tried.join(", "),
+            branches.join(", ")
+        )
+    })
+}
+
+impl GitDep {
+    /// What `--lock` records of the dependency.
+    pub(crate) fn locked(&self) -> LockedDep {
+        LockedDep {
+            url: redact(&self.url),
+            workbranch: self.workbranch.clone(),
+            commit: self.commit.map(|c| c.to_string()),
+            version: self.local.as_ref().map(|(_, v)| v.clone()),
+        }
+    }
+
+    /// Records the work branch chosen from the remote's listing, and the listed commit.
+    fn set_listed(&mut self, workbranch: String, listing: Vec<(String, git2::Oid)>) {
+        tracing::info!("{} work branch = {workbranch}", redact(&self.url));
+        self.commit = git::listed_commit(&listing, &workbranch);
+        self.workbranch = workbranch;
+        self.listing = listing;
+    }
+}
+
+/// `ignite`'s dependencies, each in one pass of its own, 8 at a time: a new clone lists the branches
+/// on its own connection and clones the work branch; an existing clone or a remote-only dependency is
+/// listed, then the clone is updated (no fetch when the listing shows nothing new). Under
+/// `--dry-run` every dependency is listed first, then the git commands are printed.
+pub(crate) fn resolve_and_fetch(
     project: &Project,
     deps: &mut [GitDep],
+    project_branch: &str,
     runner: &Runner,
     progress: &DepProgress,
 ) -> Result<()> {
-    let jobs: Vec<FetchJob<'_>> = deps
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.clone)
-        .map(|(index, d)| FetchJob {
-            index,
-            url: &d.url,
-            dir: project.dep_dir(&d.url),
-            branch: &d.workbranch,
-            revision: d.revision.as_deref(),
-            listing: &d.listing,
-        })
-        .collect();
     let dry = runner.is_dry_run();
     if dry {
+        resolve_branches(
+            deps.iter_mut().enumerate().collect(),
+            project_branch,
+            progress,
+        )?;
         // What the git CLI would do, in dependency order; ciux does it through libgit2, so these
         // lines are only printed.
-        for job in &jobs {
-            for cmd in git_plan(job) {
+        for d in deps.iter().filter(|d| d.clone) {
+            for cmd in git_plan(project, d) {
                 runner.run(&cmd)?;
             }
         }
     }
-    let fetch_one = |job: &FetchJob<'_>| -> Result<Fetched> {
-        let FetchJob {
-            url,
-            dir,
-            branch,
-            revision,
-            ..
-        } = job;
-        let listing = git::Listing {
-            url,
-            refs: job.listing,
+    let jobs: Vec<usize> = (0..deps.len()).filter(|&i| !dry || deps[i].clone).collect();
+    let view: &[GitDep] = deps;
+    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |&i| {
+        let result = work_on(project, &view[i], project_branch, dry, progress, i);
+        let branch = |o: &Outcome| {
+            o.listed
+                .as_ref()
+                .map_or(view[i].workbranch.clone(), |(b, _)| b.clone())
         };
-        let existing = dir.join(".git").exists();
-        if dry && !existing {
-            return Ok(None);
-        }
-        let repo = if existing {
-            let repo = git::open_root(dir)?;
-            if !dry {
-                match revision {
-                    Some(rev) => {
-                        git::fetch_all(&repo, Some(&listing))?;
-                        if git::is_dirty(&repo)? {
-                            tracing::warn!(
-                                "{} has local changes: left as it is, not moved to {rev}",
-                                dir.display()
-                            );
-                        } else {
-                            git::checkout_revision(&repo, rev)?;
-                        }
-                    }
-                    None => git::update(&repo, branch, Some(&listing))?,
-                }
-            }
-            repo
-        } else {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("unable to create {}", dir.display()))?;
-            match revision {
-                Some(rev) => {
-                    let repo = git::clone(url, dir, None)?;
-                    git::checkout_revision(&repo, rev)?;
-                    repo
-                }
-                None => git::clone(url, dir, Some(branch))?,
-            }
-        };
-        let version = git::head_revision(&repo)?.version();
-        Ok(Some((git::root(&repo), version, existing)))
-    };
-    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |job| {
-        progress.set(job.index, format!("cloning or fetching {}", job.branch));
-        let result = fetch_one(job);
         progress.finish(
-            job.index,
+            i,
             match &result {
-                Ok(Some((_, version, _))) => format!("{} at {version}", job.branch),
-                Ok(None) => "dry run".to_string(),
+                Ok(o) => match &o.fetched {
+                    Some(f) => format!("{} at {}", branch(o), f.version),
+                    None if dry => "dry run".to_string(),
+                    None => format!("branch {} (remote only)", branch(o)),
+                },
                 Err(e) => format!("failed: {e:#}"),
             },
         );
         result
     });
-    let done: Vec<(usize, Fetched)> = jobs
+    let outcomes: Vec<Outcome> = results.into_iter().collect::<Result<_>>()?;
+    for (i, outcome) in jobs.into_iter().zip(outcomes) {
+        let dep = &mut deps[i];
+        if let Some((workbranch, listing)) = outcome.listed {
+            dep.set_listed(workbranch, listing);
+        }
+        if let Some(f) = outcome.fetched {
+            dep.local = Some((f.root, f.version));
+            dep.in_place = f.existing;
+            dep.commit = Some(f.head);
+        }
+    }
+    Ok(())
+}
+
+/// What the pass over one dependency found.
+struct Outcome {
+    /// The work branch and the remote's refs, when this pass listed them.
+    listed: Option<(String, Vec<(String, git2::Oid)>)>,
+    /// The checkout (cloned dependencies; `None` in a dry run for a clone still to make).
+    fetched: Option<Fetched>,
+}
+
+/// One dependency's pass (see [`resolve_and_fetch`]); `i` is its progress line.
+fn work_on(
+    project: &Project,
+    d: &GitDep,
+    project_branch: &str,
+    dry: bool,
+    progress: &DepProgress,
+    i: usize,
+) -> Result<Outcome> {
+    let shown = redact(&d.url);
+    let dir = project.dep_dir(&d.url);
+    let existing = d.clone && dir.join(".git").exists();
+    if dry {
+        // Listed already; nothing is fetched or moved.
+        let fetched = if existing {
+            let repo = git::open_root(&dir).with_context(|| format!("dependency {shown}"))?;
+            Some(Fetched::of(&repo, true).with_context(|| format!("dependency {shown}"))?)
+        } else {
+            None
+        };
+        return Ok(Outcome {
+            listed: None,
+            fetched,
+        });
+    }
+    if d.clone && !existing {
+        progress.set(i, "cloning");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("unable to create {}", dir.display()))?;
+        let mut chosen = String::new();
+        let (repo, refs) = git::clone_listed(&d.url, &dir, |refs| -> Result<_> {
+            chosen = work_branch(d, refs, project_branch)?;
+            Ok(d.revision.is_none().then(|| chosen.clone()))
+        })
+        .map_err(|e| in_dependency(e, &shown))?;
+        let fetched = (|| -> Result<Fetched> {
+            if let Some(rev) = &d.revision {
+                git::checkout_revision(&repo, rev)?;
+            }
+            Fetched::of(&repo, false)
+        })()
+        .with_context(|| format!("dependency {shown}"))?;
+        return Ok(Outcome {
+            listed: Some((chosen, refs)),
+            fetched: Some(fetched),
+        });
+    }
+    progress.set(i, "listing branches");
+    let refs = git::ls_remote(&d.url).with_context(|| format!("dependency {shown}"))?;
+    let branch = work_branch(d, &refs, project_branch)?;
+    if !d.clone {
+        return Ok(Outcome {
+            listed: Some((branch, refs)),
+            fetched: None,
+        });
+    }
+    progress.set(i, format!("fetching {branch}"));
+    let fetched = (|| -> Result<Fetched> {
+        let repo = git::open_root(&dir)?;
+        let listing = git::Listing {
+            url: &d.url,
+            refs: &refs,
+        };
+        match &d.revision {
+            Some(rev) => {
+                git::fetch_all(&repo, Some(&listing))?;
+                if git::is_dirty(&repo)? {
+                    tracing::warn!(
+                        "{} has local changes: left as it is, not moved to {rev}",
+                        dir.display()
+                    );
+                } else {
+                    git::checkout_revision(&repo, rev)?;
+                }
+            }
+            None => git::update(&repo, &branch, Some(&listing))?,
+        }
+        Fetched::of(&repo, true)
+    })()
+    .with_context(|| format!("dependency {shown}"))?;
+    Ok(Outcome {
+        listed: Some((branch, refs)),
+        fetched: Some(fetched),
+    })
+}
+
+/// An error of a dependency's clone: the branch rule's own errors name the dependency already.
+fn in_dependency(e: anyhow::Error, shown: &str) -> anyhow::Error {
+    if e.is::<git::GitError>() {
+        e.context(format!("dependency {shown}"))
+    } else {
+        e
+    }
+}
+
+impl Fetched {
+    /// The checkout of `repo`; `existing` when it was there before this run.
+    fn of(repo: &git2::Repository, existing: bool) -> Result<Fetched> {
+        Ok(Fetched {
+            root: git::root(repo),
+            version: git::head_revision(repo)?.version(),
+            existing,
+            head: git::head_commit(repo)?,
+        })
+    }
+}
+
+/// Takes each dependency's work branch, commit and version from the lock (`ignite --frozen`), and
+/// puts the clones at their locked commits: no network when a clone holds its commit, else one
+/// fetch of every branch (or one clone) per dependency. A locked commit the remote no longer has,
+/// or a clone with local changes, is an error naming the dependency.
+pub(crate) fn replay_sources(
+    project: &Project,
+    deps: &mut [GitDep],
+    lock: &Lock,
+    runner: &Runner,
+    progress: &DepProgress,
+) -> Result<()> {
+    for d in deps.iter_mut() {
+        let shown = redact(&d.url);
+        let locked = lock
+            .dependency(&shown)
+            .ok_or_else(|| anyhow!("dependency {shown} is not in the lock file"))?;
+        d.workbranch = locked.workbranch.clone();
+        d.commit = locked
+            .commit
+            .as_deref()
+            .map(git2::Oid::from_str)
+            .transpose()
+            .with_context(|| format!("dependency {shown}: invalid locked commit"))?;
+        if d.clone && (d.commit.is_none() || locked.version.is_none()) {
+            bail!(
+                "dependency {shown}: the lock has no commit and version for it (it was not cloned when locked); update it with `ciux ignite --lock`"
+            );
+        }
+    }
+    let jobs: Vec<(usize, &GitDep)> = deps.iter().enumerate().filter(|(_, d)| d.clone).collect();
+    let dry = runner.is_dry_run();
+    let replay_one = |d: &GitDep| -> Result<Option<PathBuf>> {
+        let (Some(commit), Some(locked)) = (d.commit, lock.dependency(&redact(&d.url))) else {
+            return Ok(None);
+        };
+        let dir = project.dep_dir(&d.url);
+        let existing = dir.join(".git").exists();
+        if dry {
+            let at_commit = existing
+                && git::open_root(&dir).is_ok_and(|r| git::head_commit(&r).ok() == Some(commit));
+            if !existing {
+                runner.run(&Cmd::new("git").args(["clone", &redact(&d.url)]).arg(&dir))?;
+            }
+            if !at_commit {
+                let sha = commit.to_string();
+                runner.run(&Cmd::new("git").arg("-C").arg(&dir).args(["checkout", &sha]))?;
+            }
+            return Ok(Some(dir));
+        }
+        let repo = if existing {
+            let repo = git::open_root(&dir)?;
+            if !git::has_commit(&repo, commit) {
+                git::fetch_all(&repo, None)?;
+            }
+            repo
+        } else {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("unable to create {}", dir.display()))?;
+            git::clone(&d.url, &dir, None)?
+        };
+        if !git::has_commit(&repo, commit) {
+            bail!(
+                "the locked commit {commit} (on {}) is no longer on the remote (history rewritten or branch deleted): update the lock with `ciux ignite --lock`",
+                locked.workbranch
+            );
+        }
+        if git::head_commit(&repo).ok() != Some(commit) {
+            if git::is_dirty(&repo)? {
+                bail!(
+                    "{} has local changes and is not at the locked commit {commit}: commit or stash them, or remove the clone",
+                    dir.display()
+                );
+            }
+            git::checkout_locked(&repo, &locked.workbranch, commit)?;
+        } else if git::is_dirty(&repo)? {
+            bail!(
+                "{} has local changes: the locked version {} would not describe it; commit or stash them",
+                dir.display(),
+                locked.version.as_deref().unwrap_or_default()
+            );
+        }
+        Ok(Some(git::root(&repo)))
+    };
+    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |(i, d)| {
+        progress.set(*i, format!("locked {}", d.workbranch));
+        let result = replay_one(d);
+        progress.finish(
+            *i,
+            match &result {
+                Ok(_) => format!("{} at the locked commit", d.workbranch),
+                Err(e) => format!("failed: {e:#}"),
+            },
+        );
+        result
+    });
+    let done: Vec<(usize, Option<PathBuf>)> = jobs
         .iter()
         .zip(results)
-        .map(|(job, result)| {
-            result
-                .with_context(|| format!("dependency {}", redact(job.url)))
-                .map(|r| (job.index, r))
+        .map(|((i, d), r)| {
+            r.with_context(|| format!("dependency {}", redact(&d.url)))
+                .map(|r| (*i, r))
         })
         .collect::<Result<_>>()?;
-    for (i, local) in done {
-        if let Some((dir, version, in_place)) = local {
-            deps[i].local = Some((dir, version));
-            deps[i].in_place = in_place;
-        }
+    for (i, root) in done {
+        let version = lock
+            .dependency(&redact(&deps[i].url))
+            .and_then(|l| l.version.clone())
+            .unwrap_or_default();
+        deps[i].in_place = true;
+        deps[i].local = root.map(|r| (r, version));
+    }
+    for (i, d) in deps.iter().enumerate().filter(|(_, d)| !d.clone) {
+        progress.finish(i, format!("branch {} (locked, remote only)", d.workbranch));
     }
     Ok(())
 }
 
 /// The git CLI commands equivalent to cloning or updating a dependency, for `--dry-run` (the URL
 /// without credentials).
-fn git_plan(job: &FetchJob<'_>) -> Vec<Cmd> {
-    let in_dir = || Cmd::new("git").arg("-C").arg(&job.dir);
-    let existing = job.dir.join(".git").exists();
-    let url = redact(job.url);
-    match (existing, job.revision) {
+fn git_plan(project: &Project, d: &GitDep) -> Vec<Cmd> {
+    let dir = project.dep_dir(&d.url);
+    let in_dir = || Cmd::new("git").arg("-C").arg(&dir);
+    let existing = dir.join(".git").exists();
+    let url = redact(&d.url);
+    let branch = d.workbranch.as_str();
+    match (existing, d.revision.as_deref()) {
         (false, None) => vec![
             Cmd::new("git")
-                .args(["clone", "--branch", job.branch, "--single-branch", &url])
-                .arg(&job.dir),
+                .args(["clone", "--branch", branch, "--single-branch", &url])
+                .arg(&dir),
         ],
         (false, Some(rev)) => vec![
-            Cmd::new("git").args(["clone", &url]).arg(&job.dir),
+            Cmd::new("git").args(["clone", &url]).arg(&dir),
             in_dir().args(["checkout", rev]),
         ],
         (true, None) => vec![
-            in_dir().args(["fetch", "--tags", "origin", job.branch]),
-            in_dir().args(["checkout", job.branch]),
+            in_dir().args(["fetch", "--tags", "origin", branch]),
+            in_dir().args(["checkout", branch]),
         ],
         (true, Some(rev)) => vec![
             in_dir().args(["fetch", "--tags", "origin"]),
@@ -302,14 +512,21 @@ pub(crate) fn dependency_images(project: &Project, deps: &[GitDep]) -> Result<Ve
     Ok(images)
 }
 
-pub(crate) async fn check_images(client: &RegistryClient, images: &[ImageRef]) -> Result<()> {
+/// Checks that every image exists; returns their manifest digests (when the registry sends one), in
+/// order.
+pub(crate) async fn check_images(
+    client: &RegistryClient,
+    images: &[ImageRef],
+) -> Result<Vec<Option<String>>> {
     let mut checks = futures::stream::iter(images)
-        .map(|i| async move { (i, client.exists(i).await) })
+        .map(|i| async move { (i, client.find(i).await) })
         .buffered(parallel::REGISTRY_LOOKUPS);
+    let mut digests = Vec::new();
     while let Some((image, result)) = checks.next().await {
-        if !result.with_context(|| format!("checking dependency image {image}"))? {
-            bail!("dependency image {image} not found in its registry");
+        match result.with_context(|| format!("checking dependency image {image}"))? {
+            Some(digest) => digests.push(digest),
+            None => bail!("dependency image {image} not found in its registry"),
         }
     }
-    Ok(())
+    Ok(digests)
 }

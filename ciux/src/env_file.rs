@@ -39,6 +39,8 @@ pub(crate) struct EnvFile {
     pub(crate) image_url: String,
     /// Whether the image must be built.
     pub(crate) build: bool,
+    /// Why: `CIUX_BUILD_REASON` and its one-line explanation.
+    pub(crate) reason: (&'static str, String),
     /// Image URL with HEAD's version.
     pub(crate) promoted_url: String,
     /// Image URL in the temporary registry, with `--tmp-registry`.
@@ -76,6 +78,8 @@ impl EnvFile {
             "True if CIUX_IMAGE_URL need to be built".into(),
         ));
         lines.push(var("CIUX_BUILD".into(), &self.build.to_string()));
+        lines.push(Line::Comment(format!("Build reason: {}", self.reason.1)));
+        lines.push(var("CIUX_BUILD_REASON".into(), self.reason.0));
         lines.push(Line::Comment(
             "Promoted image is the image which will be push if CI run successfully".into(),
         ));
@@ -191,8 +195,21 @@ pub(crate) fn write(root: &Path, file: &Path, content: &str) -> Result<(), commo
     })?;
     let helper = dir.join("ciuxconfig.sh");
     remove_stale_temp_files(&[&helper, file]);
-    common::fs::atomic_write(&helper, HELPER.as_bytes(), 0o644)?;
-    common::fs::atomic_write(file, content.as_bytes(), 0o644)
+    write_if_changed(&helper, HELPER.as_bytes())?;
+    write_if_changed(file, content.as_bytes())
+}
+
+/// Writes `bytes` atomically (mode 0644) unless the file already holds exactly them with that mode: a
+/// rerun that changes nothing (`ignite --frozen`) costs no fsync.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), common::fs::FsError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let unchanged = std::fs::metadata(path)
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == 0o644)
+        && std::fs::read(path).is_ok_and(|old| old == bytes);
+    if unchanged {
+        return Ok(());
+    }
+    common::fs::atomic_write(path, bytes, 0o644)
 }
 
 /// Whether `name` is a temporary file of an atomic write of `target` (`.<target>.XXXXXX.tmp`, the
@@ -342,6 +359,7 @@ mod tests {
             image_url: "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a"
                 .into(),
             build: false,
+            reason: ("image-found", "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a (commit 560772a) holds the current sources: reused".into()),
             promoted_url:
                 "gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-49-gf1b49e3".into(),
             temporary_url: None,
@@ -363,6 +381,8 @@ export CIUX_IMAGE_TAG=v3.2.0-rc0-43-g560772a
 export CIUX_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a
 # True if CIUX_IMAGE_URL need to be built
 export CIUX_BUILD=false
+# Build reason: gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-43-g560772a (commit 560772a) holds the current sources: reused
+export CIUX_BUILD_REASON=image-found
 # Promoted image is the image which will be push if CI run successfully
 export CIUX_PROMOTED_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fink-broker-noscience:v3.2.0-rc0-49-gf1b49e3
 ";
@@ -377,7 +397,7 @@ export CIUX_PROMOTED_IMAGE_URL=gitlab-registry.in2p3.fr/astrolabsoftware/fink/fi
              export CIUX_TEMPORARY_IMAGE_URL=tmp.io/fink-broker-noscience:v3\n"
         ));
         assert!(text.contains("export FINK_BROKER_DIR='/home/my dir/fink-broker'\n"));
-        assert_eq!(tmp.vars().len(), 15);
+        assert_eq!(tmp.vars().len(), 16);
     }
 
     #[test]

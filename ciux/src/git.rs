@@ -314,15 +314,93 @@ impl SourcePaths {
 
     /// True when `file` (relative, `/`-separated) is one of the paths or below one of the directories.
     pub(crate) fn contains(&self, file: &str) -> bool {
-        self.entries.is_empty()
-            || self.entries.iter().any(|(e, is_dir)| match is_dir {
+        self.entries.is_empty() || self.entry_of(file).is_some()
+    }
+
+    /// The entry `file` is or lies below (`None` also when no entry is given).
+    fn entry_of(&self, file: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(e, is_dir)| match is_dir {
                 Some(true) => file
                     .strip_prefix(e.as_str())
                     .is_some_and(|rest| rest.starts_with('/')),
                 Some(false) => file == e,
                 None => false,
             })
+            .map(|(e, _)| e.as_str())
     }
+
+    /// The entries (`.` for "every file" when none is given) that `files` touch, in entry order.
+    pub(crate) fn touched<'a>(&self, files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut hit = Vec::new();
+        for file in files {
+            let entry = if self.entries.is_empty() {
+                Some(".")
+            } else {
+                self.entry_of(file)
+            };
+            if let Some(entry) = entry
+                && !hit.iter().any(|h| h == entry)
+            {
+                hit.push(entry.to_string());
+            }
+        }
+        let order = |e: &String| self.entries.iter().position(|(x, _)| x == e);
+        hit.sort_by_key(order);
+        hit
+    }
+}
+
+/// The source entries that commit `oid` changes against its first parent (or the empty tree).
+pub(crate) fn touched_entries(
+    repo: &Repository,
+    oid: Oid,
+    sources: &SourcePaths,
+) -> Result<Vec<String>, GitError> {
+    let commit = repo
+        .find_commit(oid)
+        .map_err(ctx(|| format!("reading commit {oid}")))?;
+    let tree = commit
+        .tree()
+        .map_err(ctx(|| format!("reading the tree of {oid}")))?;
+    let parent = match commit.parent(0) {
+        Ok(p) => Some(
+            p.tree()
+                .map_err(ctx(|| format!("reading the parent of {oid}")))?,
+        ),
+        Err(_) => None,
+    };
+    let diff = repo
+        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+        .map_err(ctx(|| format!("diffing {oid} against its parent")))?;
+    let files: Vec<String> = diff
+        .deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    Ok(sources.touched(files.iter().map(String::as_str)))
+}
+
+/// The source entries with uncommitted changes to tracked files (as [`is_dirty`] sees them).
+pub(crate) fn dirty_entries(
+    repo: &Repository,
+    sources: &SourcePaths,
+) -> Result<Vec<String>, GitError> {
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(ctx(|| {
+        format!("reading the status of {}", root(repo).display())
+    }))?;
+    let files: Vec<String> = statuses
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT)
+        .filter_map(|e| e.path().ok().map(str::to_string))
+        .collect();
+    Ok(sources.touched(files.iter().map(String::as_str)))
 }
 
 /// Whether the change `parent` → `commit` touches the source paths.
@@ -431,19 +509,52 @@ fn branch_refspec(branch: Option<&str>) -> String {
 /// the credentials it may carry, is applied at each fetch and never stored. A failed clone leaves
 /// `dest` empty.
 pub(crate) fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repository, GitError> {
+    clone_listed(url, dest, |_| Ok::<_, GitError>(branch.map(str::to_string))).map(|(repo, _)| repo)
+}
+
+/// A clone over one connection: the remote's refs are listed, `choose` picks from them the branch to
+/// clone (`None`: every branch), and the pack comes over the same connection (see [`clone`]).
+/// Returns the repository and the listing.
+pub(crate) fn clone_listed<E: From<GitError>>(
+    url: &str,
+    dest: &Path,
+    choose: impl FnOnce(&[(String, Oid)]) -> Result<Option<String>, E>,
+) -> Result<(Repository, Vec<(String, Oid)>), E> {
     let shown = || format!("unable to clone {} into {}", redact(url), dest.display());
     if std::fs::read_dir(dest).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(ctx(shown)(git2::Error::from_str(
             "the directory exists and is not empty",
-        )));
+        ))
+        .into());
     }
     let cloned = (|| {
         let repo = Repository::init(dest).map_err(ctx(shown))?;
-        let refspec = branch_refspec(branch);
-        repo.remote_with_fetch("origin", url, &refspec)
-            .map_err(ctx(shown))?;
-        fetch_from(&repo, url, &refspec, shown)?;
-        if let Some(branch) = branch {
+        let effective = connect_url(url, shown)?;
+        let (branch, listing) = {
+            let mut remote = repo
+                .remote_anonymous(&effective)
+                .map_err(ctx(|| format!("invalid remote URL {}", redact(url))))?;
+            let listing_failed = || format!("unable to list the branches of {}", redact(url));
+            remote
+                .connect(Direction::Fetch)
+                .map_err(ctx(listing_failed))?;
+            let listing: Vec<(String, Oid)> = remote
+                .list()
+                .map_err(ctx(listing_failed))?
+                .iter()
+                .map(|h| (h.name().to_string(), h.oid()))
+                .collect();
+            let branch = choose(&listing)?;
+            let refspec = branch_refspec(branch.as_deref());
+            repo.remote_with_fetch("origin", url, &refspec)
+                .map_err(ctx(shown))?;
+            // Still connected: the pack comes over the listing's connection.
+            remote
+                .fetch(&[refspec], Some(&mut fetch_options()), None)
+                .map_err(ctx(shown))?;
+            (branch, listing)
+        };
+        if let Some(branch) = branch.as_deref() {
             let target = repo
                 .refname_to_id(&format!("refs/remotes/origin/{branch}"))
                 .map_err(ctx(shown))?;
@@ -453,7 +564,7 @@ pub(crate) fn clone(url: &str, dest: &Path, branch: Option<&str>) -> Result<Repo
                 .map_err(ctx(shown))?;
             checkout(&repo, &format!("refs/heads/{branch}"))?;
         }
-        Ok(repo)
+        Ok((repo, listing))
     })();
     if cloned.is_err()
         && let Ok(entries) = std::fs::read_dir(dest)
@@ -569,6 +680,10 @@ pub(crate) fn update(
     match repo.find_branch(branch, BranchType::Local) {
         Ok(local) => {
             let current = local.get().target().unwrap_or(target);
+            if current == target && head_branch(repo) == branch {
+                // Clean, on the branch, at origin's commit: no checkout to do (a warm run's case).
+                return Ok(());
+            }
             if current != target {
                 let ff = repo.graph_descendant_of(target, current).unwrap_or(false);
                 if !ff {
@@ -665,6 +780,131 @@ fn fetch_from(
     remote
         .fetch(&[refspec], Some(&mut fetch_options()), None)
         .map_err(ctx(what))
+}
+
+/// Whether `repo` holds commit `oid`.
+pub(crate) fn has_commit(repo: &Repository, oid: Oid) -> bool {
+    repo.find_commit(oid).is_ok()
+}
+
+/// The commit a remote listing gives for `name`: a branch head, a tag's commit (peeled), or a listed
+/// commit whose id starts with `name`.
+pub(crate) fn listed_commit(refs: &[(String, Oid)], name: &str) -> Option<Oid> {
+    let find = |r: &str| refs.iter().find(|(n, _)| n == r).map(|(_, oid)| *oid);
+    find(&format!("refs/heads/{name}"))
+        .or_else(|| find(&format!("refs/tags/{name}^{{}}")))
+        .or_else(|| find(&format!("refs/tags/{name}")))
+        .or_else(|| {
+            (name.len() >= 7)
+                .then(|| {
+                    refs.iter()
+                        .find(|(_, oid)| oid.to_string().starts_with(name))
+                })
+                .flatten()
+                .map(|(_, oid)| *oid)
+        })
+}
+
+/// Puts a clone at a locked commit: the local branch `branch` is created there or fast-forwarded to
+/// it and checked out; when `branch` is no branch (a tag or commit revision) or the local branch has
+/// other commits, HEAD is detached at `commit`.
+pub(crate) fn checkout_locked(
+    repo: &Repository,
+    branch: &str,
+    commit: Oid,
+) -> Result<(), GitError> {
+    let dir = root(repo);
+    let local_ref = format!("refs/heads/{branch}");
+    let is_branch = repo
+        .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+        .is_ok()
+        || repo.refname_to_id(&local_ref).is_ok();
+    let local = repo.refname_to_id(&local_ref).ok();
+    let movable = local.is_none_or(|current| {
+        current == commit || repo.graph_descendant_of(commit, current).unwrap_or(false)
+    });
+    let target = repo.find_object(commit, None).map_err(ctx(|| {
+        format!("reading commit {commit} in {}", dir.display())
+    }))?;
+    repo.checkout_tree(&target, Some(git2::build::CheckoutBuilder::new().safe()))
+        .map_err(ctx(|| {
+            format!("checking out {commit} in {}", dir.display())
+        }))?;
+    if is_branch && movable {
+        repo.reference(&local_ref, commit, true, "ciux: locked commit")
+            .and_then(|_| repo.set_head(&local_ref))
+    } else {
+        if is_branch {
+            tracing::warn!(
+                "{}: local branch {branch} has commits the lock does not; HEAD detached at {commit}",
+                dir.display()
+            );
+        }
+        repo.set_head_detached(commit)
+    }
+    .map_err(ctx(|| format!("moving HEAD to {commit} in {}", dir.display())))
+}
+
+/// A commit as `lock diff` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitLine {
+    /// The first 7 hex digits of its id.
+    pub(crate) short: String,
+    /// The first line of its message.
+    pub(crate) subject: String,
+    /// Its author's name.
+    pub(crate) author: String,
+}
+
+/// The commits reachable from `to` and not from `from`, newest first.
+pub(crate) fn commits_between(
+    repo: &Repository,
+    from: Oid,
+    to: Oid,
+) -> Result<Vec<CommitLine>, GitError> {
+    let what = || format!("listing the commits {from}..{to}");
+    let mut walk = repo.revwalk().map_err(ctx(what))?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+        .and_then(|()| walk.push(to))
+        .and_then(|()| walk.hide(from))
+        .map_err(ctx(what))?;
+    walk.map(|oid| {
+        let commit = oid
+            .and_then(|oid| repo.find_commit(oid))
+            .map_err(ctx(what))?;
+        Ok(CommitLine {
+            short: commit.id().to_string()[..7].to_string(),
+            subject: commit
+                .summary()
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .to_string(),
+            author: commit.author().name().unwrap_or_default().to_string(),
+        })
+    })
+    .collect()
+}
+
+/// Whether `descendant` contains `ancestor` in its history (or is it).
+pub(crate) fn contains(repo: &Repository, descendant: Oid, ancestor: Oid) -> bool {
+    descendant == ancestor
+        || repo
+            .graph_descendant_of(descendant, ancestor)
+            .unwrap_or(false)
+}
+
+/// Every branch and tag of `url` fetched into a new bare repository in a temporary directory (one
+/// connection), for reading history that no local clone holds.
+pub(crate) fn mirror(url: &str) -> Result<(tempfile::TempDir, Repository), GitError> {
+    let shown = || format!("unable to fetch {}", redact(url));
+    let dir = tempfile::Builder::new()
+        .prefix("ciux-lock-")
+        .tempdir()
+        .map_err(|e| ctx(shown)(git2::Error::from_str(&e.to_string())))?;
+    let repo = Repository::init_bare(dir.path()).map_err(ctx(shown))?;
+    fetch_from(&repo, url, &branch_refspec(None), shown)?;
+    Ok((dir, repo))
 }
 
 /// Checks out a pinned revision: a remote branch, then a tag, then a commit id (HEAD is detached

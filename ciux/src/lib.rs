@@ -7,6 +7,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+mod base_image;
 mod branch_rule;
 mod ciux_file;
 pub mod cli;
@@ -22,6 +23,8 @@ mod image_decision;
 mod image_ref;
 mod install;
 mod local_images;
+mod lock;
+mod lock_diff;
 mod parallel;
 mod progress;
 mod project;
@@ -31,6 +34,7 @@ mod revision;
 mod selector;
 mod semver_tag;
 mod timeout;
+mod tree_tag;
 
 use crate::cli::{Cli, Command};
 use crate::context::Context;
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(args) => cmd::tag::run(&ctx, args, out),
         Command::Image(args) => cmd::image::run(&ctx, args, out),
         Command::Completion(args) => cmd::completion::run(&ctx, args, out),
+        Command::Lock(args) => cmd::lock::run(&ctx, args, out),
     }
 }
 

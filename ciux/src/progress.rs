@@ -23,7 +23,10 @@ impl DepProgress {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(style.clone());
                 bar.set_prefix(label.to_string());
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                // A ticking bar has a thread of its own: only worth it when the lines are drawn.
+                if !bar.is_hidden() {
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                }
                 bar
             })
             .collect();

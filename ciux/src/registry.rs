@@ -25,7 +25,7 @@ const INDEX_TYPES: [&str; 2] = [
 ];
 
 /// How many times a request is sent when the registry fails transiently (5xx, 429, network, timeout).
-const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 
 /// How many blobs of one image are copied at once.
 const BLOB_COPIES: usize = 4;
@@ -83,6 +83,16 @@ impl RegistryError {
             RegistryError::Denied { .. } | RegistryError::Protocol { .. } => false,
         }
     }
+
+    /// The HTTP status the registry answered, if it answered.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Denied { status, .. } | RegistryError::Status { status, .. } => {
+                Some(*status)
+            }
+            RegistryError::Transport { .. } | RegistryError::Protocol { .. } => None,
+        }
+    }
 }
 
 /// One HTTP client and one token cache for the whole run.
@@ -102,6 +112,8 @@ struct Reply {
     content_type: String,
     /// The `Location` header (blob uploads).
     location: Option<String>,
+    /// The `Docker-Content-Digest` header (manifests).
+    digest: Option<String>,
     body: Vec<u8>,
 }
 
@@ -129,6 +141,15 @@ impl RegistryClient {
 
     /// Whether the image exists. An index must hold a `linux/amd64` image.
     pub(crate) async fn exists(&self, image: &ImageRef) -> Result<bool, RegistryError> {
+        Ok(self.find(image).await?.is_some())
+    }
+
+    /// `Some(digest)` when the image exists (as [`RegistryClient::exists`] checks), with the manifest
+    /// digest the registry reported, `None` when it does not.
+    pub(crate) async fn find(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<Option<String>>, RegistryError> {
         let url = format!(
             "{}/v2/{}/manifests/{}",
             image.api_base(),
@@ -138,16 +159,16 @@ impl RegistryClient {
         let scope = pull_scope(image);
         let reply = self.send(image, Method::HEAD, &url, &scope, None).await?;
         match reply.status {
-            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
                 if !INDEX_TYPES.contains(&reply.content_type.as_str()) {
-                    return Ok(true);
+                    return Ok(Some(reply.digest));
                 }
                 let full = self.send(image, Method::GET, &url, &scope, None).await?;
                 if !full.status.is_success() {
                     return Err(status_error(image, &full));
                 }
-                has_amd64(image, &full.body)
+                Ok(has_amd64(image, &full.body)?.then_some(reply.digest))
             }
             _ => Err(status_error(image, &reply)),
         }
@@ -215,7 +236,10 @@ fn has_amd64(image: &ImageRef, body: &[u8]) -> Result<bool, RegistryError> {
 }
 
 mod auth;
+mod base;
 mod copy;
+
+pub(crate) use base::{Fetched, RecordedBase};
 
 #[cfg(test)]
 mod protocol_tests;

@@ -9,6 +9,8 @@ use common::cli::{CompletionArgs, Verbosity};
 
 use common::kube::KubeArgs;
 
+use crate::application_wait::WaitFor;
+use crate::report::ReportFormat;
 use crate::spark_job::Task;
 use crate::topics::TopicSource;
 
@@ -68,6 +70,32 @@ pub(crate) enum Command {
     /// Wait for Fink broker resources to reach a condition
     #[command(arg_required_else_help = true)]
     Wait(WaitArgs),
+    /// Suspend a task's SparkApplication (spec.suspend) and wait until it is SUSPENDED
+    #[command(arg_required_else_help = true)]
+    Suspend(LifecycleArgs),
+    /// Resume a task's suspended SparkApplication and wait until it runs again
+    #[command(arg_required_else_help = true)]
+    Resume(LifecycleArgs),
+    /// Show the state of Fink tasks and of their Spark pods
+    Status(StatusArgs),
+    /// Print the logs of a task's Spark pods
+    Logs(LogsArgs),
+    /// Show the events of a task's SparkApplication and pods, warnings first
+    Events(EventsArgs),
+}
+
+/// Arguments of `suspend` and `resume`.
+#[derive(Debug, Args)]
+pub(crate) struct LifecycleArgs {
+    /// Time allowed for the whole command, the wait for the state included (Go duration)
+    #[arg(long, global = true, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Output format of the state reached
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) output: ReportFormat,
+    /// The task whose SparkApplication changes
+    #[command(subcommand)]
+    pub(crate) task: Task,
 }
 
 /// Arguments of `version` (none).
@@ -101,9 +129,26 @@ pub(crate) struct RunArgs {
     #[arg(long, global = true, value_enum, default_value_t = Backend::SparkSubmit)]
     pub(crate) backend: Backend,
     /// Time allowed for the Kubernetes API calls, retries included (the JAAS Secret, the
-    /// SparkApplication, the driver pod's outcome); spark-submit itself is not bounded
-    #[arg(long, global = true, default_value = "60s", value_parser = common::duration::parse_duration)]
-    pub(crate) timeout: Duration,
+    /// SparkApplication, the driver pod's outcome; default 60s; spark-submit itself is not
+    /// bounded); with --wait, for the whole wait too (default: no limit)
+    #[arg(long, global = true, value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+    /// Block until the application ends, the exit code mirroring its state (--wait or
+    /// --wait=completed), or until it is RUNNING with its driver and executors Ready
+    /// (--wait=running, streaming tasks)
+    #[arg(long, global = true, value_enum, num_args = 0..=1, require_equals = true,
+          default_missing_value = "completed", value_name = "UNTIL")]
+    pub(crate) wait: Option<WaitFor>,
+    /// Print what applying the SparkApplication would change in the live one, and which
+    /// changes restart it; writes nothing
+    #[arg(long, global = true, conflicts_with = "wait")]
+    pub(crate) diff: bool,
+    /// Output format of the state printed by --wait and of --diff
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) output: ReportFormat,
+    /// With --wait: on failure, write a diagnostic bundle of the abnormal Spark pods into DIR
+    #[arg(long, global = true, value_name = "DIR", requires = "wait")]
+    pub(crate) diag_dir: Option<PathBuf>,
     /// The task to launch; without one, the configuration is logged (at -v 1)
     #[command(subcommand)]
     pub(crate) task: Option<Task>,
@@ -208,6 +253,9 @@ pub(crate) struct WaitArgs {
     /// Total time to wait, every Kubernetes call and retry included (Go duration)
     #[arg(long, global = true, default_value = "10s", value_parser = common::duration::parse_duration)]
     pub(crate) timeout: Duration,
+    /// On failure, write a diagnostic bundle of the abnormal Spark pods into this directory
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) diag_dir: Option<PathBuf>,
     /// What to wait for.
     #[command(subcommand)]
     pub(crate) what: WaitCommand,
@@ -248,6 +296,80 @@ pub(crate) struct WaitTaskArgs {
     /// Minimum number of pods per Spark role (driver, executor)
     #[arg(short = 'e', long, default_value_t = 3)]
     pub(crate) expected: usize,
+}
+
+/// A task by name or alias (`stream2raw`, `s2r`, `raw2science`, `r`, `distribution`, `d`, `dis`).
+fn task_name(text: &str) -> Result<Task, String> {
+    use clap::{FromArgMatches, Subcommand};
+    let tasks = Task::augment_subcommands(clap::Command::new("task"));
+    tasks
+        .try_get_matches_from(["task", text])
+        .ok()
+        .and_then(|m| Task::from_arg_matches(&m).ok())
+        .ok_or_else(|| {
+            format!("unknown task {text:?}: expected stream2raw (s2r), raw2science (r) or distribution (d, dis)")
+        })
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The tasks to show: stream2raw (s2r), raw2science (r), distribution (d, dis); default:
+    /// every task found
+    #[arg(value_parser = task_name)]
+    pub(crate) tasks: Vec<Task>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) output: ReportFormat,
+    /// Also write a diagnostic bundle of the abnormal Spark pods into this directory
+    #[arg(long, value_name = "DIR")]
+    pub(crate) diag_dir: Option<PathBuf>,
+    /// Time allowed for the whole command, retries included (Go duration)
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Duration,
+}
+
+/// Arguments of `logs`.
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// The task: stream2raw (s2r), raw2science (r) or distribution (d, dis)
+    #[arg(value_parser = task_name)]
+    pub(crate) task: Task,
+    /// Keep streaming new lines, across container restarts and dropped streams, until the pods end
+    #[arg(short = 'f', long)]
+    pub(crate) follow: bool,
+    /// The executor numbered N instead of the driver
+    #[arg(long, value_name = "N", conflicts_with = "all_executors")]
+    pub(crate) executor: Option<u32>,
+    /// Every executor instead of the driver (each line prefixed with its pod)
+    #[arg(long)]
+    pub(crate) all_executors: bool,
+    /// The previous run of the container (after a restart)
+    #[arg(short = 'p', long)]
+    pub(crate) previous: bool,
+    /// Only the last N lines (of each pod)
+    #[arg(long, value_name = "N")]
+    pub(crate) tail: Option<u32>,
+    /// Time allowed without --follow, retries included (Go duration)
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Duration,
+}
+
+/// Arguments of `events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// The task: stream2raw (s2r), raw2science (r) or distribution (d, dis)
+    #[arg(value_parser = task_name)]
+    pub(crate) task: Task,
+    /// Keep printing new events
+    #[arg(short = 'w', long)]
+    pub(crate) watch: bool,
+    /// Output format (one JSON or YAML document per event with --watch)
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) output: ReportFormat,
+    /// Time allowed without --watch, retries included (Go duration)
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse_duration)]
+    pub(crate) timeout: Duration,
 }
 
 #[cfg(test)]
@@ -380,6 +502,30 @@ mod tests {
             assert_eq!(parse(args).verbosity.level, level, "{args:?}");
         }
         assert!(Cli::try_parse_from(["finkctl", "version", "-v"]).is_err());
+    }
+
+    #[test]
+    fn status_logs_and_events_take_task_names_and_aliases() {
+        let Command::Status(s) = parse(&["finkctl", "status", "s2r", "dis", "-o", "yaml"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(s.tasks, [Task::Stream2raw, Task::Distribution]);
+        assert_eq!(s.output, ReportFormat::Yaml);
+        let Command::Logs(l) = parse(&["finkctl", "logs", "r", "-f", "--executor", "2"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (l.task, l.follow, l.executor),
+            (Task::Raw2science, true, Some(2))
+        );
+        let err = Cli::try_parse_from(["finkctl", "logs", "nope"]).unwrap_err();
+        assert!(err.to_string().contains("unknown task \"nope\""), "{err}");
+        assert!(
+            Cli::try_parse_from(["finkctl", "logs", "d", "--executor", "1", "--all-executors"])
+                .is_err()
+        );
     }
 
     #[test]

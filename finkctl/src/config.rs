@@ -13,6 +13,8 @@ use common::config::{ConfigLocator, Node, Scalars};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::restart_policy::RestartPolicy;
+
 /// Name of the main configuration file.
 pub(crate) const CONFIG_FILE: &str = "finkctl.yaml";
 /// Name of the secret configuration file, deep-merged over the main one.
@@ -144,6 +146,8 @@ pub(crate) struct Run {
     pub(crate) spark_version: String,
     /// Arguments appended to every task's command line.
     pub(crate) extra_args: Vec<String>,
+    /// `restart_policy:` of every task (a task's own wins).
+    pub(crate) restart_policy: Option<RestartPolicy>,
 }
 
 /// `stream2raw:` settings.
@@ -170,6 +174,8 @@ pub(crate) struct Stream2raw {
     pub(crate) night_arg: bool,
     /// Arguments appended to this task's command line.
     pub(crate) extra_args: Vec<String>,
+    /// `restart_policy:` (overrides `run.restart_policy`).
+    pub(crate) restart_policy: Option<RestartPolicy>,
 }
 
 /// `raw2science:` settings.
@@ -186,6 +192,8 @@ pub(crate) struct Raw2science {
     pub(crate) mmconfigpath: String,
     /// Arguments appended to this task's command line.
     pub(crate) extra_args: Vec<String>,
+    /// `restart_policy:` (overrides `run.restart_policy`).
+    pub(crate) restart_policy: Option<RestartPolicy>,
 }
 
 /// `distribution:` settings.
@@ -216,6 +224,8 @@ pub(crate) struct Distribution {
     pub(crate) extra_args: Vec<String>,
     /// The Kafka user of the JAAS Secret.
     pub(crate) kafka: DistributionKafka,
+    /// `restart_policy:` (overrides `run.restart_policy`).
+    pub(crate) restart_policy: Option<RestartPolicy>,
 }
 
 /// `distribution.kafka:` (secret file).

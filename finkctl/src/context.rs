@@ -4,10 +4,14 @@
 use std::cell::{RefCell, RefMut};
 use std::future::Future;
 use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
 
 use common::kube::{Deadline, KubeArgs, KubeTarget};
 
 use crate::config::{ConfigSources, FinkConfig};
+use crate::diag::{dry_run_note, write_bundle};
+use crate::pod_health::ROLE_LABEL;
 
 /// The per-run state handed to every command.
 pub(crate) struct Context {
@@ -22,6 +26,9 @@ pub(crate) struct Context {
     /// The human-facing report stream (stderr), apart from the data on stdout.
     err: RefCell<Box<dyn Write>>,
 }
+
+/// Time allowed for writing the diagnostic bundle after a failed wait.
+const DIAG_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Context {
     /// A context for the global flags, writing diagnostics to `err`.
@@ -53,6 +60,33 @@ impl Context {
     /// Reads the kubeconfig (no client is built).
     pub(crate) fn kube_target(&self) -> anyhow::Result<KubeTarget> {
         Ok(KubeTarget::load(&self.kube)?)
+    }
+
+    /// Writes the diagnostic bundle of the namespace's abnormal Spark pods into `dir` after a
+    /// failed wait (`wait`, `run --wait`); its own failure is only reported, the wait's error
+    /// stays the error. A dry run only says where it would go.
+    pub(crate) fn write_diagnostics(&self, dir: &Path) {
+        if self.dry_run {
+            let _ = writeln!(self.err(), "{}", dry_run_note(dir));
+            return;
+        }
+        let written = self.kube_target().and_then(|target| {
+            let namespace = target.namespace().to_string();
+            block_on_kube(
+                &target,
+                Deadline::after(DIAG_TIMEOUT),
+                "writing the diagnostic bundle",
+                async {
+                    let client = target.client().await?;
+                    write_bundle(&client, &namespace, ROLE_LABEL, dir).await
+                },
+            )
+        });
+        let mut err = self.err();
+        let _ = match written {
+            Ok(written) => writeln!(err, "{written}"),
+            Err(e) => writeln!(err, "warning: no diagnostic bundle: {e:#}"),
+        };
     }
 
     /// The human-facing report stream (stderr), apart from the data on stdout.

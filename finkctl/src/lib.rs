@@ -4,28 +4,39 @@
 //! in `cmd/<command>.rs`. It exposes [`cli`] (for `xtask`'s man pages and completions) and [`run`];
 //! everything else is private. One-way layers, each importing only from those below it:
 //! `main` → `lib` (dispatch) → `cmd::<command>` (plus `cli` and `context`) → domain modules
-//! (`config`, `jaas`, `kafka`, `kube_api`, `night`, `pod_template`, `s3`, `sigv4`,
-//! `spark_application`, `spark_driver`, `spark_job`, `spark_submit`, `template`, `topics`) →
+//! (`application_wait`, `config`, `diag`, `jaas`, `kafka`, `kube_api`, `log_stream`, `night`,
+//! `object_events`, `pod_health`, `pod_template`, `report`, `restart_policy`, `s3`, `sigv4`,
+//! `spark_application`, `spark_driver`, `spark_job`, `spark_submit`, `spark_tasks`, `spec_diff`,
+//! `template`, `topics`) →
 //! `common`. Commands write to the `out` they are given and to the context's diagnostics stream,
 //! never with print macros.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod application_wait;
 pub mod cli;
 mod cmd;
 mod config;
 mod context;
+mod diag;
 mod jaas;
 mod kafka;
 mod kube_api;
+mod log_stream;
 mod night;
+mod object_events;
+mod pod_health;
 mod pod_template;
+mod report;
+mod restart_policy;
 mod s3;
 mod sigv4;
 mod spark_application;
 mod spark_driver;
 mod spark_job;
 mod spark_submit;
+mod spark_tasks;
+mod spec_diff;
 mod template;
 mod topics;
 
@@ -54,6 +65,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete(args) => cmd::delete::run(&ctx, args, out),
         Command::Get(args) => cmd::get::run(&ctx, args, out),
         Command::Wait(args) => cmd::wait::run(&ctx, args, out),
+        Command::Suspend(args) => cmd::lifecycle::suspend(&ctx, args, out),
+        Command::Resume(args) => cmd::lifecycle::resume(&ctx, args, out),
+        Command::Status(args) => cmd::status::run(&ctx, args, out),
+        Command::Logs(args) => cmd::logs::run(&ctx, args, out),
+        Command::Events(args) => cmd::events::run(&ctx, args, out),
     }
 }
 

@@ -4,8 +4,9 @@
 use kube::discovery::ApiResource;
 use serde_json::{Map, Value, json};
 
+use crate::restart_policy::RestartPolicy;
 use crate::spark_job::{
-    AppArg, ConfStyle, Cpu, DRIVER_JAVA_OPTIONS, JAAS_MOUNT_PATH, JAAS_SECRET, SparkJob,
+    AppArg, ConfStyle, Cpu, DRIVER_JAVA_OPTIONS, JAAS_MOUNT_PATH, JAAS_SECRET, SparkJob, Task,
     executor_jaas_java_options,
 };
 
@@ -18,11 +19,26 @@ pub(crate) const TASK_LABEL: &str = "fink.astrolabsoftware.org/task";
 
 /// Name of the SparkApplication of a task, e.g. `fink-stream2raw`.
 pub(crate) fn application_name(job: &SparkJob) -> String {
-    format!("fink-{}", job.task.name())
+    task_application_name(job.task)
 }
 
-/// Renders `job` as a SparkApplication manifest.
-pub(crate) fn render(job: &SparkJob, spark_version: &str) -> Value {
+/// Name of the SparkApplication of `task`.
+pub(crate) fn task_application_name(task: Task) -> String {
+    format!("fink-{}", task.name())
+}
+
+/// The number of executors (`spec.executor.instances`): validated by `build_job`; empty means
+/// Spark's default of one.
+pub(crate) fn executor_instances(job: &SparkJob) -> u32 {
+    job.instances.parse().unwrap_or(1)
+}
+
+/// Renders `job` as a SparkApplication manifest; without a `restart` policy, `type: Never`.
+pub(crate) fn render(
+    job: &SparkJob,
+    spark_version: &str,
+    restart: Option<&RestartPolicy>,
+) -> Value {
     let mut spark_conf = Map::new();
     for conf in &job.storage {
         spark_conf.insert(conf.key.clone(), Value::String(conf.value.clone()));
@@ -31,9 +47,7 @@ pub(crate) fn render(job: &SparkJob, spark_version: &str) -> Value {
     let mut executor = Map::new();
     driver.insert("serviceAccount".into(), json!(job.service_account));
     driver.insert("javaOptions".into(), json!(DRIVER_JAVA_OPTIONS));
-    // Validated by `build_job`; empty means Spark's default of one executor.
-    let instances: u32 = job.instances.parse().unwrap_or(1);
-    executor.insert("instances".into(), json!(instances));
+    executor.insert("instances".into(), json!(executor_instances(job)));
     if !job.memory.is_empty() {
         driver.insert("memory".into(), json!(job.memory));
         executor.insert("memory".into(), json!(job.memory));
@@ -64,7 +78,7 @@ pub(crate) fn render(job: &SparkJob, spark_version: &str) -> Value {
         "mainApplicationFile": job.main_file,
         "arguments": arguments(job),
         "sparkVersion": spark_version,
-        "restartPolicy": { "type": "Never" },
+        "restartPolicy": restart.map_or_else(|| json!({ "type": "Never" }), RestartPolicy::to_spec),
         "sparkConf": spark_conf,
     });
     if job.kafka_jaas {
@@ -131,7 +145,6 @@ pub(crate) fn spark_application_resource() -> ApiResource {
 mod tests {
     use super::*;
     use crate::config::FinkConfig;
-    use crate::spark_job::Task;
     use crate::spark_job::{JobRequest, build_job};
 
     fn fixture_config(extra: &str) -> FinkConfig {
@@ -157,7 +170,11 @@ mod tests {
     #[test]
     fn distribution_has_the_same_image_confs_resources_arguments_and_jaas_mount() {
         let config = fixture_config("");
-        let app = render(&job(Task::Distribution, &config), DEFAULT_SPARK_VERSION);
+        let app = render(
+            &job(Task::Distribution, &config),
+            DEFAULT_SPARK_VERSION,
+            None,
+        );
         assert_eq!(app["apiVersion"], API_VERSION);
         assert_eq!(app["metadata"]["name"], "fink-distribution");
         assert_eq!(app["metadata"]["namespace"], "spark");
@@ -212,7 +229,7 @@ mod tests {
     #[test]
     fn zero_cpu_and_instances() {
         let config = fixture_config("run:\n  cpu: 0\n");
-        let app = render(&job(Task::Raw2science, &config), "3.5.0");
+        let app = render(&job(Task::Raw2science, &config), "3.5.0", None);
         assert_eq!(
             app["spec"]["sparkConf"]["spark.kubernetes.driver.request.cores"],
             "0"

@@ -4,6 +4,7 @@
 //! from a [`SparkJob`].
 
 use crate::config::{ConfigError, FinkConfig, or_default};
+use crate::restart_policy::RestartPolicy;
 use crate::template::{TemplateError, render_night};
 
 /// The Fink tasks.
@@ -160,6 +161,17 @@ pub(crate) struct JobRequest<'a> {
     pub(crate) noscience: bool,
     /// The namespace of the current kube context.
     pub(crate) namespace: &'a str,
+}
+
+/// The restart policy of `task`: its own `restart_policy` section, else `run.restart_policy`, else
+/// none (the rendered application keeps `type: Never`).
+pub(crate) fn restart_policy(config: &FinkConfig, task: Task) -> Option<&RestartPolicy> {
+    let own = match task {
+        Task::Stream2raw => &config.stream2raw.restart_policy,
+        Task::Raw2science => &config.raw2science.restart_policy,
+        Task::Distribution => &config.distribution.restart_policy,
+    };
+    own.as_ref().or(config.run.restart_policy.as_ref())
 }
 
 /// Builds the job of `request.task` from `config`.
@@ -549,5 +561,61 @@ mod tests {
             err.contains("stream2raw.kafka_topic") && err.contains("{{.Image}}"),
             "{err}"
         );
+    }
+
+    fn policy(
+        yaml: &str,
+        task: Task,
+    ) -> Result<Option<crate::restart_policy::RestartPolicy>, String> {
+        let config = FinkConfig::from_yaml_texts(&[yaml]).map_err(|e| e.to_string())?;
+        Ok(restart_policy(&config, task).cloned())
+    }
+
+    #[test]
+    fn the_task_section_wins_over_run_and_intervals_become_seconds() {
+        let yaml = "run:\n  restart_policy:\n    type: Always\ndistribution:\n  restart_policy:\n    type: OnFailure\n    on_failure_retries: 3\n    on_failure_retry_interval: 1m\n    on_submission_failure_retries: 1\n    on_submission_failure_retry_interval: 20\n";
+        let spec = policy(yaml, Task::Distribution).unwrap().unwrap().to_spec();
+        assert_eq!(
+            spec,
+            serde_json::json!({"type": "OnFailure", "onFailureRetries": 3, "onFailureRetryInterval": 60,
+                   "onSubmissionFailureRetries": 1, "onSubmissionFailureRetryInterval": 20})
+        );
+        let spec = policy(yaml, Task::Stream2raw).unwrap().unwrap().to_spec();
+        assert_eq!(spec, serde_json::json!({"type": "Always"}));
+        assert!(
+            policy("run:\n  cpu: 1\n", Task::Stream2raw)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_sections_name_the_place_and_the_problem() {
+        for (yaml, place, expected) in [
+            (
+                "stream2raw:\n  restart_policy:\n    type: Sometimes\n",
+                "<inline>:3:11: stream2raw.restart_policy.type: ",
+                "unknown variant `Sometimes`",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: Never\n    retries: 2\n",
+                "<inline>:",
+                "unknown field `retries`",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 0\n",
+                "<inline>:4:32: stream2raw.restart_policy.on_failure_retry_interval: ",
+                "at least 1 second",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 1.5s\n",
+                "<inline>:4:32: stream2raw.restart_policy.on_failure_retry_interval: ",
+                "not whole seconds",
+            ),
+        ] {
+            let err = policy(yaml, Task::Stream2raw).unwrap_err();
+            assert!(err.starts_with(place), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
     }
 }

@@ -41,6 +41,14 @@ pub(crate) enum Command {
     Create(CreateArgs),
     /// Delete a kind cluster
     Delete(DeleteArgs),
+    /// Create or update a cluster, its registry, mirrors and add-ons from a stack file
+    #[command(
+        long_about = "Create or update a cluster, its registry, mirrors and add-ons from a stack file.\n\
+        Ensure semantics: only what differs from what the last apply recorded in the cluster \
+        (ConfigMap kube-system/ktbx-stack) is applied; when nothing differs, nothing runs.",
+        after_help = "Examples:\n  ktbx apply -f stack.yaml\n  ktbx apply -f stack.yaml --diff\n  ktbx delete -f stack.yaml"
+    )]
+    Apply(ApplyArgs),
     /// Install Kubernetes components on the cluster or on the client machine
     #[command(
         long_about = "Install Kubernetes components on the cluster or on the client machine.\n\
@@ -61,6 +69,35 @@ pub(crate) enum Command {
     Version(VersionArgs),
     /// Generate the autocompletion script for the specified shell
     Completion(CompletionArgs),
+    /// Check the host before creating a cluster: one line per check, exit 1 when one fails
+    #[command(
+        long_about = "Check the host before creating a cluster: inotify limits, cgroup v2 controllers, free \
+        disk under the container runtime's root, the runtime itself, the host ports the cluster needs \
+        (--port, --registry) and the installed kind, kubectl and helm against their pinned versions.\n\
+        One line per check on stdout (ok, warn or FAIL, with the command that fixes it); exits 1 \
+        when a check fails. `ktbx create` runs the file and port checks itself and stops on a failure."
+    )]
+    Doctor(DoctorArgs),
+}
+
+/// Arguments of `ktbx doctor`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DoctorArgs {
+    /// Host port mapping the cluster will need, as `create --port` takes it (repeatable)
+    #[arg(long = "port", value_name = "MAPPING")]
+    pub(crate) ports: Vec<String>,
+    /// Port of the local registry the cluster will use
+    #[arg(long = "registry", value_name = "PORT", num_args = 0..=1, default_missing_value = "5001")]
+    pub(crate) registry: Option<u16>,
+}
+
+/// `--diag-dir` of the commands that collect a diagnostics bundle when they fail.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DiagArgs {
+    /// On failure, write a diagnostics bundle (nodes, pods, Warning events, logs of failing pods,
+    /// kind config, plan) under DIR [default in CI: $RUNNER_TEMP/ktbx-diag]
+    #[arg(long = "diag-dir", value_name = "DIR")]
+    pub(crate) diag_dir: Option<PathBuf>,
 }
 
 /// The desk image (the original's, unpinned as there).
@@ -122,6 +159,18 @@ impl PinArgs {
     }
 }
 
+/// Registry mirrors written into every node as containerd `hosts.toml` (`create`, `apply`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct MirrorArgs {
+    /// Pull REGISTRY's images through URL first (repeatable; several URLs of one registry are tried in order)
+    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
+    pub(crate) mirrors: Vec<String>,
+    /// Also use the registry-mirrors of docker's daemon.json for docker.io ($KTBX_DOCKER_DAEMON_JSON, else
+    /// ~/.config/docker/daemon.json for rootless docker, else /etc/docker/daemon.json)
+    #[arg(long = "inherit-docker-mirrors")]
+    pub(crate) inherit_docker: bool,
+}
+
 /// Extra positional words some commands accept and ignore, as the originals did (scripts call
 /// `ktbx create cluster`, `ktbx delete cluster -n X`).
 #[derive(Debug, Clone, Default, Args)]
@@ -176,9 +225,15 @@ pub(crate) struct CreateArgs {
     /// Versions of the CNI and components.
     #[command(flatten)]
     pub(crate) pin: PinArgs,
+    /// Registry mirrors of the nodes.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
     /// Print the plan (commands and generated kind config) and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
+    /// Where a failure's diagnostics go.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
     /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
     #[command(flatten)]
     pub(crate) extra: ExtraWords,
@@ -190,12 +245,63 @@ pub(crate) struct DeleteArgs {
     /// delete cluster by name regexp pattern (matches anywhere in the name)
     #[arg(short = 'p', long = "pattern")]
     pub(crate) pattern: Option<String>,
+    /// With -p: only the clusters created longer ago than this (e.g. 6h, 90m), by the creation
+    /// time of their control-plane container
+    #[arg(long = "older-than", value_name = "AGE", requires = "pattern", value_parser = parse_timeout)]
+    pub(crate) older_than: Option<Duration>,
     /// Print the kind commands and delete nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
     /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
     #[command(flatten)]
     pub(crate) extra: ExtraWords,
+    /// Delete the cluster of a stack file: its add-ons in reverse order first, then the cluster and the
+    /// registry it declares.
+    #[command(flatten)]
+    pub(crate) stack: DeleteStackArgs,
+}
+
+/// `ktbx delete -f FILE` (a self-contained group of `delete`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct DeleteStackArgs {
+    /// Stack file: remove its add-ons in reverse order (custom resources, then releases and namespaces),
+    /// then delete the cluster and the registry it declares
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with = "pattern"
+    )]
+    pub(crate) file: Option<PathBuf>,
+    /// With -f: how long removing all the add-ons may take, in all
+    #[arg(long = "timeout", value_parser = parse_timeout, requires = "file", default_value = "5m")]
+    pub(crate) timeout: Duration,
+}
+
+/// Arguments of `ktbx apply`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ApplyArgs {
+    /// The stack file (format: see the README)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Print how the cluster differs from the stack file and change nothing
+    #[arg(long = "diff", conflicts_with = "dry_run")]
+    pub(crate) diff: bool,
+    /// How long each wait may take [default: the stack's `timeout`, else config `timeout`, else 10m]
+    #[arg(long = "timeout", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<Duration>,
+    /// Versions replacing the stack's pins.
+    #[command(flatten)]
+    pub(crate) pin: PinArgs,
+    /// Mirrors added to (or replacing, per registry) the stack's.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
+    /// Print what would run and change nothing
+    #[arg(long = "dry-run")]
+    pub(crate) dry_run: bool,
+    /// Where a failed apply leaves its diagnostics bundle.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
 }
 
 /// Arguments of `ktbx install`.
@@ -225,6 +331,9 @@ pub(crate) struct InstallArgs {
     /// Print what would be downloaded, applied or run, and change nothing
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
+    /// Where a failure's diagnostics go.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
 }
 
 /// Arguments of `ktbx desk`.
@@ -478,6 +587,38 @@ mod tests {
             "{err}"
         );
         assert!(Cli::try_parse_from(["ktbx", "install", "olm", "--pin", "olm"]).is_err());
+    }
+
+    #[test]
+    fn apply_and_delete_take_a_stack_file() {
+        let Command::Apply(a) = parse(&[
+            "ktbx",
+            "apply",
+            "-f",
+            "stack.yaml",
+            "--diff",
+            "--mirror",
+            "docker.io=http://m:5000",
+            "--inherit-docker-mirrors",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(a.file, PathBuf::from("stack.yaml"));
+        assert!(a.diff && a.mirrors.inherit_docker && !a.dry_run);
+        assert_eq!(a.mirrors.mirrors, ["docker.io=http://m:5000"]);
+        assert!(Cli::try_parse_from(["ktbx", "apply"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "apply", "-f", "s", "--diff", "--dry-run"]).is_err());
+        let Command::Delete(d) = parse(&["ktbx", "delete", "-f", "s.yaml"]).command else {
+            panic!()
+        };
+        assert_eq!(
+            (d.stack.file, d.stack.timeout),
+            (Some(PathBuf::from("s.yaml")), Duration::from_secs(300))
+        );
+        assert!(Cli::try_parse_from(["ktbx", "delete", "-f", "s", "-p", "x"]).is_err());
+        assert!(Cli::try_parse_from(["ktbx", "delete", "--timeout", "1m"]).is_err());
     }
 
     #[test]

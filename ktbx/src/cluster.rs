@@ -1,4 +1,4 @@
-//! kind cluster names, the container runtime, preflight checks and the kind commands shared by
+//! kind cluster names, the container runtime and the kind commands shared by
 //! `create`, `delete` and `status`.
 
 use anyhow::{Context, bail};
@@ -6,11 +6,6 @@ use common::process::{Cmd, Runner, which};
 
 /// Hint printed when kind is missing.
 pub(crate) const KIND_HINT: &str = "install it with `ktbx install kind`";
-/// inotify limits kind recommends for multi-node clusters.
-const INOTIFY_LIMITS: [(&str, u64); 2] = [
-    ("/proc/sys/fs/inotify/max_user_watches", 524_288),
-    ("/proc/sys/fs/inotify/max_user_instances", 512),
-];
 
 /// The cluster names `--count` gives: one name (possibly empty = kind's default) or `<base>-i`.
 pub(crate) fn cluster_names(name: Option<&str>, count: u32) -> Vec<Option<String>> {
@@ -117,6 +112,32 @@ fn kind_list(runner: &Runner, args: &[&str]) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// When a cluster was created: the `.Created` time of its `<name>-control-plane` container, as
+/// the runtime reports it (`docker inspect`, `podman inspect`).
+pub(crate) fn created_at(
+    runner: &Runner,
+    runtime: &str,
+    cluster: &str,
+) -> anyhow::Result<k8s_openapi::jiff::Timestamp> {
+    let node = format!("{cluster}-control-plane");
+    let out = runner.query(&Cmd::new(runtime).args([
+        "inspect",
+        "--format",
+        "{{json .Created}}",
+        &node,
+    ]))?;
+    parse_created(&out.stdout_str())
+        .with_context(|| format!("reading the creation time of {node} from `{runtime} inspect`"))
+}
+
+/// Parses `"2026-12-05T18:00:00.123456789Z"` (docker) or `"…+01:00"` (podman), JSON-quoted.
+fn parse_created(text: &str) -> anyhow::Result<k8s_openapi::jiff::Timestamp> {
+    let text: String = serde_json::from_str(text.trim())
+        .with_context(|| format!("expected a quoted time, got {:?}", text.trim()))?;
+    text.parse()
+        .with_context(|| format!("not an RFC 3339 time: {text:?}"))
+}
+
 /// The container runtime kind uses: `$KIND_EXPERIMENTAL_PROVIDER`, else the first of docker,
 /// podman, nerdctl on PATH.
 pub(crate) fn container_runtime(
@@ -147,20 +168,6 @@ pub(crate) fn runtime_from_env() -> anyhow::Result<String> {
         std::env::var("KIND_EXPERIMENTAL_PROVIDER").ok().as_deref(),
         |p| which(p).is_some(),
     )
-}
-
-/// Warnings for inotify limits below kind's recommendation (multi-node clusters exhaust them).
-pub(crate) fn inotify_warnings(read: impl Fn(&str) -> Option<String>) -> Vec<String> {
-    INOTIFY_LIMITS
-        .iter()
-        .filter_map(|(path, min)| {
-            let value: u64 = read(path)?.trim().parse().ok()?;
-            let key = path.trim_start_matches("/proc/sys/").replace('/', ".");
-            (value < *min).then(|| {
-                format!("{key} is {value}, below the {min} kind recommends for multi-node clusters: `sudo sysctl {key}={min}`")
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -244,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn creation_times_of_docker_and_podman() {
+        let docker = parse_created("\"2026-12-05T18:00:00.123456789Z\"\n").unwrap();
+        let podman = parse_created("\"2026-12-05T19:00:00.123456789+01:00\"").unwrap();
+        assert_eq!(docker, podman);
+        assert_eq!(docker.as_second(), 1_796_493_600);
+        assert!(parse_created("2026-12-05").is_err());
+        assert!(parse_created("\"yesterday\"").is_err());
+    }
+
+    #[test]
     fn runtime_choice() {
         assert_eq!(
             container_runtime(None, |p| p == "podman").unwrap(),
@@ -258,26 +275,5 @@ mod tests {
         assert!(container_runtime(Some("podman"), |p| p == "docker").is_err());
         let err = container_runtime(None, |_| false).unwrap_err().to_string();
         assert!(err.contains("install docker, podman or nerdctl"), "{err}");
-    }
-
-    #[test]
-    fn inotify() {
-        let low = inotify_warnings(|p| {
-            Some(
-                if p.ends_with("watches") {
-                    "8192\n"
-                } else {
-                    "1024"
-                }
-                .to_string(),
-            )
-        });
-        assert_eq!(
-            low,
-            vec![
-                "fs.inotify.max_user_watches is 8192, below the 524288 kind recommends for multi-node clusters: `sudo sysctl fs.inotify.max_user_watches=524288`"
-            ]
-        );
-        assert!(inotify_warnings(|_| None).is_empty());
     }
 }

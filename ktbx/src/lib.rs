@@ -4,8 +4,9 @@
 //! and so that `xtask` can reach the CLI definition.
 //!
 //! One-way layers: `main` → `lib` (dispatch only) → `cmd::<command>` (plus `cli` and `context`)
-//! → domain modules (`addons`, `apply`, `client_tools`, `cluster`, `config`, `kind_config`,
-//! `registry`, `targets`, `tools`) → `common`. Commands write to the `out` they are given, never
+//! → domain modules (`addons`, `apply`, `client_tools`, `cluster`, `config`, `diag`, `doctor`,
+//! `kind_config`, `mirrors`, `provision`, `registry`, `stack`, `stack_state`, `targets`, `tools`) →
+//! `common`. Commands write to the `out` they are given, never
 //! with print macros.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -18,8 +19,14 @@ mod cluster;
 mod cmd;
 mod config;
 mod context;
+mod diag;
+mod doctor;
 mod kind_config;
+mod mirrors;
+mod provision;
 mod registry;
+mod stack;
+mod stack_state;
 mod targets;
 mod tools;
 
@@ -47,10 +54,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completion(args) => completion::run(&ctx, args, out),
         Command::Desk(args) => desk::run(&ctx, args, out),
         Command::Delete(args) => delete::run(&ctx, args, out),
+        Command::Apply(args) => cmd::apply::run(&ctx, args, out),
         Command::Create(args) => create::run(&ctx, args, out),
         Command::Install(args) => install::run(&ctx, args, out),
         Command::Exist(args) => exist::run(&ctx, args, out),
         Command::Status(args) => status::run(&ctx, args, out),
+        Command::Doctor(args) => cmd::doctor::run(&ctx, args, out),
     }
 }
 

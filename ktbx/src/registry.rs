@@ -12,6 +12,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use crate::addons::Target;
+use crate::mirrors::{self, Mirrors};
 
 /// Name of the local registry container.
 pub(crate) const LOCAL_REGISTRY: &str = "kind-registry";
@@ -82,6 +83,25 @@ pub(crate) fn trust_insecure(
     )
 }
 
+/// Writes one `hosts.toml` per mirrored registry into every node.
+pub(crate) fn configure_mirrors(
+    runner: &Runner,
+    runtime: &str,
+    nodes: &[String],
+    mirrors: &Mirrors,
+) -> anyhow::Result<()> {
+    for (registry, endpoints) in mirrors.iter() {
+        write_hosts(
+            runner,
+            runtime,
+            nodes,
+            registry,
+            &mirrors::hosts_toml(registry, endpoints),
+        )?;
+    }
+    Ok(())
+}
+
 /// Starts the local registry container on 127.0.0.1:<port> unless it runs already.
 pub(crate) fn ensure_container(runner: &Runner, runtime: &str, port: u16) -> anyhow::Result<()> {
     let running = runner
@@ -106,6 +126,19 @@ pub(crate) fn ensure_container(runner: &Runner, runtime: &str, port: u16) -> any
         .run_logged(&cmd)
         .context("starting the local registry container")?;
     Ok(())
+}
+
+/// Removes the local registry container when it exists (`ktbx delete -f` of a stack declaring it).
+pub(crate) fn remove_container(runner: &Runner, runtime: &str) -> anyhow::Result<bool> {
+    let exists = runner
+        .probe(&Cmd::new(runtime).args(["inspect", "-f", "{{.Name}}", LOCAL_REGISTRY]))
+        .is_ok_and(|o| o.status.success());
+    if exists {
+        runner
+            .run_logged(&Cmd::new(runtime).args(["rm", "-f", LOCAL_REGISTRY]))
+            .context("removing the local registry container")?;
+    }
+    Ok(exists)
 }
 
 /// Points `localhost:<port>` in every node at the registry and joins it to the `kind` network.

@@ -4,7 +4,9 @@
 use clap::ValueEnum;
 
 /// The CNI plugins `create -c` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Cni {
     /// Calico, through the tigera operator

@@ -20,6 +20,7 @@
 //! ```
 
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -180,6 +181,45 @@ impl GitRepo {
         }
         self.tick();
         self.git(["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    /// Appends `count` commits to the current branch in one `git fast-import`, the `i`-th writing
+    /// `i` into `path`, then checks the result out. Returns the new HEAD. For long histories (a
+    /// process per commit would take seconds).
+    pub fn commit_many(&self, count: usize, path: &str) -> String {
+        let branch = self.current_branch();
+        let mut stream = format!("reset refs/heads/{branch}\nfrom {}\n\n", self.head());
+        for i in 0..count {
+            self.tick();
+            let time = self.clock.load(Ordering::SeqCst);
+            let message = format!("commit {i}");
+            let content = format!("{i}\n");
+            stream.push_str(&format!(
+                "commit refs/heads/{branch}\ncommitter Fixture <fixture@example.org> {time} +0000\n\
+                 data {}\n{message}\nM 100644 inline {path}\ndata {}\n{content}\n",
+                message.len(),
+                content.len()
+            ));
+        }
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(["fast-import", "--quiet"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("starting git fast-import");
+        child
+            .stdin
+            .take()
+            .expect("fast-import stdin")
+            .write_all(stream.as_bytes())
+            .expect("writing the fast-import stream");
+        assert!(
+            child.wait().expect("waiting for git fast-import").success(),
+            "git fast-import failed"
+        );
+        self.git(["reset", "-q", "--hard"]);
         self.head()
     }
 

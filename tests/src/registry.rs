@@ -228,6 +228,49 @@ impl Registry {
         self.put_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", &index)
     }
 
+    /// Pushes a small linux/amd64 image (OCI manifest) as `repo:tag` with these manifest
+    /// `annotations` and config `labels` (as `docker buildx build --annotation manifest:…` and
+    /// `--label` write them); returns the manifest digest. Other annotations or labels give another
+    /// digest under the same tag (a re-pushed image).
+    pub fn push_annotated(
+        &self,
+        repo: &str,
+        tag: &str,
+        annotations: &[(&str, &str)],
+        labels: &[(&str, &str)],
+    ) -> String {
+        let format = ManifestFormat::Oci;
+        let content = format!("{repo}:{tag}");
+        let manifest = self.push_labelled_image(repo, &content, "linux", "amd64", format, labels);
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&manifest).expect("reading back a manifest");
+        if !annotations.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> = annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect();
+            manifest["annotations"] = serde_json::Value::Object(map);
+        }
+        let manifest = serde_json::to_vec(&manifest).expect("serialising a manifest");
+        self.put_manifest(repo, tag, format.media_type(), &manifest)
+    }
+
+    /// The requests the registry served so far, as `METHOD /path?query` in order (its access log).
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self._dir.path().join("registry.log"))
+            .expect("reading the registry log");
+        log.lines()
+            .filter_map(|line| {
+                let request = line.split('"').nth(1)?;
+                let (method, rest) = request.split_once(' ')?;
+                let (target, protocol) = rest.rsplit_once(' ')?;
+                protocol
+                    .starts_with("HTTP/")
+                    .then(|| format!("{method} {target}"))
+            })
+            .collect()
+    }
+
     /// Uploads the layer and config blobs of a one-file image; returns its manifest bytes.
     fn push_platform_image(
         &self,
@@ -237,16 +280,34 @@ impl Registry {
         arch: &str,
         format: ManifestFormat,
     ) -> Vec<u8> {
+        self.push_labelled_image(repo, content, os, arch, format, &[])
+    }
+
+    /// [`Registry::push_platform_image`] with extra config labels.
+    fn push_labelled_image(
+        &self,
+        repo: &str,
+        content: &str,
+        os: &str,
+        arch: &str,
+        format: ManifestFormat,
+        labels: &[(&str, &str)],
+    ) -> Vec<u8> {
         let tar = archive::tar(&[Entry {
             path: "image.txt",
             content: content.as_bytes(),
             mode: 0o644,
         }]);
         let layer = archive::gzip(&tar);
+        let mut all_labels = serde_json::Map::new();
+        all_labels.insert("org.opencontainers.image.title".into(), json!(content));
+        for (k, v) in labels {
+            all_labels.insert((*k).to_owned(), json!(v));
+        }
         let config = json!({
             "architecture": arch,
             "os": os,
-            "config": {"Labels": {"org.opencontainers.image.title": content}},
+            "config": {"Labels": all_labels},
             "rootfs": {"type": "layers", "diff_ids": [digest_of(&tar)]},
         });
         let config = serde_json::to_vec(&config).expect("serialising an image config");
@@ -450,7 +511,7 @@ fn write_config(
     let storage = dir.join("storage");
     let mut config = format!(
         "version: 0.1\n\
-         log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+         log:\n  level: warn\n  accesslog:\n    disabled: false\n\
          storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
          http:\n  addr: {addr}\n  secret: fink-tools-test-registry\n",
         storage = storage.display(),

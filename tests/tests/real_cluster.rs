@@ -436,8 +436,8 @@ fn finkctl_wait_tasks_fails_when_a_driver_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("job fink-stream2raw-driver failed"),
-        "the failed driver is named: {stderr}"
+        stderr.contains("error: fink-stream2raw-driver/driver: Failed, last Error (exit 3)"),
+        "the failed driver is named with its exit code: {stderr}"
     );
 }
 

@@ -44,6 +44,7 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
     let lookup = client.as_ref().map(|client| image_decision::Lookup {
         client,
         unreachable: a.lookup.registry_unreachable,
+        force: a.lookup.force_build,
     });
     let decision = ctx.block_on(image_decision::decide(
         &project,
@@ -61,12 +62,19 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
             env_file::quote(&decision.url)
         )?;
         writeln!(out, "export CIUX_BUILD={}", !decision.in_registry)?;
+        // `$(ciux get image --env)` is executed: nothing else on stdout.
+        if a.explain {
+            write!(ctx.err(), "{}", decision.explain())?;
+        }
     } else {
         writeln!(
             out,
             "Image: {}, in registry: {}",
             decision.url, decision.in_registry
         )?;
+        if a.explain {
+            write!(out, "{}", decision.explain())?;
+        }
     }
     Ok(())
 }

@@ -9,13 +9,15 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use crate::cli::{IgniteArgs, IgniteCommand, IgniteEnvArgs, given};
 use crate::context::{Context, load_project};
 use crate::dependencies::{
-    GitDep, check_images, dep_progress, dependency_images, fetch_sources, resolve_branches,
+    GitDep, check_images, dep_progress, dependency_images, replay_sources, resolve_and_fetch,
+    resolve_branches,
 };
 use crate::env_file::{self, EnvFile, RepoVars};
 use crate::git;
 use crate::image_decision::{self, ImageDecision};
 use crate::image_ref::{ImageRef, ImageRefExt, env_name, repo_name};
 use crate::install::Install;
+use crate::lock::{Lock, LockedImage};
 use crate::project::{DepKind, Project};
 use crate::remote_url::redact;
 
@@ -43,13 +45,25 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
         );
     }
 
+    let lock_path = Lock::path(&project.root);
+    let frozen = a.frozen.then(|| Lock::load(&lock_path)).transpose()?;
+    let image_deps: Vec<String> = project
+        .deps
+        .iter()
+        .filter_map(|d| match d {
+            DepKind::Image(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
     let progress = dep_progress(&deps);
-    resolve_branches(
-        &mut deps.iter_mut().collect::<Vec<_>>(),
-        &project_branch,
-        &progress,
-    )?;
-    fetch_sources(&project, &mut deps, runner, &progress)?;
+    if let Some(lock) = &frozen {
+        let urls: Vec<String> = deps.iter().map(|d| redact(&d.url)).collect();
+        let selector = project.selector.to_string();
+        lock.check(&lock_path, &selector, &project_branch, &urls, &image_deps)?;
+        replay_sources(&project, &mut deps, lock, runner, &progress)?;
+    } else {
+        resolve_and_fetch(&project, &mut deps, &project_branch, runner, &progress)?;
+    }
 
     // Tools, one after another (their output would interleave).
     let mut installed = Vec::new();
@@ -76,26 +90,57 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
             .with_context(|| format!("unable to install {install}"))?;
     }
 
-    let client = ctx.registry_client()?;
     let dep_images = dependency_images(&project, &deps)?;
-    // Dependency images and the project image are looked up together.
-    let ((), decision) = ctx.block_on(async {
-        futures::try_join!(check_images(&client, &dep_images), async {
-            let lookup = image_decision::Lookup {
-                client: &client,
-                unreachable: a.lookup.registry_unreachable,
-            };
-            image_decision::decide(
+    let head = git::head_commit(&git::open_root(&project.root)?)?.to_string();
+    // A frozen run at the locked project commit replays the locked image decision: no registry.
+    let replayed = match &frozen {
+        Some(lock) => lock.replay(
+            &head,
+            ctx.block_on(image_decision::decide(
                 &project,
                 given(&a.suffix),
                 given(&a.tmp_registry),
-                Some(lookup),
-            )
-            .await
-            .map_err(anyhow::Error::from)
-        })
-    })?;
+                None,
+            ))?,
+        ),
+        None => None,
+    };
+    if frozen.is_some() && replayed.is_none() {
+        tracing::info!("the project moved since the lock: its image is looked up again");
+    }
+    // Dependency images (pinned by the lock when frozen) and the project image are looked up together.
+    let checked = if frozen.is_some() {
+        &[][..]
+    } else {
+        &dep_images[..]
+    };
+    let (digests, decision) = match replayed {
+        Some(decision) => (Vec::new(), decision),
+        None => {
+            let client = ctx.registry_client()?;
+            ctx.block_on(async {
+                futures::try_join!(check_images(&client, checked), async {
+                    let lookup = image_decision::Lookup {
+                        client: &client,
+                        unreachable: a.lookup.registry_unreachable,
+                        force: a.lookup.force_build,
+                    };
+                    image_decision::decide(
+                        &project,
+                        given(&a.suffix),
+                        given(&a.tmp_registry),
+                        Some(lookup),
+                    )
+                    .await
+                    .map_err(anyhow::Error::from)
+                })
+            })?
+        }
+    };
 
+    if a.explain {
+        write!(ctx.err(), "{}", decision.explain())?;
+    }
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     summary(
         &mut **ctx.err(),
@@ -105,7 +150,34 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
         &installed,
         &dep_images,
     )?;
-    write_env(ctx, &project, &env_path, &env, a.github, out)
+    write_env(ctx, &project, &env_path, &env, a.github, out)?;
+    if a.lock {
+        // The image dependencies' digests are the last ones (after the `pull` images).
+        let skip = digests.len().saturating_sub(image_deps.len());
+        let images = image_deps
+            .into_iter()
+            .zip(digests.into_iter().skip(skip))
+            .map(|(image, digest)| LockedImage { image, digest })
+            .collect();
+        let selector = project.selector.to_string();
+        let locked = deps.iter().map(GitDep::locked).collect();
+        let lock = Lock::of_run(&selector, &project_branch, &head, locked, &decision, images);
+        write_lock(ctx, &lock_path, &lock, out)?;
+    }
+    Ok(())
+}
+
+/// Writes `.ciux.lock` (prints it under `--dry-run`).
+fn write_lock(ctx: &Context, path: &Path, lock: &Lock, out: &mut dyn Write) -> Result<()> {
+    let content = lock.render();
+    if ctx.runner().is_dry_run() {
+        writeln!(out, "# would write {}", path.display())?;
+        out.write_all(content.as_bytes())?;
+        return Ok(());
+    }
+    common::fs::atomic_write(path, content.as_bytes(), 0o644)?;
+    writeln!(ctx.err(), "Lock file:\n  {}", path.display())?;
+    Ok(())
 }
 
 fn env_file_of(
@@ -150,6 +222,7 @@ fn env_file_of(
         image_tag: decision.tag.clone(),
         image_url: decision.url.clone(),
         build: !decision.in_registry,
+        reason: (decision.reason.kind(), decision.reason.summary()),
         promoted_url: decision.promoted_url.clone(),
         temporary_url: decision.temporary_url.clone(),
     }
@@ -268,9 +341,13 @@ fn refresh(
             ));
         }
     }
-    let mut remote: Vec<&mut GitDep> = deps.iter_mut().filter(|d| d.local.is_none()).collect();
-    let progress = dep_progress(remote.iter().map(|d| &**d));
-    resolve_branches(&mut remote, &project_branch, &progress)?;
+    let remote: Vec<(usize, &mut GitDep)> = deps
+        .iter_mut()
+        .filter(|d| d.local.is_none())
+        .enumerate()
+        .collect();
+    let progress = dep_progress(remote.iter().map(|(_, d)| &**d));
+    resolve_branches(remote, &project_branch, &progress)?;
     let decision = ctx.block_on(image_decision::decide(&project, None, None, None))?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(ctx, &project, &env_path, &env, false, out)

@@ -4,4 +4,5 @@ pub(crate) mod completion;
 pub(crate) mod get;
 pub(crate) mod ignite;
 pub(crate) mod image;
+pub(crate) mod lock;
 pub(crate) mod tag;

@@ -198,6 +198,11 @@ impl RegistryClient {
                             .get(LOCATION)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
+                        let digest = r
+                            .headers()
+                            .get("docker-content-digest")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
                         let content_type = r
                             .headers()
                             .get(CONTENT_TYPE)
@@ -210,6 +215,7 @@ impl RegistryClient {
                                 status,
                                 content_type,
                                 location,
+                                digest,
                                 body,
                             },
                             challenge,

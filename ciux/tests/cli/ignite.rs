@@ -57,6 +57,7 @@ fn ignite_with_dependencies() {
     broker.git(&["checkout", "-q", "-b", "my-feature"]);
     broker.commit("c2", &[("fink_broker/a.py", "2")]);
     let broker_version = format!("v3.1.0-1-g{}", broker.short());
+    let broker_head = broker.head();
     broker.git(&["checkout", "-q", "--detach"]);
 
     let fakes = FakeBins::new();
@@ -107,9 +108,12 @@ export CIUX_IMAGE_TAG={broker_version}
 export CIUX_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version}
 # True if CIUX_IMAGE_URL need to be built
 export CIUX_BUILD=true
+# Build reason: commit {short12} changed fink_broker and no image exists from it up to HEAD
+export CIUX_BUILD_REASON=source-change
 # Promoted image is the image which will be push if CI run successfully
 export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version}
 ",
+        short12 = &broker_head[..12],
         sim_dir = sim_dir.display(),
         broker_dir = broker.dir.display(),
     );
@@ -136,8 +140,10 @@ export CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version
     let env = std::fs::read_to_string(broker.dir.join(".ciux.d/ciux_itest.sh")).unwrap();
     assert!(env.ends_with(&format!(
         "export CIUX_IMAGE_URL=tmp.io/ci/fink-broker-noscience:{broker_version}\n# True if CIUX_IMAGE_URL need to be built\nexport CIUX_BUILD=true\n\
+# Build reason: commit {short12} changed fink_broker and no image exists from it up to HEAD\nexport CIUX_BUILD_REASON=source-change\n\
 # Promoted image is the image which will be push if CI run successfully\nexport CIUX_PROMOTED_IMAGE_URL={host}/fink/fink-broker-noscience:{broker_version}\n\
-# Temporary image is the image which will be push if CI run successfully\nexport CIUX_TEMPORARY_IMAGE_URL=tmp.io/ci/fink-broker-noscience:{broker_version}\n"
+# Temporary image is the image which will be push if CI run successfully\nexport CIUX_TEMPORARY_IMAGE_URL=tmp.io/ci/fink-broker-noscience:{broker_version}\n",
+        short12 = &broker_head[..12],
     )), "{env}");
     let sourced = std::process::Command::new("bash")
         .args([
@@ -315,8 +321,9 @@ fn dry_run_prints_the_git_commands() {
     assert_eq!(head, c1, "nothing fetched or moved");
 }
 
-/// A warm `ignite` opens one connection per dependency (its listing) when nothing is new upstream, and
-/// fetches only the dependency that changed.
+/// A cold `ignite` opens one connection per dependency (the clone's listing chooses the branch); a
+/// warm one, one per dependency (its listing) when nothing is new upstream, and fetches only the
+/// dependency that changed.
 #[test]
 fn warm_ignite_fetches_only_what_changed() {
     let d = tempfile::tempdir().unwrap();
@@ -333,7 +340,11 @@ fn warm_ignite_fetches_only_what_changed() {
         ciux().args(["ignite"]).arg(&project.dir).assert().success();
         daemon.connections() - before
     };
-    assert_eq!(ignite(), 4, "cold: a listing and a clone per dependency");
+    assert_eq!(
+        ignite(),
+        2,
+        "cold: one connection per dependency (its clone lists the branches)"
+    );
     assert_eq!(ignite(), 2, "warm: the listings only");
     let c2 = deps[1].commit("c2", &[("f", "new")]);
     assert_eq!(ignite(), 3, "the changed dependency is fetched");

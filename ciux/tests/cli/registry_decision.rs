@@ -76,6 +76,11 @@ fn docker_hub_401_for_a_repository_never_pushed() {
     assert_eq!(warnings(&stderr).len(), 1, "{stderr}");
     let env = std::fs::read_to_string(dir.join(".ciux.d/ciux_e2e.sh")).unwrap();
     assert!(env.contains("export CIUX_BUILD=true\n"), "{env}");
+    // The reason: the image is missing (the registry's 401 taken as "never pushed").
+    assert!(
+        env.contains("export CIUX_BUILD_REASON=image-missing\n"),
+        "{env}"
+    );
 
     // Wrong credentials configured for the registry: the 401 is an error, nothing on stdout.
     ciux()

@@ -113,6 +113,7 @@ pub fn ciux() -> assert_cmd::Command {
         .env_remove("CIUX_REGISTRY_USERNAME")
         .env_remove("CIUX_REGISTRY_PASSWORD")
         .env_remove("CIUX_REGISTRY_UNREACHABLE")
+        .env_remove("CIUX_FORCE_BUILD")
         .env_remove("RUST_LOG")
         .env("CIUX_REGISTRY_TIMEOUT", "5")
         .env("DOCKER_CONFIG", "/nonexistent-ciux-test");

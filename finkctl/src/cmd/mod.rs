@@ -3,8 +3,12 @@
 pub(crate) mod completion;
 pub(crate) mod createsecrets;
 pub(crate) mod delete;
+pub(crate) mod events;
 pub(crate) mod get;
+pub(crate) mod lifecycle;
+pub(crate) mod logs;
 pub(crate) mod run;
 pub(crate) mod s3;
+pub(crate) mod status;
 pub(crate) mod version;
 pub(crate) mod wait;

@@ -2,9 +2,12 @@
 //! Kubernetes call. Kubernetes objects are watched with `common::kube::wait::watch_until` (the
 //! state is checked as soon as it changes; dropped watches and server errors are retried with
 //! backoff); topics listed through `kafka-topics.sh` (a JVM: seconds per run) are listed one run
-//! at a time, with a pause of `--interval` (2 s by default) between runs.
+//! at a time, with a pause of `--interval` (2 s by default) between runs. Both also watch the
+//! Spark pods and fail at once when one is OOMKilled, in CrashLoopBackOff or Failed; with
+//! `--diag-dir`, a failure writes the diagnostic bundle of the abnormal Spark pods.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
@@ -17,7 +20,9 @@ use kube::runtime::watcher;
 use crate::cli::{WaitArgs, WaitCommand, WaitTaskArgs, WaitTopicArgs};
 use crate::context::{Context, block_on_kube};
 use crate::kube_api::api_error;
+use crate::pod_health::fatal_error;
 use crate::spark_application::spark_application_resource;
+use crate::spark_tasks::first_fatal_pods;
 use crate::topics::{
     KafkaSettings, TopicSource, fink_topic_names, fink_topics, kafka_topic_resource,
     kafka_topics_api,
@@ -43,9 +48,25 @@ fn topics_condition_met(count: usize, expected: usize, at_least: bool) -> bool {
 
 /// Runs `finkctl wait <what>`.
 pub(crate) fn run(ctx: &Context, args: &WaitArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    match &args.what {
+    let waited = match &args.what {
         WaitCommand::Topic(topic) => topics_command(ctx, topic, args.timeout, out),
         WaitCommand::Task(task) => tasks_command(ctx, task, args.timeout),
+    };
+    if let (Err(_), Some(dir)) = (&waited, &args.diag_dir) {
+        ctx.write_diagnostics(dir);
+    }
+    waited
+}
+
+/// Runs `wait` until it ends or a Spark pod of the namespace fails, whichever comes first.
+async fn or_fail_fast<T>(
+    target: &KubeTarget,
+    wait: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let client = target.client().await?;
+    tokio::select! {
+        waited = wait => waited,
+        error = first_fatal_pods(&client, target.namespace()) => Err(anyhow!(error)),
     }
 }
 
@@ -63,7 +84,7 @@ fn topics_command(
         &target,
         deadline,
         "waiting for fink topics",
-        wait_topics(&target, &settings, args, deadline),
+        or_fail_fast(&target, wait_topics(&target, &settings, args, deadline)),
     )?;
     writeln!(out, "Condition met: Found {count} fink topics")?;
     Ok(())
@@ -261,7 +282,7 @@ fn tasks_command(ctx: &Context, args: &WaitTaskArgs, timeout: Duration) -> anyho
         &target,
         deadline,
         "waiting for the Spark pods",
-        wait_tasks(ctx, &target, args, deadline),
+        or_fail_fast(&target, wait_tasks(ctx, &target, args, deadline)),
     )
 }
 
@@ -308,31 +329,37 @@ async fn wait_tasks(
             config,
             deadline.remaining(),
             &what,
-            pods_ready,
+            |pods: &[Pod]| pods_ready(role, pods),
         )
         .await
-        .map_err(|err| {
-            let reason = match err {
-                WaitError::Timeout { .. } => "timed out waiting for the condition".to_string(),
-                WaitError::Failed { reason, .. } => reason,
-                other => other.to_string(),
-            };
-            anyhow!("timed out waiting for {role} pods to be ready, reason: {reason}")
+        .map_err(|err| match err {
+            // The same error as the fail-fast watch's, whichever sees the pod first.
+            WaitError::Failed { reason, .. } => anyhow!(reason),
+            WaitError::Timeout { .. } => anyhow!(
+                "timed out waiting for {role} pods to be ready, reason: timed out waiting for the condition"
+            ),
+            other => anyhow!("timed out waiting for {role} pods to be ready, reason: {other}"),
         })?;
         writeln!(ctx.err(), "Pods with label '{selector}' are ready")?;
     }
     Ok(())
 }
 
-/// All pods Ready; a Succeeded or Failed pod fails the wait (a streaming job must not end).
-fn pods_ready(pods: &[Pod]) -> Check {
+/// All pods of `role` Ready; a Succeeded pod (a streaming job must not end: the original's
+/// error) or a failing one (the fail-fast watch's error) fails the wait.
+fn pods_ready(role: &str, pods: &[Pod]) -> Check {
+    if let Some(error) = fatal_error(pods, k8s_openapi::jiff::Timestamp::now()) {
+        return Check::Failed(error);
+    }
     let mut all_ready = !pods.is_empty();
     for pod in pods {
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
-        if phase == "Succeeded" || phase == "Failed" {
+        if phase == "Succeeded" {
             let name = pod.metadata.name.as_deref().unwrap_or("?");
-            return Check::Failed(format!("job {name} failed"));
+            return Check::Failed(format!(
+                "timed out waiting for {role} pods to be ready, reason: job {name} failed"
+            ));
         }
         let ready = status
             .and_then(|s| s.conditions.as_ref())
@@ -445,17 +472,33 @@ mod tests {
     #[test]
     fn pod_readiness_and_failure() {
         assert!(matches!(
-            pods_ready(&[pod("a", "Running", true), pod("b", "Running", true)]),
+            pods_ready(
+                "driver",
+                &[pod("a", "Running", true), pod("b", "Running", true)]
+            ),
             Check::Done
         ));
         assert!(matches!(
-            pods_ready(&[pod("a", "Running", true), pod("b", "Pending", false)]),
+            pods_ready(
+                "driver",
+                &[pod("a", "Running", true), pod("b", "Pending", false)]
+            ),
             Check::Pending
         ));
-        let Check::Failed(err) = pods_ready(&[pod("a", "Failed", false)]) else {
+        let Check::Failed(err) = pods_ready("driver", &[pod("a", "Succeeded", false)]) else {
             panic!()
         };
-        assert_eq!(err, "job a failed");
-        assert!(matches!(pods_ready(&[]), Check::Pending));
+        assert_eq!(
+            err,
+            "timed out waiting for driver pods to be ready, reason: job a failed"
+        );
+        let Check::Failed(err) = pods_ready(
+            "driver",
+            &[pod("a", "Running", true), pod("b", "Failed", false)],
+        ) else {
+            panic!()
+        };
+        assert_eq!(err, "b/pod: Failed");
+        assert!(matches!(pods_ready("driver", &[]), Check::Pending));
     }
 }

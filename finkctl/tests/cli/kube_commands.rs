@@ -517,7 +517,7 @@ fn wait_tasks_fails_on_a_failed_pod_and_times_out_on_missing_pods() {
         .args(["wait", "tasks", "--expected", "2", "--timeout", "5s"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("job driver-1 failed"));
+        .stderr("error: driver-1/driver: Failed\n");
 }
 
 #[test]

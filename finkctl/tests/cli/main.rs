@@ -5,7 +5,9 @@ mod support;
 
 mod config_discovery;
 mod kube_commands;
+mod lifecycle;
 mod run_dry_run;
 mod run_spark_submit;
 mod s3_makebucket;
+mod triage;
 mod unreachable;

@@ -8,6 +8,7 @@ mod cni;
 mod helm;
 mod manifests;
 mod olm;
+mod remove;
 mod wait;
 
 use std::io::Write;
@@ -25,6 +26,7 @@ use crate::client_tools;
 use crate::targets::{Cni, InstallTarget};
 
 pub(crate) use cni::install_cni;
+pub(crate) use remove::remove;
 pub(crate) use wait::wait_nodes;
 
 /// The cluster an add-on goes to, and how.
@@ -166,9 +168,8 @@ pub(crate) async fn install(
         }
         InstallTarget::Falco => {
             tracing::info!("Install Falco");
-            for warning in crate::cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
-                tracing::warn!("{warning}");
-            }
+            let host = crate::doctor::Host::from_env();
+            crate::doctor::fail_early(&crate::doctor::inotify(&host))?;
             for cmd in helm::helm_cmds(target, &helm::FALCO)? {
                 runner.run_logged(&cmd)?;
             }

@@ -133,16 +133,24 @@ pub(super) async fn wait_phase(
         return Ok(());
     };
     let (api, _) = discover(client, api_version, kind, namespace).await?;
-    let cond = |obj: Option<&DynamicObject>| {
-        obj.and_then(|o| {
-            o.data
-                .get("status")?
-                .get("phase")?
-                .as_str()
-                .map(str::to_string)
-        })
-        .as_deref()
-            == Some(phase)
+    // What the watch saw last, for the timeout message.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let last = seen.clone();
+    let cond = move |obj: Option<&DynamicObject>| {
+        let current = match obj {
+            None => "not found".to_string(),
+            Some(o) => o
+                .data
+                .get("status")
+                .and_then(|s| s.get("phase"))
+                .and_then(|p| p.as_str())
+                .map_or_else(|| "no phase yet".to_string(), |p| format!("phase {p}")),
+        };
+        let done = current == format!("phase {phase}");
+        *last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(current);
+        done
     };
     let spinner = common::progress::spinner(&format!("waiting for {what}"));
     let result = tokio::time::timeout(
@@ -152,10 +160,17 @@ pub(super) async fn wait_phase(
     .await;
     spinner.finish_and_clear();
     match result {
-        Err(_) => bail!(
-            "timed out after {} waiting for {what}",
-            common::duration::format_duration(target.timeout)
-        ),
+        Err(_) => {
+            let seen = seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .unwrap_or_else(|| "nothing".to_string());
+            bail!(
+                "timed out after {} waiting for {what}: last seen {seen}",
+                common::duration::format_duration(target.timeout)
+            )
+        }
         Ok(r) => {
             r.with_context(|| format!("waiting for {what}"))?;
             Ok(())

@@ -3,9 +3,9 @@
 //! always against the context of the cluster just created (`kind-<name>`).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use common::process::{Cmd, Runner};
 
 use crate::addons::{self, Target};
@@ -13,8 +13,10 @@ use crate::cli::CreateArgs;
 use crate::cluster;
 use crate::config::{Config, KindSettings};
 use crate::context::Context;
-use crate::kind_config::{KindCluster, KubeadmApis, PortMapping};
-use crate::registry;
+use crate::doctor;
+use crate::kind_config::{KindCluster, PortMapping};
+use crate::mirrors::Mirrors;
+use crate::provision::{self, ClusterPlan, kubeadm_apis};
 use crate::targets::{Component, InstallTarget};
 
 /// Everything `create` needs besides the arguments.
@@ -35,25 +37,6 @@ pub(crate) struct CreateEnv<'a> {
     pub(crate) runner: &'a Runner,
 }
 
-/// Checks `host[:port]` of `kind.privateRegistry`.
-fn validate_registry(registry: &str) -> anyhow::Result<()> {
-    let (host, port) = registry
-        .rsplit_once(':')
-        .map_or((registry, None), |(h, p)| (h, Some(p)));
-    let host_ok = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    if host_ok && port_ok {
-        Ok(())
-    } else {
-        bail!(
-            "invalid kind.privateRegistry {registry:?}: expected host[:port], e.g. docker-registry.docker-registry:5000"
-        )
-    }
-}
-
 /// The effective kind settings: the config file, then the flags; paths made absolute and checked.
 pub(crate) fn effective_settings(
     config: &Config,
@@ -71,55 +54,7 @@ pub(crate) fn effective_settings(
     if let Some(image) = &args.image {
         s.image = image.clone();
     }
-    if !s.audit_policy.is_empty() {
-        let path = cwd.join(&s.audit_policy);
-        match std::fs::metadata(&path) {
-            Err(_) => bail!("audit policy file not found: {}", path.display()),
-            Ok(m) if m.is_dir() => bail!("audit policy file is a directory: {}", path.display()),
-            Ok(_) => s.audit_policy = path.display().to_string(),
-        }
-    }
-    if !s.extra_mount_path.is_empty() {
-        s.extra_mount_path = cwd.join(&s.extra_mount_path).display().to_string();
-    }
-    if !s.private_registry.is_empty() {
-        validate_registry(&s.private_registry)?;
-    }
-    Ok(s)
-}
-
-/// `vMAJOR.MINOR` of a node image tag (`kindest/node:v1.36.1@sha256:…` → (1, 36)).
-fn image_minor(image: &str) -> Option<(u64, u64)> {
-    let without_digest = image.split('@').next()?;
-    let tag = without_digest.rsplit_once(':')?.1;
-    let mut parts = tag.strip_prefix('v')?.split('.');
-    Some((
-        parts.next()?.parse().ok()?,
-        parts.next()?.split('-').next()?.parse().ok()?,
-    ))
-}
-
-/// Which kubeadm API versions to patch: from the node image when given, else from the kind
-/// version (kind v0.32 defaults to Kubernetes 1.36, which uses v1beta4); both when unknown.
-pub(crate) fn kubeadm_apis(kind_version: Option<&str>, image: &str) -> KubeadmApis {
-    if let Some(minor) = image_minor(image) {
-        return if minor >= (1, 36) {
-            KubeadmApis::V1beta3AndV1beta4
-        } else {
-            KubeadmApis::V1beta3
-        };
-    }
-    let parsed = kind_version.and_then(|v| {
-        let mut p = v.trim().trim_start_matches('v').split('.');
-        Some((
-            p.next()?.parse::<u64>().ok()?,
-            p.next()?.parse::<u64>().ok()?,
-        ))
-    });
-    match parsed {
-        Some(v) if v < (0, 32) => KubeadmApis::V1beta3,
-        _ => KubeadmApis::V1beta3AndV1beta4,
-    }
+    provision::check_settings(s, cwd)
 }
 
 /// Components in dependency order (OLM before ArgoCD), without duplicates.
@@ -137,32 +72,6 @@ fn component_target(c: Component) -> InstallTarget {
         Component::Argowf => InstallTarget::Argowf,
         Component::Helm => InstallTarget::Helm,
     }
-}
-
-/// The `kind create cluster` command.
-pub(crate) fn kind_create_cmd(
-    config_path: &Path,
-    name: Option<&str>,
-    image: &str,
-    verbosity: i64,
-    kubeconfig: Option<&Path>,
-) -> Cmd {
-    let mut cmd = cluster::kind_cluster_cmd("create", None)
-        .arg("--config")
-        .arg(config_path);
-    if let Some(kubeconfig) = kubeconfig {
-        cmd = cmd.arg("--kubeconfig").arg(kubeconfig);
-    }
-    if let Some(name) = name {
-        cmd = cmd.args(["--name", name]);
-    }
-    if !image.is_empty() {
-        cmd = cmd.args(["--image", image]);
-    }
-    if verbosity > 0 {
-        cmd = cmd.args(["--verbosity".to_string(), verbosity.to_string()]);
-    }
-    cmd
 }
 
 /// Runs `ktbx create`.
@@ -203,6 +112,8 @@ async fn execute(
             tracing::warn!("{warning}");
         }
     }
+    let mirrors =
+        Mirrors::default().with_flags(&args.mirrors.mirrors, args.mirrors.inherit_docker)?;
     let components = ordered_components(&args.install);
     let dry = env.runner.is_dry_run();
     let tools = crate::client_tools::Settings {
@@ -238,11 +149,15 @@ async fn execute(
         }
         Err(e) => return Err(e),
     };
-    if settings.workers > 0 || names.len() > 1 {
-        for warning in cluster::inotify_warnings(|p| std::fs::read_to_string(p).ok()) {
-            tracing::warn!("{warning}");
-        }
-    }
+    // The cheap host checks (files and sockets); inotify limits matter for several nodes only.
+    let host = doctor::Host::from_env();
+    let mut findings = if settings.workers > 0 || names.len() > 1 {
+        doctor::inotify(&host)
+    } else {
+        Vec::new()
+    };
+    findings.push(doctor::cgroup(&host));
+    preflight(&findings, dry)?;
     let kind_version = if kind_found {
         env.runner
             .probe(&Cmd::new("kind").args(["version", "-q"]))
@@ -257,9 +172,13 @@ async fn execute(
         kubeadm_apis(kind_version.as_deref(), &settings.image),
     );
     let plan = Plan {
-        rendered: cluster_config.render(),
-        settings,
-        runtime,
+        cluster: ClusterPlan {
+            rendered: cluster_config.render(),
+            settings,
+            runtime,
+            registry: args.registry,
+            mirrors,
+        },
         components,
         tools,
         timeout: args
@@ -269,7 +188,7 @@ async fn execute(
     };
 
     writeln!(out, "Create k8s cluster")?;
-    tracing::info!(config = ?plan.settings, "Current ktbx configuration");
+    tracing::info!(config = ?plan.cluster.settings, "Current ktbx configuration");
     let existing = if kind_found {
         cluster::list_clusters(env.runner)?
     } else {
@@ -298,102 +217,92 @@ async fn execute(
             env.runner
                 .run_logged(&cluster::kind_cluster_cmd("delete", Some(&effective)))?;
         }
-        create_one(args, env, &plan, name.as_deref(), &effective, out).await?;
+        // The host ports, once an existing cluster that may hold them is kept or deleted.
+        let needed = doctor::Ports {
+            mappings: &ports,
+            registry: None,
+        };
+        preflight(&doctor::ports(&needed), dry)?;
+        let created = create_one(env, &plan, name.as_deref(), &effective, out).await;
+        let diag_dir = (!dry)
+            .then(|| crate::diag::dir_from_env(args.diag.diag_dir.as_deref()))
+            .flatten();
+        let context = cluster::context_of(&effective);
+        crate::diag::on_failure(
+            created,
+            diag_dir.as_deref(),
+            &effective,
+            env.kube,
+            Some(&context),
+            || plan.files(&effective, args),
+        )
+        .await?;
     }
     Ok(())
 }
 
+/// Stops on a failing host check (a dry run only warns).
+fn preflight(findings: &[doctor::Finding], dry: bool) -> anyhow::Result<()> {
+    match doctor::fail_early(findings) {
+        Err(e) if dry => {
+            tracing::warn!("{e:#}");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// What every cluster of one `create` shares, validated up front.
 struct Plan {
-    settings: KindSettings,
-    rendered: String,
-    runtime: String,
+    cluster: ClusterPlan,
     components: Vec<Component>,
     tools: crate::client_tools::Settings,
     timeout: std::time::Duration,
 }
 
+impl Plan {
+    /// The files of a diagnostics bundle: the kind config used and the plan.
+    fn files(&self, cluster: &str, args: &CreateArgs) -> Vec<(&'static str, String)> {
+        let plan = format!(
+            "cluster: {cluster}\nruntime: {}\ncomponents: {:?}\ntimeout: {}\nsettings: {:#?}\narguments: {args:#?}\n",
+            self.cluster.runtime,
+            self.components,
+            common::duration::format_duration(self.timeout),
+            self.cluster.settings,
+        );
+        vec![
+            ("kind-config.yaml", self.cluster.rendered.clone()),
+            ("plan.txt", plan),
+        ]
+    }
+}
+
 async fn create_one(
-    args: &CreateArgs,
     env: &CreateEnv<'_>,
     plan: &Plan,
     name: Option<&str>,
     effective: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let Plan {
-        settings,
-        rendered,
-        runtime,
-        components,
-        tools,
-        timeout,
-    } = plan;
     let runner = env.runner;
-    let dry = runner.is_dry_run();
-    if let Some(port) = args.registry {
-        registry::ensure_container(runner, runtime, port)?;
-    }
-    // The temp dir (and the config in it) is removed when this function returns; a dry run makes none.
-    let tmp = if dry {
-        None
-    } else {
-        Some(
-            tempfile::Builder::new()
-                .prefix("ktbx-kind-config")
-                .tempdir()
-                .context("creating a temp dir")?,
-        )
-    };
-    let config_path = tmp.as_ref().map_or_else(
-        || PathBuf::from("$TMPDIR/kind-config.yaml"),
-        |t| t.path().join("kind-config.yaml"),
-    );
-    if dry {
-        writeln!(out, "# kind config {}\n{rendered}", config_path.display())?;
-    } else {
-        std::fs::write(&config_path, rendered)
-            .with_context(|| format!("writing {}", config_path.display()))?;
-    }
-    out.flush()?;
-    runner
-        .run_logged(&kind_create_cmd(
-            &config_path,
-            name,
-            &settings.image,
-            env.verbosity,
-            env.kube.kubeconfig.as_deref(),
-        ))
-        .context("kind create cluster failed")?;
-
-    let nodes = if dry {
-        Vec::new()
-    } else {
-        cluster::list_nodes(runner, effective)?
-    };
-    if !settings.private_registry.is_empty() {
-        registry::trust_insecure(runner, runtime, &nodes, &settings.private_registry)?;
-    }
-    if let Some(port) = args.registry {
-        registry::connect_local(runner, runtime, &nodes, port)?;
-    }
+    provision::create_cluster(
+        &plan.cluster,
+        runner,
+        name,
+        effective,
+        env.verbosity,
+        env.kube.kubeconfig.as_deref(),
+        out,
+    )?;
     let target = Target::new(
         env.kube,
         Some(cluster::context_of(effective)),
-        dry,
-        *timeout,
-        tools.clone(),
+        runner.is_dry_run(),
+        plan.timeout,
+        plan.tools.clone(),
     )?;
-    if let Some(port) = args.registry {
-        registry::publish_hosting_configmap(&target, port, out).await?;
-    }
-    if let Some(cni) = settings.cni {
-        tracing::info!("Install custom CNI");
-        addons::install_cni(cni, &target, runner, out).await?;
-    }
-    tracing::info!("Wait for Kubernetes nodes to be up and running");
-    addons::wait_nodes(&target, out).await?;
-    for component in components {
+    provision::prepare_cluster(&plan.cluster, &target, runner, out).await?;
+    for component in &plan.components {
         addons::install(component_target(*component), &target, runner, out).await?;
     }
     Ok(())
@@ -417,7 +326,9 @@ mod tests {
             recreate: false,
             timeout: None,
             pin: crate::cli::PinArgs::default(),
+            mirrors: crate::cli::MirrorArgs::default(),
             dry_run: false,
+            diag: crate::cli::DiagArgs::default(),
             extra: crate::cli::ExtraWords::default(),
         }
     }
@@ -489,49 +400,11 @@ mod tests {
     }
 
     #[test]
-    fn kubeadm_versions_follow_kind_and_image() {
-        assert_eq!(kubeadm_apis(Some("0.31.0\n"), ""), KubeadmApis::V1beta3);
-        assert_eq!(
-            kubeadm_apis(Some("0.32.0"), ""),
-            KubeadmApis::V1beta3AndV1beta4
-        );
-        assert_eq!(kubeadm_apis(None, ""), KubeadmApis::V1beta3AndV1beta4);
-        assert_eq!(
-            kubeadm_apis(Some("0.32.0"), "kindest/node:v1.35.0"),
-            KubeadmApis::V1beta3
-        );
-        assert_eq!(
-            kubeadm_apis(Some("0.31.0"), "kindest/node:v1.36.1@sha256:ab"),
-            KubeadmApis::V1beta3AndV1beta4
-        );
-    }
-
-    #[test]
     fn olm_goes_before_argocd() {
         use Component::*;
         assert_eq!(
             ordered_components(&[Helm, Argocd, Olm, Argocd]),
             vec![Olm, Argocd, Helm]
-        );
-    }
-
-    #[test]
-    fn kind_argv() {
-        let line = kind_create_cmd(
-            Path::new("/t/kind-config.yaml"),
-            Some("x"),
-            "kindest/node:v1.35.0",
-            2,
-            None,
-        )
-        .to_shell_line();
-        assert_eq!(
-            line,
-            "kind create cluster --config /t/kind-config.yaml --name x --image kindest/node:v1.35.0 --verbosity 2"
-        );
-        assert_eq!(
-            kind_create_cmd(Path::new("/c"), None, "", 0, Some(Path::new("/k"))).to_shell_line(),
-            "kind create cluster --config /c --kubeconfig /k"
         );
     }
 }

@@ -119,13 +119,51 @@ async fn execute(
     }
     let context = addon_context(kube, name);
     let timeout = args.timeout.or(config.timeout).unwrap_or(INSTALL_TIMEOUT);
-    let target = Target::new(kube, context, runner.is_dry_run(), timeout, settings)?;
-    for addon in addons {
-        addons::install(addon, &target, runner, out)
-            .await
-            .map_err(|e| e.context(format!("Error while installing {}", target_name(addon))))?;
+    let target = Target::new(
+        kube,
+        context.clone(),
+        runner.is_dry_run(),
+        timeout,
+        settings,
+    )?;
+    let installed = async {
+        for addon in &addons {
+            addons::install(*addon, &target, runner, out)
+                .await
+                .map_err(|e| {
+                    e.context(format!("Error while installing {}", target_name(*addon)))
+                })?;
+        }
+        anyhow::Ok(())
     }
-    Ok(())
+    .await;
+    let diag_dir = (!runner.is_dry_run())
+        .then(|| crate::diag::dir_from_env(args.diag.diag_dir.as_deref()))
+        .flatten();
+    let label = format!(
+        "install-{}",
+        context.as_deref().unwrap_or("current-context")
+    );
+    let plan = || {
+        let names: Vec<String> = addons.iter().map(|a| target_name(*a)).collect();
+        let text = format!(
+            "add-ons: {}\ncontext: {}\ntimeout: {}\nversions: {:?}\n",
+            names.join(", "),
+            context.as_deref().unwrap_or("(current)"),
+            common::duration::format_duration(timeout),
+            args.pin.versions(&[]),
+        );
+        vec![("plan.txt", text)]
+    };
+    crate::diag::on_failure(
+        installed,
+        diag_dir.as_deref(),
+        &label,
+        kube,
+        context.as_deref(),
+        plan,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -16,16 +16,22 @@ use tempfile::TempDir;
 
 use crate::support;
 
-struct World {
-    api: FakeApiServer,
-    fakes: FakeBins,
-    home: TempDir,
+/// A fake API server behind the context `kind-<cluster>`, fake `kind` and `docker`, a home.
+pub(crate) struct World {
+    pub(crate) api: FakeApiServer,
+    pub(crate) fakes: FakeBins,
+    pub(crate) home: TempDir,
 }
 
 impl World {
-    fn new(cluster: &str) -> Self {
+    pub(crate) fn new(cluster: &str) -> Self {
+        Self::with_api(cluster, FakeApiServer::start())
+    }
+
+    /// A world around `api` (e.g. one started with extra CRDs).
+    pub(crate) fn with_api(cluster: &str, api: FakeApiServer) -> Self {
         let w = World {
-            api: FakeApiServer::start(),
+            api,
             fakes: FakeBins::new(),
             home: tempfile::tempdir().unwrap(),
         };
@@ -47,11 +53,11 @@ impl World {
         w
     }
 
-    fn kubeconfig(&self) -> PathBuf {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
         self.home.path().join("kubeconfig")
     }
 
-    fn ktbx(&self) -> Command {
+    pub(crate) fn ktbx(&self) -> Command {
         let mut cmd = support::ktbx(self.home.path());
         cmd.env("PATH", self.fakes.path_env())
             .env("KUBECONFIG", self.kubeconfig())
@@ -59,7 +65,7 @@ impl World {
         cmd
     }
 
-    fn node(&self, name: &str, ready: bool) {
+    pub(crate) fn node(&self, name: &str, ready: bool) {
         self.api.apply_json(node(name, ready));
     }
 }
@@ -241,7 +247,7 @@ fn exist_waits_until_the_object_appears() {
         ));
 }
 
-const ARGOWF_MANIFEST: &str = "apiVersion: apiextensions.k8s.io/v1
+pub(crate) const ARGOWF_MANIFEST: &str = "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: workflows.argoproj.io
@@ -293,7 +299,7 @@ spec:
 ";
 
 /// Stops a simulation thread when the test body ends, also by a panic (else the scope would wait forever).
-struct StopOnDrop<'a>(&'a AtomicBool);
+pub(crate) struct StopOnDrop<'a>(pub(crate) &'a AtomicBool);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
@@ -302,7 +308,7 @@ impl Drop for StopOnDrop<'_> {
 }
 
 /// Plays the deployment controller: marks the argo deployments rolled out once they exist.
-fn roll_out(store: &Store, stop: &AtomicBool) {
+pub(crate) fn roll_out(store: &Store, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         for name in ["workflow-controller", "argo-server"] {
             if let Some(d) = store.get_json("apps/v1", "Deployment", Some("argo"), name) {

@@ -5,6 +5,8 @@
 mod cluster;
 mod commands;
 mod e2e;
+mod host;
 mod install;
+mod stack;
 mod support;
 mod user_lines;

@@ -174,6 +174,16 @@ const LINES: &[Line] = &[
         kind: &["delete cluster --name fink-ci"],
         helm: NO_CALLS,
     },
+    // The README's stale-cluster line; the fake docker knows no creation time, so nothing goes.
+    Line {
+        argv: &["delete", "-p", "^ci-", "--older-than", "6h", "--dry-run"],
+        clusters: "ci-1\nkind\n",
+        code: 0,
+        stdout: &["No kind cluster matches \"^ci-\" and is older than 6h0m0s"],
+        stderr: "keeping cluster ci-1: reading the creation time of ci-1-control-plane",
+        kind: &["get clusters"],
+        helm: NO_CALLS,
+    },
     Line {
         argv: &["delete", "-p", "fink-ci"],
         clusters: "fink-ci-1\nkind\nmy-fink-ci\n",

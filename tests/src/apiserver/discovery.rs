@@ -124,6 +124,7 @@ pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> 
         for sub in &d.subresources {
             let (kind, verbs) = match sub.as_str() {
                 "exec" => ("PodExecOptions", json!(["create", "get"])),
+                "log" => ("Pod", json!(["get"])),
                 _ => (d.kind.as_str(), json!(["get", "patch", "update"])),
             };
             let s = json!({ "name": format!("{}/{sub}", d.plural), "singularName": "", "namespaced": d.namespaced, "kind": kind, "verbs": verbs });

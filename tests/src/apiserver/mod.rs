@@ -8,7 +8,8 @@
 //! ownership, typed decoding and defaulting of the built-in kinds, ServiceAccount admission of
 //! pods, delete with preconditions, finalizers, garbage collection of dependents and terminating
 //! namespaces, protected CRD groups, watches (chunked or WebSocket) resumable from a
-//! resourceVersion with bookmarks, `pods/exec` over WebSocket with scripted replies, and
+//! resourceVersion with bookmarks, `pods/exec` over WebSocket with scripted replies, `pods/log` (current, previous, follow;
+//! lines added by the test), events, and
 //! optionally TLS and a bearer token.
 //!
 //! The server runs on its own thread and tokio runtime, so synchronous and async tests can use
@@ -25,14 +26,18 @@
 //! - [`after`](FakeApiServer::after) to change state at a given moment,
 //!   [`fault`](FakeApiServer::fault) / [`drop_watches`](FakeApiServer::drop_watches) to inject
 //!   failures, [`requests`](FakeApiServer::requests) to read the request log,
-//!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`.
+//!   [`exec_handler`](FakeApiServer::exec_handler) to script `pods/exec`,
+//!   [`append_log`](FakeApiServer::append_log) / [`end_log`](FakeApiServer::end_log) for
+//!   `pods/log`, [`emit_event`](FakeApiServer::emit_event) for events.
+//! - [`spark_operator`](FakeApiServer::spark_operator): the one opt-in controller, a simulated
+//!   spark-operator playing SparkApplications' states and pods from a test script.
 //!
 //! Not modelled (requests for them fail honestly rather than pretend): controllers (no pods are
 //! created for workloads, pods are deleted at once without a grace period; the garbage collector
 //! and the namespace controller act at once, and every namespace gets its `default`
 //! ServiceAccount), admission besides ServiceAccounts, schema validation (CRD schemas are not
 //! enforced, `fieldValidation` is accepted and ignored; built-in kinds are only type-checked in
-//! their string maps), `pods/log`, `scale` and other subresources besides `status` and `exec`,
+//! their string maps), `scale` and other subresources besides `status` and `exec`,
 //! server-side `Table` output (kubectl prints its NAME/AGE fallback), associative-list keys in
 //! server-side apply (lists are owned atomically), CRD version conversion (objects are served as
 //! stored), and protobuf bodies other than the Namespace, ConfigMap and Secret that `kubectl
@@ -54,13 +59,16 @@ mod builtin;
 mod clock;
 pub mod crds;
 mod discovery;
+mod events;
 mod exec;
 mod faults;
+mod logs;
 mod patch;
 mod protobuf;
 mod resources;
 mod routes;
 mod selectors;
+pub mod spark_operator;
 mod status;
 mod store;
 mod watch;
@@ -186,6 +194,7 @@ impl FakeApiServerBuilder {
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             exec_handlers: Mutex::new(Vec::new()),
+            logs: Arc::default(),
             drop_watches,
             bookmark_interval: self.bookmark_interval,
             tokens: self.tokens.clone(),
@@ -426,6 +435,16 @@ impl FakeApiServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Starts a simulated spark-operator (see [`spark_operator`]): every SparkApplication created
+    /// from now on runs as `script` (given the application's name) says. Register
+    /// [`crds::spark_application`] first.
+    pub fn spark_operator(
+        &self,
+        script: impl Fn(&str) -> spark_operator::Script + Send + Sync + 'static,
+    ) -> spark_operator::SparkOperator {
+        spark_operator::start(&self.runtime, self.app.store.clone(), Box::new(script))
     }
 
     /// Scripts `pods/exec` for one pod: `reply` gets the request (command, container, stdin) and

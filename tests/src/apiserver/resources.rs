@@ -119,7 +119,7 @@ const STATUS: &[&str] = &["status"];
 const BUILTINS: &[Builtin] = &[
     b("", "Namespace", "namespaces", CLUSTER, &["ns"], STATUS),
     b("", "Node", "nodes", CLUSTER, &["no"], STATUS),
-    b("", "Pod", "pods", NS, &["po"], &["status", "exec"]),
+    b("", "Pod", "pods", NS, &["po"], &["status", "exec", "log"]),
     b("", "Secret", "secrets", NS, &[], &[]),
     b("", "ConfigMap", "configmaps", NS, &["cm"], &[]),
     b("", "Service", "services", NS, &["svc"], STATUS),

@@ -29,6 +29,7 @@ pub(crate) struct App {
     pub(crate) faults: Mutex<Vec<FaultRule>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) exec_handlers: Mutex<Vec<(String, String, ExecHandler)>>,
+    pub(crate) logs: Arc<super::logs::Logs>,
     pub(crate) drop_watches: tokio::sync::watch::Sender<u64>,
     pub(crate) bookmark_interval: Duration,
     /// The bearer tokens accepted (any request must carry one of them when there are some).
@@ -198,6 +199,16 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Respo
     match target {
         Target::Json(v) if parts.method == Method::GET => json_response(200, &v),
         Target::Json(_) => error_response(&ApiError::method_not_allowed(parts.method.as_str())),
+        Target::Resource {
+            def,
+            namespace,
+            name: Some(name),
+            sub,
+        } if sub.as_deref() == Some("log") && parts.method == Method::GET => {
+            let namespace = namespace.as_deref().unwrap_or("default");
+            super::logs::serve(&app, &def, namespace, &name, &query)
+                .unwrap_or_else(|e| error_response(&e))
+        }
         Target::Resource {
             def,
             namespace,

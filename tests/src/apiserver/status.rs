@@ -95,6 +95,22 @@ impl ApiError {
         )
     }
 
+    /// `422 Invalid` with several field errors: the message lists them as Go's aggregate does
+    /// (`[a, b]`, or the one alone), each one a `details.causes` entry.
+    pub(crate) fn invalid_all(kind: &str, name: &str, errors: &[String]) -> Self {
+        let causes: Vec<Value> = errors.iter().map(|e| field_cause(e)).collect();
+        let listed = match errors {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {listed}"),
+            json!({ "name": name, "kind": kind, "causes": causes }),
+        )
+    }
+
     /// `401 Unauthorized` (a missing or wrong bearer token).
     pub(crate) fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized".into(), Value::Null)

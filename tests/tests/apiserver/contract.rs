@@ -734,3 +734,133 @@ both! {
         }
     }
 }
+
+/// Two containers `a` and `b` in pod `two`, on no node.
+fn two_container_pod(namespace: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "two", "namespace": namespace},
+        "spec": {"containers": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]},
+    }))
+    .unwrap()
+}
+
+/// The code and message of a failed call.
+fn api_message(e: kube::Error) -> (u16, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.message),
+        other => panic!("expected an API error Status, got {other:?}"),
+    }
+}
+
+both! {
+    /// `pods/log` checks the container before anything else (400 naming the choices or the
+    /// unknown one); a pod on no node has an empty log; a missing pod is 404.
+    async fn pod_log_checks_the_container_then_answers_empty_without_a_node(server) {
+        let pods = pods(&server).await;
+        pods.create(&PostParams::default(), &two_container_pod(server.ns())).await.unwrap();
+        let err = pods.logs("two", &kube::api::LogParams::default()).await.unwrap_err();
+        assert_eq!(
+            api_message(err),
+            (400, "a container name must be specified for pod two, choose one of: [a b]".into())
+        );
+        let unknown = kube::api::LogParams { container: Some("zz".into()), ..Default::default() };
+        let err = pods.logs("two", &unknown).await.unwrap_err();
+        assert_eq!(api_message(err), (400, "container zz is not valid for pod two".into()));
+        let known = kube::api::LogParams { container: Some("a".into()), previous: true, ..Default::default() };
+        assert_eq!(pods.logs("two", &known).await.unwrap(), "");
+        let err = pods.logs("none", &known).await.unwrap_err();
+        assert_eq!(api_message(err), (404, "pods \"none\" not found".into()));
+    }
+}
+
+both! {
+    /// Events are selected by the involved object's name, kind and uid, and by type.
+    async fn events_are_selected_by_involved_object_and_type(server) {
+        let client = server.client().await;
+        let ns = server.ns();
+        let pods = pods(&server).await;
+        let a = pods
+            .create(&PostParams::default(), &serde_json::from_value(pod(ns, "a", json!({}))).unwrap())
+            .await
+            .unwrap();
+        let uid = a.metadata.uid.clone().unwrap();
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, ns);
+        for (name, kind, object, uid, kind_of_event) in [
+            ("e1", "Pod", "a", uid.as_str(), "Warning"),
+            ("e2", "Pod", "a", uid.as_str(), "Normal"),
+            ("e3", "Pod", "b", "", "Warning"),
+            ("e4", "ConfigMap", "a", "", "Normal"),
+        ] {
+            let event = json!({
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": {"apiVersion": "v1", "kind": kind, "name": object, "namespace": ns, "uid": uid},
+                "reason": "Test", "message": name, "type": kind_of_event,
+                "source": {"component": "test"},
+            });
+            events.create(&PostParams::default(), &serde_json::from_value(event).unwrap()).await.unwrap();
+        }
+        for (selector, expected) in [
+            ("involvedObject.name=a", vec!["e1", "e2", "e4"]),
+            ("involvedObject.name=a,involvedObject.kind=Pod", vec!["e1", "e2"]),
+            (&*format!("involvedObject.uid={uid}"), vec!["e1", "e2"]),
+            ("type=Warning", vec!["e1", "e3"]),
+            ("involvedObject.kind=Pod,type!=Warning", vec!["e2"]),
+        ] {
+            let list = events.list(&ListParams::default().fields(selector)).await.unwrap();
+            let mut names: Vec<String> = list.items.iter().filter_map(|e| e.metadata.name.clone()).collect();
+            names.sort();
+            assert_eq!(names, expected, "{selector}");
+        }
+        let err = events.list(&ListParams::default().fields("involvedObject.color=red")).await.unwrap_err();
+        assert_eq!(api_error(err).0, 400);
+    }
+}
+
+both! {
+    /// Log options are validated as a whole (422 naming each bad field).
+    async fn pod_log_options_are_validated(server) {
+        let pods = pods(&server).await;
+        pods.create(&PostParams::default(), &two_container_pod(server.ns())).await.unwrap();
+        let raw = |query: &'static str| {
+            let server = &server;
+            async move {
+                let request = http::Request::get(format!(
+                    "/api/v1/namespaces/{}/pods/two/log?container=a&{query}",
+                    server.ns()
+                ))
+                .body(Vec::new())
+                .unwrap();
+                server.client().await.request_text(request).await.unwrap_err()
+            }
+        };
+        let status = |e: kube::Error| match e {
+            kube::Error::Api(s) => {
+                let causes: Vec<(String, String)> = s
+                    .details
+                    .map(|d| d.causes.into_iter().map(|c| (c.field, c.reason)).collect())
+                    .unwrap_or_default();
+                (s.code, s.message, causes)
+            }
+            other => panic!("expected an API error Status, got {other:?}"),
+        };
+        assert_eq!(
+            status(raw("sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z").await),
+            (
+                422,
+                "PodLogOptions \"two\" is invalid: []: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified".into(),
+                vec![("[]".into(), "FieldValueForbidden".into())]
+            )
+        );
+        assert_eq!(
+            status(raw("tailLines=-1&sinceSeconds=0").await),
+            (
+                422,
+                "PodLogOptions \"two\" is invalid: [tailLines: Invalid value: -1: must be greater than or equal to 0, sinceSeconds: Invalid value: 0: must be greater than 0]".into(),
+                vec![
+                    ("tailLines".into(), "FieldValueInvalid".into()),
+                    ("sinceSeconds".into(), "FieldValueInvalid".into())
+                ]
+            )
+        );
+    }
+}

@@ -7,6 +7,7 @@ mod discovery;
 mod exec;
 mod faults;
 mod kubectl;
+mod logs;
 mod patch;
 mod real_semantics;
 mod selectors;

@@ -1,5 +1,5 @@
 //! ktbx: a 50 MB verified download, three installs in one call behind a 40 ms round trip,
-//! `create` readiness, start-up.
+//! `create` readiness, `doctor`, a second `apply -f` of an applied stack, start-up.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ const READY_AT: Duration = Duration::from_secs(1);
 pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
     let mut rows = vec![startup(tools), download(tools)?, three_installs(tools)?];
     rows.push(create_readiness(tools)?);
+    rows.push(doctor(tools)?);
+    rows.push(apply_steady_state(tools)?);
     Ok(rows)
 }
 
@@ -164,4 +166,99 @@ fn create_readiness(tools: &Tools) -> Result<Row> {
         Limit::Slack(0.3),
     )
     .baseline("node Ready", Ok(READY_AT)))
+}
+
+/// `ktbx doctor` against fake docker, kind, kubectl and helm, whose five probes run side by side;
+/// the baseline runs the same probes one after the other.
+fn doctor(tools: &Tools) -> Result<Row> {
+    let dir = scratch("bench-ktbx-doctor-")?;
+    let fakes = FakeBins::new();
+    fakes.add(
+        "docker",
+        Script::default()
+            .on(&["version"], Reply::stdout("29.1.0\n"))
+            .on(&["info"], Reply::stdout("/var/lib/docker\n")),
+    );
+    fakes.add("kind", Script::stdout("0.31.0\n"));
+    fakes.add("kubectl", Script::stdout("Client Version: v1.35.0\n"));
+    fakes.add("helm", Script::stdout("v3.16.2+g13654a5\n"));
+    let figure = median(11, || {
+        // Exit 1 is fine here (the bench host's own cgroups or disk may fail a check).
+        let start = Instant::now();
+        Command::new(&tools.ktbx)
+            .arg("doctor")
+            .env("PATH", fakes.path_env())
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .output()?;
+        Ok(start.elapsed())
+    });
+    let probes: [(&str, &[&str]); 5] = [
+        ("docker", &["version", "--format", "{{.Server.Version}}"]),
+        ("docker", &["info", "--format", "{{.DockerRootDir}}"]),
+        ("kind", &["version", "-q"]),
+        ("kubectl", &["version", "--client"]),
+        ("helm", &["version", "--short"]),
+    ];
+    let baseline = median(11, || {
+        let start = Instant::now();
+        for (name, args) in probes {
+            time(Command::new(fakes.dir().join(name)).args(args))?;
+        }
+        Ok(start.elapsed())
+    });
+    Ok(Row::seconds(
+        "ktbx",
+        "`ktbx doctor`, 5 probes of fake tools",
+        figure,
+        // Issue 15: at most 200 ms.
+        Limit::Seconds(0.2),
+    )
+    .baseline("the 5 probes in sequence", baseline))
+}
+
+/// `ktbx apply -f` of a stack already applied (a cluster and two add-ons): one GET of the record,
+/// no `kind` call, no change. Issue 15 asks for at most 1 s.
+fn apply_steady_state(tools: &Tools) -> Result<Row> {
+    let dir = scratch("bench-ktbx-apply-")?;
+    let api = FakeApiServer::start();
+    api.apply_json(node("bench-control-plane", true));
+    let fakes = FakeBins::new();
+    fakes.add("docker", Script::default());
+    fakes.add("helm", Script::default());
+    fakes.add(
+        "kind",
+        Script::default()
+            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
+            .on(&["get", "nodes"], Reply::stdout("bench-control-plane\n")),
+    );
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kind_kubeconfig(&kubeconfig, "bench", api.url(), "default")?;
+    std::fs::write(
+        dir.path().join("stack.yaml"),
+        "cluster: {name: bench, workers: 0}\nmirrors: {docker.io: http://127.0.0.1:5001}\naddons: [prometheus]\n",
+    )?;
+    let apply = || {
+        time(
+            Command::new(&tools.ktbx)
+                .args(["apply", "-f", "stack.yaml"])
+                .env("PATH", fakes.path_env())
+                .env("HOME", dir.path())
+                .env("KUBECONFIG", &kubeconfig)
+                .env("KTBX_INSTALL_DIR", dir.path().join("bin"))
+                .current_dir(dir.path()),
+        )
+    };
+    apply()?;
+    let figure = median(5, apply);
+    Ok(Row::seconds(
+        "ktbx",
+        "`ktbx apply -f` of an applied stack (nothing to do)",
+        figure,
+        Limit::Seconds(1.0),
+    )
+    .baseline(
+        "`ktbx --version`",
+        median(5, || time(Command::new(&tools.ktbx).arg("--version"))),
+    ))
 }
