@@ -5,18 +5,8 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
 use crate::image_ref::ImageRef;
 use crate::registry::{Fetched, RecordedBase, RegistryClient, RegistryError};
-
-/// The `base:` key of a `.ciux` dependency.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub(crate) struct BaseFlag {
-    /// The image dependency is a base of the project image.
-    #[serde(default)]
-    pub(crate) base: bool,
-}
 
 /// How a found image's base differs from the declared one.
 #[derive(Debug, Clone, PartialEq, Eq)]

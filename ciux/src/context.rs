@@ -49,13 +49,13 @@ impl Context {
         .context("unable to create the registry HTTP client")
     }
 
-    /// Runs a fallible future to completion on a small runtime (registry look-ups); a runtime that
-    /// cannot start is an error, not a panic.
+    /// Runs a fallible future to completion on the thread's runtime (registry look-ups); a
+    /// runtime that cannot start is an error, not a panic.
     pub(crate) fn block_on<T, E>(&self, f: impl Future<Output = Result<T, E>>) -> Result<T>
     where
         anyhow::Error: From<E>,
     {
-        crate::runtime::block_on(f)
+        Ok(common::runtime::block_on(f)??)
     }
 }
 

@@ -275,7 +275,7 @@ pub(crate) async fn decide(
     let repo = git::open_root(&project.root)?;
     let head = git::head_revision(&repo)?;
     let head_oid = git::head_commit(&repo)?;
-    let tree = match project.file.tag.image_tag {
+    let tree = match project.file.image_tag {
         TagScheme::Tree => Some(tree_tag(&repo, head_oid, &project.file.source_pathes)?),
         TagScheme::Describe => None,
     };
@@ -356,7 +356,7 @@ pub(crate) async fn decide(
 fn declared_bases(project: &Project) -> Result<Vec<ImageRef>, ImageRefError> {
     let mut declared = Vec::new();
     for (i, spec) in project.file.dependencies.iter().enumerate() {
-        if !spec.base.base {
+        if !spec.base {
             continue;
         }
         if spec.image.is_empty() || !spec.package.is_empty() || !spec.release.is_empty() {

@@ -134,12 +134,11 @@ impl Release {
         let checksum = Checksum::SumsFile {
             url: format!("{url}.sha256"),
         };
-        let downloaded = crate::runtime::block_on(async {
-            let result = match Downloader::new(false) {
+        let downloaded = common::runtime::block_on(async {
+            match Downloader::new(false) {
                 Ok(downloader) => downloader.install(&url, &checksum, &archive).await,
                 Err(err) => Err(err),
-            };
-            Ok::<_, anyhow::Error>(result)
+            }
         })?;
         match downloaded {
             Ok(()) => {}

@@ -31,7 +31,6 @@ mod project;
 mod registry;
 mod remote_url;
 mod revision;
-mod runtime;
 mod selector;
 mod semver_tag;
 mod timeout;

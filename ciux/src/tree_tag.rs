@@ -24,14 +24,6 @@ pub(crate) enum TagScheme {
     Tree,
 }
 
-/// The `imageTag:` key of `.ciux`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub(crate) struct TagSetting {
-    /// `describe` (default) or `tree`.
-    #[serde(default, rename = "imageTag", alias = "imagetag")]
-    pub(crate) image_tag: TagScheme,
-}
-
 /// Prefix of tree tags.
 const PREFIX: &str = "tree-";
 /// Hex digits of the id in a tree tag.

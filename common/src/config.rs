@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+mod de;
+mod tree;
+
+pub use de::{Scalars, go_bool, parse_go_bool};
+pub use tree::{Node, Position};
+
 /// Where a tool looks for its config file.
 #[derive(Debug, Clone)]
 pub struct ConfigLocator {
@@ -72,14 +78,6 @@ pub enum ConfigError {
         /// 1-based column.
         column: u64,
         /// What is wrong (with the key path when known).
-        message: String,
-    },
-    /// A value of the wrong type found after merging or normalising (no position is known).
-    #[error("{}: {message}", path.display())]
-    Invalid {
-        /// The file the value came from.
-        path: PathBuf,
-        /// What is wrong, starting with the dotted key path.
         message: String,
     },
 }
@@ -154,67 +152,73 @@ impl ConfigLocator {
     }
 }
 
-/// Reads and decodes a YAML file into `T` (see [`parse_yaml`]).
-pub fn load_yaml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    parse_yaml(&read_config_file(path)?, path)
+/// A decoded config value and the keys it did not use, as dotted paths (`kind.wrokers`).
+#[derive(Debug)]
+pub struct Decoded<T> {
+    /// The value.
+    pub value: T,
+    /// Keys present in the file that `T` has no field for, in file order.
+    pub unknown: Vec<String>,
 }
 
-/// Decodes YAML `text` read from `origin` into `T`. Syntax and type errors carry the file, line,
-/// column and key path; unknown keys are logged as warnings with their dotted path.
-pub fn parse_yaml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T, ConfigError> {
-    let (value, unknown) = parse_yaml_reporting(text, origin)?;
-    warn_unknown(origin, &unknown);
-    Ok(value)
+/// Reads a YAML file into a tree that keeps each node's position (see [`decode`]).
+pub fn read_tree(path: &Path) -> Result<Node, ConfigError> {
+    tree::parse(&read_config_file(path)?, path)
 }
 
-/// Reads a YAML file as a generic tree (for tools that merge or normalise before decoding, see
-/// [`from_value`]). Syntax errors carry the file, line and column.
-pub fn load_yaml_value(path: &Path) -> Result<serde_json::Value, ConfigError> {
-    parse_yaml::<serde_json::Value>(&read_config_file(path)?, path)
+/// Parses YAML `text` read from `origin` into a tree (see [`decode`]).
+pub fn parse_tree(text: &str, origin: &Path) -> Result<Node, ConfigError> {
+    tree::parse(text, origin)
 }
 
-/// Decodes a tree produced by [`load_yaml_value`] (possibly merged or normalised) into `T`. Type
-/// errors name `origin` and the dotted key path; unknown keys are logged as warnings.
-pub fn from_value<T: DeserializeOwned>(
-    value: serde_json::Value,
+/// Reads and decodes a YAML file into `T` (see [`decode`]).
+pub fn load<T: DeserializeOwned>(path: &Path, scalars: Scalars) -> Result<Decoded<T>, ConfigError> {
+    decode(&read_tree(path)?, scalars)
+}
+
+/// Decodes YAML `text` read from `origin` into `T` (see [`decode`]).
+pub fn parse<T: DeserializeOwned>(
+    text: &str,
     origin: &Path,
-) -> Result<T, ConfigError> {
-    let (value, unknown) = from_value_reporting(value, origin)?;
-    warn_unknown(origin, &unknown);
-    Ok(value)
+    scalars: Scalars,
+) -> Result<Decoded<T>, ConfigError> {
+    decode(&parse_tree(text, origin)?, scalars)
 }
 
-/// Lower-cases every mapping key, recursively (viper's case-insensitive keys). When two keys
-/// differ only by case, the later one wins, as with viper.
-pub fn lowercase_keys(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => serde_json::Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k.to_lowercase(), lowercase_keys(v)))
-                .collect(),
-        ),
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.into_iter().map(lowercase_keys).collect())
+/// Decodes a tree (possibly merged from several files, see [`Node::merge`]) into `T`, the way
+/// viper and mapstructure did: struct fields match keys without case, a null or empty value is
+/// the empty string, `false`, or an empty list or map, and `scalars` says whether Go's loose
+/// booleans and numbers are accepted. Every error names the file, line and column of the node
+/// it is about, and its dotted key path.
+pub fn decode<T: DeserializeOwned>(
+    node: &Node,
+    scalars: Scalars,
+) -> Result<Decoded<T>, ConfigError> {
+    let cx = de::Context {
+        scalars,
+        unknown: Default::default(),
+    };
+    let de = de::NodeDe {
+        node,
+        path: String::new(),
+        cx: &cx,
+    };
+    match T::deserialize(de) {
+        Ok(value) => Ok(Decoded {
+            value,
+            unknown: cx.unknown.into_inner(),
+        }),
+        Err(err) => {
+            let (origin, at, path) = err
+                .at
+                .unwrap_or_else(|| (node.origin.clone(), node.at, String::new()));
+            Err(ConfigError::Parse {
+                path: origin.to_path_buf(),
+                line: at.line,
+                column: at.column,
+                message: with_key(&path, err.message),
+            })
         }
-        other => other,
-    }
-}
-
-/// Merges `overlay` into `base`: mappings merge key by key, recursively; any other value in
-/// `overlay` replaces the one in `base` (viper's `MergeInConfig`).
-pub fn deep_merge(base: &mut serde_json::Value, overlay: serde_json::Value) {
-    match (base, overlay) {
-        (serde_json::Value::Object(base), serde_json::Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                match base.get_mut(&key) {
-                    Some(existing) => deep_merge(existing, value),
-                    None => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, overlay) => *base = overlay,
     }
 }
 
@@ -250,72 +254,17 @@ fn file_kind(file_type: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn warn_unknown(origin: &Path, unknown: &[String]) {
-    for key in unknown {
-        tracing::warn!("{}: unknown key `{key}` ignored", origin.display());
-    }
-}
-
-/// Decodes `text` and returns the unknown keys instead of logging them.
-fn parse_yaml_reporting<T: DeserializeOwned>(
-    text: &str,
-    origin: &Path,
-) -> Result<(T, Vec<String>), ConfigError> {
-    let mut unknown = Vec::new();
-    let mut track = serde_path_to_error::Track::new();
-    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
-        let de = serde_path_to_error::Deserializer::new(de, &mut track);
-        serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
-    });
-    match result {
-        Ok(value) => Ok((value, unknown)),
-        Err(err) => {
-            let message = with_key(&track.path().to_string(), yaml_message(&err));
-            let location = err.location().filter(|l| l.line() > 0);
-            Err(ConfigError::Parse {
-                path: origin.to_path_buf(),
-                line: location.map_or(1, |l| l.line()),
-                column: location.map_or(1, |l| l.column()),
-                message,
-            })
-        }
-    }
-}
-
-fn from_value_reporting<T: DeserializeOwned>(
-    value: serde_json::Value,
-    origin: &Path,
-) -> Result<(T, Vec<String>), ConfigError> {
-    let mut unknown = Vec::new();
-    let mut track = serde_path_to_error::Track::new();
-    let de = serde_path_to_error::Deserializer::new(value, &mut track);
-    match serde_ignored::deserialize(de, |path| unknown.push(path.to_string())) {
-        Ok(value) => Ok((value, unknown)),
-        Err(err) => {
-            let message = with_key(&track.path().to_string(), err.to_string());
-            Err(ConfigError::Invalid {
-                path: origin.to_path_buf(),
-                message,
-            })
-        }
-    }
-}
-
-/// Prefixes `message` with the dotted key path, leaving out the parts serde could not name.
+/// Prefixes `message` with the dotted key path, if any.
 fn with_key(path: &str, message: String) -> String {
-    let known: Vec<&str> = path
-        .split('.')
-        .take_while(|part| *part != "?")
-        .filter(|p| !p.is_empty())
-        .collect();
-    if known.is_empty() {
+    if path.is_empty() {
         message
     } else {
-        format!("{}: {message}", known.join("."))
+        format!("{path}: {message}")
     }
 }
 
 /// The bare, single-line message of a serde-saphyr error (its position is reported separately).
+#[cfg(feature = "kube")]
 pub(crate) fn yaml_message(err: &serde_saphyr::Error) -> String {
     use serde_saphyr::MessageFormatter;
     let mut inner = err;
@@ -475,13 +424,16 @@ mod tests {
         );
     }
 
+    fn parse_ktbx(text: &str) -> Result<Decoded<KtbxConfig>, ConfigError> {
+        parse(text, Path::new("config"), Scalars::Strict)
+    }
+
     #[test]
     fn parses_valid_yaml() {
         let text = "single: true\nkind:\n  workers: 2\n  extraMountPath: /data\n";
-        let (config, unknown) =
-            parse_yaml_reporting::<KtbxConfig>(text, Path::new("config")).unwrap();
+        let decoded = parse_ktbx(text).unwrap();
         assert_eq!(
-            config,
+            decoded.value,
             KtbxConfig {
                 kind: Kind {
                     workers: 2,
@@ -490,22 +442,234 @@ mod tests {
                 single: true
             }
         );
-        assert!(unknown.is_empty());
+        assert!(decoded.unknown.is_empty());
+    }
+
+    #[test]
+    fn keys_match_fields_without_case() {
+        let decoded =
+            parse_ktbx("SINGLE: true\nKind:\n  WORKERS: 2\n  extramountpath: /d\n").unwrap();
+        assert_eq!(decoded.value.kind.workers, 2);
+        assert_eq!(decoded.value.kind.extra_mount_path.as_deref(), Some("/d"));
+        assert!(decoded.value.single);
+        assert!(decoded.unknown.is_empty(), "{:?}", decoded.unknown);
+        // Two spellings of one key are one key twice.
+        let err = parse_ktbx("kind:\n  workers: 1\n  Workers: 2\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("config:2:3: kind: duplicate field `workers`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_reported_with_their_path() {
         let text = "kind:\n  wrokers: 2\n  workers: 1\napiVersion: v1\n";
-        let (config, unknown) =
-            parse_yaml_reporting::<KtbxConfig>(text, Path::new("config")).unwrap();
-        assert_eq!(config.kind.workers, 1);
-        assert_eq!(unknown, ["kind.wrokers", "apiVersion"]);
+        let decoded = parse_ktbx(text).unwrap();
+        assert_eq!(decoded.value.kind.workers, 1);
+        assert_eq!(decoded.unknown, ["kind.wrokers", "apiVersion"]);
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Project {
+        #[serde(default)]
+        dependencies: Vec<Dependency>,
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Dependency {
+        url: String,
+        #[serde(default)]
+        clone: bool,
+        #[serde(default)]
+        port: Option<u16>,
+    }
+
+    #[test]
+    fn sequence_paths_name_the_index() {
+        let text = "dependencies:\n  - url: a\n  - url: b\n    clon: true\n    port: 70000\n";
+        let err = parse::<Project>(text, Path::new("p"), Scalars::Strict).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p:5:11: dependencies[1].port: invalid value: integer `70000`, expected u16"
+        );
+        let text = "dependencies:\n  - url: a\n  - url: b\n    clon: true\n";
+        let decoded = parse::<Project>(text, Path::new("p"), Scalars::Strict).unwrap();
+        assert_eq!(decoded.unknown, ["dependencies[1].clon"]);
+        let err = parse::<Project>(
+            "dependencies:\n  - clone: true\n",
+            Path::new("p"),
+            Scalars::Strict,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p:2:5: dependencies[0]: missing field `url`"
+        );
+    }
+
+    #[test]
+    fn scalars_of_any_type_read_as_strings_and_null_as_empty() {
+        let text = "labels:\n  a: true\n  b: 3\n  c: 1.50\n  d:\n  e: \"x\"\n";
+        let decoded = parse::<Project>(text, Path::new("p"), Scalars::Strict).unwrap();
+        let labels: Vec<(&str, &str)> = decoded
+            .value
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("a", "true"),
+                ("b", "3"),
+                ("c", "1.50"),
+                ("d", ""),
+                ("e", "x")
+            ]
+        );
+        let decoded = parse::<Project>(
+            "dependencies:\nlabels: ~\n",
+            Path::new("p"),
+            Scalars::Strict,
+        )
+        .unwrap();
+        assert!(decoded.value.dependencies.is_empty() && decoded.value.labels.is_empty());
+        let err =
+            parse::<Project>("labels:\n  a: [1]\n", Path::new("p"), Scalars::Strict).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p:2:6: labels.a: invalid type: sequence, expected a string"
+        );
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        flag: bool,
+        #[serde(default)]
+        count: u32,
+        #[serde(default)]
+        args: Vec<String>,
+    }
+
+    #[test]
+    fn loose_scalars_follow_go() {
+        let loose = |text: &str| parse::<Loose>(text, Path::new("l"), Scalars::Loose);
+        let strict = |text: &str| parse::<Loose>(text, Path::new("l"), Scalars::Strict);
+        for (text, want) in [
+            ("1", true),
+            ("\"T\"", true),
+            ("\"false\"", false),
+            ("F", false),
+        ] {
+            assert_eq!(
+                loose(&format!("flag: {text}\n")).unwrap().value.flag,
+                want,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            loose("flag: maybe\n").unwrap_err().to_string(),
+            "l:1:7: flag: \"maybe\" is not a boolean (use true or false)"
+        );
+        assert_eq!(
+            strict("flag: \"true\"\n").unwrap_err().to_string(),
+            "l:1:7: flag: \"true\" is not a boolean (use true or false)"
+        );
+        assert!(strict("flag: True\n").unwrap().value.flag);
+        assert_eq!(loose("count: \"12\"\n").unwrap().value.count, 12);
+        assert_eq!(
+            strict("count: \"12\"\n").unwrap_err().to_string(),
+            "l:1:8: count: invalid type: string \"12\", expected u32"
+        );
+        assert_eq!(loose("args: -x\n").unwrap().value.args, ["-x"]);
+        assert!(loose("args: \"\"\n").unwrap().value.args.is_empty());
+        assert_eq!(loose("args: [a, 1]\n").unwrap().value.args, ["a", "1"]);
+        assert!(strict("args: -x\n").is_err());
+        assert_eq!(
+            loose("count: 0x10\nflag:\n").unwrap().value,
+            Loose {
+                flag: false,
+                count: 16,
+                args: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn errors_of_the_target_type_carry_the_node_position() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Timed {
+            #[serde(deserialize_with = "duration")]
+            #[allow(dead_code)]
+            timeout: std::time::Duration,
+        }
+        fn duration<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<std::time::Duration, D::Error> {
+            let text = <String as serde::Deserialize>::deserialize(d)?;
+            crate::duration::parse_duration(&text).map_err(serde::de::Error::custom)
+        }
+        let err =
+            parse::<Timed>("\n\ntimeout:   soon\n", Path::new("t"), Scalars::Strict).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("t:3:12: timeout: invalid duration \"soon\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn anchors_aliases_and_several_documents() {
+        let decoded = parse::<Project>(
+            "labels: &l {a: x}\ndependencies:\n  - url: *u\n",
+            Path::new("p"),
+            Scalars::Strict,
+        );
+        assert!(decoded.unwrap_err().to_string().starts_with("p:3:"));
+        let text = "dependencies:\n  - &d {url: a}\n  - *d\n";
+        let decoded = parse::<Project>(text, Path::new("p"), Scalars::Strict).unwrap();
+        assert_eq!(decoded.value.dependencies[1].url, "a");
+        let err = parse::<Project>(
+            "labels: {}\n---\nlabels: {}\n",
+            Path::new("p"),
+            Scalars::Strict,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p:3:1: the file holds more than one YAML document"
+        );
+    }
+
+    #[test]
+    fn comments_anywhere_and_alias_bombs() {
+        let comments = "# c\n".repeat(300);
+        let text = format!("{comments}kind:\n{comments}  workers: 1 # w\n{comments}");
+        assert_eq!(parse_ktbx(&text).unwrap().value.kind.workers, 1);
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (i, prev) in ["b", "c", "d", "e", "f", "g"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f"])
+        {
+            bomb.push_str(&format!("{i}: &{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let err = parse_tree(&bomb, Path::new("b")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("aliases expand to more than 100000 nodes"),
+            "{err}"
+        );
     }
 
     #[test]
     fn syntax_error_reports_file_line_and_column() {
         let text = "kind:\n  workers: 2\n  bad: [1, 2\nsingle: true\n";
-        let err = parse_yaml::<KtbxConfig>(text, Path::new("/etc/ktbx/config")).unwrap_err();
+        let err =
+            parse::<KtbxConfig>(text, Path::new("/etc/ktbx/config"), Scalars::Strict).unwrap_err();
         let ConfigError::Parse {
             line,
             column,
@@ -527,50 +691,44 @@ mod tests {
 
     #[test]
     fn type_error_reports_line_column_and_key() {
-        let text = "kind:\n  workers: three\n";
-        let err = parse_yaml::<KtbxConfig>(text, Path::new("config.yaml")).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("config.yaml:2:12: kind.workers: "), "{msg}");
-        let err = parse_yaml::<KtbxConfig>("kind:\n  workers: -1\n", Path::new("c")).unwrap_err();
-        assert!(
-            err.to_string().starts_with("c:2:12: kind.workers: "),
-            "{err}"
+        let err = parse::<KtbxConfig>(
+            "kind:\n  workers: three\n",
+            Path::new("config.yaml"),
+            Scalars::Strict,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.yaml:2:12: kind.workers: invalid type: string \"three\", expected u32"
+        );
+        let err = parse::<KtbxConfig>("kind:\n  workers: -1\n", Path::new("c"), Scalars::Strict)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c:2:12: kind.workers: invalid value: integer `-1`, expected u32"
         );
     }
 
     #[test]
     fn missing_required_key_is_an_error() {
-        let err = parse_yaml::<KtbxConfig>("single: true\n", Path::new("c")).unwrap_err();
-        assert!(err.to_string().contains("kind"), "{err}");
+        let err = parse_ktbx("single: true\n").unwrap_err();
+        assert_eq!(err.to_string(), "config:1:1: missing field `kind`");
     }
 
     #[test]
     fn duplicate_keys_are_an_error() {
-        let err = parse_yaml::<KtbxConfig>("kind:\n  workers: 1\n  workers: 2\n", Path::new("c"))
-            .unwrap_err();
+        let err = parse_ktbx("kind:\n  workers: 1\n  workers: 2\n").unwrap_err();
         assert!(matches!(err, ConfigError::Parse { line: 3, .. }), "{err}");
-        assert!(
-            err.to_string()
-                .starts_with("c:3:3: kind: duplicate mapping key"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn key_paths_leave_out_unnamed_parts() {
-        assert_eq!(with_key(".", "m".into()), "m");
-        assert_eq!(with_key("?", "m".into()), "m");
-        assert_eq!(with_key("kind.?", "m".into()), "kind: m");
-        assert_eq!(with_key("run.cpu", "m".into()), "run.cpu: m");
         assert_eq!(
-            with_key("dependencies[1].url", "m".into()),
-            "dependencies[1].url: m"
+            err.to_string(),
+            "config:3:3: kind: duplicate mapping key `workers`"
         );
     }
 
     #[test]
     fn unreadable_file_is_an_error_naming_it() {
-        let err = load_yaml::<KtbxConfig>(Path::new("/nonexistent/config")).unwrap_err();
+        let err =
+            load::<KtbxConfig>(Path::new("/nonexistent/config"), Scalars::Strict).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("cannot read config file /nonexistent/config: "),
@@ -587,7 +745,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
-        let err = load_yaml::<KtbxConfig>(&fifo).unwrap_err();
+        let err = load::<KtbxConfig>(&fifo, Scalars::Strict).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -600,15 +758,22 @@ mod tests {
     }
 
     #[test]
-    fn load_yaml_reads_the_file() {
+    fn load_reads_the_file() {
         let d = dirs();
         let path = d.cwd.join("config");
         std::fs::write(&path, "kind:\n  workers: 0\n").unwrap();
-        assert_eq!(load_yaml::<KtbxConfig>(&path).unwrap().kind.workers, 0);
+        assert_eq!(
+            load::<KtbxConfig>(&path, Scalars::Strict)
+                .unwrap()
+                .value
+                .kind
+                .workers,
+            0
+        );
     }
 
     #[test]
-    fn values_can_be_merged_normalised_and_decoded() {
+    fn trees_merge_without_case_and_errors_name_the_file_of_the_node() {
         let d = dirs();
         let main = d.cwd.join("finkctl.yaml");
         let secret = d.cwd.join("finkctl.secret.yaml");
@@ -617,39 +782,52 @@ mod tests {
             "Kind:\n  Workers: 3\n  extraMountPath: /a\nsingle: false\n",
         )
         .unwrap();
-        std::fs::write(&secret, "kind:\n  workers: 5\n").unwrap();
-        let mut value = lowercase_keys(load_yaml_value(&main).unwrap());
-        deep_merge(
-            &mut value,
-            lowercase_keys(load_yaml_value(&secret).unwrap()),
-        );
-        assert_eq!(
-            value,
-            serde_json::json!({"kind": {"workers": 5, "extramountpath": "/a"}, "single": false})
-        );
-        let (config, unknown) = from_value_reporting::<KtbxConfig>(value, &main).unwrap();
-        assert_eq!(config.kind.workers, 5);
-        assert_eq!(unknown, ["kind.extramountpath"]);
+        std::fs::write(&secret, "kind:\n  workers: 5\n  other: x\n").unwrap();
+        let mut tree = read_tree(&main).unwrap();
+        tree.merge(read_tree(&secret).unwrap());
+        let decoded = decode::<KtbxConfig>(&tree, Scalars::Strict).unwrap();
+        assert_eq!(decoded.value.kind.workers, 5);
+        assert_eq!(decoded.value.kind.extra_mount_path.as_deref(), Some("/a"));
+        assert_eq!(decoded.unknown, ["Kind.other"]);
 
-        let err = from_value::<KtbxConfig>(serde_json::json!({"kind": {"workers": "x"}}), &main)
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with(&format!("{}: kind.workers: invalid type", main.display())),
-            "{err}"
+        std::fs::write(&secret, "kind:\n  workers: x\n").unwrap();
+        let mut tree = read_tree(&main).unwrap();
+        tree.merge(read_tree(&secret).unwrap());
+        let err = decode::<KtbxConfig>(&tree, Scalars::Strict).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:2:12: Kind.workers: invalid type: string \"x\", expected u32",
+                secret.display()
+            )
+        );
+        // A null overlay keeps the base; an empty file is null.
+        let mut tree = read_tree(&main).unwrap();
+        tree.merge(parse_tree("# nothing\n", &secret).unwrap());
+        assert_eq!(
+            decode::<KtbxConfig>(&tree, Scalars::Strict)
+                .unwrap()
+                .value
+                .kind
+                .workers,
+            3
         );
     }
 
     #[test]
-    fn bad_yaml_value_reports_location() {
+    fn bad_yaml_reports_location() {
         let d = dirs();
         let path = d.cwd.join("finkctl.yaml");
         std::fs::write(&path, "run:\n  cpu: [\n").unwrap();
-        let err = load_yaml_value(&path).unwrap_err();
+        let err = read_tree(&path).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
         assert!(
             err.to_string().starts_with(&format!("{}:", path.display())),
             "{err}"
         );
+        let err = parse_tree("a: 1\n- b\n", Path::new("x")).unwrap_err();
+        assert!(err.to_string().starts_with("x:2:"), "{err}");
+        let err = parse_tree("? [a]\n: 1\n", Path::new("x")).unwrap_err();
+        assert_eq!(err.to_string(), "x:1:3: mapping keys must be scalars");
     }
 }

@@ -1,7 +1,8 @@
 //! Shared building blocks of the fink-tools workspace (`ktbx`, `ciux`, `finkctl`).
 //!
-//! Each module is small and owns one concern; the binaries compose them. Two modules are behind
-//! features, so that a tool links only what it uses: `kube` ([`kube`]) and `download` ([`download`]).
+//! Each module is small and owns one concern; the binaries compose them. Three modules are behind
+//! features, so that a tool links only what it uses: `kube` ([`kube`]), `download` ([`download`])
+//! and `runtime` ([`runtime`], which the other two turn on).
 
 pub mod cli;
 pub mod config;
@@ -16,4 +17,6 @@ pub mod logging;
 pub mod names;
 pub mod process;
 pub mod progress;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod tls;

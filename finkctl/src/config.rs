@@ -1,87 +1,27 @@
-//! `finkctl.yaml` + `finkctl.secret.yaml`: discovery, deep merge, case-insensitive keys, the
-//! original's loose typing (numbers read as strings, Go booleans) and secret redaction.
+//! `finkctl.yaml` + `finkctl.secret.yaml`: discovery, deep merge, and typed decoding with the
+//! original's loose typing (viper and mapstructure's `WeaklyTypedInput`: keys without case,
+//! numbers read as strings, Go booleans), and secret redaction.
 //!
 //! Discovery: `--config`/`--secret` name files explicitly; otherwise each file is searched on its
 //! own in `$FINKCONFIG` (the only directory when set), else the working directory, then
 //! `$HOME/.finkctl`.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::config::{ConfigLocator, deep_merge, lowercase_keys, parse_yaml, read_config_file};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use common::config::{ConfigLocator, Node, Scalars};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::restart_policy::RestartPolicy;
 
 /// Name of the main configuration file.
 pub(crate) const CONFIG_FILE: &str = "finkctl.yaml";
 /// Name of the secret configuration file, deep-merged over the main one.
 pub(crate) const SECRET_FILE: &str = "finkctl.secret.yaml";
 
-/// Keys whose values are never shown.
-const SECRET_KEYS: &[&str] = &["s3.id", "s3.secret", "distribution.kafka.password"];
-
-/// Every key finkctl reads (lower case, dotted). Anything else in the files is warned about.
-const KNOWN_KEYS: &[&str] = &[
-    "apiversion",
-    "run.cpu",
-    "run.memory",
-    "run.instances",
-    "run.fink_trigger_update",
-    "run.image",
-    "run.online_data_prefix",
-    "run.producer",
-    "run.log_level",
-    "run.night",
-    "run.service_account",
-    "run.script_dir",
-    "run.spark_version",
-    "run.extra_args",
-    "run.restart_policy",
-    "stream2raw.restart_policy",
-    "raw2science.restart_policy",
-    "distribution.restart_policy",
-    "stream2raw.cpu",
-    "stream2raw.memory",
-    "stream2raw.instances",
-    "stream2raw.kafka_socket",
-    "stream2raw.fink_alert_schema",
-    "stream2raw.kafka_starting_offset",
-    "stream2raw.kafka_topic",
-    "stream2raw.max_offsets_per_trigger",
-    "stream2raw.night_arg",
-    "stream2raw.extra_args",
-    "raw2science.cpu",
-    "raw2science.memory",
-    "raw2science.instances",
-    "raw2science.mmconfigpath",
-    "raw2science.extra_args",
-    "distribution.cpu",
-    "distribution.memory",
-    "distribution.instances",
-    "distribution.distribution_servers",
-    "distribution.distribution_schema",
-    "distribution.substream_prefix",
-    "distribution.kafka_buffer_memory",
-    "distribution.kafka_delivery_timeout_ms",
-    "distribution.mmconfigpath",
-    "distribution.kafka_security_protocol",
-    "distribution.extra_args",
-    "distribution.kafka.username",
-    "distribution.kafka.password",
-    "s3.endpoint",
-    "s3.use_ssl",
-    "s3.bucket",
-    "s3.id",
-    "s3.secret",
-    "kafka.namespace",
-    "kafka.user_secret",
-    "kafka.broker_pod",
-    "kafka.broker_container",
-    "kafka.bootstrap_server",
-    "kafka.topic_prefix",
-    "kafka.topics_script",
-];
+/// Shown instead of a secret value.
+const REDACTED: &str = "<redacted>";
 
 /// A configuration problem.
 #[derive(Debug, Error)]
@@ -176,10 +116,186 @@ impl ConfigSources {
     }
 }
 
-/// The merged configuration, keys in lower case.
-#[derive(Debug, Clone, PartialEq)]
+/// `run:` settings shared by the three tasks (a task's own `cpu`, `memory`, `instances` win).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct Run {
+    /// Spark cores of the driver and executors (`0`: request no cores).
+    pub(crate) cpu: String,
+    /// Spark memory of the driver and executors.
+    pub(crate) memory: String,
+    /// Number of Spark executors.
+    pub(crate) instances: String,
+    /// `-tinterval`.
+    pub(crate) fink_trigger_update: String,
+    /// Spark image (`--image` wins).
+    pub(crate) image: String,
+    /// `-online_data_prefix` (default `s3a://<s3.bucket>`).
+    pub(crate) online_data_prefix: String,
+    /// `-producer`.
+    pub(crate) producer: String,
+    /// `-log_level`.
+    pub(crate) log_level: String,
+    /// Default night (`-N`/`-t` win).
+    pub(crate) night: String,
+    /// Spark service account.
+    pub(crate) service_account: String,
+    /// Directory of the fink-broker scripts in the image.
+    pub(crate) script_dir: String,
+    /// Spark version of the SparkApplication backend.
+    pub(crate) spark_version: String,
+    /// Arguments appended to every task's command line.
+    pub(crate) extra_args: Vec<String>,
+    /// `restart_policy:` of every task (a task's own wins).
+    pub(crate) restart_policy: Option<RestartPolicy>,
+}
+
+/// `stream2raw:` settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct Stream2raw {
+    /// Overrides `run.cpu`.
+    pub(crate) cpu: String,
+    /// Overrides `run.memory`.
+    pub(crate) memory: String,
+    /// Overrides `run.instances`.
+    pub(crate) instances: String,
+    /// `-servers`, and the default of `distribution.distribution_servers`.
+    pub(crate) kafka_socket: String,
+    /// `-schema`.
+    pub(crate) fink_alert_schema: String,
+    /// `-startingoffsets_stream`.
+    pub(crate) kafka_starting_offset: String,
+    /// `-topic` (templated with the night).
+    pub(crate) kafka_topic: String,
+    /// `-max_offsets_per_trigger`.
+    pub(crate) max_offsets_per_trigger: String,
+    /// Also pass `-night`.
+    pub(crate) night_arg: bool,
+    /// Arguments appended to this task's command line.
+    pub(crate) extra_args: Vec<String>,
+    /// `restart_policy:` (overrides `run.restart_policy`).
+    pub(crate) restart_policy: Option<RestartPolicy>,
+}
+
+/// `raw2science:` settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct Raw2science {
+    /// Overrides `run.cpu`.
+    pub(crate) cpu: String,
+    /// Overrides `run.memory`.
+    pub(crate) memory: String,
+    /// Overrides `run.instances`.
+    pub(crate) instances: String,
+    /// `-mmconfigpath`.
+    pub(crate) mmconfigpath: String,
+    /// Arguments appended to this task's command line.
+    pub(crate) extra_args: Vec<String>,
+    /// `restart_policy:` (overrides `run.restart_policy`).
+    pub(crate) restart_policy: Option<RestartPolicy>,
+}
+
+/// `distribution:` settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct Distribution {
+    /// Overrides `run.cpu`.
+    pub(crate) cpu: String,
+    /// Overrides `run.memory`.
+    pub(crate) memory: String,
+    /// Overrides `run.instances`.
+    pub(crate) instances: String,
+    /// `-distribution_servers` (default `stream2raw.kafka_socket`).
+    pub(crate) distribution_servers: String,
+    /// `-distribution_schema`.
+    pub(crate) distribution_schema: String,
+    /// `-substream_prefix`.
+    pub(crate) substream_prefix: String,
+    /// `-kafka_buffer_memory`.
+    pub(crate) kafka_buffer_memory: String,
+    /// `-kafka_delivery_timeout_ms`.
+    pub(crate) kafka_delivery_timeout_ms: String,
+    /// `-mmconfigpath`.
+    pub(crate) mmconfigpath: String,
+    /// `-kafka_security_protocol`.
+    pub(crate) kafka_security_protocol: String,
+    /// Arguments appended to this task's command line.
+    pub(crate) extra_args: Vec<String>,
+    /// The Kafka user of the JAAS Secret.
+    pub(crate) kafka: DistributionKafka,
+    /// `restart_policy:` (overrides `run.restart_policy`).
+    pub(crate) restart_policy: Option<RestartPolicy>,
+}
+
+/// `distribution.kafka:` (secret file).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct DistributionKafka {
+    /// JAAS user name.
+    pub(crate) username: String,
+    /// JAAS password (default: read from the Kafka user's Secret).
+    pub(crate) password: String,
+}
+
+/// `s3:` settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct S3 {
+    /// Endpoint URL (`--endpoint` wins).
+    pub(crate) endpoint: String,
+    /// TLS to the endpoint.
+    pub(crate) use_ssl: bool,
+    /// Bucket (templated with the night).
+    pub(crate) bucket: String,
+    /// Access key (secret file).
+    pub(crate) id: String,
+    /// Secret key (secret file).
+    pub(crate) secret: String,
+}
+
+/// `kafka:` settings of `topics` and `createsecrets`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct Kafka {
+    /// Namespace of the Kafka cluster.
+    pub(crate) namespace: String,
+    /// Secret of the Kafka user.
+    pub(crate) user_secret: String,
+    /// Broker pod running `kafka-topics.sh`.
+    pub(crate) broker_pod: String,
+    /// Its container.
+    pub(crate) broker_container: String,
+    /// Bootstrap server seen from the broker.
+    pub(crate) bootstrap_server: String,
+    /// Prefix of the topics produced by the broker.
+    pub(crate) topic_prefix: String,
+    /// Path of `kafka-topics.sh` in the container.
+    pub(crate) topics_script: String,
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub(crate) struct FinkConfig {
-    tree: Map<String, Value>,
+    /// `v1alpha1` or `v1alpha2`: read so that it is not reported as unknown, never checked.
+    #[serde(rename = "apiVersion", skip_serializing)]
+    api_version: String,
+    /// `run:`.
+    pub(crate) run: Run,
+    /// `stream2raw:`.
+    pub(crate) stream2raw: Stream2raw,
+    /// `raw2science:`.
+    pub(crate) raw2science: Raw2science,
+    /// `distribution:`.
+    pub(crate) distribution: Distribution,
+    /// `s3:`.
+    pub(crate) s3: S3,
+    /// `kafka:`.
+    pub(crate) kafka: Kafka,
+    /// Keys of the files that finkctl does not know, as dotted paths.
+    #[serde(skip)]
+    unknown: Vec<String>,
 }
 
 impl FinkConfig {
@@ -200,270 +316,69 @@ impl FinkConfig {
             "secret",
             required,
         )?;
-        let mut config = Self { tree: Map::new() };
+        let mut trees = Vec::new();
         for path in main.iter().chain(secret.iter()) {
             tracing::debug!(file = %path.display(), "reading configuration");
-            config.merge(parse_document(&read_config_file(path)?, path)?);
+            trees.push(common::config::read_tree(path)?);
         }
-        config.warn_unknown_keys();
+        let config = Self::decode(trees)?;
+        for key in &config.unknown {
+            tracing::warn!("unknown configuration key {key} is ignored");
+        }
         Ok(config)
     }
 
-    /// Merges YAML texts in order (tests and embedding); later documents win.
+    /// Merges YAML texts in order (tests); later documents win.
     #[cfg(test)]
     pub(crate) fn from_yaml_texts(texts: &[&str]) -> Result<Self, ConfigError> {
-        let mut config = Self { tree: Map::new() };
-        for text in texts {
-            let origin = Path::new("<inline>");
-            config.merge(parse_document(text, origin)?);
+        let trees = texts
+            .iter()
+            .map(|text| common::config::parse_tree(text, std::path::Path::new("<inline>")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::decode(trees)
+    }
+
+    /// Deep-merges the trees in order (viper's `MergeInConfig`) and decodes the result.
+    fn decode(trees: Vec<Node>) -> Result<Self, ConfigError> {
+        let mut trees = trees.into_iter();
+        let Some(mut merged) = trees.next() else {
+            return Ok(Self::default());
+        };
+        for tree in trees {
+            merged.merge(tree);
         }
-        Ok(config)
-    }
-
-    fn merge(&mut self, overlay: Map<String, Value>) {
-        let mut tree = Value::Object(std::mem::take(&mut self.tree));
-        deep_merge(&mut tree, Value::Object(overlay));
-        if let Value::Object(map) = tree {
-            self.tree = map;
-        }
-    }
-
-    /// Sets `key` (dotted) to a string, e.g. `s3.endpoint` from `--endpoint`.
-    pub(crate) fn set_string(&mut self, key: &str, value: &str) {
-        let mut parts: Vec<&str> = key.split('.').collect();
-        let last = parts.pop().unwrap_or(key);
-        let mut node = &mut self.tree;
-        for part in parts {
-            let entry = node
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
-            }
-            node = entry.as_object_mut().expect("just made an object");
-        }
-        node.insert(last.to_string(), Value::String(value.to_string()));
-    }
-
-    fn lookup(&self, key: &str) -> Option<&Value> {
-        let mut parts = key.split('.');
-        let mut value = self.tree.get(parts.next()?)?;
-        for part in parts {
-            value = value.as_object()?.get(part)?;
-        }
-        Some(value)
-    }
-
-    /// The raw value of `key` (dotted), for typed sections decoded by their own module.
-    pub(crate) fn value(&self, key: &str) -> Option<&Value> {
-        self.lookup(key)
-    }
-
-    /// The value of `key` as a string: absent or null is `""`, numbers and booleans are
-    /// written out (`night: 20240101` reads `"20240101"`); mappings and lists are an error.
-    pub(crate) fn string(&self, key: &str) -> Result<String, ConfigError> {
-        match self.lookup(key) {
-            None | Some(Value::Null) => Ok(String::new()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            Some(Value::Bool(b)) => Ok(b.to_string()),
-            Some(_) => Err(ConfigError::Value {
-                key: key.to_string(),
-                problem: "expected a single value, found a mapping or a list".into(),
-            }),
-        }
-    }
-
-    /// The value of `key`, or `default` when absent or empty.
-    pub(crate) fn string_or(&self, key: &str, default: &str) -> Result<String, ConfigError> {
-        let value = self.string(key)?;
-        Ok(if value.is_empty() {
-            default.to_string()
-        } else {
-            value
+        let decoded = common::config::decode::<Self>(&merged, Scalars::Loose)?;
+        Ok(Self {
+            unknown: decoded.unknown,
+            ..decoded.value
         })
-    }
-
-    /// The value of `key` as a boolean, Go style (`1 t T TRUE true True 0 f F FALSE false
-    /// False`); absent or empty is `false`.
-    pub(crate) fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
-        let value = self.string(key)?;
-        if value.is_empty() {
-            return Ok(false);
-        }
-        parse_go_bool(&value).ok_or_else(|| ConfigError::Value {
-            key: key.to_string(),
-            problem: format!("{value:?} is not a boolean (use true or false)"),
-        })
-    }
-
-    /// The value of `key` as a list of strings; absent is empty, a single value is one item.
-    pub(crate) fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
-        match self.lookup(key) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    Value::Bool(b) => Ok(b.to_string()),
-                    _ => Err(ConfigError::Value {
-                        key: key.to_string(),
-                        problem: "list items must be single values".into(),
-                    }),
-                })
-                .collect(),
-            _ => {
-                let single = self.string(key)?;
-                Ok(if single.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![single]
-                })
-            }
-        }
     }
 
     /// The whole configuration as YAML with secret values replaced by `<redacted>`.
     pub(crate) fn redacted_yaml(&self) -> String {
-        let mut tree = Value::Object(self.tree.clone());
-        for key in SECRET_KEYS {
-            let pointer = format!("/{}", key.replace('.', "/"));
-            if let Some(value) = tree.pointer_mut(&pointer)
-                && (matches!(value, Value::String(s) if !s.is_empty())
-                    || value.is_number()
-                    || value.is_boolean())
-            {
-                *value = Value::String("<redacted>".into());
+        let mut shown = self.clone();
+        for secret in [
+            &mut shown.s3.id,
+            &mut shown.s3.secret,
+            &mut shown.distribution.kafka.password,
+        ] {
+            if !secret.is_empty() {
+                *secret = REDACTED.to_string();
             }
         }
-        serde_saphyr::to_string(&tree).unwrap_or_default()
+        serde_saphyr::to_string(&shown).unwrap_or_default()
     }
 
     /// Dotted keys present in the files that finkctl does not know.
-    pub(crate) fn unknown_keys(&self) -> Vec<String> {
-        let mut unknown = Vec::new();
-        collect_unknown(&self.tree, "", &mut unknown);
-        unknown
-    }
-
-    fn warn_unknown_keys(&self) {
-        for key in self.unknown_keys() {
-            tracing::warn!("unknown configuration key {key} is ignored");
-        }
+    #[cfg(test)]
+    pub(crate) fn unknown_keys(&self) -> &[String] {
+        &self.unknown
     }
 }
 
-fn collect_unknown(map: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
-    for (key, value) in map {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        if KNOWN_KEYS.contains(&path.as_str()) {
-            continue;
-        }
-        let is_section = KNOWN_KEYS
-            .iter()
-            .any(|k| k.starts_with(&format!("{path}.")));
-        match value {
-            Value::Object(inner) if is_section => collect_unknown(inner, &path, out),
-            _ => out.push(path),
-        }
-    }
-}
-
-/// Go's `strconv.ParseBool`.
-pub(crate) fn parse_go_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-/// Parses one file: a mapping of sections, keys in lower case. A known section (`run`, `s3`,
-/// `distribution.kafka`, ...) that is not a mapping is an error at its line and column.
-fn parse_document(text: &str, origin: &Path) -> Result<Map<String, Value>, ConfigError> {
-    let Document(value) = parse_yaml(text, origin)?;
-    Ok(match lowercase_keys(value) {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    })
-}
-
-/// A whole file, checked section by section while it is parsed (positions are known then).
-struct Document(Value);
-
-impl<'de> serde::Deserialize<'de> for Document {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Section {
-            path: String::new(),
-        }
-        .deserialize(deserializer)
-        .map(Document)
-    }
-}
-
-/// A section (or the top level): a mapping, or nothing at all.
-struct Section {
-    path: String,
-}
-
-impl Section {
-    fn holds(path: &str) -> bool {
-        KNOWN_KEYS.iter().any(|k| {
-            k.strip_prefix(path)
-                .is_some_and(|rest| rest.starts_with('.'))
-        })
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Section {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Section {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        if self.path.is_empty() {
-            f.write_str("a mapping of sections (run:, s3:, ...)")
-        } else {
-            write!(f, "a mapping of {} settings", self.path)
-        }
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let lower = key.to_lowercase();
-            let path = if self.path.is_empty() {
-                lower
-            } else {
-                format!("{}.{lower}", self.path)
-            };
-            let value = if Self::holds(&path) {
-                map.next_value_seed(Section { path })?
-            } else {
-                map.next_value::<Value>()?
-            };
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
-    }
+/// `value`, or `default` when it is empty (viper's unset and empty are the same).
+pub(crate) fn or_default(value: &str, default: &str) -> String {
+    if value.is_empty() { default } else { value }.to_string()
 }
 
 #[cfg(test)]
@@ -475,45 +390,52 @@ mod tests {
         "s3:\n  id: minioadmin\n  secret: s3cr3t\ndistribution:\n  kafka:\n    password: pw\n";
 
     #[test]
-    fn secret_is_deep_merged_and_keys_lowercased() {
+    fn secret_is_deep_merged_and_keys_match_without_case() {
         let c = FinkConfig::from_yaml_texts(&[MAIN, SECRET]).unwrap();
-        assert_eq!(c.string("run.night").unwrap(), "20240101");
-        assert_eq!(c.string("run.cpu").unwrap(), "0");
-        assert_eq!(c.string("s3.bucket").unwrap(), "b");
-        assert_eq!(c.string("s3.secret").unwrap(), "s3cr3t");
-        assert_eq!(c.string("distribution.kafka.username").unwrap(), "u");
-        assert_eq!(c.string("distribution.kafka.password").unwrap(), "pw");
-        assert_eq!(c.string("run.absent").unwrap(), "");
+        assert_eq!(c.run.night, "20240101");
+        assert_eq!(c.run.cpu, "0");
+        assert_eq!(c.s3.bucket, "b");
+        assert_eq!(c.s3.secret, "s3cr3t");
+        assert_eq!(c.distribution.kafka.username, "u");
+        assert_eq!(c.distribution.kafka.password, "pw");
+        assert_eq!(c.run.producer, "");
+        assert!(c.unknown_keys().is_empty(), "{:?}", c.unknown_keys());
     }
 
     #[test]
     fn go_booleans_and_wrong_shapes() {
-        let c = FinkConfig::from_yaml_texts(&[MAIN, "x:\n  t: T\n  bad: maybe\n  n: 1\n"]).unwrap();
-        assert!(!c.boolean("s3.use_ssl").unwrap());
-        assert!(c.boolean("x.t").unwrap());
-        assert!(c.boolean("x.n").unwrap());
-        assert!(!c.boolean("x.absent").unwrap());
-        assert!(
-            c.boolean("x.bad")
-                .unwrap_err()
-                .to_string()
-                .contains("\"maybe\" is not a boolean")
+        let bool_of = |v: &str| {
+            FinkConfig::from_yaml_texts(&[&format!("s3:\n  use_ssl: {v}\n")]).map(|c| c.s3.use_ssl)
+        };
+        for (v, want) in [
+            ("\"false\"", false),
+            ("T", true),
+            ("1", true),
+            ("\"\"", false),
+            ("", false),
+        ] {
+            assert_eq!(bool_of(v).unwrap(), want, "{v}");
+        }
+        assert_eq!(
+            bool_of("maybe").unwrap_err().to_string(),
+            "<inline>:2:12: s3.use_ssl: \"maybe\" is not a boolean (use true or false)"
         );
-        assert!(
-            c.string("run")
-                .unwrap_err()
-                .to_string()
-                .contains("config key run")
+        let err = FinkConfig::from_yaml_texts(&["run:\n  image: [a]\n"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "<inline>:2:10: run.image: invalid type: sequence, expected a string"
         );
     }
 
     #[test]
     fn lists_accept_one_value_or_many() {
-        let c =
-            FinkConfig::from_yaml_texts(&["run:\n  extra_args: [-a, 1]\nr:\n  one: -x\n"]).unwrap();
-        assert_eq!(c.list("run.extra_args").unwrap(), vec!["-a", "1"]);
-        assert_eq!(c.list("r.one").unwrap(), vec!["-x"]);
-        assert!(c.list("r.none").unwrap().is_empty());
+        let c = FinkConfig::from_yaml_texts(&[
+            "run:\n  extra_args: [-a, 1]\nraw2science:\n  extra_args: -x\ndistribution:\n  extra_args:\n",
+        ])
+        .unwrap();
+        assert_eq!(c.run.extra_args, ["-a", "1"]);
+        assert_eq!(c.raw2science.extra_args, ["-x"]);
+        assert!(c.distribution.extra_args.is_empty());
     }
 
     #[test]
@@ -532,10 +454,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_reported_with_their_path() {
-        let c =
-            FinkConfig::from_yaml_texts(&["apiVersion: v1\nrun:\n  cpus: 1\n  cpu: 1\nfoo: 2\n"])
-                .unwrap();
-        assert_eq!(c.unknown_keys(), vec!["foo", "run.cpus"]);
+        let c = FinkConfig::from_yaml_texts(&[
+            "apiVersion: v1\nrun:\n  cpus: 1\n  cpu: 1\nfoo: 2\n",
+            "Distribution:\n  kafka:\n    user: x\n",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.unknown_keys(),
+            ["run.cpus", "foo", "Distribution.kafka.user"]
+        );
     }
 
     #[test]
@@ -548,27 +475,18 @@ mod tests {
         let err = FinkConfig::from_yaml_texts(&["s3:\n  id: x\nDistribution:\n  kafka: 5\n"])
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("<inline>:4:")
-                && err.contains("a mapping of distribution.kafka settings"),
-            "{err}"
+        assert_eq!(
+            err,
+            "<inline>:4:10: Distribution.kafka: invalid type: string \"5\", expected a mapping"
         );
         let c = FinkConfig::from_yaml_texts(&["run:\ns3: ~\n"]).unwrap();
-        assert_eq!(c.string("run.night").unwrap(), "");
-        assert_eq!(
+        assert_eq!(c.run.night, "");
+        assert!(
             FinkConfig::from_yaml_texts(&["# only comments\n"])
                 .unwrap()
                 .unknown_keys()
-                .len(),
-            0
+                .is_empty()
         );
-    }
-
-    #[test]
-    fn set_string_overrides() {
-        let mut c = FinkConfig::from_yaml_texts(&[MAIN]).unwrap();
-        c.set_string("s3.endpoint", "localhost:9000");
-        assert_eq!(c.string("s3.endpoint").unwrap(), "localhost:9000");
     }
 
     #[test]
@@ -586,21 +504,15 @@ mod tests {
             ..Default::default()
         };
         let c = FinkConfig::load(&sources, true).unwrap();
-        assert_eq!(c.string("run.night").unwrap(), "1");
-        assert_eq!(c.string("s3.id").unwrap(), "i");
+        assert_eq!(c.run.night, "1");
+        assert_eq!(c.s3.id, "i");
 
         // FINKCONFIG is the only place searched.
         let only = ConfigSources {
             finkconfig: Some(home.join(".finkctl").into()),
             ..sources.clone()
         };
-        assert_eq!(
-            FinkConfig::load(&only, false)
-                .unwrap()
-                .string("s3.id")
-                .unwrap(),
-            "i"
-        );
+        assert_eq!(FinkConfig::load(&only, false).unwrap().s3.id, "i");
         let err = FinkConfig::load(&only, true).unwrap_err().to_string();
         assert!(err.starts_with("no finkctl.yaml in "), "{err}");
         assert!(err.contains("$FINKCONFIG"), "{err}");

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use common::kube::{Deadline, KubeArgs, KubeTarget};
 
 use crate::config::{ConfigSources, FinkConfig};
@@ -53,7 +52,7 @@ impl Context {
     pub(crate) fn config(&self, required: bool) -> anyhow::Result<FinkConfig> {
         let mut config = FinkConfig::load(&self.sources, required)?;
         if let Some(endpoint) = &self.endpoint {
-            config.set_string("s3.endpoint", endpoint);
+            config.s3.endpoint.clone_from(endpoint);
         }
         Ok(config)
     }
@@ -96,24 +95,10 @@ impl Context {
     }
 }
 
-/// Runs `future` on the thread's single-threaded runtime (only commands that talk to a server).
-/// The runtime lives as long as the thread, so that a client built in one call (kept by
-/// `KubeTarget`) still works in the next.
+/// Runs `future` on the thread's runtime (see `common::runtime`; only commands that talk to a
+/// server).
 pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    thread_local! {
-        static RUNTIME: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
-    }
-    RUNTIME.with(|cell| {
-        if cell.get().is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let _ = cell.set(runtime);
-        }
-        let runtime = cell.get().expect("just set");
-        Ok(runtime.block_on(future))
-    })
+    Ok(common::runtime::block_on(future)?)
 }
 
 /// Runs `work`, a command's conversation with `target`'s API server, on the thread's runtime and

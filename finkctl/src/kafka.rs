@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 
-use crate::config::FinkConfig;
+use crate::config::{FinkConfig, or_default};
 use crate::jaas::{jaas_secret, jaas_text};
 use crate::kube_api::{FIELD_MANAGER, api_error};
 use crate::spark_job::JAAS_SECRET;
@@ -23,8 +23,8 @@ pub(crate) async fn kafka_password(
     config: &FinkConfig,
     target: &KubeTarget,
 ) -> anyhow::Result<String> {
-    let namespace = config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?;
-    let name = config.string_or("kafka.user_secret", DEFAULT_KAFKA_USER)?;
+    let namespace = or_default(&config.kafka.namespace, DEFAULT_KAFKA_NAMESPACE);
+    let name = or_default(&config.kafka.user_secret, DEFAULT_KAFKA_USER);
     let api: Api<Secret> = Api::namespaced(target.client().await?, &namespace);
     let secret = retry_transient(&format!("reading Secret {namespace}/{name}"), || {
         api.get(&name)
@@ -69,8 +69,8 @@ pub(crate) async fn apply_jaas_secret(
     config: &FinkConfig,
     target: &KubeTarget,
 ) -> anyhow::Result<()> {
-    let username = config.string_or("distribution.kafka.username", DEFAULT_KAFKA_USER)?;
-    let mut password = config.string("distribution.kafka.password")?;
+    let username = or_default(&config.distribution.kafka.username, DEFAULT_KAFKA_USER);
+    let mut password = config.distribution.kafka.password.clone();
     if password.is_empty() {
         password = kafka_password(config, target).await?;
     }

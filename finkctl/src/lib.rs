@@ -91,9 +91,6 @@ mod tests {
             let _ = render_night("k", &text, "20000101");
             let _ = Endpoint::parse(&text, false);
             if let Ok(config) = FinkConfig::from_yaml_texts(&[&yaml, &text]) {
-                let _ = config.string("run.night");
-                let _ = config.boolean("s3.use_ssl");
-                let _ = config.list("run.extra_args");
                 let _ = config.redacted_yaml();
                 let _ = config.unknown_keys();
             }

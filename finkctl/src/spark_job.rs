@@ -3,7 +3,8 @@
 //! renderer (`spark_submit`) and the SparkApplication renderer (`spark_application`) both start
 //! from a [`SparkJob`].
 
-use crate::config::{ConfigError, FinkConfig};
+use crate::config::{ConfigError, FinkConfig, or_default};
+use crate::restart_policy::RestartPolicy;
 use crate::template::{TemplateError, render_night};
 
 /// The Fink tasks.
@@ -162,6 +163,17 @@ pub(crate) struct JobRequest<'a> {
     pub(crate) namespace: &'a str,
 }
 
+/// The restart policy of `task`: its own `restart_policy` section, else `run.restart_policy`, else
+/// none (the rendered application keeps `type: Never`).
+pub(crate) fn restart_policy(config: &FinkConfig, task: Task) -> Option<&RestartPolicy> {
+    let own = match task {
+        Task::Stream2raw => &config.stream2raw.restart_policy,
+        Task::Raw2science => &config.raw2science.restart_policy,
+        Task::Distribution => &config.distribution.restart_policy,
+    };
+    own.as_ref().or(config.run.restart_policy.as_ref())
+}
+
 /// Builds the job of `request.task` from `config`.
 pub(crate) fn build_job(
     config: &FinkConfig,
@@ -169,18 +181,12 @@ pub(crate) fn build_job(
 ) -> Result<SparkJob, JobError> {
     let task = request.task;
     let section = task.name();
-    let per_task = |key: &str| -> Result<String, ConfigError> {
-        let specific = config.string(&format!("{section}.{key}"))?;
-        if specific.is_empty() {
-            config.string(&format!("run.{key}"))
-        } else {
-            Ok(specific)
-        }
-    };
+    let own = TaskResources::of(config, task);
+    let per_task = |specific: &str, shared: &str| or_default(specific, shared);
     let image = match request.image {
         Some(image) if !image.is_empty() => image.to_string(),
         _ => {
-            let image = config.string("run.image")?;
+            let image = config.run.image.clone();
             if !image.is_empty() {
                 common::image_ref::checked(&image).map_err(|e| ConfigError::Value {
                     key: "run.image".into(),
@@ -190,14 +196,14 @@ pub(crate) fn build_job(
             image
         }
     };
-    let configured_prefix = config.string("run.online_data_prefix")?;
+    let configured_prefix = config.run.online_data_prefix.clone();
     let (storage, online_data_prefix) = if configured_prefix.is_empty() {
-        let bucket = render_night("s3.bucket", &config.string("s3.bucket")?, request.night)?;
-        (s3_confs(config)?, format!("s3a://{bucket}"))
+        let bucket = render_night("s3.bucket", &config.s3.bucket, request.night)?;
+        (s3_confs(config), format!("s3a://{bucket}"))
     } else {
         (Vec::new(), configured_prefix)
     };
-    let instances = per_task("instances")?;
+    let instances = per_task(own.instances, &config.run.instances);
     if !instances.is_empty() && instances.parse::<u32>().is_err() {
         return Err(ConfigError::Value {
             key: format!("{section}.instances (or run.instances)"),
@@ -205,22 +211,22 @@ pub(crate) fn build_job(
         }
         .into());
     }
-    let cpu = match per_task("cpu")?.as_str() {
+    let cpu = match per_task(own.cpu, &config.run.cpu).as_str() {
         "" => Cpu::Unset,
         "0" => Cpu::ZeroRequest,
         cores => Cpu::Cores(cores.to_string()),
     };
-    let mut script_dir = config.string_or("run.script_dir", DEFAULT_SCRIPT_DIR)?;
+    let mut script_dir = or_default(&config.run.script_dir, DEFAULT_SCRIPT_DIR);
     if !script_dir.ends_with('/') {
         script_dir.push('/');
     }
 
     let opt = |flag: &str, value: String| AppArg::Option(flag.to_string(), value);
     let mut arg_lines = vec![
-        vec![opt("-log_level", config.string("run.log_level")?)],
+        vec![opt("-log_level", config.run.log_level.clone())],
         vec![opt("-online_data_prefix", online_data_prefix)],
-        vec![opt("-producer", config.string("run.producer")?)],
-        vec![opt("-tinterval", config.string("run.fink_trigger_update")?)],
+        vec![opt("-producer", config.run.producer.clone())],
+        vec![opt("-tinterval", config.run.fink_trigger_update.clone())],
     ];
     if request.noscience {
         arg_lines.push(vec![AppArg::Flag("--noscience".into())]);
@@ -230,58 +236,56 @@ pub(crate) fn build_job(
         Task::Stream2raw => {
             let topic = render_night(
                 "stream2raw.kafka_topic",
-                &config.string("stream2raw.kafka_topic")?,
+                &config.stream2raw.kafka_topic,
                 request.night,
             )?;
             arg_lines.push(vec![opt(
                 "-servers",
-                config.string("stream2raw.kafka_socket")?,
+                config.stream2raw.kafka_socket.clone(),
             )]);
             arg_lines.push(vec![opt(
                 "-schema",
-                config.string("stream2raw.fink_alert_schema")?,
+                config.stream2raw.fink_alert_schema.clone(),
             )]);
             arg_lines.push(vec![opt(
                 "-startingoffsets_stream",
-                config.string("stream2raw.kafka_starting_offset")?,
+                config.stream2raw.kafka_starting_offset.clone(),
             )]);
             arg_lines.push(vec![opt("-topic", topic)]);
             arg_lines.push(vec![opt(
                 "-max_offsets_per_trigger",
-                config.string("stream2raw.max_offsets_per_trigger")?,
+                config.stream2raw.max_offsets_per_trigger.clone(),
             )]);
-            if config.boolean("stream2raw.night_arg")? {
+            if config.stream2raw.night_arg {
                 arg_lines.push(vec![opt("-night", night)]);
             }
         }
         Task::Raw2science => {
             arg_lines.push(vec![
                 opt("-night", night),
-                opt("-mmconfigpath", config.string("raw2science.mmconfigpath")?),
+                opt("-mmconfigpath", config.raw2science.mmconfigpath.clone()),
             ]);
         }
         Task::Distribution => {
-            let servers = config.string_or(
-                "distribution.distribution_servers",
-                &config.string("stream2raw.kafka_socket")?,
-            )?;
+            let servers = or_default(
+                &config.distribution.distribution_servers,
+                &config.stream2raw.kafka_socket,
+            );
             arg_lines.push(vec![opt("-distribution_servers", servers)]);
-            let schema = config.string("distribution.distribution_schema")?;
+            let schema = config.distribution.distribution_schema.clone();
             if !schema.is_empty() {
                 arg_lines.push(vec![opt("-distribution_schema", schema)]);
             }
-            for key in [
-                "substream_prefix",
-                "kafka_buffer_memory",
-                "kafka_delivery_timeout_ms",
-                "mmconfigpath",
+            let d = &config.distribution;
+            for (key, value) in [
+                ("substream_prefix", &d.substream_prefix),
+                ("kafka_buffer_memory", &d.kafka_buffer_memory),
+                ("kafka_delivery_timeout_ms", &d.kafka_delivery_timeout_ms),
+                ("mmconfigpath", &d.mmconfigpath),
             ] {
-                arg_lines.push(vec![opt(
-                    &format!("-{key}"),
-                    config.string(&format!("distribution.{key}"))?,
-                )]);
+                arg_lines.push(vec![opt(&format!("-{key}"), value.clone())]);
             }
-            let protocol = config.string("distribution.kafka_security_protocol")?;
+            let protocol = d.kafka_security_protocol.clone();
             if !protocol.is_empty() {
                 arg_lines.push(vec![opt("-kafka_security_protocol", protocol)]);
             }
@@ -295,9 +299,11 @@ pub(crate) fn build_job(
     }
     arg_lines.retain(|line| !line.is_empty());
     let extra: Vec<AppArg> = config
-        .list("run.extra_args")?
-        .into_iter()
-        .chain(config.list(&format!("{section}.extra_args"))?)
+        .run
+        .extra_args
+        .iter()
+        .chain(own.extra_args)
+        .cloned()
         .map(AppArg::Raw)
         .collect();
     if !extra.is_empty() {
@@ -307,11 +313,11 @@ pub(crate) fn build_job(
     Ok(SparkJob {
         task,
         namespace: request.namespace.to_string(),
-        service_account: config.string_or("run.service_account", DEFAULT_SERVICE_ACCOUNT)?,
+        service_account: or_default(&config.run.service_account, DEFAULT_SERVICE_ACCOUNT),
         image,
         storage,
         instances,
-        memory: per_task("memory")?,
+        memory: per_task(own.memory, &config.run.memory),
         cpu,
         kafka_jaas: task == Task::Distribution,
         main_file: format!("{script_dir}{}", task.script()),
@@ -319,23 +325,51 @@ pub(crate) fn build_job(
     })
 }
 
-fn s3_confs(config: &FinkConfig) -> Result<Vec<Conf>, ConfigError> {
+/// A task's own `cpu`, `memory`, `instances` (which win over `run.*`) and `extra_args`.
+struct TaskResources<'a> {
+    cpu: &'a str,
+    memory: &'a str,
+    instances: &'a str,
+    extra_args: &'a [String],
+}
+
+impl<'a> TaskResources<'a> {
+    fn of(config: &'a FinkConfig, task: Task) -> Self {
+        macro_rules! of {
+            ($section:expr) => {
+                Self {
+                    cpu: &$section.cpu,
+                    memory: &$section.memory,
+                    instances: &$section.instances,
+                    extra_args: &$section.extra_args,
+                }
+            };
+        }
+        match task {
+            Task::Stream2raw => of!(config.stream2raw),
+            Task::Raw2science => of!(config.raw2science),
+            Task::Distribution => of!(config.distribution),
+        }
+    }
+}
+
+fn s3_confs(config: &FinkConfig) -> Vec<Conf> {
     use ConfStyle::*;
-    let ssl = config.boolean("s3.use_ssl")?;
-    Ok(vec![
+    let ssl = config.s3.use_ssl;
+    vec![
         Conf::new(
             "spark.hadoop.fs.s3a.endpoint",
-            config.string("s3.endpoint")?,
+            config.s3.endpoint.clone(),
             Bare,
         ),
         Conf::new(
             "spark.hadoop.fs.s3a.access.key",
-            config.string("s3.id")?,
+            config.s3.id.clone(),
             SecretValue,
         ),
         Conf::new(
             "spark.hadoop.fs.s3a.secret.key",
-            config.string("s3.secret")?,
+            config.s3.secret.clone(),
             SecretValue,
         ),
         Conf::new(
@@ -360,7 +394,7 @@ fn s3_confs(config: &FinkConfig) -> Result<Vec<Conf>, ConfigError> {
             "org.apache.hadoop.fs.s3a.S3AFileSystem",
             QuotedValue,
         ),
-    ])
+    ]
 }
 
 /// The executor Java option pointing to the mounted JAAS file.
@@ -527,5 +561,61 @@ mod tests {
             err.contains("stream2raw.kafka_topic") && err.contains("{{.Image}}"),
             "{err}"
         );
+    }
+
+    fn policy(
+        yaml: &str,
+        task: Task,
+    ) -> Result<Option<crate::restart_policy::RestartPolicy>, String> {
+        let config = FinkConfig::from_yaml_texts(&[yaml]).map_err(|e| e.to_string())?;
+        Ok(restart_policy(&config, task).cloned())
+    }
+
+    #[test]
+    fn the_task_section_wins_over_run_and_intervals_become_seconds() {
+        let yaml = "run:\n  restart_policy:\n    type: Always\ndistribution:\n  restart_policy:\n    type: OnFailure\n    on_failure_retries: 3\n    on_failure_retry_interval: 1m\n    on_submission_failure_retries: 1\n    on_submission_failure_retry_interval: 20\n";
+        let spec = policy(yaml, Task::Distribution).unwrap().unwrap().to_spec();
+        assert_eq!(
+            spec,
+            serde_json::json!({"type": "OnFailure", "onFailureRetries": 3, "onFailureRetryInterval": 60,
+                   "onSubmissionFailureRetries": 1, "onSubmissionFailureRetryInterval": 20})
+        );
+        let spec = policy(yaml, Task::Stream2raw).unwrap().unwrap().to_spec();
+        assert_eq!(spec, serde_json::json!({"type": "Always"}));
+        assert!(
+            policy("run:\n  cpu: 1\n", Task::Stream2raw)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_sections_name_the_place_and_the_problem() {
+        for (yaml, place, expected) in [
+            (
+                "stream2raw:\n  restart_policy:\n    type: Sometimes\n",
+                "<inline>:3:11: stream2raw.restart_policy.type: ",
+                "unknown variant `Sometimes`",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: Never\n    retries: 2\n",
+                "<inline>:",
+                "unknown field `retries`",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 0\n",
+                "<inline>:4:32: stream2raw.restart_policy.on_failure_retry_interval: ",
+                "at least 1 second",
+            ),
+            (
+                "stream2raw:\n  restart_policy:\n    type: OnFailure\n    on_failure_retry_interval: 1.5s\n",
+                "<inline>:4:32: stream2raw.restart_policy.on_failure_retry_interval: ",
+                "not whole seconds",
+            ),
+        ] {
+            let err = policy(yaml, Task::Stream2raw).unwrap_err();
+            assert!(err.starts_with(place), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
     }
 }

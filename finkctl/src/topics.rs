@@ -8,7 +8,7 @@ use kube::api::{AttachParams, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use tokio::io::AsyncReadExt;
 
-use crate::config::FinkConfig;
+use crate::config::{FinkConfig, or_default};
 use crate::kafka::DEFAULT_KAFKA_NAMESPACE;
 use crate::kube_api::api_error;
 use common::kube::KubeTarget;
@@ -45,18 +45,19 @@ pub(crate) struct KafkaSettings {
 
 impl KafkaSettings {
     /// Reads the settings, with the original's hard-coded values as defaults.
-    pub(crate) fn from_config(config: &FinkConfig) -> anyhow::Result<Self> {
-        Ok(Self {
-            namespace: config.string_or("kafka.namespace", DEFAULT_KAFKA_NAMESPACE)?,
-            broker_pod: config.string_or("kafka.broker_pod", "kafka-cluster-dual-role-0")?,
-            broker_container: config.string_or("kafka.broker_container", "kafka")?,
-            bootstrap_server: config.string_or(
-                "kafka.bootstrap_server",
+    pub(crate) fn from_config(config: &FinkConfig) -> Self {
+        let k = &config.kafka;
+        Self {
+            namespace: or_default(&k.namespace, DEFAULT_KAFKA_NAMESPACE),
+            broker_pod: or_default(&k.broker_pod, "kafka-cluster-dual-role-0"),
+            broker_container: or_default(&k.broker_container, "kafka"),
+            bootstrap_server: or_default(
+                &k.bootstrap_server,
                 "kafka-cluster-kafka-bootstrap.kafka:9092",
-            )?,
-            topic_prefix: config.string_or("kafka.topic_prefix", "fink_")?,
-            topics_script: config.string_or("kafka.topics_script", "bin/kafka-topics.sh")?,
-        })
+            ),
+            topic_prefix: or_default(&k.topic_prefix, "fink_"),
+            topics_script: or_default(&k.topics_script, "bin/kafka-topics.sh"),
+        }
     }
 
     /// The command run in the broker container.
@@ -196,8 +197,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_original_constants_and_config_overrides_them() {
-        let settings =
-            KafkaSettings::from_config(&FinkConfig::from_yaml_texts(&[]).unwrap()).unwrap();
+        let settings = KafkaSettings::from_config(&FinkConfig::from_yaml_texts(&[]).unwrap());
         assert_eq!(
             settings.list_command(),
             [
@@ -213,7 +213,7 @@ mod tests {
         );
         let c = FinkConfig::from_yaml_texts(&["kafka:\n  topic_prefix: fink-\n  namespace: k\n"])
             .unwrap();
-        let settings = KafkaSettings::from_config(&c).unwrap();
+        let settings = KafkaSettings::from_config(&c);
         assert_eq!(
             (settings.topic_prefix.as_str(), settings.namespace.as_str()),
             ("fink-", "k")

@@ -3,12 +3,11 @@
 //! strict types. A broken file is an error naming the file and the place, never a silent default.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::config::ConfigLocator;
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use common::config::{ConfigLocator, Scalars};
+use serde::{Deserialize, Deserializer};
 
 use crate::targets::Cni;
 
@@ -21,28 +20,36 @@ pub(crate) const FILE_NAMES: &[&str] = &["config.json", "config.yaml", "config.y
 /// Default number of worker nodes.
 pub(crate) const DEFAULT_WORKERS: u32 = 3;
 
-/// Errors of config decoding (discovery errors are `common::config::ConfigError`).
+/// Errors of config loading.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
     /// The file could not be found or read.
     #[error(transparent)]
-    Locate(#[from] common::config::ConfigError),
-    /// The file is not valid YAML or has a value of the wrong type.
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// The path.
-        path: PathBuf,
-        /// Parser message, with line and column.
-        message: String,
-    },
+    Locate(common::config::ConfigError),
+    /// The file is not valid YAML or has a value of the wrong type (the message names the file,
+    /// line and column).
+    #[error("invalid config file {0}")]
+    Parse(common::config::ConfigError),
+}
+
+impl From<common::config::ConfigError> for ConfigError {
+    fn from(e: common::config::ConfigError) -> Self {
+        match e {
+            common::config::ConfigError::Parse { .. } => Self::Parse(e),
+            other => Self::Locate(other),
+        }
+    }
 }
 
 /// The kind settings (`kind:` map of the file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct KindSettings {
     /// Number of worker nodes (`kind.workers`, default 3).
+    #[serde(deserialize_with = "workers")]
     pub(crate) workers: u32,
     /// CNI replacing kindnet (`kind.cni`).
+    #[serde(deserialize_with = "cni")]
     pub(crate) cni: Option<Cni>,
     /// Host directory mounted at `/mnt/extra` on every node (`kind.extraMountPath`).
     pub(crate) extra_mount_path: String,
@@ -53,6 +60,7 @@ pub(crate) struct KindSettings {
     /// `host:port` of a registry trusted without TLS verification (`kind.privateRegistry`).
     pub(crate) private_registry: String,
     /// Node image (`kind.image`, new in the Rust port).
+    #[serde(deserialize_with = "image")]
     pub(crate) image: String,
 }
 
@@ -71,16 +79,20 @@ impl Default for KindSettings {
 }
 
 /// Per-tool overrides of the config file (`tools.<tool>.version`, `tools.<tool>.url`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub(crate) struct ToolSettings {
     /// Version replacing the pinned one.
+    #[serde(deserialize_with = "non_empty")]
     pub(crate) version: Option<String>,
     /// Download URL template replacing the built-in one (`{version}`, `{os}`, `{arch}` are substituted).
+    #[serde(deserialize_with = "non_empty")]
     pub(crate) url: Option<String>,
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub(crate) struct Config {
     /// Top-level `single`: same as `--single`.
     pub(crate) single: bool,
@@ -89,8 +101,10 @@ pub(crate) struct Config {
     /// The `tools:` map, keyed by lower-case tool name.
     pub(crate) tools: BTreeMap<String, ToolSettings>,
     /// Top-level `timeout` (`90s`, `5m`): how long each wait may take when `--timeout` is not given.
+    #[serde(deserialize_with = "timeout")]
     pub(crate) timeout: Option<Duration>,
     /// Keys that were ignored, as dotted paths (reported as warnings).
+    #[serde(skip)]
     pub(crate) unknown_keys: Vec<String>,
 }
 
@@ -119,296 +133,81 @@ impl Config {
 
     /// Loads one file.
     pub(crate) fn load(path: &Path, is_tool: IsTool<'_>) -> Result<Self, ConfigError> {
-        let text = common::config::read_config_file(path)?;
-        Self::parse(&text, path, is_tool)
+        Self::from_tree(&common::config::read_tree(path)?, is_tool)
     }
 
     /// Parses the text of a config file (`origin` only names it in errors).
+    #[cfg(test)]
     pub(crate) fn parse(
         text: &str,
         origin: &Path,
         is_tool: IsTool<'_>,
     ) -> Result<Self, ConfigError> {
-        if text.trim().is_empty() {
-            return Ok(Self::default());
-        }
-        let parsed = serde_saphyr::with_deserializer_from_str(text, |d| {
-            d.deserialize_option(ConfigVisitor { is_tool })
-        })
-        .map_err(|e| ConfigError::Parse {
-            path: origin.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        Ok(parsed.unwrap_or_default())
+        Self::from_tree(&common::config::parse_tree(text, origin)?, is_tool)
     }
-}
 
-/// Visits a map whose keys are matched case-insensitively; `field` handles a lower-cased key and
-/// returns false when it does not know it.
-fn visit_map_ci<'de, A, F>(
-    mut map: A,
-    prefix: &str,
-    unknown: &mut Vec<String>,
-    mut field: F,
-) -> Result<(), A::Error>
-where
-    A: MapAccess<'de>,
-    F: FnMut(&str, &mut A, &mut Vec<String>) -> Result<bool, A::Error>,
-{
-    while let Some(key) = map.next_key::<String>()? {
-        let lower = key.to_ascii_lowercase();
-        if !field(&lower, &mut map, unknown)? {
-            map.next_value::<IgnoredAny>()?;
-            unknown.push(format!("{prefix}{key}"));
-        }
-    }
-    Ok(())
-}
-
-/// A string value where YAML null (`key:`) means empty.
-fn opt_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<String, A::Error> {
-    Ok(map.next_value::<Option<String>>()?.unwrap_or_default())
-}
-
-/// A string value (YAML null: empty) and where it is, for errors about a valid YAML value that ktbx rejects.
-fn located_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(String, String), A::Error> {
-    Ok(
-        match map.next_value::<Option<serde_saphyr::Spanned<String>>>()? {
-            Some(s) => {
-                let at = format!(
-                    "at line {} column {}",
-                    s.referenced.line(),
-                    s.referenced.column()
-                );
-                (s.value, at)
+    /// Decodes a file's tree strictly (viper decoded ktbx's keys without weak typing), keeping
+    /// the `tools:` entries that name a tool of the version table, by lower-case name.
+    fn from_tree(tree: &common::config::Node, is_tool: IsTool<'_>) -> Result<Self, ConfigError> {
+        let decoded = common::config::decode::<Self>(tree, Scalars::Strict)?;
+        let mut config = decoded.value;
+        config.unknown_keys = decoded.unknown;
+        for (key, settings) in std::mem::take(&mut config.tools) {
+            let name = key.to_ascii_lowercase();
+            if is_tool(&name) {
+                config.tools.insert(name, settings);
+            } else {
+                config.unknown_keys.push(format!("tools.{key}"));
             }
-            None => (String::new(), String::new()),
-        },
-    )
+        }
+        Ok(config)
+    }
 }
 
 /// Tells whether a lower-case name is a tool of the version table (given by the caller, so that
 /// the config module stays below the table).
 pub(crate) type IsTool<'a> = &'a dyn Fn(&str) -> bool;
 
-/// Decodes the whole file (None: a null document).
-struct ConfigVisitor<'a> {
-    is_tool: IsTool<'a>,
+/// `kind.workers`; null is the default.
+fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or(DEFAULT_WORKERS))
 }
 
-impl<'de> Visitor<'de> for ConfigVisitor<'_> {
-    type Value = Option<Config>;
+/// A string where empty (or null) means unset.
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(String::deserialize(d)?).filter(|v| !v.is_empty()))
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map with the keys kind, single, timeout, tools")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let is_tool = self.is_tool;
-        let mut config = Config::default();
-        let mut unknown = Vec::new();
-        visit_map_ci(map, "", &mut unknown, |key, map, unknown| {
-            match key {
-                "single" => config.single = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                "timeout" => {
-                    let (text, at) = located_string(map)?;
-                    config.timeout = if text.is_empty() {
-                        None
-                    } else {
-                        Some(
-                            common::duration::parse_duration(&text)
-                                .map_err(|e| de::Error::custom(format!("timeout: {e} {at}")))?,
-                        )
-                    };
-                }
-                "kind" => {
-                    let section = map.next_value::<Option<KindSection>>()?.unwrap_or_default();
-                    config.kind = section.settings;
-                    unknown.extend(section.unknown);
-                }
-                "tools" => {
-                    let section = map.next_value_seed(ToolsVisitor { is_tool })?;
-                    config.tools = section.tools;
-                    unknown.extend(section.unknown);
-                }
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        config.unknown_keys = unknown;
-        Ok(Some(config))
+/// `kind.cni`: `calico`, `cilium`, or empty.
+fn cni<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cni>, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "" => Ok(None),
+        "calico" => Ok(Some(Cni::Calico)),
+        "cilium" => Ok(Some(Cni::Cilium)),
+        other => Err(serde::de::Error::custom(format!(
+            "unsupported cni plugin {other:?} (expected calico or cilium)"
+        ))),
     }
 }
 
-#[derive(Default)]
-struct KindSection {
-    settings: KindSettings,
-    unknown: Vec<String>,
+/// `kind.image`: empty, or a valid image reference.
+fn image<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let value = String::deserialize(d)?;
+    if !value.is_empty() {
+        common::image_ref::checked(&value).map_err(serde::de::Error::custom)?;
+    }
+    Ok(value)
 }
 
-impl<'de> Deserialize<'de> for KindSection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KindSection;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("the kind map (workers, cni, extraMountPath, auditPolicy, localCertSans, privateRegistry, image)")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KindSection, A::Error> {
-                let mut s = KindSettings::default();
-                let mut unknown = Vec::new();
-                visit_map_ci(map, "kind.", &mut unknown, |key, map, _| {
-                    match key {
-                        "workers" => {
-                            s.workers = map.next_value::<Option<u32>>()?.unwrap_or(DEFAULT_WORKERS)
-                        }
-                        "cni" => {
-                            let (value, at) = located_string(map)?;
-                            s.cni = match value.as_str() {
-                                "" => None,
-                                "calico" => Some(Cni::Calico),
-                                "cilium" => Some(Cni::Cilium),
-                                other => {
-                                    return Err(de::Error::custom(format!(
-                                        "kind.cni: unsupported cni plugin {other:?} (expected calico or cilium) {at}"
-                                    )));
-                                }
-                            };
-                        }
-                        "extramountpath" => s.extra_mount_path = opt_string(map)?,
-                        "auditpolicy" => s.audit_policy = opt_string(map)?,
-                        "localcertsans" => {
-                            s.local_cert_sans = map.next_value::<Option<bool>>()?.unwrap_or(false)
-                        }
-                        "privateregistry" => s.private_registry = opt_string(map)?,
-                        "image" => {
-                            let (value, at) = located_string(map)?;
-                            if !value.is_empty() {
-                                common::image_ref::checked(&value).map_err(|e| {
-                                    de::Error::custom(format!("kind.image: {e} {at}"))
-                                })?;
-                            }
-                            s.image = value;
-                        }
-                        _ => return Ok(false),
-                    }
-                    Ok(true)
-                })?;
-                Ok(KindSection {
-                    settings: s,
-                    unknown,
-                })
-            }
-        }
-        d.deserialize_map(V)
+/// `timeout`: a Go duration, or empty.
+fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
     }
-}
-
-#[derive(Default)]
-struct ToolsSection {
-    tools: BTreeMap<String, ToolSettings>,
-    unknown: Vec<String>,
-}
-
-struct ToolEntry {
-    settings: ToolSettings,
-    unknown: Vec<String>,
-}
-
-impl<'de> Deserialize<'de> for ToolEntry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ToolEntry;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map with the keys version and url")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolEntry, A::Error> {
-                let mut s = ToolSettings::default();
-                let mut unknown = Vec::new();
-                visit_map_ci(map, "", &mut unknown, |key, map, _| {
-                    match key {
-                        "version" => s.version = Some(opt_string(map)?).filter(|v| !v.is_empty()),
-                        "url" => s.url = Some(opt_string(map)?).filter(|v| !v.is_empty()),
-                        _ => return Ok(false),
-                    }
-                    Ok(true)
-                })?;
-                Ok(ToolEntry {
-                    settings: s,
-                    unknown,
-                })
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// Decodes the `tools:` map (null: empty).
-struct ToolsVisitor<'a> {
-    is_tool: IsTool<'a>,
-}
-
-impl<'de> DeserializeSeed<'de> for ToolsVisitor<'_> {
-    type Value = ToolsSection;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ToolsSection, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ToolsVisitor<'_> {
-    type Value = ToolsSection;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map from tool name to {version, url}")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<ToolsSection, E> {
-        Ok(ToolsSection::default())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<ToolsSection, E> {
-        Ok(ToolsSection::default())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<ToolsSection, D::Error> {
-        d.deserialize_map(self)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolsSection, A::Error> {
-        let mut section = ToolsSection::default();
-        while let Some(key) = map.next_key::<String>()? {
-            let name = key.to_ascii_lowercase();
-            let entry = map.next_value::<Option<ToolEntry>>()?;
-            if !(self.is_tool)(&name) {
-                section.unknown.push(format!("tools.{key}"));
-                continue;
-            }
-            if let Some(entry) = entry {
-                section.unknown.extend(
-                    entry
-                        .unknown
-                        .into_iter()
-                        .map(|k| format!("tools.{key}.{k}")),
-                );
-                section.tools.insert(name, entry.settings);
-            }
-        }
-        Ok(section)
-    }
+    common::duration::parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
@@ -469,8 +268,10 @@ mod tests {
             "kind:\n  workers: [1]\n",
         ] {
             let err = parse(bad).unwrap_err().to_string();
-            assert!(err.contains("/cfg/config.yaml"), "{err}");
-            assert!(err.contains("line 2") || err.contains("2:"), "{err}");
+            assert!(
+                err.starts_with("invalid config file /cfg/config.yaml:2:12: kind.workers: "),
+                "{err}"
+            );
         }
     }
 
@@ -497,11 +298,10 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with(
-                "invalid config file /cfg/config.yaml: timeout: invalid duration \"soon\""
+                "invalid config file /cfg/config.yaml:2:10: timeout: invalid duration \"soon\""
             ),
             "{err}"
         );
-        assert!(err.contains(" at line 2 column 10"), "{err}");
     }
 
     #[test]
@@ -509,7 +309,7 @@ mod tests {
         let err = parse("kind:\n  cni: flannel\n").unwrap_err().to_string();
         assert!(
             err.contains(
-                "unsupported cni plugin \"flannel\" (expected calico or cilium) at line 2 column 8"
+                "/cfg/config.yaml:2:8: kind.cni: unsupported cni plugin \"flannel\" (expected calico or cilium)"
             ),
             "{err}"
         );

@@ -33,11 +33,8 @@ impl Context {
         Ok(config)
     }
 
-    /// Runs a command's async part to completion on the one runtime of ktbx.
+    /// Runs a command's async part to completion on the thread's runtime (see `common::runtime`).
     pub(crate) fn block_on<F: Future>(&self, future: F) -> anyhow::Result<F::Output> {
-        Ok(tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(future))
+        Ok(common::runtime::block_on(future)?)
     }
 }

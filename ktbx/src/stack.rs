@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::config::Scalars;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 use crate::config::{DEFAULT_WORKERS, KindSettings};
 use crate::kind_config::PortMapping;
@@ -182,7 +182,11 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Resolved, StackError> {
     let stack: Stack = if text.trim().is_empty() {
         Stack::default()
     } else {
-        common::config::parse_yaml(&fold_keys(text), path)?
+        let decoded = common::config::parse::<Stack>(text, path, Scalars::Strict)?;
+        for key in &decoded.unknown {
+            tracing::warn!("{}: unknown key {key} (ignored)", path.display());
+        }
+        decoded.value
     };
     let base = path.parent().unwrap_or(Path::new("."));
     stack.resolve(path, base)
@@ -239,6 +243,8 @@ impl Stack {
         }
         let mut pins = Vec::new();
         for (name, version) in self.pins {
+            // Tool names are keys: without case, as every key of ktbx's files.
+            let name = name.to_ascii_lowercase();
             let tool = crate::tools::lookup(&name)
                 .map_err(|e| invalid(&format!("pins.{name}"), e.to_string()))?;
             crate::tools::validate_version(tool, &version)
@@ -279,52 +285,6 @@ impl Stack {
             timeout,
         })
     }
-}
-
-/// Lower-cases the plain mapping keys of a YAML text in place (ASCII only, so every byte keeps its
-/// line and column). A text the parser rejects is returned unchanged, for the decoder to report.
-pub(crate) fn fold_keys(text: &str) -> String {
-    /// Open collections: a mapping (is the next node a key?) or a sequence.
-    enum Frame {
-        Map { key_next: bool },
-        Seq,
-    }
-    let mut bytes = text.as_bytes().to_vec();
-    let mut stack: Vec<Frame> = Vec::new();
-    // After a node: the mapping holding it now expects the other half of a pair.
-    let done = |stack: &mut Vec<Frame>| {
-        if let Some(Frame::Map { key_next }) = stack.last_mut() {
-            *key_next = !*key_next;
-        }
-    };
-    for item in Parser::new_from_str(text) {
-        let Ok((event, span)) = item else {
-            return text.to_string();
-        };
-        match event {
-            Event::Scalar(_, style, _, _) => {
-                let is_key = matches!(stack.last(), Some(Frame::Map { key_next: true }));
-                if is_key
-                    && style == ScalarStyle::Plain
-                    && let (Some(start), Some(end)) =
-                        (span.start.byte_offset(), span.end.byte_offset())
-                    && let Some(key) = bytes.get_mut(start..end)
-                {
-                    key.make_ascii_lowercase();
-                }
-                done(&mut stack);
-            }
-            Event::Alias(_) => done(&mut stack),
-            Event::MappingStart(..) => stack.push(Frame::Map { key_next: true }),
-            Event::SequenceStart(..) => stack.push(Frame::Seq),
-            Event::MappingEnd | Event::SequenceEnd => {
-                stack.pop();
-                done(&mut stack);
-            }
-            _ => {}
-        }
-    }
-    String::from_utf8(bytes).unwrap_or_else(|_| text.to_string())
 }
 
 #[cfg(test)]
@@ -451,10 +411,6 @@ mod tests {
         assert_eq!(s.settings.workers, 0);
         assert_eq!(s.mirrors.summary(), "docker.io=http://A:1,http://b:2\n");
         assert_eq!(s.addons, [Addon::Falco]);
-        assert_eq!(
-            fold_keys("a: {B: [x, {C: D}]}\n'E': F\n? G\n: H\n"),
-            "a: {b: [x, {c: D}]}\n'E': F\n? g\n: H\n"
-        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod real_apiserver;
 pub mod registry;
 pub mod release;
 mod server_thread;
+pub mod snapshot;
 pub mod stack;
 pub mod tls;
 pub mod tools;

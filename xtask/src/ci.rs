@@ -42,7 +42,11 @@ pub(crate) fn run() -> Result<()> {
             "--locked",
             "--no-fail-fast",
         ],
-        &[("FINK_TOOLS_BIN_DIR", bin_dir.as_os_str())],
+        &[
+            ("FINK_TOOLS_BIN_DIR", bin_dir.as_os_str()),
+            // A CLI-output snapshot that differs fails the run and writes no `.snap.new`.
+            ("INSTA_UPDATE", std::ffi::OsStr::new("no")),
+        ],
     )?;
     Ok(())
 }

@@ -40,17 +40,15 @@ fn get_imagetag() {
     assert_eq!(image(false), expected);
     assert_eq!(image(true), expected);
     // The alias and the --env form that build.sh evaluates.
-    let env = stdout_of(
+    harness::assert_cli_snapshot!(
+        "get_image_env",
         ciux()
             .args(["get", "img", "-c", "-e", "-p", "noscience"])
             .arg(&dir),
-    );
-    assert_eq!(
-        env,
-        format!(
-            "export CIUX_IMAGE_URL={registry}/get_imagetag-noscience:v1.0.0-2-g{}\nexport CIUX_BUILD=true\n",
-            r.short()
-        )
+        [
+            (r.short(), "[SHORT]"),
+            (d.path().display().to_string(), "[DIR]")
+        ]
     );
 }
 

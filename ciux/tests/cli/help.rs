@@ -37,7 +37,7 @@ fn help_of_every_command() {
         } else {
             format!("ciux_{}", path.join("_"))
         };
-        insta::assert_snapshot!(name, help(path));
+        harness::snapshot::insta::assert_snapshot!(name, help(path));
     }
 }
 

@@ -10,12 +10,19 @@ fn image_load_and_cleanup_with_fake_docker() {
     let d = tempfile::tempdir().unwrap();
     let fakes = FakeBins::new();
     fakes.add("docker", Script::stdout("Loaded image: x"));
-    ciux()
-        .env("PATH", fakes.path_env())
-        .args(["image", "load", "-r", "['ubuntu-22.04']", "-i", "r.io/a:v1", "-b", "false"])
-        .assert()
-        .success()
-        .stdout("Loading image: r.io/a:v1 (build-status: false, runner: ['ubuntu-22.04'])\nUsing existing remote image: r.io/a:v1\n");
+    harness::assert_cli_snapshot!(
+        "image_load_existing",
+        ciux().env("PATH", fakes.path_env()).args([
+            "image",
+            "load",
+            "-r",
+            "['ubuntu-22.04']",
+            "-i",
+            "r.io/a:v1",
+            "-b",
+            "false"
+        ])
+    );
     assert!(calls(&fakes, "docker").is_empty());
     let tar = d.path().join("image.tar");
     ciux()
@@ -242,9 +249,8 @@ fn promote_copies_across_repositories_and_registries() {
         .success();
     // The registry refuses an index whose images it lacks: this PUT proves they were copied.
     assert_eq!(main.manifest_digest("fink/multi", "v2"), Some(index));
-    ciux()
-        .args(["image", "promote", "--dry-run", &src, &dst])
-        .assert()
-        .success()
-        .stdout(format!("promote {src} as {dst}\n"));
+    harness::assert_cli_snapshot!(
+        "image_promote_dry_run",
+        ciux().args(["image", "promote", "--dry-run", &src, &dst])
+    );
 }

@@ -10,7 +10,7 @@ use common::kube::Deadline;
 /// Runs `finkctl get <what>`.
 pub(crate) fn run(ctx: &Context, args: &GetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let GetCommand::Topic(args) = &args.what;
-    let settings = KafkaSettings::from_config(&ctx.config(false)?)?;
+    let settings = KafkaSettings::from_config(&ctx.config(false)?);
     let target = ctx.kube_target()?;
     tracing::info!("List kafka topics produced by the fink-broker");
     let topics = block_on_kube(

@@ -14,21 +14,21 @@ use common::process::Runner;
 
 use crate::application_wait::{Outcome, WaitFor, submission_id, wait_application, wait_driver};
 use crate::cli::{Backend, RunArgs};
-use crate::config::{FinkConfig, parse_go_bool};
+use crate::config::{FinkConfig, or_default};
 use crate::context::{Context, block_on_kube};
 use crate::kafka::apply_jaas_secret;
 use crate::kube_api::{FIELD_MANAGER, api_error};
 use crate::night::resolve_night;
 use crate::pod_template::{POD_TEMPLATE, PodTemplateDir, temp_dir_name};
 use crate::report::{ReportFormat, write_report};
-use crate::restart_policy::RestartPolicy;
 use crate::spark_application::{
     self, DEFAULT_SPARK_VERSION, application_name, executor_instances, spark_application_resource,
 };
 use crate::spark_driver::driver_pod_name;
-use crate::spark_job::{ConfStyle, JobRequest, SparkJob, build_job};
+use crate::spark_job::{ConfStyle, JobRequest, SparkJob, build_job, restart_policy};
 use crate::spark_submit::SparkSubmit;
 use crate::spec_diff::{self, Change};
+use common::config::parse_go_bool;
 use common::kube::retry::retry_transient;
 use common::kube::wait::WaitError;
 use common::kube::{Deadline, KubeTarget};
@@ -56,7 +56,7 @@ pub(crate) fn run(ctx: &Context, args: &RunArgs, out: &mut dyn Write) -> anyhow:
     let night = resolve_night(
         args.night.tonight,
         args.night.night.as_deref(),
-        &config.string("run.night")?,
+        &config.run.night,
     )?;
     let noscience = args.noscience || noscience_from_env()?;
     let target = ctx.kube_target()?;
@@ -292,12 +292,11 @@ fn spark_operator(
 
 /// The task's SparkApplication, with its restart policy from the configuration.
 fn render(config: &FinkConfig, job: &SparkJob) -> anyhow::Result<serde_json::Value> {
-    let spark_version = config.string_or("run.spark_version", DEFAULT_SPARK_VERSION)?;
-    let policy = RestartPolicy::of_task(config, job.task)?;
+    let spark_version = or_default(&config.run.spark_version, DEFAULT_SPARK_VERSION);
     Ok(spark_application::render(
         job,
         &spark_version,
-        policy.as_ref(),
+        restart_policy(config, job.task),
     ))
 }
 

@@ -20,12 +20,12 @@ pub(crate) fn run(ctx: &Context, args: &S3Args, out: &mut dyn Write) -> anyhow::
         return Ok(());
     };
     writeln!(out, "Create S3 bucket for Fink broker")?;
-    let template = config.string("s3.bucket")?;
+    let template = config.s3.bucket.clone();
     let bucket = if template.contains("{{") {
         let night = resolve_night(
             args.night.tonight,
             args.night.night.as_deref(),
-            &config.string("run.night")?,
+            &config.run.night,
         )?;
         render_night("s3.bucket", &template, &night)?
     } else {
@@ -35,10 +35,7 @@ pub(crate) fn run(ctx: &Context, args: &S3Args, out: &mut dyn Write) -> anyhow::
         bail!("s3.bucket is empty: set it in finkctl.yaml");
     }
     validate_bucket_name(&bucket)?;
-    let endpoint = Endpoint::parse(
-        &config.string("s3.endpoint")?,
-        config.boolean("s3.use_ssl")?,
-    )?;
+    let endpoint = Endpoint::parse(&config.s3.endpoint, config.s3.use_ssl)?;
     if ctx.dry_run {
         writeln!(
             out,
@@ -48,8 +45,8 @@ pub(crate) fn run(ctx: &Context, args: &S3Args, out: &mut dyn Write) -> anyhow::
         return Ok(());
     }
     let credentials = Credentials {
-        access_key: config.string("s3.id")?,
-        secret_key: config.string("s3.secret")?,
+        access_key: config.s3.id.clone(),
+        secret_key: config.s3.secret.clone(),
     };
     let client = S3Client::new(endpoint, credentials)?;
     block_on(async {

@@ -77,7 +77,7 @@ fn topics_command(
     timeout: Duration,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let settings = KafkaSettings::from_config(&ctx.config(false)?)?;
+    let settings = KafkaSettings::from_config(&ctx.config(false)?);
     let target = ctx.kube_target()?;
     let deadline = Deadline::after(timeout);
     let count = block_on_kube(

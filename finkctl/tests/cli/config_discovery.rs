@@ -89,7 +89,10 @@ fn keys_are_case_insensitive_and_values_loosely_typed() {
     dry_run(dir.path(), dir.path())
         .assert()
         .code(1)
-        .stderr("error: config key s3.use_ssl: \"maybe\" is not a boolean (use true or false)\n");
+        .stderr(format!(
+            "error: {}:65:12: s3.use_ssl: \"maybe\" is not a boolean (use true or false)\n",
+            dir.path().join("finkctl.yaml").display()
+        ));
 }
 
 #[test]

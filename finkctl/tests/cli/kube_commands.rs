@@ -270,26 +270,13 @@ fn get_topics_execs_kafka_topics_in_the_broker_pod() {
         &cluster,
         "__consumer_offsets\nfink_early_sn\nztf-stream\nfink_kn\n",
     );
-    cluster
-        .finkctl()
-        .args(["get", "topics"])
-        .assert()
-        .success()
-        .stdout("Filtered Kafka topics:\nfink_early_sn\nfink_kn\n")
-        .stderr("");
-    cluster
-        .finkctl()
-        .args(["get", "to", "-o", "json"])
-        .assert()
-        .success()
-        .stdout("[\"fink_early_sn\",\"fink_kn\"]\n");
+    harness::assert_cli_snapshot!("get_topics", cluster.finkctl().args(["get", "topics"]));
+    harness::assert_cli_snapshot!(
+        "get_topics_json",
+        cluster.finkctl().args(["get", "to", "-o", "json"])
+    );
     broker_lists(&cluster, "other\n");
-    cluster
-        .finkctl()
-        .args(["get", "topic"])
-        .assert()
-        .success()
-        .stdout("Filtered Kafka topics:\nNo fink topics found\n");
+    harness::assert_cli_snapshot!("get_topics_none", cluster.finkctl().args(["get", "topic"]));
 }
 
 #[test]
@@ -592,12 +579,10 @@ fn delete_acts_on_the_current_namespace_unless_all_namespaces() {
             .is_some()
     };
 
-    cluster
-        .finkctl()
-        .args(["delete", "--dry-run"])
-        .assert()
-        .success()
-        .stdout("Delete all spark pods in current namespace\npod spark/driver-0 would be deleted (dry run)\n");
+    harness::assert_cli_snapshot!(
+        "delete_dry_run",
+        cluster.finkctl().args(["delete", "--dry-run"])
+    );
     assert!(exists("spark", "driver-0"));
 
     cluster

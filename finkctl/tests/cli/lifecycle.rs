@@ -633,7 +633,7 @@ fn restart_policy_is_rendered_into_the_application() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "configuration key distribution.restart_policy: unknown variant `Sometimes`",
+            "finkctl.yaml:51:11: distribution.restart_policy.type: unknown variant `Sometimes`",
         ));
 }
 

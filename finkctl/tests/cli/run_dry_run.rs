@@ -493,12 +493,8 @@ fn usage_errors_exit_1() {
                     .and(predicate::str::contains(sub)),
             );
     }
-    setup
-        .finkctl()
-        .args(["help", "run"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("stream2raw").and(predicate::str::contains("--night")));
+    harness::assert_cli_snapshot!("help_run", setup.finkctl().args(["help", "run"]));
+    harness::assert_cli_snapshot!("help", setup.finkctl().arg("--help"));
     setup.finkctl().args(["-v", "version"]).assert().code(1);
     setup
         .finkctl()
