@@ -150,6 +150,11 @@ pub(crate) fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
 /// True when a tracked file is modified, staged, deleted, renamed or conflicted (untracked files do not
 /// count, like `git describe --dirty`).
 pub(crate) fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
+    Ok(!changed_tracked_files(repo)?.is_empty())
+}
+
+/// The paths of the tracked files that are modified, staged, deleted, renamed or conflicted.
+fn changed_tracked_files(repo: &Repository) -> Result<Vec<String>, GitError> {
     let mut opts = StatusOptions::new();
     opts.include_untracked(false)
         .include_ignored(false)
@@ -157,7 +162,11 @@ pub(crate) fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
     let statuses = repo.statuses(Some(&mut opts)).map_err(ctx(|| {
         format!("reading the status of {}", root(repo).display())
     }))?;
-    Ok(statuses.iter().any(|e| e.status() != git2::Status::CURRENT))
+    Ok(statuses
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT)
+        .filter_map(|e| e.path().ok().map(str::to_string))
+        .collect())
 }
 
 /// Commit → tag name for every annotated tag whose name is a version. When several qualify on one
@@ -388,18 +397,7 @@ pub(crate) fn dirty_entries(
     repo: &Repository,
     sources: &SourcePaths,
 ) -> Result<Vec<String>, GitError> {
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(false)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts)).map_err(ctx(|| {
-        format!("reading the status of {}", root(repo).display())
-    }))?;
-    let files: Vec<String> = statuses
-        .iter()
-        .filter(|e| e.status() != git2::Status::CURRENT)
-        .filter_map(|e| e.path().ok().map(str::to_string))
-        .collect();
+    let files = changed_tracked_files(repo)?;
     Ok(sources.touched(files.iter().map(String::as_str)))
 }
 
