@@ -6,45 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use harness::apiserver::{ExecReply, FakeApiServer, Fault, FaultRule, crds};
+use harness::apiserver::{ExecReply, FakeApiServer, Fault, FaultRule};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{self, read_fixture, write_sample_config};
-
-/// A fake API server, a kubeconfig whose context namespace is `spark`, and an empty home.
-struct Cluster {
-    server: FakeApiServer,
-    dir: tempfile::TempDir,
-}
+use crate::support::{Cluster, read_fixture, write_sample_config};
 
 impl Cluster {
-    fn start() -> Self {
-        Self::with(
-            FakeApiServer::builder()
-                .crd(crds::kafka_topic())
-                .crd(crds::spark_application())
-                .start(),
-        )
-    }
-
-    fn with(server: FakeApiServer) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        server
-            .write_kubeconfig(&dir.path().join("kubeconfig"), "spark")
-            .unwrap();
-        Self { server, dir }
-    }
-
-    fn finkctl(&self) -> Command {
-        let mut cmd = support::finkctl(self.dir.path());
-        cmd.env("KUBECONFIG", self.dir.path().join("kubeconfig"));
-        cmd
-    }
-
     /// Writes the e2e sample configuration in the working directory.
     fn with_sample_config(&self) {
         write_sample_config(self.dir.path(), |c| c);

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use harness::apiserver::{FakeApiServer, crds};
 
 /// Path of a file in `tests/fixtures`.
 pub(crate) fn fixture(name: &str) -> PathBuf {
@@ -42,4 +43,37 @@ pub(crate) fn finkctl(home: &Path) -> Command {
         .current_dir(home)
         .timeout(std::time::Duration::from_secs(60));
     cmd
+}
+
+/// A fake API server serving the KafkaTopic and SparkApplication CRDs, a kubeconfig whose context
+/// namespace is `spark`, and an empty home (the tests' files add their own helpers).
+pub(crate) struct Cluster {
+    pub(crate) server: FakeApiServer,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub(crate) fn start() -> Self {
+        Self::with(
+            FakeApiServer::builder()
+                .crd(crds::kafka_topic())
+                .crd(crds::spark_application())
+                .start(),
+        )
+    }
+
+    pub(crate) fn with(server: FakeApiServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        server
+            .write_kubeconfig(&dir.path().join("kubeconfig"), "spark")
+            .unwrap();
+        Self { server, dir }
+    }
+
+    /// `finkctl` in the home, against this cluster.
+    pub(crate) fn finkctl(&self) -> Command {
+        let mut cmd = finkctl(self.dir.path());
+        cmd.env("KUBECONFIG", self.dir.path().join("kubeconfig"));
+        cmd
+    }
 }

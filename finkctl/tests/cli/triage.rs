@@ -8,37 +8,13 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use assert_cmd::Command;
-use harness::apiserver::{FakeApiServer, RequestRecord, crds};
+use harness::apiserver::{FakeApiServer, RequestRecord};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support;
-
-struct Cluster {
-    server: FakeApiServer,
-    dir: tempfile::TempDir,
-}
+use crate::support::Cluster;
 
 impl Cluster {
-    fn start() -> Self {
-        let server = FakeApiServer::builder()
-            .crd(crds::kafka_topic())
-            .crd(crds::spark_application())
-            .start();
-        let dir = tempfile::tempdir().unwrap();
-        server
-            .write_kubeconfig(&dir.path().join("kubeconfig"), "spark")
-            .unwrap();
-        Self { server, dir }
-    }
-
-    fn finkctl(&self) -> Command {
-        let mut cmd = support::finkctl(self.dir.path());
-        cmd.env("KUBECONFIG", self.dir.path().join("kubeconfig"));
-        cmd
-    }
-
     /// `finkctl args…` running in the background, its stdout lines sent to the receiver.
     fn spawn(&self, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("finkctl"))
