@@ -3,19 +3,6 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-static TAG_RE: LazyLock<Regex> = LazyLock::new(|| {
-    let ids = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*";
-    Regex::new(&format!(
-        r"^([A-Za-z]+)?(\d+)\.(\d+)\.(\d+)(?:-({ids}))?(?:\+({ids}))?$"
-    ))
-    .expect("valid regex")
-});
-
-static RC_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^rc(\d+)$").expect("valid regex"));
 
 /// A version tag: prefix, three numbers, prerelease and build identifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,22 +34,52 @@ pub(crate) enum TagError {
     Overflow(String),
 }
 
+/// Dot-separated non-empty identifiers of `[0-9A-Za-z-]`; `None` when `s` is not that.
+fn identifiers(s: &str) -> Option<Vec<String>> {
+    s.split('.')
+        .map(|id| {
+            (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+                .then(|| id.to_string())
+        })
+        .collect()
+}
+
 impl TagVersion {
-    /// Parses a tag name; `None` when it is not a version tag.
+    /// Parses a tag name; `None` when it is not a version tag. The syntax is the original's
+    /// `^([A-Za-z]+)?(\d+)\.(\d+)\.(\d+)(?:-(ids))?(?:\+(ids))?$`, where `ids` are dot-separated
+    /// non-empty runs of `[0-9A-Za-z-]`, read by hand: a regex compiled at each run costs more than
+    /// the whole `ignite --frozen` it serves.
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        let c = TAG_RE.captures(s)?;
-        let ids = |i: usize| {
-            c.get(i)
-                .map(|m| m.as_str().split('.').map(str::to_string).collect())
-                .unwrap_or_default()
+        let (main, build) = match s.split_once('+') {
+            Some((main, build)) => (main, Some(identifiers(build)?)),
+            None => (s, None),
         };
+        let numbers_at = main
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(main.len());
+        let (prefix, rest) = main.split_at(numbers_at);
+        let (core, prerelease) = match rest.split_once('-') {
+            Some((core, pre)) => (core, Some(identifiers(pre)?)),
+            None => (rest, None),
+        };
+        let mut numbers = core.split('.');
+        let mut number = || {
+            numbers
+                .next()
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_string)
+        };
+        let (major, minor, patch) = (number()?, number()?, number()?);
+        if numbers.next().is_some() {
+            return None;
+        }
         Some(Self {
-            prefix: c.get(1).map_or("", |m| m.as_str()).to_string(),
-            major: c[2].to_string(),
-            minor: c[3].to_string(),
-            patch: c[4].to_string(),
-            prerelease: ids(5),
-            build: ids(6),
+            prefix: prefix.to_string(),
+            major,
+            minor,
+            patch,
+            prerelease: prerelease.unwrap_or_default(),
+            build: build.unwrap_or_default(),
         })
     }
 
@@ -70,9 +87,10 @@ impl TagVersion {
     pub(crate) fn release_candidate(&self) -> Option<Result<u64, ()>> {
         let first = self.prerelease.first()?;
         Some(
-            RC_RE
-                .captures(first)
-                .and_then(|c| c[1].parse().ok())
+            first
+                .strip_prefix("rc")
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse().ok())
                 .ok_or(()),
         )
     }
@@ -234,6 +252,8 @@ mod tests {
             "1.2.3-",
             "1.2.3+",
             "no-semver",
+            "é1.2.3",
+            "v١.2.3",
         ] {
             assert_eq!(TagVersion::parse(bad), None, "{bad}");
         }
@@ -300,7 +320,42 @@ mod tests {
         );
     }
 
+    /// The original's tag syntax as a regular expression: the oracle of the hand-written parser.
+    fn original(s: &str) -> Option<Vec<Option<String>>> {
+        let ids = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*";
+        let re = regex::Regex::new(&format!(
+            r"^([A-Za-z]+)?([0-9]+)\.([0-9]+)\.([0-9]+)(?:-({ids}))?(?:\+({ids}))?$"
+        ))
+        .unwrap();
+        let c = re.captures(s)?;
+        Some(
+            (1..=6)
+                .map(|i| c.get(i).map(|m| m.as_str().to_string()))
+                .collect(),
+        )
+    }
+
+    fn fields(t: &TagVersion) -> Vec<Option<String>> {
+        let ids = |v: &[String]| (!v.is_empty()).then(|| v.join("."));
+        let prefix = (!t.prefix.is_empty()).then(|| t.prefix.clone());
+        vec![
+            prefix,
+            Some(t.major.clone()),
+            Some(t.minor.clone()),
+            Some(t.patch.clone()),
+            ids(&t.prerelease),
+            ids(&t.build),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn the_parser_reads_what_the_original_regex_matches(
+            s in "[vVé]{0,2}[0-9١]{1,2}\\.[0-9]{0,2}\\.[0-9.]{1,3}(-[a-z0-9.+-]{0,5})?(\\+[a-z0-9.+-]{0,5})?|[a-zA-Zé0-9١.+-]{0,12}"
+        ) {
+            prop_assert_eq!(TagVersion::parse(&s).as_ref().map(fields), original(&s), "{}", s);
+        }
+
         #[test]
         fn parse_and_suggest_never_panic(s in "[vV]?[0-9]{1,25}\\.[0-9]{1,3}\\.[0-9]{1,25}(-[a-z0-9.]{1,8})?") {
             if let Some(t) = TagVersion::parse(&s) {
