@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use common::process::Runner;
+use git2::Repository;
 
 use crate::ciux_file::CiuxFile;
 use crate::credentials::Credentials;
@@ -59,14 +60,15 @@ impl Context {
     }
 }
 
-/// Opens the project at a user path: absolute root, `.ciux`, selection.
+/// Opens the project at a user path: absolute root, `.ciux`, selection, and its repository (opened
+/// once per run: each opening reads the git configuration files again).
 pub(crate) fn load_project(
     path: &Path,
     selector: Option<&Selector>,
     main_only: bool,
-) -> Result<Project> {
+) -> Result<(Project, Repository)> {
     let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
-    git::open_root(&root)?;
+    let repo = git::open_root(&root)?;
     let file = CiuxFile::load(&root)?;
-    Ok(Project::new(&root, file, selector, main_only)?)
+    Ok((Project::new(&root, file, selector, main_only)?, repo))
 }

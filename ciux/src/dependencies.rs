@@ -2,7 +2,7 @@
 //! rule, or its pinned revision) from one remote listing, then clones and updates side by side with
 //! the project, and the images the dependencies need.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use common::process::{Cmd, Runner};
@@ -25,6 +25,8 @@ struct Fetched {
     /// The clone was already there.
     existing: bool,
     head: git2::Oid,
+    /// HEAD's tree (recorded by `--lock`, compared with the index by `--frozen`).
+    tree: git2::Oid,
 }
 
 /// A git dependency while it is being resolved.
@@ -43,6 +45,8 @@ pub(crate) struct GitDep {
     /// The resolved commit: the clone's HEAD, or the listed commit of the work branch for a
     /// remote-only dependency (what `--lock` records).
     pub(crate) commit: Option<git2::Oid>,
+    /// The tree of `commit`, for a clone.
+    pub(crate) tree: Option<git2::Oid>,
 }
 
 impl GitDep {
@@ -68,6 +72,7 @@ impl GitDep {
                     local: None,
                     in_place,
                     commit: None,
+                    tree: None,
                 }),
                 _ => None,
             })
@@ -151,6 +156,7 @@ impl GitDep {
             url: redact(&self.url),
             workbranch: self.workbranch.clone(),
             commit: self.commit.map(|c| c.to_string()),
+            tree: self.tree.map(|t| t.to_string()),
             version: self.local.as_ref().map(|(_, v)| v.clone()),
         }
     }
@@ -222,6 +228,7 @@ pub(crate) fn resolve_and_fetch(
             dep.local = Some((f.root, f.version));
             dep.in_place = f.existing;
             dep.commit = Some(f.head);
+            dep.tree = Some(f.tree);
         }
     }
     Ok(())
@@ -333,11 +340,13 @@ fn in_dependency(e: anyhow::Error, shown: &str) -> anyhow::Error {
 impl Fetched {
     /// The checkout of `repo`; `existing` when it was there before this run.
     fn of(repo: &git2::Repository, existing: bool) -> Result<Fetched> {
+        let head = git::head_commit(repo)?;
         Ok(Fetched {
             root: git::root(repo),
             version: git::head_revision(repo)?.version(),
             existing,
-            head: git::head_commit(repo)?,
+            head,
+            tree: git::tree_of(repo, head)?,
         })
     }
 }
@@ -365,6 +374,12 @@ pub(crate) fn replay_sources(
             .map(git2::Oid::from_str)
             .transpose()
             .with_context(|| format!("dependency {shown}: invalid locked commit"))?;
+        d.tree = locked
+            .tree
+            .as_deref()
+            .map(git2::Oid::from_str)
+            .transpose()
+            .with_context(|| format!("dependency {shown}: invalid locked tree"))?;
         if d.clone && (d.commit.is_none() || locked.version.is_none()) {
             bail!(
                 "dependency {shown}: the lock has no commit and version for it (it was not cloned when locked); update it with `ciux ignite --lock`"
@@ -373,70 +388,75 @@ pub(crate) fn replay_sources(
     }
     let jobs: Vec<(usize, &GitDep)> = deps.iter().enumerate().filter(|(_, d)| d.clone).collect();
     let dry = runner.is_dry_run();
-    let replay_one = |d: &GitDep| -> Result<Option<PathBuf>> {
+    // A clone that already holds its locked commit needs no network: those are replayed here, one
+    // after the other (a few file reads each); the others are fetched or cloned side by side.
+    let mut results: Vec<Option<Result<Option<PathBuf>>>> = Vec::with_capacity(jobs.len());
+    let mut remote = Vec::new();
+    for (k, (i, d)) in jobs.iter().enumerate() {
         let (Some(commit), Some(locked)) = (d.commit, lock.dependency(&redact(&d.url))) else {
-            return Ok(None);
+            results.push(Some(Ok(None)));
+            continue;
         };
         let dir = project.dep_dir(&d.url);
-        let existing = dir.join(".git").exists();
         if dry {
-            let at_commit = existing
-                && git::open_root(&dir).is_ok_and(|r| git::head_commit(&r).ok() == Some(commit));
-            if !existing {
-                runner.run(&Cmd::new("git").args(["clone", &redact(&d.url)]).arg(&dir))?;
-            }
-            if !at_commit {
-                let sha = commit.to_string();
-                runner.run(&Cmd::new("git").arg("-C").arg(&dir).args(["checkout", &sha]))?;
-            }
-            return Ok(Some(dir));
+            results.push(Some(replay_dry_run(&dir, &d.url, commit, runner)));
+            continue;
         }
-        let repo = if existing {
-            let repo = git::open_root(&dir)?;
-            if !git::has_commit(&repo, commit) {
-                git::fetch_all(&repo, None)?;
+        if git::clean_at(&dir, commit, d.tree) {
+            // libgit2 gives the work tree with symbolic links resolved: the same path here.
+            let root = std::fs::canonicalize(&dir)
+                .with_context(|| format!("unable to resolve {}", dir.display()));
+            let result = root.map(Some);
+            progress.finish(*i, replay_status(d, &result));
+            results.push(Some(result));
+            continue;
+        }
+        let local = if dir.join(".git").exists() {
+            match git::open_root(&dir) {
+                Ok(repo) if git::has_commit(&repo, commit) => Some(repo),
+                Ok(_) => None,
+                Err(e) => {
+                    results.push(Some(Err(e.into())));
+                    continue;
+                }
             }
-            repo
         } else {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("unable to create {}", dir.display()))?;
-            git::clone(&d.url, &dir, None)?
+            None
         };
-        if !git::has_commit(&repo, commit) {
-            bail!(
-                "the locked commit {commit} (on {}) is no longer on the remote (history rewritten or branch deleted): update the lock with `ciux ignite --lock`",
-                locked.workbranch
-            );
-        }
-        if git::head_commit(&repo).ok() != Some(commit) {
-            if git::is_dirty(&repo)? {
-                bail!(
-                    "{} has local changes and is not at the locked commit {commit}: commit or stash them, or remove the clone",
-                    dir.display()
-                );
+        match local {
+            Some(repo) => {
+                let result =
+                    at_locked_commit(&repo, commit, &locked.workbranch, locked.version.as_deref());
+                progress.finish(*i, replay_status(d, &result));
+                results.push(Some(result));
             }
-            git::checkout_locked(&repo, &locked.workbranch, commit)?;
-        } else if git::is_dirty(&repo)? {
-            bail!(
-                "{} has local changes: the locked version {} would not describe it; commit or stash them",
-                dir.display(),
-                locked.version.as_deref().unwrap_or_default()
-            );
+            None => {
+                results.push(None);
+                remote.push((k, *i, *d, commit, locked));
+            }
         }
-        Ok(Some(git::root(&repo)))
-    };
-    let results = parallel::map(&jobs, parallel::GIT_REMOTES, |(i, d)| {
-        progress.set(*i, format!("locked {}", d.workbranch));
-        let result = replay_one(d);
-        progress.finish(
-            *i,
-            match &result {
-                Ok(_) => format!("{} at the locked commit", d.workbranch),
-                Err(e) => format!("failed: {e:#}"),
-            },
-        );
-        result
-    });
+    }
+    let fetched = parallel::map(
+        &remote,
+        parallel::GIT_REMOTES,
+        |(_, i, d, commit, locked)| {
+            progress.set(*i, format!("locked {}", d.workbranch));
+            let result = fetch_locked(project, d, *commit).and_then(|repo| {
+                at_locked_commit(
+                    &repo,
+                    *commit,
+                    &locked.workbranch,
+                    locked.version.as_deref(),
+                )
+            });
+            progress.finish(*i, replay_status(d, &result));
+            result
+        },
+    );
+    for ((k, ..), result) in remote.iter().zip(fetched) {
+        results[*k] = Some(result);
+    }
+    let results = results.into_iter().flatten();
     let done: Vec<(usize, Option<PathBuf>)> = jobs
         .iter()
         .zip(results)
@@ -457,6 +477,81 @@ pub(crate) fn replay_sources(
         progress.finish(i, format!("branch {} (locked, remote only)", d.workbranch));
     }
     Ok(())
+}
+
+/// `--dry-run` of one locked dependency: the git commands that would bring its clone to `commit`.
+fn replay_dry_run(
+    dir: &Path,
+    url: &str,
+    commit: git2::Oid,
+    runner: &Runner,
+) -> Result<Option<PathBuf>> {
+    let existing = dir.join(".git").exists();
+    let at_commit =
+        existing && git::open_root(dir).is_ok_and(|r| git::head_commit(&r).ok() == Some(commit));
+    if !existing {
+        runner.run(&Cmd::new("git").args(["clone", &redact(url)]).arg(dir))?;
+    }
+    if !at_commit {
+        let sha = commit.to_string();
+        runner.run(&Cmd::new("git").arg("-C").arg(dir).args(["checkout", &sha]))?;
+    }
+    Ok(Some(dir.to_path_buf()))
+}
+
+/// The clone of a locked dependency holding `commit`: fetched (every branch) or cloned.
+fn fetch_locked(project: &Project, d: &GitDep, commit: git2::Oid) -> Result<git2::Repository> {
+    let dir = project.dep_dir(&d.url);
+    let repo = if dir.join(".git").exists() {
+        let repo = git::open_root(&dir)?;
+        git::fetch_all(&repo, None)?;
+        repo
+    } else {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("unable to create {}", dir.display()))?;
+        git::clone(&d.url, &dir, None)?
+    };
+    if !git::has_commit(&repo, commit) {
+        bail!(
+            "the locked commit {commit} (on {}) is no longer on the remote (history rewritten or branch deleted): update the lock with `ciux ignite --lock`",
+            d.workbranch
+        );
+    }
+    Ok(repo)
+}
+
+/// Puts a clone holding `commit` at it (a clean clone only) and gives its root.
+fn at_locked_commit(
+    repo: &git2::Repository,
+    commit: git2::Oid,
+    workbranch: &str,
+    version: Option<&str>,
+) -> Result<Option<PathBuf>> {
+    let dir = git::root(repo);
+    if git::head_commit(repo).ok() != Some(commit) {
+        if git::is_dirty(repo)? {
+            bail!(
+                "{} has local changes and is not at the locked commit {commit}: commit or stash them, or remove the clone",
+                dir.display()
+            );
+        }
+        git::checkout_locked(repo, workbranch, commit)?;
+    } else if git::is_dirty(repo)? {
+        bail!(
+            "{} has local changes: the locked version {} would not describe it; commit or stash them",
+            dir.display(),
+            version.unwrap_or_default()
+        );
+    }
+    Ok(Some(dir))
+}
+
+/// The final progress line of a replayed dependency.
+fn replay_status(d: &GitDep, result: &Result<Option<PathBuf>>) -> String {
+    match result {
+        Ok(_) => format!("{} at the locked commit", d.workbranch),
+        Err(e) => format!("failed: {e:#}"),
+    }
 }
 
 /// The git CLI commands equivalent to cloning or updating a dependency, for `--dry-run` (the URL

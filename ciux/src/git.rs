@@ -13,6 +13,8 @@ use crate::git_http;
 use crate::remote_url::{self, Unsupported, redact};
 use crate::revision::Revision;
 use crate::semver_tag::TagVersion;
+use stat_check::StatCheck;
+pub(crate) use stat_check::clean_at;
 
 /// A failed git operation, with what was being done and where.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +151,26 @@ pub(crate) fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
 
 /// True when a tracked file is modified, staged, deleted, renamed or conflicted (untracked files do not
 /// count, like `git describe --dirty`).
+/// The index's stat data answers first (a few system calls per file); libgit2's status decides what it
+/// cannot vouch for. When racily clean files turn out unchanged, the index is rewritten (best effort,
+/// as `git status` does) so that the next check needs no file content.
 pub(crate) fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
-    Ok(!changed_tracked_files(repo)?.is_empty())
+    let fast = stat_check::check(repo);
+    if fast == StatCheck::Clean {
+        return Ok(false);
+    }
+    let dirty = !changed_tracked_files(repo)?.is_empty();
+    if fast == StatCheck::Racy
+        && !dirty
+        && let Err(e) = repo.index().and_then(|mut index| index.write())
+    {
+        tracing::debug!(
+            "{}: index not refreshed: {}",
+            root(repo).display(),
+            e.message()
+        );
+    }
+    Ok(dirty)
 }
 
 /// The paths of the tracked files that are modified, staged, deleted, renamed or conflicted.
@@ -780,6 +800,13 @@ fn fetch_from(
         .map_err(ctx(what))
 }
 
+/// The tree of commit `oid`.
+pub(crate) fn tree_of(repo: &Repository, oid: Oid) -> Result<Oid, GitError> {
+    repo.find_commit(oid)
+        .map(|c| c.tree_id())
+        .map_err(ctx(|| format!("reading commit {oid}")))
+}
+
 /// Whether `repo` holds commit `oid`.
 pub(crate) fn has_commit(repo: &Repository, oid: Oid) -> bool {
     repo.find_commit(oid).is_ok()
@@ -960,6 +987,8 @@ mod tests {
         assert!(all.contains("/abs/anything"));
     }
 }
+
+mod stat_check;
 
 #[cfg(test)]
 mod repo_tests;

@@ -260,94 +260,155 @@ fn candidates(
         .collect()
 }
 
-/// Decides the image. With a look-up (unless forced, or the source paths have uncommitted changes),
-/// the candidates are looked up oldest first and the first that exists (and, with declared base
-/// images, records a current base) wins. A registry error (anything but 404) fails the decision,
-/// except a refusal (401/403) from a registry without configured credentials (Docker Hub's answer
-/// for a repository never pushed) and, with `--registry-unreachable=build`, an unreachable registry:
-/// the image is then absent, with one warning.
-pub(crate) async fn decide(
+/// What the decision knows before any registry request: HEAD, the tags it can give, the source
+/// paths with uncommitted changes.
+struct Local {
+    registry: String,
+    name: String,
+    head_oid: Oid,
+    head_version: String,
+    /// The tree tag (`imageTag: tree`).
+    tree: Option<String>,
+    sources: SourcePaths,
+    /// The tag of the image to build: HEAD's version, or the tree tag (`-dirty` when HEAD is).
+    own_tag: String,
+    /// The source entries with uncommitted changes (looked up only for a registry check).
+    dirty_sources: Vec<String>,
+}
+
+impl Local {
+    fn of(
+        project: &Project,
+        repo: &Repository,
+        suffix: Option<&str>,
+        checked: bool,
+    ) -> Result<Local, ImageDecisionError> {
+        let head = git::head_revision(repo)?;
+        let head_oid = git::head_commit(repo)?;
+        let tree = match project.file.image_tag {
+            TagScheme::Tree => Some(tree_tag(repo, head_oid, &project.file.source_pathes)?),
+            TagScheme::Describe => None,
+        };
+        let sources = SourcePaths::new(&project.root, &project.file.source_pathes);
+        let head_version = head.version();
+        let dirty_sources = if checked && head.dirty {
+            git::dirty_entries(repo, &sources)?
+        } else {
+            Vec::new()
+        };
+        let own_tag = match &tree {
+            Some(tree) if head.dirty => format!("{tree}-dirty"),
+            Some(tree) => tree.clone(),
+            None => head_version.clone(),
+        };
+        Ok(Local {
+            registry: project.file.registry.clone(),
+            name: project.image_name(suffix.unwrap_or("")),
+            head_oid,
+            head_version,
+            tree,
+            sources,
+            own_tag,
+            dirty_sources,
+        })
+    }
+
+    fn url_in(&self, registry: &str, tag: &str) -> String {
+        format!("{registry}/{}:{tag}", self.name)
+    }
+
+    /// The decision: the tag `found` in the registry, else the image to build.
+    fn decision(
+        self,
+        tmp_registry: Option<&str>,
+        found: Option<String>,
+        reason: BuildReason,
+    ) -> ImageDecision {
+        let (tag, url, in_registry) = match found {
+            Some(tag) => (tag.clone(), self.url_in(&self.registry, &tag), true),
+            None => {
+                let reg = tmp_registry.unwrap_or(&self.registry);
+                (self.own_tag.clone(), self.url_in(reg, &self.own_tag), false)
+            }
+        };
+        ImageDecision {
+            promoted_url: self.url_in(&self.registry, &self.own_tag),
+            temporary_url: tmp_registry.map(|reg| self.url_in(reg, &self.own_tag)),
+            registry: self.registry,
+            name: self.name,
+            tag,
+            url,
+            in_registry,
+            head_version: self.head_version,
+            build: !in_registry,
+            reason,
+        }
+    }
+}
+
+/// Decides the image without asking the registry (`NotChecked`, so `CIUX_BUILD=true`): no I/O to
+/// wait for, hence no async runtime.
+pub(crate) fn decide_unchecked(
     project: &Project,
+    repo: &Repository,
     suffix: Option<&str>,
     tmp_registry: Option<&str>,
-    lookup: Option<Lookup<'_>>,
 ) -> Result<ImageDecision, ImageDecisionError> {
-    let repo = git::open_root(&project.root)?;
-    let head = git::head_revision(&repo)?;
-    let head_oid = git::head_commit(&repo)?;
-    let tree = match project.file.image_tag {
-        TagScheme::Tree => Some(tree_tag(&repo, head_oid, &project.file.source_pathes)?),
-        TagScheme::Describe => None,
-    };
-    let sources = SourcePaths::new(&project.root, &project.file.source_pathes);
-    let registry = project.file.registry.clone();
-    let name = project.image_name(suffix.unwrap_or(""));
-    let url_in = |reg: &str, tag: &str| format!("{reg}/{name}:{tag}");
-    let head_version = head.version();
-    let dirty_sources = if lookup.is_some() && head.dirty {
-        git::dirty_entries(&repo, &sources)?
-    } else {
-        Vec::new()
-    };
+    let local = Local::of(project, repo, suffix, false)?;
+    Ok(local.decision(tmp_registry, None, BuildReason::NotChecked))
+}
 
-    // The tag of the image to build: HEAD's version, or the tree tag (`-dirty` when HEAD is).
-    let own_tag = match &tree {
-        Some(tree) if head.dirty => format!("{tree}-dirty"),
-        Some(tree) => tree.clone(),
-        None => head_version.clone(),
-    };
+/// Decides the image. Unless forced, or the source paths have uncommitted changes, the candidates are
+/// looked up oldest first and the first that exists (and, with declared base images, records a
+/// current base) wins. A registry error (anything but 404) fails the decision, except a refusal
+/// (401/403) from a registry without configured credentials (Docker Hub's answer for a repository
+/// never pushed) and, with `--registry-unreachable=build`, an unreachable registry: the image is then
+/// absent, with one warning.
+pub(crate) async fn decide(
+    project: &Project,
+    repo: &Repository,
+    suffix: Option<&str>,
+    tmp_registry: Option<&str>,
+    lookup: Lookup<'_>,
+) -> Result<ImageDecision, ImageDecisionError> {
+    let mut local = Local::of(project, repo, suffix, true)?;
     let mut found = None;
-    let reason = match lookup {
-        None => BuildReason::NotChecked,
-        Some(lookup) if lookup.force => BuildReason::Forced,
-        Some(_) if !dirty_sources.is_empty() => BuildReason::DirtyTree {
-            paths: dirty_sources,
-        },
-        Some(lookup) => {
-            let candidates = candidates(&repo, head_oid, tree.as_deref(), &sources)?;
-            let refs = candidates
-                .iter()
-                .map(|c| ImageRef::parse(&url_in(&registry, &c.tag)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut bases = Bases::new(declared_bases(project)?);
-            match search(&refs, lookup, &mut bases).await? {
-                Searched::Found(i) => {
-                    found = Some(candidates[i].tag.clone());
-                    BuildReason::ImageFound {
-                        reference: refs[i].to_string(),
-                        commit: candidates[i].commit.to_string(),
-                    }
-                }
-                Searched::Absent(Some(reason)) => reason,
-                Searched::Absent(None) if tree.is_some() => BuildReason::ImageMissing {
-                    reference: refs[0].to_string(),
-                    status: 404,
-                },
-                Searched::Absent(None) => {
-                    not_found(&repo, head_oid, &candidates[0], &refs[0], &sources)?
+    let reason = if lookup.force {
+        BuildReason::Forced
+    } else if !local.dirty_sources.is_empty() {
+        BuildReason::DirtyTree {
+            paths: std::mem::take(&mut local.dirty_sources),
+        }
+    } else {
+        let candidates = candidates(repo, local.head_oid, local.tree.as_deref(), &local.sources)?;
+        let refs = candidates
+            .iter()
+            .map(|c| ImageRef::parse(&local.url_in(&local.registry, &c.tag)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut bases = Bases::new(declared_bases(project)?);
+        match search(&refs, lookup, &mut bases).await? {
+            Searched::Found(i) => {
+                found = Some(candidates[i].tag.clone());
+                BuildReason::ImageFound {
+                    reference: refs[i].to_string(),
+                    commit: candidates[i].commit.to_string(),
                 }
             }
+            Searched::Absent(Some(reason)) => reason,
+            Searched::Absent(None) if local.tree.is_some() => BuildReason::ImageMissing {
+                reference: refs[0].to_string(),
+                status: 404,
+            },
+            Searched::Absent(None) => not_found(
+                repo,
+                local.head_oid,
+                &candidates[0],
+                &refs[0],
+                &local.sources,
+            )?,
         }
     };
-    let (tag, url, in_registry) = match found {
-        Some(tag) => (tag.clone(), url_in(&registry, &tag), true),
-        None => {
-            let reg = tmp_registry.unwrap_or(&registry);
-            (own_tag.clone(), url_in(reg, &own_tag), false)
-        }
-    };
-    Ok(ImageDecision {
-        promoted_url: url_in(&registry, &own_tag),
-        temporary_url: tmp_registry.map(|reg| url_in(reg, &own_tag)),
-        registry,
-        name,
-        tag,
-        url,
-        in_registry,
-        head_version,
-        build: !in_registry,
-        reason,
-    })
+    Ok(local.decision(tmp_registry, found, reason))
 }
 
 /// The image dependencies of `.ciux` marked `base: true`, whatever the selector (an image records

@@ -42,7 +42,11 @@ use crate::context::Context;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     common::logging::init(cli.verbosity.level);
-    let ctx = Context::new(cli.dry_run, Box::new(std::io::stderr()));
+    // Line-buffered: the report is written in pieces, one system call per line instead of per piece.
+    let ctx = Context::new(
+        cli.dry_run,
+        Box::new(std::io::LineWriter::new(std::io::stderr())),
+    );
     // Unlocked handle: the process runner's forwarding threads write to the same stream.
     let out = &mut std::io::stdout();
     match &cli.command {

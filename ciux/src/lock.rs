@@ -89,6 +89,9 @@ pub(crate) struct LockedDep {
     pub(crate) workbranch: String,
     /// The commit id.
     pub(crate) commit: Option<String>,
+    /// The commit's tree id (cloned dependencies only): `--frozen` compares the clone's index with it
+    /// without reading the commit.
+    pub(crate) tree: Option<String>,
     /// The clone's version (cloned dependencies only).
     pub(crate) version: Option<String>,
 }
@@ -206,6 +209,9 @@ impl Lock {
             out.push_str(&format!("    workbranch: {}\n", q(&d.workbranch)));
             if let Some(commit) = &d.commit {
                 out.push_str(&format!("    commit: {}\n", q(commit)));
+            }
+            if let Some(tree) = &d.tree {
+                out.push_str(&format!("    tree: {}\n", q(tree)));
             }
             if let Some(version) = &d.version {
                 out.push_str(&format!("    version: {}\n", q(version)));
@@ -372,12 +378,14 @@ mod tests {
             },
             dependencies: vec![
                 LockedDep {
+                    tree: None,
                     url: "git://h/z.git".into(),
                     workbranch: "main".into(),
                     commit: Some("b".repeat(40)),
                     version: None,
                 },
                 LockedDep {
+                    tree: None,
                     url: "git://h/a \"q\".git".into(),
                     workbranch: "dev".into(),
                     commit: Some("c".repeat(40)),

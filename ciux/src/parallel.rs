@@ -18,10 +18,14 @@ pub(crate) fn map<T: Sync, R: Send>(
     limit: usize,
     f: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
+    if items.len() <= 1 || limit <= 1 {
+        // No thread for a single item (or no parallelism): its start-up would be all the cost.
+        return items.iter().map(f).collect();
+    }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     std::thread::scope(|s| {
-        for _ in 0..limit.clamp(1, items.len().max(1)) {
+        for _ in 0..limit.min(items.len()) {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);

@@ -137,6 +137,8 @@ impl Project {
         };
         let mut deps = Vec::new();
         let mut clone_dirs = HashMap::new();
+        // Resolved once: each dependency's clone directory is compared with it.
+        let real_root = root.canonicalize().ok();
         if !main_only {
             for (index, spec) in file.dependencies.iter().enumerate() {
                 if !filter.matches(&spec.labels) {
@@ -150,13 +152,12 @@ impl Project {
                             index,
                         });
                     }
-                    check_git_dependency(root, url, *clone, &mut clone_dirs).map_err(|reason| {
-                        ProjectError::BadGitDependency {
+                    check_git_dependency(root, real_root.as_deref(), url, *clone, &mut clone_dirs)
+                        .map_err(|reason| ProjectError::BadGitDependency {
                             file: root.join(".ciux"),
                             url: redact(url),
                             reason,
-                        }
-                    })?;
+                        })?;
                 }
                 if let DepKind::Package(package) = &kind {
                     crate::install::check_package(package).map_err(|reason| {
@@ -232,9 +233,11 @@ fn clone_dir(root: &Path, url: &str) -> PathBuf {
 /// Refuses, before any git operation, a git dependency whose URL or repository name cannot be used
 /// (see [`check_repository_name`]) and, when cloned, one whose clone directory would be the project, contain
 /// it, lie inside it or outside the project's parent, or be the clone directory of another dependency
-/// (`clone_dirs`, filled as dependencies are checked).
+/// (`clone_dirs`, filled as dependencies are checked). `real_root` is `root` with its symbolic links
+/// resolved.
 fn check_git_dependency(
     root: &Path,
+    real_root: Option<&Path>,
     url: &str,
     clone: bool,
     clone_dirs: &mut HashMap<PathBuf, String>,
@@ -258,7 +261,7 @@ fn check_git_dependency(
         ));
     }
     // Through symbolic links too.
-    if let (Ok(real_dir), Ok(real_root)) = (dir.canonicalize(), root.canonicalize()) {
+    if let (Ok(real_dir), Some(real_root)) = (dir.canonicalize(), real_root) {
         let relation = if real_dir == real_root {
             Some("is the project")
         } else if real_root.starts_with(&real_dir) {

@@ -35,23 +35,34 @@ fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
 }
 
 fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repo.repository, None, true)?;
+    let (project, repo) = load_project(&a.repo.repository, None, true)?;
     let client = if a.check {
         Some(ctx.registry_client()?)
     } else {
         None
     };
-    let lookup = client.as_ref().map(|client| image_decision::Lookup {
-        client,
-        unreachable: a.lookup.registry_unreachable,
-        force: a.lookup.force_build,
-    });
-    let decision = ctx.block_on(image_decision::decide(
-        &project,
-        given(&a.suffix),
-        given(&a.tmp_registry),
-        lookup,
-    ))?;
+    let decision = match &client {
+        Some(client) => {
+            let lookup = image_decision::Lookup {
+                client,
+                unreachable: a.lookup.registry_unreachable,
+                force: a.lookup.force_build,
+            };
+            ctx.block_on(image_decision::decide(
+                &project,
+                &repo,
+                given(&a.suffix),
+                given(&a.tmp_registry),
+                lookup,
+            ))?
+        }
+        None => image_decision::decide_unchecked(
+            &project,
+            &repo,
+            given(&a.suffix),
+            given(&a.tmp_registry),
+        )?,
+    };
     if a.output.format == OutputFormat::Json {
         return print_json(out, &serde_json::to_value(&decision)?);
     }
@@ -109,7 +120,7 @@ fn revision(a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn dependencies(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repo.repository, a.selector.as_ref(), false)?;
+    let (project, _) = load_project(&a.repo.repository, a.selector.as_ref(), false)?;
     if a.output.format == OutputFormat::Json {
         let deps: Vec<_> = project
             .deps
@@ -147,7 +158,7 @@ fn clustername(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn configpath(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let project = load_project(&a.repo.repository, a.selector.as_ref(), false)?;
+    let (project, _) = load_project(&a.repo.repository, a.selector.as_ref(), false)?;
     let path = env_file::path(&project.root, &project.selector)?;
     if !path.exists() {
         bail!(

@@ -31,11 +31,9 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
         .repository
         .clone()
         .ok_or_else(|| anyhow!("missing the repository path argument"))?;
-    let project = load_project(&path, a.selector.as_ref(), a.main)?;
+    let (project, repo) = load_project(&path, a.selector.as_ref(), a.main)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
-    let repo = git::open_root(&project.root)?;
     let project_branch = given(&a.branch).map_or_else(|| git::head_branch(&repo), str::to_string);
-    drop(repo);
 
     let mut deps = GitDep::of(&project, false);
     if let Some(d) = deps.iter().find(|d| d.pull && !d.clone) {
@@ -91,17 +89,17 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
     }
 
     let dep_images = dependency_images(&project, &deps)?;
-    let head = git::head_commit(&git::open_root(&project.root)?)?.to_string();
+    let head = git::head_commit(&repo)?.to_string();
     // A frozen run at the locked project commit replays the locked image decision: no registry.
     let replayed = match &frozen {
         Some(lock) => lock.replay(
             &head,
-            ctx.block_on(image_decision::decide(
+            image_decision::decide_unchecked(
                 &project,
+                &repo,
                 given(&a.suffix),
                 given(&a.tmp_registry),
-                None,
-            ))?,
+            )?,
         ),
         None => None,
     };
@@ -127,9 +125,10 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
                     };
                     image_decision::decide(
                         &project,
+                        &repo,
                         given(&a.suffix),
                         given(&a.tmp_registry),
-                        Some(lookup),
+                        lookup,
                     )
                     .await
                     .map_err(anyhow::Error::from)
@@ -321,9 +320,8 @@ fn refresh(
     branch: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let project = load_project(&a.repo.repository, None, false)?;
+    let (project, repo) = load_project(&a.repo.repository, None, false)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
-    let repo = git::open_root(&project.root)?;
     let project_branch = branch.map_or_else(|| git::head_branch(&repo), str::to_string);
     let mut deps = GitDep::of(&project, true);
     for d in &mut deps {
@@ -348,7 +346,7 @@ fn refresh(
         .collect();
     let progress = dep_progress(remote.iter().map(|(_, d)| &**d));
     resolve_branches(remote, &project_branch, &progress)?;
-    let decision = ctx.block_on(image_decision::decide(&project, None, None, None))?;
+    let decision = image_decision::decide_unchecked(&project, &repo, None, None)?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(ctx, &project, &env_path, &env, false, out)
 }

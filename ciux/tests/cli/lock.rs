@@ -134,6 +134,7 @@ dependencies:
   - url: \"{alpha_url}\"
     workbranch: \"master\"
     commit: \"{alpha}\"
+    tree: \"{alpha_tree}\"
     version: \"v1.0.0-1-g{alpha_short}\"
   - url: \"{beta_url}\"
     workbranch: \"master\"
@@ -141,6 +142,7 @@ dependencies:
   - url: \"{gamma_url}\"
     workbranch: \"master\"
     commit: \"{gamma}\"
+    tree: \"{gamma_tree}\"
     version: \"v1.0.0-1-g{gamma_short}\"
 images:
   - image: \"{host}/fink/base:v1\"
@@ -151,9 +153,11 @@ images:
             beta_url = w.url("beta"),
             gamma_url = w.url("gamma"),
             alpha = w.alpha.head(),
+            alpha_tree = w.alpha.git(&["rev-parse", "HEAD^{tree}"]).trim(),
             alpha_short = w.alpha.short(),
             beta = w.beta.head(),
             gamma = w.gamma.head(),
+            gamma_tree = w.gamma.git(&["rev-parse", "HEAD^{tree}"]).trim(),
             gamma_short = w.gamma.short(),
             host = w.registry.host(),
         )
@@ -188,6 +192,41 @@ images:
     assert_eq!(w.daemon.connections(), before);
     assert_eq!(w.env(), locked_env);
     assert_eq!(World::head_of(&w.clone_dir("alpha")), alpha_locked);
+}
+
+/// A clone with local changes, in its work tree or only in its index, is refused: the locked
+/// version would not describe it. Without changes (the index rewritten by git since), it replays.
+#[test]
+fn frozen_refuses_a_clone_with_local_changes() {
+    let w = World::new();
+    w.ignite(&["--lock"]).success();
+    let locked_env = w.env();
+    let alpha = w.clone_dir("alpha");
+    let refused = || {
+        w.ignite(&["--frozen"]).failure().stderr(predicates::str::contains(format!(
+            "dependency {}: {} has local changes: the locked version v1.0.0-1-g{} would not describe it; commit or stash them",
+            w.url("alpha"),
+            alpha.display(),
+            w.alpha.short()
+        )));
+    };
+    std::fs::write(alpha.join("src/a"), "edited\n").unwrap();
+    refused();
+    // Staged: the work tree matches the index, which no longer is HEAD's tree.
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&alpha)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["add", "src/a"]);
+    refused();
+    git(&["reset", "-q", "--hard"]);
+    w.ignite(&["--frozen"]).success();
+    assert_eq!(w.env(), locked_env);
 }
 
 /// A clone that is missing is cloned once (one connection per cloned dependency, none for the
