@@ -2,8 +2,6 @@
 //! its argv, which must be the golden's tokens without the shell quotes.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use assert_cmd::Command;
 use harness::apiserver::FakeApiServer;
@@ -11,7 +9,7 @@ use harness::fakebin::{FakeBins, Script};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{self, read_fixture, write_sample_config};
+use crate::support::{self, conf, read_fixture, write_sample_config};
 
 /// The argv a shell would build from a golden text (continuation lines, double quotes).
 fn golden_argv(text: &str) -> Vec<String> {
@@ -66,12 +64,6 @@ impl Setup {
     }
 }
 
-/// The value of `--conf key=…` in an argv.
-fn conf<'a>(argv: &'a [String], key: &str) -> Option<&'a str> {
-    argv.iter()
-        .find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
-}
-
 /// A driver pod that ended with `phase`, its container terminated with `exit_code`/`reason`.
 fn driver_status(phase: &str, exit_code: i32, reason: &str) -> Value {
     json!({
@@ -90,33 +82,19 @@ fn run_as_spark(
     server: &FakeApiServer,
     fakes: &FakeBins,
     status: Value,
-    mut cmd: Command,
+    cmd: Command,
 ) -> assert_cmd::assert::Assert {
-    let before = fakes.calls("spark-submit").len();
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                let calls = fakes.calls("spark-submit");
-                if let Some(call) = calls.get(before) {
-                    let name = conf(&call.argv, "spark.kubernetes.driver.pod.name")
-                        .expect("the driver pod is named");
-                    let namespace = conf(&call.argv, "spark.kubernetes.namespace").unwrap();
-                    server.apply_json(json!({
-                        "apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": name, "namespace": namespace},
-                        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "param_image"}]},
-                        "status": status,
-                    }));
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let assert = cmd.assert();
-        done.store(true, Ordering::SeqCst);
-        assert
-    })
+    let driver = |argv: &[String]| {
+        let name = conf(argv, "spark.kubernetes.driver.pod.name").expect("the driver pod is named");
+        let namespace = conf(argv, "spark.kubernetes.namespace").unwrap();
+        vec![json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "param_image"}]},
+            "status": status,
+        })]
+    };
+    support::run_as_spark(server, fakes, driver, cmd)
 }
 
 /// The argv of a real run: the golden's, with the driver pod name (and the context) after
