@@ -1,7 +1,7 @@
 //! `finkctl run <task>` executing spark-submit: a fake `spark-submit` (harness::fakebin) records
 //! its argv, which must be the golden's tokens without the shell quotes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use harness::apiserver::FakeApiServer;
@@ -54,6 +54,15 @@ impl Setup {
         let fakes = FakeBins::new();
         fakes.add("spark-submit", script);
         Self { dir, fakes }
+    }
+
+    /// A fake API server, its kubeconfig (context namespace `namespace`) in the directory, and
+    /// the kubeconfig's path.
+    fn server(&self, namespace: &str) -> (FakeApiServer, PathBuf) {
+        let server = FakeApiServer::start();
+        let kubeconfig = self.dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig, namespace).unwrap();
+        (server, kubeconfig)
     }
 
     fn finkctl(&self) -> Command {
@@ -124,10 +133,8 @@ fn golden_argv_strips_shell_quotes() {
 
 #[test]
 fn spark_submit_receives_the_golden_tokens_without_quotes() {
-    let server = FakeApiServer::start();
     let setup = Setup::new(Script::default().record_env("KUBECONFIG"));
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "default").unwrap();
+    let (server, kubeconfig) = setup.server("default");
     for (task, golden) in [
         ("stream2raw", "stream2raw.out.expected"),
         ("raw2science", "raw2science.out.expected"),
@@ -179,10 +186,8 @@ fn spark_submit_receives_the_golden_tokens_without_quotes() {
 #[test]
 fn a_failed_driver_pod_fails_the_run_with_its_reason() {
     // pyspark 4's spark-submit exits 0 when the driver pod ends Failed.
-    let server = FakeApiServer::start();
     let setup = Setup::new(Script::default());
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let (server, kubeconfig) = setup.server("spark");
     let mut cmd = setup.finkctl();
     cmd.env("KUBECONFIG", &kubeconfig)
         .args(["run", "r", "--image=param_image", "-N", "20000101"]);
@@ -276,13 +281,11 @@ fn a_missing_spark_submit_is_a_clear_error() {
 
 #[test]
 fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
-    let server = FakeApiServer::start();
-    server.apply_json(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
-    );
     let setup = Setup::new(Script::default());
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let (server, kubeconfig) = setup.server("spark");
+    server.apply_json(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = setup.finkctl();
     cmd.env("KUBECONFIG", &kubeconfig)
@@ -353,13 +356,11 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
 
 #[test]
 fn distribution_removes_its_temp_dir_when_the_pod_template_cannot_be_written() {
-    let server = FakeApiServer::start();
-    server.apply_json(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
-    );
     let setup = Setup::new(Script::default());
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let (server, kubeconfig) = setup.server("spark");
+    server.apply_json(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
+    );
     let tmp = tempfile::tempdir().unwrap();
     // A file size limit of 0 (as on a full quota): the directory is created, the file is not.
     let finkctl = assert_cmd::cargo::cargo_bin("finkctl");
