@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
@@ -117,34 +117,43 @@ fn seconds_between(from: Option<Timestamp>, to: Option<Timestamp>) -> Option<i64
     Some(to?.duration_since(from?).as_secs())
 }
 
+impl Termination {
+    /// A container's terminated state, read once for every account of it (this summary and
+    /// [`driver_failure`](crate::spark_driver::driver_failure)): without a reason, `Completed`
+    /// for exit code 0 and `Error` otherwise; the message trimmed, a blank one none.
+    pub(crate) fn of(ended: &ContainerStateTerminated) -> Termination {
+        Termination {
+            reason: ended.reason.clone().unwrap_or_else(|| {
+                if ended.exit_code == 0 {
+                    "Completed"
+                } else {
+                    "Error"
+                }
+                .into()
+            }),
+            exit_code: ended.exit_code,
+            ran_seconds: seconds_between(
+                ended.started_at.as_ref().map(|t| t.0),
+                ended.finished_at.as_ref().map(|t| t.0),
+            ),
+            message: ended
+                .message
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(String::from),
+        }
+    }
+}
+
+/// How the container's current run ended, else its previous one.
 fn termination(status: &ContainerStatus) -> Option<Termination> {
     let current = status.state.as_ref().and_then(|s| s.terminated.as_ref());
     let last = status
         .last_state
         .as_ref()
         .and_then(|s| s.terminated.as_ref());
-    let ended = current.or(last)?;
-    Some(Termination {
-        reason: ended.reason.clone().unwrap_or_else(|| {
-            if ended.exit_code == 0 {
-                "Completed"
-            } else {
-                "Error"
-            }
-            .into()
-        }),
-        exit_code: ended.exit_code,
-        ran_seconds: seconds_between(
-            ended.started_at.as_ref().map(|t| t.0),
-            ended.finished_at.as_ref().map(|t| t.0),
-        ),
-        message: ended
-            .message
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(String::from),
-    })
+    current.or(last).map(Termination::of)
 }
 
 /// The problem one container shows.
@@ -158,7 +167,7 @@ fn container_problem(status: &ContainerStatus) -> Option<Problem> {
         .last_state
         .as_ref()
         .and_then(|s| s.terminated.as_ref());
-    let oom = |t: Option<&k8s_openapi::api::core::v1::ContainerStateTerminated>| {
+    let oom = |t: Option<&ContainerStateTerminated>| {
         t.is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
     };
     if oom(terminated) || oom(last) {

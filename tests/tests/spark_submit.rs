@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use harness::apiserver::{FakeApiServer, Store};
+use harness::apiserver::{FakeApiServer, FakeApiServerBuilder, Store};
 use harness::tools::Tools;
 use serde_json::{Value, json};
 
@@ -82,7 +82,13 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(server: FakeApiServer) -> Setup {
+    /// Starts the server `builder` makes; `None`, saying why, where spark-submit or java cannot run.
+    fn start(builder: FakeApiServerBuilder) -> Option<Setup> {
+        if let Some(reason) = missing_tools() {
+            eprintln!("{reason}");
+            return None;
+        }
+        let server = builder.start();
         server.apply_json(json!({
             "apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": "spark", "namespace": "default"},
@@ -90,7 +96,7 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("finkctl.yaml"), CONFIG).unwrap();
         std::fs::write(dir.path().join("finkctl.secret.yaml"), SECRET).unwrap();
-        Setup { server, dir }
+        Some(Setup { server, dir })
     }
 
     /// Starts `finkctl run stream2raw` against the fake server.
@@ -142,6 +148,18 @@ impl Setup {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Plays the kubelet: half a second from now the driver `pod` runs, then ends with
+    /// `exit_code`; then finkctl's output, once it has ended too.
+    fn driver_ends(&self, pod: &Value, exit_code: i32, finkctl: Running) -> (Output, String) {
+        let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        self.server.after(Duration::from_millis(500), move |s| {
+            end_driver(s, &name, exit_code)
+        });
+        let out = finkctl.finish_after_driver();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out, stderr)
     }
 }
 
@@ -299,19 +317,12 @@ fn watched_the_pods(server: &FakeApiServer) -> bool {
 
 #[test]
 fn stream2raw_runs_the_real_spark_submit_until_the_driver_succeeds() {
-    if let Some(reason) = missing_tools() {
-        eprintln!("{reason}");
+    let Some(setup) = Setup::start(FakeApiServer::builder()) else {
         return;
-    }
-    let setup = Setup::new(FakeApiServer::start());
+    };
     let (pod, finkctl) = setup.driver_pod(setup.run_stream2raw());
     assert_rendered_driver(&pod);
-    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
-    setup
-        .server
-        .after(Duration::from_millis(500), move |s| end_driver(s, &name, 0));
-    let out = finkctl.finish_after_driver();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = setup.driver_ends(&pod, 0, finkctl);
     assert!(out.status.success(), "{}\n{stderr}", out.status);
     assert!(watched_the_pods(&setup.server));
     assert!(!stderr.contains("minioadmin"), "{stderr}");
@@ -319,33 +330,21 @@ fn stream2raw_runs_the_real_spark_submit_until_the_driver_succeeds() {
 
 #[test]
 fn the_kubeconfig_certificate_authority_and_token_reach_spark_submit() {
-    if let Some(reason) = missing_tools() {
-        eprintln!("{reason}");
+    let Some(setup) = Setup::start(FakeApiServer::builder().tls().bearer_token("spark-token"))
+    else {
         return;
-    }
-    let server = FakeApiServer::builder()
-        .tls()
-        .bearer_token("spark-token")
-        .start();
-    let setup = Setup::new(server);
+    };
     let (pod, finkctl) = setup.driver_pod(setup.run_stream2raw());
-    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
-    setup
-        .server
-        .after(Duration::from_millis(500), move |s| end_driver(s, &name, 0));
-    let out = finkctl.finish_after_driver();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = setup.driver_ends(&pod, 0, finkctl);
     assert!(out.status.success(), "{}\n{stderr}", out.status);
     assert!(!stderr.contains("spark-token"), "{stderr}");
 }
 
 #[test]
 fn distribution_ships_the_executor_pod_template_in_sparks_config_map() {
-    if let Some(reason) = missing_tools() {
-        eprintln!("{reason}");
+    let Some(setup) = Setup::start(FakeApiServer::builder()) else {
         return;
-    }
-    let setup = Setup::new(FakeApiServer::start());
+    };
     let (pod, finkctl) = setup.driver_pod(setup.run("distribution"));
     let secret = setup
         .server
@@ -386,37 +385,22 @@ fn distribution_ships_the_executor_pod_template_in_sparks_config_map() {
         .iter()
         .any(|v| v["configMap"]["name"] == template_map);
     assert!(mounted, "{pod:#}");
-    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
-    setup
-        .server
-        .after(Duration::from_millis(500), move |s| end_driver(s, &name, 0));
-    let out = finkctl.finish_after_driver();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = setup.driver_ends(&pod, 0, finkctl);
     assert!(out.status.success(), "{}\n{stderr}", out.status);
     assert!(!stderr.contains("changeme"), "{stderr}");
 }
 
 #[test]
 fn stream2raw_with_a_failing_driver_exits_1_naming_the_pod() {
-    if let Some(reason) = missing_tools() {
-        eprintln!("{reason}");
+    let Some(setup) = Setup::start(FakeApiServer::builder()) else {
         return;
-    }
-    let setup = Setup::new(FakeApiServer::start());
+    };
     let (pod, finkctl) = setup.driver_pod(setup.run_stream2raw());
-    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
-    let failed = name.clone();
-    setup.server.after(Duration::from_millis(500), move |s| {
-        end_driver(s, &failed, 3)
-    });
-    let out = finkctl.finish_after_driver();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = setup.driver_ends(&pod, 3, finkctl);
+    let name = pod["metadata"]["name"].as_str().unwrap();
     // spark-submit itself reports the driver's exit code and ends.
     assert!(stderr.contains("exit code: 3"), "{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("error: ") && last.contains(&name),
-        "{last}"
-    );
+    assert!(last.starts_with("error: ") && last.contains(name), "{last}");
 }

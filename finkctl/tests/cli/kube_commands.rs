@@ -12,20 +12,9 @@ use harness::apiserver::{ExecReply, FakeApiServer, Fault, FaultRule};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{Cluster, read_fixture, write_sample_config};
+use crate::support::{Cluster, phase, read_fixture, spark_pod};
 
 impl Cluster {
-    /// Writes the e2e sample configuration in the working directory.
-    fn with_sample_config(&self) {
-        write_sample_config(self.dir.path(), |c| c);
-    }
-
-    fn namespace(&self, name: &str) {
-        self.server.apply_json(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-        );
-    }
-
     fn kafka_user_secret(&self, password: &str) {
         self.namespace("kafka");
         self.server.apply_json(json!({
@@ -70,21 +59,20 @@ fn jaas_text(user: &str, password: &str) -> String {
         .replace("{{ .KafkaCreds.Password }}", password)
 }
 
-fn pod(name: &str, role: &str, phase: &str, ready: bool) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "spark", "labels": {"spark-role": role, "spark-app-selector": "spark-1"}},
-        "spec": {"containers": [{"name": "c", "image": "i"}]},
-        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
-    })
+fn pod(name: &str, role: &str, status: &str, ready: bool) -> Value {
+    spark_pod(
+        name,
+        role,
+        json!({"spark-app-selector": "spark-1"}),
+        phase(status, ready),
+    )
 }
 
 // ---------- createsecrets ----------
 
 #[test]
 fn createsecrets_applies_the_jaas_secret_with_the_kafka_user_password() {
-    let cluster = Cluster::start();
-    cluster.namespace("spark");
+    let cluster = Cluster::start().with_namespace("spark");
     cluster.kafka_user_secret("s3cr\"t");
     cluster
         .finkctl()
@@ -116,8 +104,7 @@ fn createsecrets_applies_the_jaas_secret_with_the_kafka_user_password() {
 #[test]
 fn createsecrets_with_an_empty_password_flag_reads_the_kafka_user_password() {
     // The original's -p defaulted to "": `-p "$PASSWORD"` with an empty variable means "not given".
-    let cluster = Cluster::start();
-    cluster.namespace("spark");
+    let cluster = Cluster::start().with_namespace("spark");
     cluster.kafka_user_secret("from-secret");
     cluster
         .finkctl()
@@ -171,8 +158,7 @@ fn createsecrets_times_out_when_the_namespace_never_comes() {
 
 #[test]
 fn createsecrets_reports_a_missing_kafka_secret() {
-    let cluster = Cluster::start();
-    cluster.namespace("spark");
+    let cluster = Cluster::start().with_namespace("spark");
     cluster
         .finkctl()
         .arg("createsecrets")
@@ -185,8 +171,7 @@ fn createsecrets_reports_a_missing_kafka_secret() {
 
 #[test]
 fn createsecrets_dry_run_prints_the_secret_without_the_password_and_changes_nothing() {
-    let cluster = Cluster::start();
-    cluster.namespace("spark");
+    let cluster = Cluster::start().with_namespace("spark");
     let out = cluster
         .finkctl()
         .args(["createsecrets", "-p", "topsecret", "--dry-run"])
@@ -586,34 +571,16 @@ fn delete_acts_on_the_current_namespace_unless_all_namespaces() {
 
 #[test]
 fn spark_operator_backend_applies_the_application_and_the_jaas_secret() {
-    let cluster = Cluster::start();
-    cluster.namespace("spark");
-    cluster.with_sample_config();
+    let cluster = Cluster::start()
+        .with_namespace("spark")
+        .with_sample_config();
     cluster
-        .finkctl()
-        .args([
-            "run",
-            "distribution",
-            "--backend",
-            "spark-operator",
-            "-i",
-            "img:1",
-            "-N",
-            "20000101",
-        ])
+        .run_operator("distribution", &["-i", "img:1"])
         .assert()
         .success()
         .stdout("sparkapplication.sparkoperator.k8s.io/fink-distribution serverside-applied\n")
         .stderr("");
-    let app = cluster
-        .server
-        .get_json(
-            "sparkoperator.k8s.io/v1beta2",
-            "SparkApplication",
-            Some("spark"),
-            "fink-distribution",
-        )
-        .expect("the SparkApplication");
+    let app = cluster.app("fink-distribution");
     assert_eq!(app["spec"]["image"], "img:1");
     assert_eq!(
         app["spec"]["mainApplicationFile"],
@@ -639,8 +606,7 @@ fn spark_operator_backend_applies_the_application_and_the_jaas_secret() {
 
 #[test]
 fn dry_runs_send_no_request_to_the_cluster() {
-    let cluster = Cluster::start();
-    cluster.with_sample_config();
+    let cluster = Cluster::start().with_sample_config();
     // An empty password in the secret file would be read from the Kafka user's Secret.
     std::fs::write(
         cluster.dir.path().join("finkctl.secret.yaml"),
@@ -649,16 +615,7 @@ fn dry_runs_send_no_request_to_the_cluster() {
     .unwrap();
     for backend in ["spark-submit", "spark-operator"] {
         cluster
-            .finkctl()
-            .args([
-                "run",
-                "distribution",
-                "-N",
-                "20000101",
-                "--dry-run",
-                "--backend",
-                backend,
-            ])
+            .run("distribution", &["--dry-run", "--backend", backend])
             .assert()
             .success();
     }

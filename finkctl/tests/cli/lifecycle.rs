@@ -5,97 +5,29 @@
 use std::time::Duration;
 
 use assert_cmd::Command;
-use harness::apiserver::spark_operator::{ExecutorFate, Script, SparkOperator};
-use harness::apiserver::{FakeApiServer, crds};
-use harness::fakebin::{self, FakeBins};
+use harness::apiserver::spark_operator::{ExecutorFate, Script};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{self, read_fixture, write_sample_config};
+use crate::support::{
+    self, APPS, Cluster, conf, phase, read_fixture, spark_pod, stdout, write_sample_config,
+};
 
-const APPS: &str = "sparkoperator.k8s.io/v1beta2";
-
-/// A fake API server with a simulated spark-operator, a kubeconfig whose namespace is `spark`,
+/// The lifecycle's world: a simulated spark-operator playing `script`, the namespace `spark`,
 /// the e2e sample configuration and a fake spark-submit.
-struct Cluster {
-    server: FakeApiServer,
-    operator: SparkOperator,
-    dir: tempfile::TempDir,
-    fakes: FakeBins,
-}
-
-impl Cluster {
-    fn start(script: impl Fn(&str) -> Script + Send + Sync + 'static) -> Self {
-        let server = FakeApiServer::builder()
-            .crd(crds::spark_application())
-            .start();
-        let operator = server.spark_operator(script);
-        server.apply_json(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
-        );
-        let dir = tempfile::tempdir().unwrap();
-        server
-            .write_kubeconfig(&dir.path().join("kubeconfig"), "spark")
-            .unwrap();
-        write_sample_config(dir.path(), |c| c);
-        let fakes = FakeBins::new();
-        fakes.add("spark-submit", fakebin::Script::default());
-        Self {
-            server,
-            operator,
-            dir,
-            fakes,
-        }
-    }
-
-    fn finkctl(&self, args: &[&str]) -> Command {
-        let mut cmd = support::finkctl(self.dir.path());
-        cmd.env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .env("PATH", self.fakes.path_env())
-            .args(args);
-        cmd
-    }
-
-    /// `finkctl run <task> --backend spark-operator -N 20000101 <extra>`.
-    fn run_operator(&self, task: &str, extra: &[&str]) -> Command {
-        let mut cmd = self.finkctl(&["run", task, "--backend", "spark-operator", "-N", "20000101"]);
-        cmd.args(extra);
-        cmd
-    }
-
-    fn app(&self, name: &str) -> Value {
-        self.server
-            .get_json(APPS, "SparkApplication", Some("spark"), name)
-            .expect("the SparkApplication")
-    }
-
-    fn states(&self, app: &str) -> Vec<String> {
-        self.operator
-            .transitions()
-            .into_iter()
-            .filter(|t| t.application == format!("spark/{app}"))
-            .map(|t| t.state)
-            .collect()
-    }
-
-    fn spark_pods(&self) -> Vec<String> {
-        self.server
-            .list_json("v1", "Pod", Some("spark"))
-            .iter()
-            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-fn stdout(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
+fn lifecycle(script: impl Fn(&str) -> Script + Send + Sync + 'static) -> Cluster {
+    Cluster::start()
+        .with_operator(script)
+        .with_namespace("spark")
+        .with_sample_config()
+        .with_spark_submit()
 }
 
 // ---------- run --wait, spark-operator backend ----------
 
 #[test]
 fn run_wait_returns_when_the_application_completes_and_prints_its_state() {
-    let cluster = Cluster::start(|_| Script::completes());
+    let cluster = lifecycle(|_| Script::completes());
     let assert = cluster
         .run_operator("raw2science", &["--wait", "-o", "json"])
         .assert()
@@ -124,7 +56,7 @@ fn run_wait_returns_when_the_application_completes_and_prints_its_state() {
 
 #[test]
 fn run_wait_fails_with_the_operators_error_message() {
-    let cluster = Cluster::start(|_| Script::fails(1, "Error"));
+    let cluster = lifecycle(|_| Script::fails(1, "Error"));
     cluster
         .run_operator("stream2raw", &["--wait"])
         .assert()
@@ -141,7 +73,7 @@ fn run_wait_fails_with_the_operators_error_message() {
 /// with reads only.
 #[test]
 fn run_wait_writes_the_diagnostic_bundle_when_the_application_fails() {
-    let cluster = Cluster::start(|_| Script::fails(1, "Error"));
+    let cluster = lifecycle(|_| Script::fails(1, "Error"));
     let diag = cluster.dir.path().join("diag");
     let out = cluster
         .run_operator("stream2raw", &["--wait", "--diag-dir"])
@@ -174,7 +106,7 @@ fn run_wait_writes_the_diagnostic_bundle_when_the_application_fails() {
 
 #[test]
 fn run_wait_fails_on_a_failed_submission() {
-    let cluster = Cluster::start(|_| Script::submission_fails("pods \"x\" is forbidden"));
+    let cluster = lifecycle(|_| Script::submission_fails("pods \"x\" is forbidden"));
     cluster
         .run_operator("stream2raw", &["--wait", "-o", "yaml"])
         .assert()
@@ -187,7 +119,7 @@ fn run_wait_fails_on_a_failed_submission() {
 
 #[test]
 fn run_wait_times_out_naming_the_last_state() {
-    let cluster = Cluster::start(|_| Script::streams());
+    let cluster = lifecycle(|_| Script::streams());
     cluster
         .run_operator("stream2raw", &["--wait", "--timeout", "1s"])
         .assert()
@@ -200,7 +132,7 @@ fn run_wait_times_out_naming_the_last_state() {
 
 #[test]
 fn run_wait_survives_a_dropped_watch_and_resumes_from_its_resource_version() {
-    let cluster = Cluster::start(|_| Script::completes().step(Duration::from_millis(400)));
+    let cluster = lifecycle(|_| Script::completes().step(Duration::from_millis(400)));
     std::thread::scope(|scope| {
         scope.spawn(|| {
             // While finkctl watches (SUBMITTED is written 400 ms after the apply).
@@ -239,7 +171,7 @@ fn run_wait_survives_a_dropped_watch_and_resumes_from_its_resource_version() {
 
 #[test]
 fn run_wait_after_a_spec_change_waits_for_the_new_submission() {
-    let cluster = Cluster::start(|_| Script::completes().step(Duration::from_millis(200)));
+    let cluster = lifecycle(|_| Script::completes().step(Duration::from_millis(200)));
     cluster
         .run_operator("stream2raw", &["--wait", "-i", "img:1"])
         .assert()
@@ -263,7 +195,7 @@ fn run_wait_after_a_spec_change_waits_for_the_new_submission() {
 
 #[test]
 fn run_wait_running_returns_once_driver_and_executors_are_ready() {
-    let cluster = Cluster::start(|_| Script::streams());
+    let cluster = lifecycle(|_| Script::streams());
     cluster
         .run_operator("raw2science", &["--wait=running"])
         .assert()
@@ -275,7 +207,7 @@ fn run_wait_running_returns_once_driver_and_executors_are_ready() {
 
 #[test]
 fn run_wait_running_does_not_accept_an_executor_that_keeps_being_oom_killed() {
-    let cluster = Cluster::start(|_| {
+    let cluster = lifecycle(|_| {
         Script::streams().executors(vec![ExecutorFate::Ready, ExecutorFate::oom_killed(37)])
     });
     cluster
@@ -294,17 +226,12 @@ fn run_wait_running_does_not_accept_an_executor_that_keeps_being_oom_killed() {
 
 /// A Spark pod of a spark-submit run, with `status`.
 fn submit_pod(name: &str, role: &str, status: Value) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "spark",
-            "labels": {"spark-role": role, "spark-app-selector": "spark-0123"}},
-        "spec": {"containers": [{"name": format!("spark-kubernetes-{role}"), "image": "param_image"}]},
-        "status": status,
-    })
-}
-
-fn ready() -> Value {
-    json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]})
+    spark_pod(
+        name,
+        role,
+        json!({"spark-app-selector": "spark-0123"}),
+        status,
+    )
 }
 
 /// Runs `cmd` while playing Spark's part: once spark-submit has been called, its driver pod and
@@ -313,56 +240,30 @@ fn run_as_spark(
     cluster: &Cluster,
     driver_status: Value,
     executors: &[Value],
-    mut cmd: Command,
+    cmd: Command,
 ) -> assert_cmd::assert::Assert {
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                if let Some(call) = cluster.fakes.calls("spark-submit").first() {
-                    let driver = call
-                        .argv
-                        .iter()
-                        .find_map(|a| a.strip_prefix("spark.kubernetes.driver.pod.name="))
-                        .unwrap()
-                        .to_string();
-                    cluster
-                        .server
-                        .apply_json(submit_pod(&driver, "driver", driver_status.clone()));
-                    for (n, status) in executors.iter().enumerate() {
-                        cluster.server.apply_json(submit_pod(
-                            &format!("exec-{n}"),
-                            "executor",
-                            status.clone(),
-                        ));
-                    }
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let assert = cmd.assert();
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        assert
-    })
+    let pods = |argv: &[String]| {
+        let driver = conf(argv, "spark.kubernetes.driver.pod.name").unwrap();
+        let executors = executors
+            .iter()
+            .enumerate()
+            .map(|(n, status)| submit_pod(&format!("exec-{n}"), "executor", status.clone()));
+        std::iter::once(submit_pod(driver, "driver", driver_status.clone()))
+            .chain(executors)
+            .collect()
+    };
+    support::run_as_spark(&cluster.server, cluster.fakes(), pods, cmd)
 }
 
 #[test]
 fn spark_submit_wait_running_follows_the_driver_and_executors_without_blocking_in_spark_submit() {
-    let cluster = Cluster::start(|_| Script::completes());
-    let cmd = cluster.finkctl(&[
-        "run",
-        "s2r",
-        "-N",
-        "20000101",
-        "--wait=running",
-        "-o",
-        "json",
-    ]);
-    let assert = run_as_spark(&cluster, ready(), &[ready()], cmd).success();
+    let cluster = lifecycle(|_| Script::completes());
+    let cmd = cluster.run("s2r", &["--wait=running", "-o", "json"]);
+    let ready = phase("Running", true);
+    let assert = run_as_spark(&cluster, ready.clone(), &[ready], cmd).success();
     let report: Value = serde_json::from_str(&stdout(&assert)).unwrap();
     assert_eq!(report["state"], "RUNNING");
-    let call = cluster.fakes.calls("spark-submit").pop().unwrap();
+    let call = cluster.fakes().calls("spark-submit").pop().unwrap();
     assert!(
         call.argv
             .contains(&"spark.kubernetes.submission.waitAppCompletion=false".to_string()),
@@ -373,11 +274,11 @@ fn spark_submit_wait_running_follows_the_driver_and_executors_without_blocking_i
 
 #[test]
 fn spark_submit_wait_mirrors_the_driver_end() {
-    let cluster = Cluster::start(|_| Script::completes());
+    let cluster = lifecycle(|_| Script::completes());
     let failed = json!({"phase": "Failed", "containerStatuses": [{
         "name": "spark-kubernetes-driver", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
         "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]});
-    let cmd = cluster.finkctl(&["run", "s2r", "-N", "20000101", "--wait"]);
+    let cmd = cluster.run("s2r", &["--wait"]);
     run_as_spark(&cluster, failed, &[], cmd)
         .code(1)
         .stdout(predicate::str::contains(
@@ -386,8 +287,8 @@ fn spark_submit_wait_mirrors_the_driver_end() {
         .stderr(predicate::str::contains(
             "failed: container spark-kubernetes-driver: OOMKilled, exit code 137",
         ));
-    let cluster = Cluster::start(|_| Script::completes());
-    let cmd = cluster.finkctl(&["run", "s2r", "-N", "20000101", "--wait"]);
+    let cluster = lifecycle(|_| Script::completes());
+    let cmd = cluster.run("s2r", &["--wait"]);
     run_as_spark(&cluster, json!({"phase": "Succeeded"}), &[], cmd)
         .success()
         .stdout(predicate::str::ends_with("COMPLETED\n"));
@@ -397,13 +298,14 @@ fn spark_submit_wait_mirrors_the_driver_end() {
 
 #[test]
 fn suspend_and_resume_set_spec_suspend_and_wait_for_the_state() {
-    let cluster = Cluster::start(|_| Script::streams());
+    let cluster = lifecycle(|_| Script::streams());
     cluster
         .run_operator("stream2raw", &["--wait=running"])
         .assert()
         .success();
     cluster
-        .finkctl(&["suspend", "stream2raw", "-o", "json"])
+        .finkctl()
+        .args(["suspend", "stream2raw", "-o", "json"])
         .assert()
         .success()
         .stdout(predicate::str::contains("\"state\": \"SUSPENDED\""));
@@ -429,7 +331,8 @@ fn suspend_and_resume_set_spec_suspend_and_wait_for_the_state() {
         ));
     assert_eq!(cluster.app("fink-stream2raw")["spec"]["suspend"], true);
     cluster
-        .finkctl(&["resume", "stream2raw"])
+        .finkctl()
+        .args(["resume", "stream2raw"])
         .assert()
         .success()
         .stdout("fink-stream2raw RUNNING\n");
@@ -453,9 +356,10 @@ fn suspend_and_resume_set_spec_suspend_and_wait_for_the_state() {
 
 #[test]
 fn suspend_explains_a_missing_or_ended_application_and_dry_run_writes_nothing() {
-    let cluster = Cluster::start(|_| Script::completes());
+    let cluster = lifecycle(|_| Script::completes());
     cluster
-        .finkctl(&["suspend", "distribution"])
+        .finkctl()
+        .args(["suspend", "distribution"])
         .assert()
         .code(1)
         .stderr("error: no SparkApplication spark/fink-distribution to suspend: launch it with `finkctl run distribution --backend spark-operator`\n");
@@ -464,13 +368,15 @@ fn suspend_explains_a_missing_or_ended_application_and_dry_run_writes_nothing() 
         .assert()
         .success();
     cluster
-        .finkctl(&["suspend", "distribution"])
+        .finkctl()
+        .args(["suspend", "distribution"])
         .assert()
         .code(1)
         .stderr("error: SparkApplication spark/fink-distribution has ended (COMPLETED): there is nothing to suspend\n");
     cluster.server.clear_requests();
     cluster
-        .finkctl(&["resume", "distribution", "--dry-run"])
+        .finkctl()
+        .args(["resume", "distribution", "--dry-run"])
         .assert()
         .success()
         .stdout(predicate::str::contains("suspend: false"));
@@ -481,7 +387,7 @@ fn suspend_explains_a_missing_or_ended_application_and_dry_run_writes_nothing() 
 fn suspend_times_out_when_the_operator_does_not_act() {
     // A slow operator: it reacts after a minute. The application was seeded RUNNING (the
     // operator only submits new ones).
-    let cluster = Cluster::start(|_| Script::streams().step(Duration::from_secs(60)));
+    let cluster = lifecycle(|_| Script::streams().step(Duration::from_secs(60)));
     cluster.server.apply_json(json!({
         "apiVersion": APPS, "kind": "SparkApplication",
         "metadata": {"name": "fink-raw2science", "namespace": "spark"},
@@ -489,7 +395,8 @@ fn suspend_times_out_when_the_operator_does_not_act() {
         "status": {"applicationState": {"state": "RUNNING"}},
     }));
     cluster
-        .finkctl(&["suspend", "raw2science", "--timeout", "1s"])
+        .finkctl()
+        .args(["suspend", "raw2science", "--timeout", "1s"])
         .assert()
         .code(1)
         .stdout("fink-raw2science RUNNING\n")
@@ -502,7 +409,7 @@ fn suspend_times_out_when_the_operator_does_not_act() {
 
 #[test]
 fn diff_reads_only_and_flags_the_changes_that_restart_the_application() {
-    let cluster = Cluster::start(|_| Script::streams());
+    let cluster = lifecycle(|_| Script::streams());
     cluster
         .run_operator("stream2raw", &["--wait=running", "-i", "img:1"])
         .assert()
@@ -522,7 +429,7 @@ fn diff_reads_only_and_flags_the_changes_that_restart_the_application() {
         .success()
         .stdout("SparkApplication spark/fink-stream2raw: no change\n");
     cluster
-        .finkctl(&["run", "s2r", "-N", "20000101", "--diff"])
+        .run("s2r", &["--diff"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("add --backend spark-operator"));
@@ -541,7 +448,7 @@ fn diff_reads_only_and_flags_the_changes_that_restart_the_application() {
 
 #[test]
 fn diff_of_a_new_application_lists_every_field_with_secrets_redacted() {
-    let cluster = Cluster::start(|_| Script::streams());
+    let cluster = lifecycle(|_| Script::streams());
     let assert = cluster
         .run_operator("distribution", &["--diff", "-o", "json"])
         .assert()
@@ -563,108 +470,62 @@ fn diff_of_a_new_application_lists_every_field_with_secrets_redacted() {
 
 #[test]
 fn restart_policy_is_rendered_into_the_application() {
-    let cluster = Cluster::start(|_| Script::completes());
-    let dry_run = |config: &str| {
-        write_sample_config(cluster.dir.path(), |c| format!("{c}{config}"));
-        let out = cluster
-            .finkctl(&[
-                "run",
-                "distribution",
-                "--backend",
-                "spark-operator",
-                "--dry-run",
-                "-N",
-                "20000101",
-                "-i",
-                "param_image",
-            ])
-            .env("KUBECONFIG", support::fixture("kubeconfig"))
-            .output()
-            .unwrap();
+    let cluster = lifecycle(|_| Script::completes());
+    // `run distribution --dry-run` with the configuration edited by `edit`.
+    let dry_run = |edit: &dyn Fn(String) -> String, extra: &[&str]| {
+        write_sample_config(cluster.dir.path(), edit);
+        let mut cmd = cluster.run_operator("distribution", &["--dry-run"]);
+        cmd.args(extra)
+            .env("KUBECONFIG", support::fixture("kubeconfig"));
+        cmd
+    };
+    let manifest = |edit: &dyn Fn(String) -> String| {
+        let out = dry_run(edit, &["-i", "param_image"]).output().unwrap();
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap()
     };
     // Without restart_policy, the manifest is the one finkctl always rendered.
-    assert_eq!(dry_run(""), read_fixture("distribution.sparkapp.expected"));
+    assert_eq!(
+        manifest(&|c| c),
+        read_fixture("distribution.sparkapp.expected")
+    );
     let policy = "  restart_policy:\n    type: OnFailure\n    on_failure_retries: 3\n    on_failure_retry_interval: 1m\n    on_submission_failure_retries: 2\n    on_submission_failure_retry_interval: 20\n";
     let config = format!("distribution:\n{policy}");
     // The sample has a distribution section already: append the keys to it.
-    write_sample_config(cluster.dir.path(), |c| {
-        c.replacen("distribution:\n", &config, 1)
-    });
-    let out = cluster
-        .finkctl(&[
-            "run",
-            "distribution",
-            "--backend",
-            "spark-operator",
-            "--dry-run",
-            "-N",
-            "20000101",
-            "-i",
-            "param_image",
-        ])
-        .env("KUBECONFIG", support::fixture("kubeconfig"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        manifest(&|c| c.replacen("distribution:\n", &config, 1)),
         read_fixture("distribution-restart-policy.sparkapp.expected")
     );
-    write_sample_config(cluster.dir.path(), |c| {
-        c.replacen(
-            "distribution:\n",
-            "distribution:\n  restart_policy:\n    type: Sometimes\n",
-            1,
-        )
-    });
-    cluster
-        .finkctl(&[
-            "run",
-            "distribution",
-            "--backend",
-            "spark-operator",
-            "--dry-run",
-            "-N",
-            "20000101",
-        ])
-        .env("KUBECONFIG", support::fixture("kubeconfig"))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "finkctl.yaml:51:11: distribution.restart_policy.type: unknown variant `Sometimes`",
-        ));
+    dry_run(
+        &|c| {
+            c.replacen(
+                "distribution:\n",
+                "distribution:\n  restart_policy:\n    type: Sometimes\n",
+                1,
+            )
+        },
+        &[],
+    )
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(
+        "finkctl.yaml:51:11: distribution.restart_policy.type: unknown variant `Sometimes`",
+    ));
 }
 
 #[test]
 fn dry_run_is_unchanged_by_wait_and_sends_nothing() {
-    let cluster = Cluster::start(|_| Script::completes());
+    let cluster = lifecycle(|_| Script::completes());
     for backend in ["spark-submit", "spark-operator"] {
         let plain = cluster
-            .finkctl(&[
-                "run",
-                "distribution",
-                "-N",
-                "20000101",
-                "--dry-run",
-                "--backend",
-                backend,
-            ])
+            .run("distribution", &["--dry-run", "--backend", backend])
             .output()
             .unwrap();
         // `--wait` before the task: it takes no value unless written `--wait=…`.
         let waiting = cluster
-            .finkctl(&[
-                "run",
-                "--wait",
-                "distribution",
-                "-N",
-                "20000101",
-                "--dry-run",
-                "--backend",
-                backend,
-            ])
+            .finkctl()
+            .args(["run", "--wait", "distribution", "-N", "20000101"])
+            .args(["--dry-run", "--backend", backend])
             .output()
             .unwrap();
         assert!(
@@ -685,9 +546,10 @@ fn dry_run_is_unchanged_by_wait_and_sends_nothing() {
         "{:?}",
         cluster.server.requests()
     );
-    assert!(cluster.fakes.calls("spark-submit").is_empty());
+    assert!(cluster.fakes().calls("spark-submit").is_empty());
     cluster
-        .finkctl(&["run", "s2r", "--wait", "--diff"])
+        .finkctl()
+        .args(["run", "s2r", "--wait", "--diff"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("cannot be used with"));

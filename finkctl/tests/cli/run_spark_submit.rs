@@ -1,9 +1,7 @@
 //! `finkctl run <task>` executing spark-submit: a fake `spark-submit` (harness::fakebin) records
 //! its argv, which must be the golden's tokens without the shell quotes.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use harness::apiserver::FakeApiServer;
@@ -11,7 +9,7 @@ use harness::fakebin::{FakeBins, Script};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{self, read_fixture, write_sample_config};
+use crate::support::{self, conf, read_fixture, write_sample_config};
 
 /// The argv a shell would build from a golden text (continuation lines, double quotes).
 fn golden_argv(text: &str) -> Vec<String> {
@@ -58,18 +56,21 @@ impl Setup {
         Self { dir, fakes }
     }
 
+    /// A fake API server, its kubeconfig (context namespace `namespace`) in the directory, and
+    /// the kubeconfig's path.
+    fn server(&self, namespace: &str) -> (FakeApiServer, PathBuf) {
+        let server = FakeApiServer::start();
+        let kubeconfig = self.dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig, namespace).unwrap();
+        (server, kubeconfig)
+    }
+
     fn finkctl(&self) -> Command {
         let mut cmd = support::finkctl(self.dir.path());
         cmd.env("PATH", self.fakes.path_env())
             .env("FINKCONFIG", self.dir.path());
         cmd
     }
-}
-
-/// The value of `--conf key=…` in an argv.
-fn conf<'a>(argv: &'a [String], key: &str) -> Option<&'a str> {
-    argv.iter()
-        .find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// A driver pod that ended with `phase`, its container terminated with `exit_code`/`reason`.
@@ -90,33 +91,19 @@ fn run_as_spark(
     server: &FakeApiServer,
     fakes: &FakeBins,
     status: Value,
-    mut cmd: Command,
+    cmd: Command,
 ) -> assert_cmd::assert::Assert {
-    let before = fakes.calls("spark-submit").len();
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                let calls = fakes.calls("spark-submit");
-                if let Some(call) = calls.get(before) {
-                    let name = conf(&call.argv, "spark.kubernetes.driver.pod.name")
-                        .expect("the driver pod is named");
-                    let namespace = conf(&call.argv, "spark.kubernetes.namespace").unwrap();
-                    server.apply_json(json!({
-                        "apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": name, "namespace": namespace},
-                        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "param_image"}]},
-                        "status": status,
-                    }));
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let assert = cmd.assert();
-        done.store(true, Ordering::SeqCst);
-        assert
-    })
+    let driver = |argv: &[String]| {
+        let name = conf(argv, "spark.kubernetes.driver.pod.name").expect("the driver pod is named");
+        let namespace = conf(argv, "spark.kubernetes.namespace").unwrap();
+        vec![json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "param_image"}]},
+            "status": status,
+        })]
+    };
+    support::run_as_spark(server, fakes, driver, cmd)
 }
 
 /// The argv of a real run: the golden's, with the driver pod name (and the context) after
@@ -146,10 +133,8 @@ fn golden_argv_strips_shell_quotes() {
 
 #[test]
 fn spark_submit_receives_the_golden_tokens_without_quotes() {
-    let server = FakeApiServer::start();
     let setup = Setup::new(Script::default().record_env("KUBECONFIG"));
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "default").unwrap();
+    let (server, kubeconfig) = setup.server("default");
     for (task, golden) in [
         ("stream2raw", "stream2raw.out.expected"),
         ("raw2science", "raw2science.out.expected"),
@@ -201,10 +186,8 @@ fn spark_submit_receives_the_golden_tokens_without_quotes() {
 #[test]
 fn a_failed_driver_pod_fails_the_run_with_its_reason() {
     // pyspark 4's spark-submit exits 0 when the driver pod ends Failed.
-    let server = FakeApiServer::start();
     let setup = Setup::new(Script::default());
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let (server, kubeconfig) = setup.server("spark");
     let mut cmd = setup.finkctl();
     cmd.env("KUBECONFIG", &kubeconfig)
         .args(["run", "r", "--image=param_image", "-N", "20000101"]);
@@ -298,13 +281,11 @@ fn a_missing_spark_submit_is_a_clear_error() {
 
 #[test]
 fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
-    let server = FakeApiServer::start();
-    server.apply_json(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
-    );
     let setup = Setup::new(Script::default());
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let (server, kubeconfig) = setup.server("spark");
+    server.apply_json(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = setup.finkctl();
     cmd.env("KUBECONFIG", &kubeconfig)
@@ -375,13 +356,11 @@ fn distribution_applies_the_jaas_secret_then_submits_with_a_pod_template() {
 
 #[test]
 fn distribution_removes_its_temp_dir_when_the_pod_template_cannot_be_written() {
-    let server = FakeApiServer::start();
-    server.apply_json(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
-    );
     let setup = Setup::new(Script::default());
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "spark").unwrap();
+    let (server, kubeconfig) = setup.server("spark");
+    server.apply_json(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}}),
+    );
     let tmp = tempfile::tempdir().unwrap();
     // A file size limit of 0 (as on a full quota): the directory is created, the file is not.
     let finkctl = assert_cmd::cargo::cargo_bin("finkctl");

@@ -12,7 +12,7 @@ use harness::apiserver::{FakeApiServer, RequestRecord};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::Cluster;
+use crate::support::{Cluster, spark_pod, stdout};
 
 impl Cluster {
     /// `finkctl args…` running in the background, its stdout lines sent to the receiver.
@@ -39,12 +39,6 @@ impl Cluster {
         });
         (child, rx)
     }
-
-    fn pod(&self, name: &str) -> Value {
-        self.server
-            .get_json("v1", "Pod", Some("spark"), name)
-            .unwrap()
-    }
 }
 
 /// The next line, or a failure naming what was expected (a safety net, not a timing check).
@@ -55,21 +49,6 @@ fn next(lines: &mpsc::Receiver<String>, expected: &str) -> String {
 }
 
 const EXECUTOR: &str = "spark-kubernetes-executor";
-
-/// A Spark pod on node `n` with one container (`spark-kubernetes-<role>`) limited to 2Gi.
-fn spark_pod(name: &str, role: &str, labels: Value, status: Value) -> Value {
-    let mut all = json!({"spark-role": role});
-    all.as_object_mut()
-        .unwrap()
-        .extend(labels.as_object().unwrap().clone());
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "spark", "labels": all},
-        "spec": {"nodeName": "n", "containers": [{"name": format!("spark-kubernetes-{role}"), "image": "fink-broker",
-            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}}]},
-        "status": status,
-    })
-}
 
 fn running(container: &str, restarts: u32) -> Value {
     let mut status = json!({"name": container, "restartCount": restarts, "ready": true, "image": "fink-broker", "imageID": "",
@@ -138,10 +117,6 @@ fn seed_both_backends(cluster: &Cluster) {
         json!({"spark-app-selector": "spark-s", "spark-exec-id": "1"}),
         running(EXECUTOR, 0),
     ));
-}
-
-fn stdout(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
 }
 
 fn reads_only(requests: &[RequestRecord]) {
@@ -245,12 +220,7 @@ fn status_shows_both_backends_from_one_list_per_kind() {
 
 #[test]
 fn status_without_the_operator_crd_reads_the_driver_pods() {
-    let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    server
-        .write_kubeconfig(&dir.path().join("kubeconfig"), "spark")
-        .unwrap();
-    let cluster = Cluster { server, dir };
+    let cluster = Cluster::with(FakeApiServer::start());
     cluster.server.apply_json(spark_pod(
         "raw2science-20261206-00000001-driver",
         "driver",
@@ -463,14 +433,7 @@ fn events_of_a_task_warnings_first_and_watched() {
     let cluster = Cluster::start();
     seed_both_backends(&cluster);
     let server = &cluster.server;
-    let app = server
-        .get_json(
-            "sparkoperator.k8s.io/v1beta2",
-            "SparkApplication",
-            Some("spark"),
-            "fink-distribution",
-        )
-        .unwrap();
+    let app = cluster.app("fink-distribution");
     server.emit_event(
         &app,
         "Normal",
@@ -649,9 +612,7 @@ fn wait_tasks_fails_at_once_on_an_oom_killed_executor_and_writes_the_bundle() {
 fn wait_topics_fails_at_once_on_a_failed_spark_pod() {
     let cluster = Cluster::start();
     let server = &cluster.server;
-    server.apply_json(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kafka"}}),
-    );
+    cluster.namespace("kafka");
     server.after(Duration::from_millis(300), |store| {
         store.apply_json(spark_pod(
             "stream2raw-20261206-0000abcd-driver",

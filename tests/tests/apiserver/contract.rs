@@ -9,8 +9,6 @@
 //! sides run. Where 1.20 is merely older than today's servers the test keeps today's behaviour for
 //! the fake and says so next to it.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
@@ -69,27 +67,6 @@ async fn pods(server: &Server) -> Api<Pod> {
 
 async fn config_maps(server: &Server) -> Api<ConfigMap> {
     Api::default_namespaced(server.client().await)
-}
-
-/// kubectl with the server's kubeconfig and a discovery cache of its own.
-fn kubectl(server: &Server, cache: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .env("KUBECONFIG", server.kubeconfig())
-        .env("KUBECACHEDIR", cache)
-        .env_remove("KUBECTL_EXTERNAL_DIFF")
-        .args(args)
-        .output()
-        .expect("kubectl runs (is /usr/bin/kubectl installed?)")
-}
-
-fn kubectl_ok(server: &Server, cache: &Path, args: &[&str]) -> String {
-    let out = kubectl(server, cache, args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 both! {
@@ -626,23 +603,20 @@ both! {
 both! {
     /// kubectl: create from a file, get as JSON and by label, label, server-side apply, delete.
     async fn kubectl_round_trip(server) {
-        let dir = tempfile::tempdir().unwrap();
-        let manifest = dir.path().join("cm.yaml");
-        std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\n  labels: {app: fink}\ndata:\n  night: \"20200101\"\n").unwrap();
-        let manifest = manifest.to_str().unwrap();
-        let cache = dir.path().join("cache");
-        assert_eq!(kubectl_ok(&server, &cache, &["create", "-f", manifest]), "configmap/conf created\n");
-        let got: Value = serde_json::from_str(&kubectl_ok(&server, &cache, &["get", "cm", "conf", "-o", "json"])).unwrap();
+        let kubectl = server.kubectl();
+        let manifest = &kubectl.write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\n  labels: {app: fink}\ndata:\n  night: \"20200101\"\n");
+        assert_eq!(kubectl.ok(&["create", "-f", manifest]), "configmap/conf created\n");
+        let got: Value = serde_json::from_str(&kubectl.ok(&["get", "cm", "conf", "-o", "json"])).unwrap();
         assert_eq!(got["data"]["night"], "20200101");
         assert_eq!(got["metadata"]["namespace"], server.ns());
-        assert_eq!(kubectl_ok(&server, &cache, &["get", "cm", "-l", "app=fink", "-o", "name"]), "configmap/conf\n");
-        assert_eq!(kubectl_ok(&server, &cache, &["label", "cm", "conf", "night=1"]), "configmap/conf labeled\n");
+        assert_eq!(kubectl.ok(&["get", "cm", "-l", "app=fink", "-o", "name"]), "configmap/conf\n");
+        assert_eq!(kubectl.ok(&["label", "cm", "conf", "night=1"]), "configmap/conf labeled\n");
         assert_eq!(
-            kubectl_ok(&server, &cache, &["apply", "--server-side", "--force-conflicts", "-f", manifest]),
+            kubectl.ok(&["apply", "--server-side", "--force-conflicts", "-f", manifest]),
             "configmap/conf serverside-applied\n"
         );
-        assert_eq!(kubectl_ok(&server, &cache, &["delete", "cm", "conf"]), "configmap \"conf\" deleted\n");
-        let missing = kubectl(&server, &cache, &["get", "cm", "conf"]);
+        assert_eq!(kubectl.ok(&["delete", "cm", "conf"]), "configmap \"conf\" deleted\n");
+        let missing = kubectl.run(&["get", "cm", "conf"]);
         assert!(!missing.status.success());
         assert!(String::from_utf8_lossy(&missing.stderr).contains("configmaps \"conf\" not found"));
     }
@@ -651,17 +625,15 @@ both! {
 both! {
     /// Client-side `kubectl apply` of a changed Deployment keeps every container (strategic merge).
     async fn kubectl_apply_client_side_merges_containers(server) {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
+        let kubectl = server.kubectl();
         let deployment = |image: &str| format!(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n      - {{name: main, image: {image}}}\n      - {{name: side, image: busybox}}\n"
         );
-        let path = dir.path().join("d.yaml");
-        std::fs::write(&path, deployment("nginx")).unwrap();
-        kubectl_ok(&server, &cache, &["apply", "-f", path.to_str().unwrap()]);
-        std::fs::write(&path, deployment("httpd")).unwrap();
-        assert_eq!(kubectl_ok(&server, &cache, &["apply", "-f", path.to_str().unwrap()]), "deployment.apps/web configured\n");
-        let got: Value = serde_json::from_str(&kubectl_ok(&server, &cache, &["get", "deploy", "web", "-o", "json"])).unwrap();
+        let path = kubectl.write("d.yaml", &deployment("nginx"));
+        kubectl.ok(&["apply", "-f", &path]);
+        kubectl.write("d.yaml", &deployment("httpd"));
+        assert_eq!(kubectl.ok(&["apply", "-f", &path]), "deployment.apps/web configured\n");
+        let got: Value = serde_json::from_str(&kubectl.ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
         let containers: Vec<(String, String)> = got["spec"]["template"]["spec"]["containers"]
             .as_array()
             .unwrap()

@@ -1,46 +1,13 @@
 //! The reference client: the real kubectl (1.32) against the fake, from synchronous tests.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use harness::apiserver::{ExecReply, FakeApiServer, crds};
 use serde_json::{Value, json};
 
-use super::support::pod;
-
-/// kubectl with the server's kubeconfig and a discovery cache of its own (ports get reused).
-pub(super) fn kubectl(server: &FakeApiServer, cache: &Path) -> Command {
-    let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", server.kubeconfig())
-        .env("KUBECACHEDIR", cache)
-        .env_remove("KUBECTL_EXTERNAL_DIFF");
-    cmd
-}
-
-pub(super) fn run(server: &FakeApiServer, cache: &Path, args: &[&str]) -> Output {
-    kubectl(server, cache)
-        .args(args)
-        .output()
-        .expect("kubectl runs (is /usr/bin/kubectl installed?)")
-}
-
-pub(super) fn ok(server: &FakeApiServer, cache: &Path, args: &[&str]) -> String {
-    let out = run(server, cache, args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-pub(super) fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
-}
+use super::support::{Kubectl, pod};
 
 const MANIFEST: &str = "apiVersion: v1
 kind: Namespace
@@ -60,24 +27,20 @@ data:
 #[test]
 fn kubectl_create_then_get_json() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "m.yaml", MANIFEST);
-    let out = ok(&server, dir.path(), &["create", "-f", &file]);
+    let kubectl = Kubectl::new(server.kubeconfig());
+    let file = kubectl.write("m.yaml", MANIFEST);
+    let out = kubectl.ok(&["create", "-f", &file]);
     assert_eq!(out, "namespace/spark created\nconfigmap/conf created\n");
-    let got: Value = serde_json::from_str(&ok(
-        &server,
-        dir.path(),
-        &[
-            "get",
-            "configmap",
-            "conf",
-            "-n",
-            "spark",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ],
-    ))
+    let got: Value = serde_json::from_str(&kubectl.ok(&[
+        "get",
+        "configmap",
+        "conf",
+        "-n",
+        "spark",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]))
     .unwrap();
     assert_eq!(got["data"], json!({"night": "20200101"}));
     let stored = server
@@ -88,7 +51,7 @@ fn kubectl_create_then_get_json() {
         got["metadata"]["managedFields"][0]["manager"],
         "kubectl-create"
     );
-    let again = run(&server, dir.path(), &["create", "-f", &file]);
+    let again = kubectl.run(&["create", "-f", &file]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("AlreadyExists"));
 }
@@ -96,7 +59,7 @@ fn kubectl_create_then_get_json() {
 #[test]
 fn kubectl_get_name_with_label_selectors() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     server.apply_json(pod("default", "driver-1", json!({"spark-role": "driver"})));
     server.apply_json(pod("default", "exec-1", json!({"spark-role": "executor"})));
     server.apply_json(pod("default", "other", json!({})));
@@ -112,20 +75,12 @@ fn kubectl_get_name_with_label_selectors() {
         ("!spark-role", "pod/other\n"),
     ] {
         assert_eq!(
-            ok(
-                &server,
-                dir.path(),
-                &["get", "pods", "-l", selector, "-o", "name"]
-            ),
+            kubectl.ok(&["get", "pods", "-l", selector, "-o", "name"]),
             want,
             "{selector}"
         );
     }
-    let table = ok(
-        &server,
-        dir.path(),
-        &["get", "pods", "-l", "spark-role=driver"],
-    );
+    let table = kubectl.ok(&["get", "pods", "-l", "spark-role=driver"]);
     assert!(
         table.starts_with("NAME") && table.contains("driver-1"),
         "{table}"
@@ -135,13 +90,9 @@ fn kubectl_get_name_with_label_selectors() {
 #[test]
 fn kubectl_apply_server_side_creates_updates_and_reports_conflicts() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "m.yaml", MANIFEST);
-    let out = ok(
-        &server,
-        dir.path(),
-        &["apply", "--server-side", "-f", &file],
-    );
+    let kubectl = Kubectl::new(server.kubeconfig());
+    let file = kubectl.write("m.yaml", MANIFEST);
+    let out = kubectl.ok(&["apply", "--server-side", "-f", &file]);
     assert_eq!(
         out,
         "namespace/spark serverside-applied\nconfigmap/conf serverside-applied\n"
@@ -151,42 +102,30 @@ fn kubectl_apply_server_side_creates_updates_and_reports_conflicts() {
         .unwrap();
     assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "kubectl");
     assert_eq!(stored["metadata"]["managedFields"][0]["operation"], "Apply");
-    let other = write(
-        dir.path(),
-        "other.yaml",
-        &MANIFEST.replace("20200101", "20240101"),
-    );
-    let conflict = run(
-        &server,
-        dir.path(),
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager",
-            "other",
-            "-f",
-            &other,
-        ],
-    );
+    let other = kubectl.write("other.yaml", &MANIFEST.replace("20200101", "20240101"));
+    let conflict = kubectl.run(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "other",
+        "-f",
+        &other,
+    ]);
     assert!(!conflict.status.success());
     let stderr = String::from_utf8_lossy(&conflict.stderr);
     assert!(
         stderr.contains("conflict with \"kubectl\"") && stderr.contains(".data.night"),
         "{stderr}"
     );
-    ok(
-        &server,
-        dir.path(),
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager",
-            "other",
-            "--force-conflicts",
-            "-f",
-            &other,
-        ],
-    );
+    kubectl.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "other",
+        "--force-conflicts",
+        "-f",
+        &other,
+    ]);
     assert_eq!(
         server.get_json("v1", "cm", Some("spark"), "conf").unwrap()["data"]["night"],
         "20240101"
@@ -196,10 +135,10 @@ fn kubectl_apply_server_side_creates_updates_and_reports_conflicts() {
 #[test]
 fn kubectl_label_then_delete_then_not_found() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     server.apply_json(pod("default", "p", json!({"app": "web"})));
     assert_eq!(
-        ok(&server, dir.path(), &["label", "pod", "p", "tier=front"]),
+        kubectl.ok(&["label", "pod", "p", "tier=front"]),
         "pod/p labeled\n"
     );
     assert_eq!(
@@ -207,18 +146,11 @@ fn kubectl_label_then_delete_then_not_found() {
         json!({"app": "web", "tier": "front"})
     );
     assert_eq!(
-        ok(
-            &server,
-            dir.path(),
-            &["get", "pods", "-l", "tier=front", "-o", "name"]
-        ),
+        kubectl.ok(&["get", "pods", "-l", "tier=front", "-o", "name"]),
         "pod/p\n"
     );
-    assert_eq!(
-        ok(&server, dir.path(), &["delete", "pod", "p"]),
-        "pod \"p\" deleted\n"
-    );
-    let gone = run(&server, dir.path(), &["get", "pod", "p"]);
+    assert_eq!(kubectl.ok(&["delete", "pod", "p"]), "pod \"p\" deleted\n");
+    let gone = kubectl.run(&["get", "pod", "p"]);
     assert!(!gone.status.success());
     assert_eq!(
         String::from_utf8_lossy(&gone.stderr),
@@ -229,9 +161,10 @@ fn kubectl_label_then_delete_then_not_found() {
 #[test]
 fn kubectl_get_watch_sees_a_later_create() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "early", "namespace": "default"}}));
-    let mut child = kubectl(&server, dir.path())
+    let mut child = kubectl
+        .command()
         .args([
             "get",
             "configmaps",
@@ -280,46 +213,36 @@ fn kubectl_get_watch_sees_a_later_create() {
 #[test]
 fn kubectl_applies_a_crd_then_its_custom_resources() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let crd = write(dir.path(), "crd.json", &crds::kafka_topic().to_string());
-    ok(&server, dir.path(), &["apply", "-f", &crd]);
-    let waited = ok(
-        &server,
-        dir.path(),
-        &[
-            "wait",
-            "--for=condition=established",
-            "--timeout=10s",
-            "crd/kafkatopics.kafka.strimzi.io",
-        ],
-    );
+    let kubectl = Kubectl::new(server.kubeconfig());
+    let crd = kubectl.write("crd.json", &crds::kafka_topic().to_string());
+    kubectl.ok(&["apply", "-f", &crd]);
+    let waited = kubectl.ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/kafkatopics.kafka.strimzi.io",
+    ]);
     assert!(waited.contains("condition met"), "{waited}");
-    let topic = write(
-        dir.path(),
-        "kt.yaml",
+    let topic = kubectl.write("kt.yaml",
         "apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata:\n  name: fink-alerts\n  namespace: default\n  labels: {strimzi.io/cluster: kafka-cluster}\nspec:\n  partitions: 1\n",
     );
     assert_eq!(
-        ok(&server, dir.path(), &["apply", "-f", &topic]),
+        kubectl.ok(&["apply", "-f", &topic]),
         "kafkatopic.kafka.strimzi.io/fink-alerts created\n"
     );
     assert_eq!(
-        ok(&server, dir.path(), &["apply", "-f", &topic]),
+        kubectl.ok(&["apply", "-f", &topic]),
         "kafkatopic.kafka.strimzi.io/fink-alerts unchanged\n"
     );
     assert_eq!(
-        ok(
-            &server,
-            dir.path(),
-            &[
-                "get",
-                "kt",
-                "-l",
-                "strimzi.io/cluster=kafka-cluster",
-                "-o",
-                "name"
-            ]
-        ),
+        kubectl.ok(&[
+            "get",
+            "kt",
+            "-l",
+            "strimzi.io/cluster=kafka-cluster",
+            "-o",
+            "name"
+        ]),
         "kafkatopic.kafka.strimzi.io/fink-alerts\n"
     );
     let stored = server
@@ -336,16 +259,12 @@ fn kubectl_applies_a_crd_then_its_custom_resources() {
 #[test]
 fn kubectl_wait_sees_a_pod_become_ready() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     server.apply_json(pod("default", "p", json!({})));
     server.after(Duration::from_secs(1), |s| {
         s.mark_pod_ready("default", "p").expect("pod exists");
     });
-    let out = ok(
-        &server,
-        dir.path(),
-        &["wait", "--for=condition=Ready", "pod/p", "--timeout=20s"],
-    );
+    let out = kubectl.ok(&["wait", "--for=condition=Ready", "pod/p", "--timeout=20s"]);
     assert_eq!(out, "pod/p condition met\n");
 }
 
@@ -365,7 +284,7 @@ fn workload(kind: &str, name: &str) -> Value {
 #[test]
 fn kubectl_rollout_status_waits_for_completed_rollouts() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     for (kind, name) in [
         ("Deployment", "web"),
         ("StatefulSet", "db"),
@@ -391,18 +310,14 @@ fn kubectl_rollout_status_waits_for_completed_rollouts() {
             "daemon set \"cilium\" successfully rolled out\n",
         ),
     ] {
-        let out = ok(
-            &server,
-            dir.path(),
-            &[
-                "rollout",
-                "status",
-                "-n",
-                "kube-system",
-                resource,
-                "--timeout=20s",
-            ],
-        );
+        let out = kubectl.ok(&[
+            "rollout",
+            "status",
+            "-n",
+            "kube-system",
+            resource,
+            "--timeout=20s",
+        ]);
         assert!(out.ends_with(done), "{resource}: {out}");
     }
 }
@@ -410,20 +325,16 @@ fn kubectl_rollout_status_waits_for_completed_rollouts() {
 #[test]
 fn kubectl_rollout_status_times_out_without_a_controller() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     server.apply_json(workload("Deployment", "web"));
-    let out = run(
-        &server,
-        dir.path(),
-        &[
-            "rollout",
-            "status",
-            "-n",
-            "kube-system",
-            "deployment/web",
-            "--timeout=1s",
-        ],
-    );
+    let out = kubectl.run(&[
+        "rollout",
+        "status",
+        "-n",
+        "kube-system",
+        "deployment/web",
+        "--timeout=1s",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
 }
@@ -431,7 +342,7 @@ fn kubectl_rollout_status_times_out_without_a_controller() {
 #[test]
 fn kubectl_exec_runs_a_scripted_command() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     server.apply_json(pod("default", "p", json!({})));
     server.exec_handler("default", "p", |req| match req.command.as_slice() {
         [echo, rest @ ..] if echo == "echo" => ExecReply::stdout(format!("{}\n", rest.join(" "))),
@@ -440,18 +351,10 @@ fn kubectl_exec_runs_a_scripted_command() {
             .with_exit_code(127),
     });
     assert_eq!(
-        ok(
-            &server,
-            dir.path(),
-            &["exec", "p", "--", "echo", "hello", "fink"]
-        ),
+        kubectl.ok(&["exec", "p", "--", "echo", "hello", "fink"]),
         "hello fink\n"
     );
-    let failed = run(
-        &server,
-        dir.path(),
-        &["exec", "p", "-c", "main", "--", "nope"],
-    );
+    let failed = kubectl.run(&["exec", "p", "-c", "main", "--", "nope"]);
     assert_eq!(failed.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("not found"));
 }
@@ -459,37 +362,29 @@ fn kubectl_exec_runs_a_scripted_command() {
 #[test]
 fn kubectl_create_generators_send_protobuf_the_fake_decodes() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     assert_eq!(
-        ok(&server, dir.path(), &["create", "namespace", "kafka"]),
+        kubectl.ok(&["create", "namespace", "kafka"]),
         "namespace/kafka created\n"
     );
-    let out = ok(
-        &server,
-        dir.path(),
-        &[
-            "create",
-            "secret",
-            "generic",
-            "fink-producer",
-            "-n",
-            "kafka",
-            "--from-literal=password=changeme",
-        ],
-    );
+    let out = kubectl.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "fink-producer",
+        "-n",
+        "kafka",
+        "--from-literal=password=changeme",
+    ]);
     assert_eq!(out, "secret/fink-producer created\n");
-    ok(
-        &server,
-        dir.path(),
-        &[
-            "create",
-            "configmap",
-            "conf",
-            "-n",
-            "kafka",
-            "--from-literal=night=20200101",
-        ],
-    );
+    kubectl.ok(&[
+        "create",
+        "configmap",
+        "conf",
+        "-n",
+        "kafka",
+        "--from-literal=night=20200101",
+    ]);
     assert!(
         server
             .requests()
@@ -505,26 +400,22 @@ fn kubectl_create_generators_send_protobuf_the_fake_decodes() {
         server.get_json("v1", "cm", Some("kafka"), "conf").unwrap()["data"],
         json!({"night": "20200101"})
     );
-    let password = ok(
-        &server,
-        dir.path(),
-        &[
-            "get",
-            "secret",
-            "fink-producer",
-            "-n",
-            "kafka",
-            "-o",
-            "jsonpath={.data.password}",
-        ],
-    );
+    let password = kubectl.ok(&[
+        "get",
+        "secret",
+        "fink-producer",
+        "-n",
+        "kafka",
+        "-o",
+        "jsonpath={.data.password}",
+    ]);
     assert_eq!(password, "Y2hhbmdlbWU=");
 }
 
 #[test]
 fn kubectl_applies_an_operator_style_manifest_of_many_kinds() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl::new(server.kubeconfig());
     let manifest = "apiVersion: v1
 kind: Namespace
 metadata: {name: argo}
@@ -563,8 +454,8 @@ kind: Service
 metadata: {name: argo-server, namespace: argo}
 spec: {selector: {app: argo-server}, ports: [{port: 2746}]}
 ";
-    let file = write(dir.path(), "install.yaml", manifest);
-    let out = ok(&server, dir.path(), &["apply", "-f", &file]);
+    let file = kubectl.write("install.yaml", manifest);
+    let out = kubectl.ok(&["apply", "-f", &file]);
     assert_eq!(
         out,
         "namespace/argo created\nserviceaccount/argo created\nclusterrole.rbac.authorization.k8s.io/argo-cluster-role created\n\
@@ -572,11 +463,7 @@ spec: {selector: {app: argo-server}, ports: [{port: 2746}]}
          deployment.apps/workflow-controller created\nservice/argo-server created\n"
     );
     assert_eq!(
-        ok(
-            &server,
-            dir.path(),
-            &["get", "all", "-n", "argo", "-o", "name"]
-        ),
+        kubectl.ok(&["get", "all", "-n", "argo", "-o", "name"]),
         "service/argo-server\ndeployment.apps/workflow-controller\n"
     );
 }

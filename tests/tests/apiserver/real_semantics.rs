@@ -6,8 +6,14 @@
 use harness::apiserver::{FakeApiServer, crds};
 use serde_json::{Value, json};
 
-use super::kubectl::{ok, run, write};
-use super::support::{client, http, pod};
+use super::support::{Kubectl, client, http, pod};
+
+/// The status code and JSON answer of `request`.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = request.send().await.unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.json().await.unwrap())
+}
 
 /// A request with a JSON body; returns the status code and the JSON answer.
 async fn send(
@@ -17,15 +23,11 @@ async fn send(
     content_type: &str,
     body: Value,
 ) -> (u16, Value) {
-    let resp = http()
+    let request = http()
         .request(method, format!("{}{path}", server.url()))
         .header("content-type", content_type)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    (code, resp.json().await.unwrap())
+        .body(body.to_string());
+    answer(request).await
 }
 
 async fn post(server: &FakeApiServer, path: &str, body: Value) -> (u16, Value) {
@@ -40,13 +42,7 @@ async fn post(server: &FakeApiServer, path: &str, body: Value) -> (u16, Value) {
 }
 
 async fn get(server: &FakeApiServer, path: &str) -> (u16, Value) {
-    let resp = http()
-        .get(format!("{}{path}", server.url()))
-        .send()
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    (code, resp.json().await.unwrap())
+    answer(http().get(format!("{}{path}", server.url()))).await
 }
 
 async fn delete(server: &FakeApiServer, path: &str, options: Value) -> (u16, Value) {
@@ -58,6 +54,32 @@ async fn delete(server: &FakeApiServer, path: &str, options: Value) -> (u16, Val
         options,
     )
     .await
+}
+
+/// Stores an empty ConfigMap `default/<name>` for each name.
+fn config_maps(server: &FakeApiServer, names: &[&str]) {
+    for name in names {
+        server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}}));
+    }
+}
+
+/// The containers of the Deployment `default/web`.
+fn web_containers(server: &FakeApiServer) -> Value {
+    let d = server
+        .get_json("apps/v1", "Deployment", Some("default"), "web")
+        .unwrap();
+    d["spec"]["template"]["spec"]["containers"].clone()
+}
+
+/// The names of [`web_containers`].
+fn web_container_names(server: &FakeApiServer) -> Vec<String> {
+    web_containers(server)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -78,17 +100,20 @@ spec:
         image: sidecar:1
 ";
 
+/// A fake server holding [`DEPLOYMENT`], applied by kubectl (client side).
+fn deployed() -> (FakeApiServer, Kubectl) {
+    let server = FakeApiServer::start();
+    let kubectl = Kubectl::new(server.kubeconfig());
+    let manifest = kubectl.write("d.yaml", DEPLOYMENT);
+    kubectl.ok(&["apply", "-f", &manifest]);
+    (server, kubectl)
+}
+
 #[test]
 fn client_side_apply_merges_containers_by_name() {
-    let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let manifest = write(dir.path(), "d.yaml", DEPLOYMENT);
-    ok(&server, &cache, &["apply", "-f", &manifest]);
+    let (server, kubectl) = deployed();
     // Another client adds an environment variable to the app container.
-    ok(
-        &server,
-        &cache,
+    kubectl.ok(
         &[
             "patch",
             "deployment",
@@ -97,16 +122,9 @@ fn client_side_apply_merges_containers_by_name() {
             r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"B","value":"2"}]}]}}}}"#,
         ],
     );
-    let changed = write(
-        dir.path(),
-        "d2.yaml",
-        &DEPLOYMENT.replace("sidecar:1", "sidecar:2"),
-    );
-    ok(&server, &cache, &["apply", "-f", &changed]);
-    let d = server
-        .get_json("apps/v1", "Deployment", Some("default"), "web")
-        .unwrap();
-    let containers = &d["spec"]["template"]["spec"]["containers"];
+    let changed = kubectl.write("d2.yaml", &DEPLOYMENT.replace("sidecar:1", "sidecar:2"));
+    kubectl.ok(&["apply", "-f", &changed]);
+    let containers = &web_containers(&server);
     assert_eq!(containers.as_array().unwrap().len(), 2, "{containers:#}");
     assert_eq!(containers[0]["name"], "app");
     assert_eq!(containers[0]["image"], "app:1");
@@ -119,33 +137,16 @@ fn client_side_apply_merges_containers_by_name() {
 
 #[test]
 fn strategic_patch_deletes_one_container_by_its_key() {
-    let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let manifest = write(dir.path(), "d.yaml", DEPLOYMENT);
-    ok(&server, &cache, &["apply", "-f", &manifest]);
-    ok(
-        &server,
-        &cache,
-        &[
-            "patch",
-            "deployment",
-            "web",
-            "--type=strategic",
-            "-p",
-            r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#,
-        ],
-    );
-    let d = server
-        .get_json("apps/v1", "Deployment", Some("default"), "web")
-        .unwrap();
-    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["app"]);
+    let (server, kubectl) = deployed();
+    kubectl.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}}"#,
+    ]);
+    assert_eq!(web_container_names(&server), ["app"]);
 }
 
 #[tokio::test]
@@ -374,14 +375,12 @@ async fn a_crd_in_a_protected_group_needs_the_approval_annotation() {
 #[test]
 fn kubectl_prints_the_causes_of_a_422() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let manifest = write(
-        dir.path(),
+    let kubectl = Kubectl::new(server.kubeconfig());
+    let manifest = kubectl.write(
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n",
     );
-    let out = run(&server, &cache, &["create", "-f", &manifest]);
+    let out = kubectl.run(&["create", "-f", &manifest]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -395,10 +394,7 @@ fn kubectl_prints_the_causes_of_a_422() {
 #[tokio::test]
 async fn later_list_pages_come_from_the_first_pages_snapshot() {
     let server = FakeApiServer::start();
-    for name in ["a", "b", "c"] {
-        server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}}));
-    }
+    config_maps(&server, &["a", "b", "c"]);
     let path = "/api/v1/namespaces/default/configmaps";
     let (_, first) = get(&server, &format!("{path}?limit=1")).await;
     let rv = first["metadata"]["resourceVersion"].clone();
@@ -406,8 +402,7 @@ async fn later_list_pages_come_from_the_first_pages_snapshot() {
     server
         .store()
         .delete_json("v1", "ConfigMap", Some("default"), "c");
-    server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "d", "namespace": "default"}}));
+    config_maps(&server, &["d"]);
     let (code, rest) = get(&server, &format!("{path}?limit=5&continue={token}")).await;
     assert_eq!(code, 200, "{rest}");
     let names: Vec<&str> = rest["items"]
@@ -423,17 +418,11 @@ async fn later_list_pages_come_from_the_first_pages_snapshot() {
 #[tokio::test]
 async fn a_continue_token_older_than_the_history_is_410() {
     let server = FakeApiServer::builder().watch_history(2).start();
-    for name in ["a", "b"] {
-        server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}}));
-    }
+    config_maps(&server, &["a", "b"]);
     let path = "/api/v1/namespaces/default/configmaps";
     let (_, first) = get(&server, &format!("{path}?limit=1")).await;
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
-    for name in ["x", "y", "z"] {
-        server.apply_json(json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default"}}));
-    }
+    config_maps(&server, &["x", "y", "z"]);
     let (code, status) = get(&server, &format!("{path}?limit=1&continue={token}")).await;
     assert_eq!(code, 410, "{status}");
     assert_eq!(status["reason"], "Expired");
@@ -456,17 +445,18 @@ async fn tls_and_a_bearer_token_are_proven_by_the_kubeconfig() {
             .any(|n| n.metadata.name.as_deref() == Some("default"))
     );
     // kubectl too; with a wrong token it is told Unauthorized.
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
+    let kubectl = Kubectl::new(server.kubeconfig());
     assert!(
-        ok(&server, &cache, &["get", "namespaces", "-o", "name"]).contains("namespace/default")
+        kubectl
+            .ok(&["get", "namespaces", "-o", "name"])
+            .contains("namespace/default")
     );
-    let path = dir.path().join("wrong");
     let text = std::fs::read_to_string(server.kubeconfig()).unwrap();
-    std::fs::write(&path, text.replace("s3cr3t-token", "wrong")).unwrap();
-    let out = std::process::Command::new("kubectl")
-        .env("KUBECONFIG", &path)
-        .env("KUBECACHEDIR", &cache)
+    let wrong = kubectl.write("wrong", &text.replace("s3cr3t-token", "wrong"));
+    // The same discovery cache: the request itself, not discovery, is refused.
+    let out = kubectl
+        .command()
+        .env("KUBECONFIG", &wrong)
         .args(["get", "pods"])
         .output()
         .unwrap();
@@ -496,20 +486,13 @@ async fn tls_and_a_bearer_token_are_proven_by_the_kubeconfig() {
 #[test]
 fn server_side_apply_owns_containers_one_by_one() {
     let server = FakeApiServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let app = write(
-        dir.path(),
+    let kubectl = Kubectl::new(server.kubeconfig());
+    let app = kubectl.write(
         "app.yaml",
         &DEPLOYMENT.replace("      - name: sidecar\n        image: sidecar:1\n", ""),
     );
-    ok(
-        &server,
-        &cache,
-        &["apply", "--server-side", "--field-manager=app", "-f", &app],
-    );
-    let sidecar = write(
-        dir.path(),
+    kubectl.ok(&["apply", "--server-side", "--field-manager=app", "-f", &app]);
+    let sidecar = kubectl.write(
         "sidecar.yaml",
         "apiVersion: apps/v1
 kind: Deployment
@@ -524,27 +507,14 @@ spec:
         image: sidecar:1
 ",
     );
-    ok(
-        &server,
-        &cache,
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=mesh",
-            "-f",
-            &sidecar,
-        ],
-    );
-    let d = server
-        .get_json("apps/v1", "Deployment", Some("default"), "web")
-        .unwrap();
-    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["app", "sidecar"]);
+    kubectl.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=mesh",
+        "-f",
+        &sidecar,
+    ]);
+    assert_eq!(web_container_names(&server), ["app", "sidecar"]);
 }
 
 #[tokio::test]

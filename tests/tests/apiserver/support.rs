@@ -1,4 +1,7 @@
-//! Clients for the tests: kube-rs from the written kubeconfig, and raw HTTP.
+//! Clients for the tests: kube-rs from the written kubeconfig, raw HTTP and the real kubectl.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use harness::apiserver::FakeApiServer;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -10,12 +13,69 @@ fn install_crypto() {
 
 /// A kube client built from the server's kubeconfig file, as the tools build theirs.
 pub(crate) async fn client(server: &FakeApiServer) -> kube::Client {
+    client_of(server.kubeconfig()).await
+}
+
+/// A kube client built from a kubeconfig file.
+async fn client_of(kubeconfig: &Path) -> kube::Client {
     install_crypto();
-    let kubeconfig = Kubeconfig::read_from(server.kubeconfig()).expect("read kubeconfig");
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("config from kubeconfig");
     kube::Client::try_from(config).expect("client")
+}
+
+/// The real kubectl against one server: its kubeconfig, and a scratch directory of its own for
+/// the manifests a test writes and the discovery cache (ports get reused).
+pub(crate) struct Kubectl {
+    kubeconfig: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    /// kubectl with `kubeconfig` (e.g. `server.kubeconfig()`).
+    pub(crate) fn new(kubeconfig: &Path) -> Kubectl {
+        Kubectl {
+            kubeconfig: kubeconfig.to_owned(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The command, without arguments.
+    pub(crate) fn command(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.path().join("cache"))
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        cmd
+    }
+
+    /// Runs `kubectl args…`, whatever its exit status.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .expect("kubectl runs (is /usr/bin/kubectl installed?)")
+    }
+
+    /// Runs `kubectl args…`, which must succeed; its stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Writes `text` into the file `name` of the scratch directory; its path.
+    pub(crate) fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    }
 }
 
 /// A raw HTTP client (status codes and bodies as they are on the wire).
@@ -77,7 +137,7 @@ impl Server {
     }
 
     /// A kubeconfig whose current context defaults to [`ns`](Self::ns).
-    pub(crate) fn kubeconfig(&self) -> &std::path::Path {
+    pub(crate) fn kubeconfig(&self) -> &Path {
         match self {
             Server::Fake(server) => server.kubeconfig(),
             Server::Real(namespace) => &namespace.kubeconfig,
@@ -86,13 +146,12 @@ impl Server {
 
     /// A kube client from [`kubeconfig`](Self::kubeconfig).
     pub(crate) async fn client(&self) -> kube::Client {
-        install_crypto();
-        let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .expect("config from kubeconfig");
-        kube::Client::try_from(config).expect("client")
+        client_of(self.kubeconfig()).await
+    }
+
+    /// The real kubectl against this server.
+    pub(crate) fn kubectl(&self) -> Kubectl {
+        Kubectl::new(self.kubeconfig())
     }
 }
 

@@ -18,6 +18,9 @@ use super::{Limit, Row, median, process_baseline, scratch, time};
 /// When the fake cluster makes the last pod Ready, or the last topic appear.
 const READY_AT: Duration = Duration::from_secs(1);
 
+/// `wait tasks` for a driver and an executor (the wait and the fail-fast rows).
+const WAIT_TASKS: &[&str] = &["wait", "tasks", "-e", "1", "--timeout", "30s"];
+
 /// The Fink topics `wait topics --expected 2` waits for.
 const TOPICS: &str = "fink_early_sn\nfink_kn\n";
 
@@ -50,14 +53,7 @@ pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
                 store.apply_json(spark_pod(name, "bench", role, true));
             }
         });
-        time(&mut finkctl(&[
-            "wait",
-            "tasks",
-            "-e",
-            "1",
-            "--timeout",
-            "30s",
-        ]))?;
+        time(&mut finkctl(WAIT_TASKS))?;
         Ok(start.elapsed())
     });
     api.apply_json(serde_json::json!({
@@ -144,37 +140,37 @@ pub(super) fn run(tools: &Tools) -> Result<Vec<Row>> {
         ]))
     });
     let mut rows = vec![
-        Row::seconds(
-            "finkctl",
+        returns_after(
             "`wait tasks`, last pod Ready at t=1 s (returns at)",
             wait,
-            Limit::Slack(0.3),
-        )
-        .baseline("last pod Ready", Ok(READY_AT)),
-        Row::seconds(
-            "finkctl",
+            ("last pod Ready", Ok(READY_AT)),
+        ),
+        returns_after(
             "`wait topics --interval 250ms` (the default 2 s paces a JVM per run), last topic listed at t=1 s (returns at)",
             topics,
-            Limit::Slack(0.3),
-        )
-        .baseline("last topic listed", Ok(READY_AT)),
-        Row::seconds(
-            "finkctl",
+            ("last topic listed", Ok(READY_AT)),
+        ),
+        returns_after(
             "`run --wait`, the operator writes COMPLETED (returns at)",
             run_wait,
-            Limit::Slack(0.3),
-        )
-        .baseline("COMPLETED written", completed_at),
-        Row::seconds(
-            "finkctl",
-            "`run stream2raw --dry-run` end to end",
-            dry_run,
-            Limit::Seconds(0.010),
-        )
-        .baseline("`true`", process_baseline()),
+            ("COMPLETED written", completed_at),
+        ),
+        end_to_end("`run stream2raw --dry-run` end to end", dry_run, 0.010),
     ];
     rows.extend(triage(&api, &dir, &finkctl));
     Ok(rows)
+}
+
+/// A row of finkctl returning after an event (`event`: what and when): it passes when finkctl
+/// returns at most 0.3 s after it.
+fn returns_after(name: &str, figure: Result<Duration>, event: (&str, Result<Duration>)) -> Row {
+    Row::seconds("finkctl", name, figure, Limit::Slack(0.3)).baseline(event.0, event.1)
+}
+
+/// A row of one finkctl command end to end, at most `seconds`, beside the start of `true`.
+fn end_to_end(name: &str, figure: Result<Duration>, seconds: f64) -> Row {
+    Row::seconds("finkctl", name, figure, Limit::Seconds(seconds))
+        .baseline("`true`", process_baseline())
 }
 
 /// A Spark pod of `app` in namespace `spark`: a container limited to 2Gi, in `status`.
@@ -255,14 +251,7 @@ fn triage(
                 oom_killed(),
             ));
         });
-        time_failure(&mut finkctl(&[
-            "wait",
-            "tasks",
-            "-e",
-            "1",
-            "--timeout",
-            "30s",
-        ]))?;
+        time_failure(&mut finkctl(WAIT_TASKS))?;
         Ok(start.elapsed())
     });
     clear(api);
@@ -328,26 +317,20 @@ fn triage(
     });
     clear(api);
     vec![
-        Row::seconds(
-            "finkctl",
+        returns_after(
             "`wait tasks` fail-fast, executor OOMKilled at t=1 s (returns at)",
             fail_fast,
-            Limit::Slack(0.3),
-        )
-        .baseline("executor OOMKilled", Ok(READY_AT)),
-        Row::seconds(
-            "finkctl",
+            ("executor OOMKilled", Ok(READY_AT)),
+        ),
+        end_to_end(
             "`status` of 5 applications with 50 pods (one list per kind)",
             status,
-            Limit::Seconds(0.5),
-        )
-        .baseline("`true`", process_baseline()),
-        Row::seconds(
-            "finkctl",
+            0.5,
+        ),
+        end_to_end(
             "`status --diag-dir`, bundle of 100 OOMKilled pods (2 logs each)",
             diag,
-            Limit::Seconds(2.0),
-        )
-        .baseline("`true`", process_baseline()),
+            2.0,
+        ),
     ]
 }
