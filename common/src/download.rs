@@ -7,9 +7,9 @@
 //! are failures, and so are bodies larger than the maximum size ([`DEFAULT_MAX_SIZE`], 512 MiB, per
 //! download) and a server that sends nothing for the read timeout (60 s). Nothing is held in memory
 //! but manifests: installs stream to a temporary file next to the destination and are renamed into
-//! place (mode 0755) only once verified, their sync to disk started while the body arrives
-//! (a helper thread syncs every 8 MiB); [`Downloader::fetch_file`] streams to an anonymous temporary file. Verified
-//! artifacts are cached (kernel-side copies, not synced: a cached file is checked on every use) under
+//! place (mode 0755) only once verified, their sync to disk started while the body arrives (a
+//! helper thread syncs every 8 MiB); [`Downloader::fetch_file`] streams to an anonymous temporary
+//! file. Verified artifacts are cached (kernel-side copies, not synced: a cached file is checked on every use) under
 //! `$XDG_CACHE_HOME/fink-tools/downloads` (or `~/.cache/fink-tools/downloads`), keyed by URL and
 //! digest.
 
