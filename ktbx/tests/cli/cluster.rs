@@ -45,11 +45,7 @@ impl World {
                     Reply::stdout(format!("{cluster}-control-plane\n")),
                 ),
         );
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: kind-{cluster}\n  context:\n    cluster: c\n    user: u\ncurrent-context: kind-{cluster}\nusers:\n- name: u\n  user: {{}}\n",
-            url = w.api.url()
-        );
-        std::fs::write(w.kubeconfig(), kubeconfig).unwrap();
+        support::write_kind_kubeconfig(&w.kubeconfig(), w.api.url(), cluster);
         w
     }
 
