@@ -33,6 +33,11 @@ pub(crate) fn write_kind_kubeconfig(path: &Path, server: &str, cluster: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The stdout of a finished command, as text.
+pub(crate) fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
+}
+
 /// The argv of every call of a fake, joined by spaces.
 pub(crate) fn argv(calls: Vec<harness::fakebin::Call>) -> Vec<String> {
     calls.into_iter().map(|c| c.argv.join(" ")).collect()
