@@ -7,8 +7,9 @@
 //! are failures, and so are bodies larger than the maximum size ([`DEFAULT_MAX_SIZE`], 512 MiB, per
 //! download) and a server that sends nothing for the read timeout (60 s). Nothing is held in memory
 //! but manifests: installs stream to a temporary file next to the destination and are renamed into
-//! place (mode 0755) only once verified; [`Downloader::fetch_file`] streams to an anonymous temporary
-//! file. Verified artifacts are cached under
+//! place (mode 0755) only once verified, their sync to disk started while the body arrives (a
+//! helper thread syncs every 8 MiB); [`Downloader::fetch_file`] streams to an anonymous temporary
+//! file. Verified artifacts are cached (kernel-side copies, not synced: a cached file is checked on every use) under
 //! `$XDG_CACHE_HOME/fink-tools/downloads` (or `~/.cache/fink-tools/downloads`), keyed by URL and
 //! digest.
 
@@ -263,16 +264,9 @@ impl Downloader {
         let actual = self.stream(url, &mut file).await?;
         verify(url, expected.as_deref(), &actual)?;
         if let Some(digest) = &expected {
-            self.store(url, digest, |path| {
-                let mut cache_file = AtomicFile::create(path)?;
-                file.rewind()
-                    .and_then(|()| std::io::copy(&mut file, &mut cache_file))
-                    .map_err(|source| FsError {
-                        action: "write",
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
-                cache_file.commit(0o644)
+            self.store(url, digest, |cache_file| {
+                file.rewind()?;
+                std::io::copy(&mut file, cache_file)
             });
         }
         file.rewind()
@@ -301,23 +295,23 @@ impl Downloader {
             && let Some(cached) = self.cached(url, digest)
         {
             let mut file = AtomicFile::create(dest)?;
-            if copy_file(&cached, &mut file).is_ok() {
+            if copy_file(&cached, file.file_mut()).is_ok() {
                 tracing::info!(%url, cache = %cached.display(), "using cached download");
                 return Ok(file.commit(0o755)?);
             }
         }
         let mut file = AtomicFile::create(dest)?;
-        let actual = self.stream(url, &mut file).await?;
+        let mut behind = WriteBehind::new(file.file_mut());
+        let actual = self.stream(url, &mut behind).await?;
+        behind.finish().map_err(|source| FsError {
+            action: "flush to disk",
+            path: dest.to_path_buf(),
+            source,
+        })?;
         verify(url, expected.as_deref(), &actual)?;
         if let Some(digest) = &expected {
-            self.store(url, digest, |path| {
-                let mut cache_file = AtomicFile::create(path)?;
-                copy_file(file.temp_path(), &mut cache_file).map_err(|source| FsError {
-                    action: "write",
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                cache_file.commit(0o644)
+            self.store(url, digest, |cache_file| {
+                copy_file(file.temp_path(), cache_file)
             });
         }
         Ok(file.commit(0o755)?)
@@ -461,24 +455,111 @@ impl Downloader {
         }
     }
 
-    /// Stores a verified artifact in the cache; failures only warn (the cache is an optimisation).
-    fn store(&self, url: &str, digest: &str, write: impl FnOnce(&Path) -> Result<(), FsError>) {
+    /// Stores a verified artifact in the cache, written by `write` (a kernel-side copy); failures
+    /// only warn (the cache is an optimisation). The cache file is not synced to disk: every use
+    /// checks its digest first ([`Downloader::cached`]), so one torn by a crash is downloaded again.
+    fn store(
+        &self,
+        url: &str,
+        digest: &str,
+        write: impl FnOnce(&mut File) -> std::io::Result<u64>,
+    ) {
         let Some(path) = self.cache_path(url, digest) else {
             return;
         };
+        let fs_error = |action, path: &Path, source| FsError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        };
         let result = match path.parent() {
             Some(dir) => std::fs::create_dir_all(dir)
-                .map_err(|source| FsError {
-                    action: "create the directory",
-                    path: dir.to_path_buf(),
-                    source,
-                })
-                .and_then(|()| write(&path)),
+                .map_err(|e| fs_error("create the directory", dir, e))
+                .and_then(|()| AtomicFile::create(&path))
+                .and_then(|mut cache_file| {
+                    write(cache_file.file_mut()).map_err(|e| fs_error("write", &path, e))?;
+                    cache_file.commit_unsynced(0o644)
+                }),
             None => Ok(()),
         };
         if let Err(err) = result {
             tracing::warn!("cannot cache the download of {url}: {}", error_chain(&err));
         }
+    }
+}
+
+/// Bytes written between two early syncs of a download being installed.
+const WRITE_BEHIND: u64 = 8 << 20;
+
+/// A writer to a file that, every [`WRITE_BEHIND`] bytes, has a helper thread flush what was
+/// written so far to disk while the download goes on, so the sync before the install's rename
+/// has only the tail left to write. [`WriteBehind::finish`] waits for the helper and returns its
+/// error, if any (an error seen by the early sync is not reported again by the final one).
+struct WriteBehind<'a> {
+    file: &'a mut File,
+    unsynced: u64,
+    syncing: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    failed: Option<std::io::Error>,
+}
+
+impl<'a> WriteBehind<'a> {
+    fn new(file: &'a mut File) -> Self {
+        WriteBehind {
+            file,
+            unsynced: 0,
+            syncing: None,
+            failed: None,
+        }
+    }
+
+    /// Waits for the sync in flight; the first error of any early sync.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.join();
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    fn join(&mut self) {
+        if let Some(handle) = self.syncing.take() {
+            let result = handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")));
+            if let Err(e) = result {
+                self.failed.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Starts an early sync unless one is still running.
+    fn sync_behind(&mut self) {
+        if self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        self.join();
+        if let Ok(file) = self.file.try_clone() {
+            self.syncing = Some(std::thread::spawn(move || file.sync_data()));
+            self.unsynced = 0;
+        }
+    }
+}
+
+impl Write for WriteBehind<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.unsynced += written as u64;
+        if self.unsynced >= WRITE_BEHIND {
+            self.sync_behind();
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for WriteBehind<'_> {
+    fn drop(&mut self) {
+        self.join();
     }
 }
 
@@ -595,8 +676,9 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn copy_file(from: &Path, to: &mut impl Write) -> std::io::Result<u64> {
-    std::io::copy(&mut std::fs::File::open(from)?, to)
+/// Copies `from` into `to` (in the kernel: both are files).
+fn copy_file(from: &Path, to: &mut File) -> std::io::Result<u64> {
+    std::io::copy(&mut File::open(from)?, to)
 }
 
 /// `~/.cache/fink-tools` or `$XDG_CACHE_HOME/fink-tools` (an XDG path must be absolute).
@@ -724,6 +806,25 @@ mod tests {
             Some(PathBuf::from("/home/u/.cache/fink-tools"))
         );
         assert_eq!(default_cache_dir(None, None), None);
+    }
+
+    #[test]
+    fn write_behind_syncs_early_and_writes_everything() {
+        let mut file = tempfile::tempfile().unwrap();
+        let mut behind = WriteBehind::new(&mut file);
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..(WRITE_BEHIND >> 20) - 1 {
+            behind.write_all(&chunk).unwrap();
+        }
+        assert!(behind.syncing.is_none());
+        behind.write_all(&chunk).unwrap();
+        assert!(
+            behind.syncing.is_some(),
+            "a sync starts at {WRITE_BEHIND} bytes"
+        );
+        behind.write_all(b"tail").unwrap();
+        behind.finish().unwrap();
+        assert_eq!(file.metadata().unwrap().len(), WRITE_BEHIND + 4);
     }
 
     #[test]

@@ -76,24 +76,44 @@ impl AtomicFile {
         self.temp.path()
     }
 
+    /// The temporary file itself (for kernel-side copies into it and for syncing it early).
+    pub fn file_mut(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
     /// Flushes to disk, sets `mode`, renames over the destination and syncs the directory.
-    pub fn commit(mut self, mode: u32) -> Result<(), FsError> {
+    pub fn commit(self, mode: u32) -> Result<(), FsError> {
         let dest = self.dest.clone();
+        self.persist(mode, true)?;
+        let dir = parent_dir(&dest);
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| FsError::new("sync the directory", dir, e))
+    }
+
+    /// Sets `mode` and renames over the destination without waiting for the disk: readers still
+    /// see the old file or the complete new one, but after a crash the file may be empty or
+    /// partial. Only for content that is verified when read back, such as a download cache.
+    pub fn commit_unsynced(self, mode: u32) -> Result<(), FsError> {
+        self.persist(mode, false)
+    }
+
+    fn persist(mut self, mode: u32, sync: bool) -> Result<(), FsError> {
+        let dest = self.dest;
         self.temp
             .flush()
             .map_err(|e| FsError::new("write", &dest, e))?;
         let file = self.temp.as_file();
         file.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| FsError::new("set the mode of", &dest, e))?;
-        file.sync_all()
-            .map_err(|e| FsError::new("flush to disk", &dest, e))?;
+        if sync {
+            file.sync_all()
+                .map_err(|e| FsError::new("flush to disk", &dest, e))?;
+        }
         self.temp
             .persist(&dest)
             .map_err(|e| FsError::new("replace", &dest, e.error))?;
-        let dir = parent_dir(&dest);
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| FsError::new("sync the directory", dir, e))
+        Ok(())
     }
 }
 
@@ -160,6 +180,19 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
         assert_eq!(mode_of(&target), 0o644);
         assert_eq!(entries(dir.path()), ["ciux.sh"]);
+    }
+
+    #[test]
+    fn an_unsynced_commit_replaces_the_target_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("cached");
+        std::fs::write(&target, "old\n").unwrap();
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.file_mut().write_all(b"new\n").unwrap();
+        file.commit_unsynced(0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        assert_eq!(mode_of(&target), 0o644);
+        assert_eq!(entries(dir.path()), ["cached"]);
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create a kind cluster
+    #[command(mut_arg("dry_run", |arg| arg.help(
+        "Print the plan (commands and generated kind config) and change nothing"
+    )))]
     Create(CreateArgs),
     /// Delete a kind cluster
     Delete(DeleteArgs),
@@ -171,6 +174,24 @@ pub(crate) struct MirrorArgs {
     pub(crate) inherit_docker: bool,
 }
 
+/// What `create` and `apply` both take, in this order in their help: versions (`--pin`), registry
+/// mirrors of the nodes, `--dry-run` and `--diag-dir`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct SetupArgs {
+    /// Versions of the CNI and components.
+    #[command(flatten)]
+    pub(crate) pin: PinArgs,
+    /// Registry mirrors of the nodes.
+    #[command(flatten)]
+    pub(crate) mirrors: MirrorArgs,
+    /// Print what would run and change nothing
+    #[arg(long = "dry-run")]
+    pub(crate) dry_run: bool,
+    /// Where a failure's diagnostics go.
+    #[command(flatten)]
+    pub(crate) diag: DiagArgs,
+}
+
 /// Extra positional words some commands accept and ignore, as the originals did (scripts call
 /// `ktbx create cluster`, `ktbx delete cluster -n X`).
 #[derive(Debug, Clone, Default, Args)]
@@ -222,18 +243,9 @@ pub(crate) struct CreateArgs {
     /// How long each wait for nodes, CNI and add-ons may take [default: config `timeout`, else 3m]
     #[arg(long = "timeout", value_parser = parse_timeout)]
     pub(crate) timeout: Option<Duration>,
-    /// Versions of the CNI and components.
+    /// Versions, mirrors, `--dry-run` (its help set on [`Command::Create`]) and `--diag-dir`.
     #[command(flatten)]
-    pub(crate) pin: PinArgs,
-    /// Registry mirrors of the nodes.
-    #[command(flatten)]
-    pub(crate) mirrors: MirrorArgs,
-    /// Print the plan (commands and generated kind config) and change nothing
-    #[arg(long = "dry-run")]
-    pub(crate) dry_run: bool,
-    /// Where a failure's diagnostics go.
-    #[command(flatten)]
-    pub(crate) diag: DiagArgs,
+    pub(crate) setup: SetupArgs,
     /// Ignored extra words (scripts use e.g. `ktbx create cluster`, `ktbx delete cluster -n X`)
     #[command(flatten)]
     pub(crate) extra: ExtraWords,
@@ -290,18 +302,10 @@ pub(crate) struct ApplyArgs {
     /// How long each wait may take [default: the stack's `timeout`, else config `timeout`, else 10m]
     #[arg(long = "timeout", value_parser = parse_timeout)]
     pub(crate) timeout: Option<Duration>,
-    /// Versions replacing the stack's pins.
+    /// Versions replacing the stack's pins, mirrors added to (or replacing, per registry) the
+    /// stack's, `--dry-run`, and where a failed apply leaves its diagnostics bundle.
     #[command(flatten)]
-    pub(crate) pin: PinArgs,
-    /// Mirrors added to (or replacing, per registry) the stack's.
-    #[command(flatten)]
-    pub(crate) mirrors: MirrorArgs,
-    /// Print what would run and change nothing
-    #[arg(long = "dry-run")]
-    pub(crate) dry_run: bool,
-    /// Where a failed apply leaves its diagnostics bundle.
-    #[command(flatten)]
-    pub(crate) diag: DiagArgs,
+    pub(crate) setup: SetupArgs,
 }
 
 /// Arguments of `ktbx install`.
@@ -572,7 +576,7 @@ mod tests {
             "olm=v0.30.0",
         ]);
         assert_eq!(
-            c.pin.pins,
+            c.setup.pin.pins,
             vec![
                 ("calico".to_string(), "v3.29.0".to_string()),
                 ("cilium".to_string(), "1.18.1".to_string()),
@@ -606,8 +610,8 @@ mod tests {
             panic!()
         };
         assert_eq!(a.file, PathBuf::from("stack.yaml"));
-        assert!(a.diff && a.mirrors.inherit_docker && !a.dry_run);
-        assert_eq!(a.mirrors.mirrors, ["docker.io=http://m:5000"]);
+        assert!(a.diff && a.setup.mirrors.inherit_docker && !a.setup.dry_run);
+        assert_eq!(a.setup.mirrors.mirrors, ["docker.io=http://m:5000"]);
         assert!(Cli::try_parse_from(["ktbx", "apply"]).is_err());
         assert!(Cli::try_parse_from(["ktbx", "apply", "-f", "s", "--diff", "--dry-run"]).is_err());
         let Command::Delete(d) = parse(&["ktbx", "delete", "-f", "s.yaml"]).command else {

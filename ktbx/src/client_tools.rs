@@ -306,10 +306,19 @@ pub(crate) async fn install_one(
         return Ok((dest, r, Outcome::Planned(plan)));
     }
     let downloader = downloader()?;
+    let downloading = || format!("downloading {} {}", r.binary.file, r.version);
+    if r.binary.packaging == Packaging::Raw && dest.parent().is_some_and(writable) {
+        // The download is the binary: stream it straight next to `dest`, written once.
+        downloader
+            .install(&r.url, &r.checksum, &dest)
+            .await
+            .with_context(downloading)?;
+        return Ok((dest, r, Outcome::Installed));
+    }
     let artifact = downloader
         .fetch_file(&r.url, &r.checksum)
         .await
-        .with_context(|| format!("downloading {} {}", r.binary.file, r.version))?;
+        .with_context(downloading)?;
     let max = downloader.max_size();
     put(runner, &dest, |out| unpack(&r, artifact, out, max))
         .with_context(|| format!("installing {}", dest.display()))?;

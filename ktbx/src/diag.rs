@@ -349,17 +349,11 @@ pub(crate) async fn on_failure<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_env::env;
     use serde_json::json;
 
     #[test]
     fn the_ci_default_needs_runner_temp_and_a_ci_variable() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
         assert_eq!(
             dir(Some(Path::new("/d")), env(&[])),
             Some(PathBuf::from("/d"))

@@ -28,6 +28,8 @@ mod registry;
 mod stack;
 mod stack_state;
 mod targets;
+#[cfg(test)]
+mod test_env;
 mod tools;
 
 use crate::cli::{Cli, Command};

@@ -266,6 +266,7 @@ pub(crate) fn docker_mirrors_from_env() -> Result<Vec<String>, MirrorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_env::env;
 
     #[test]
     fn hosts_toml_golden() {
@@ -332,13 +333,6 @@ mod tests {
 
     #[test]
     fn daemon_json_places() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
         assert_eq!(
             daemon_json_candidates(env(&[("HOME", "/home/u")]), false),
             [

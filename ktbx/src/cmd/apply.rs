@@ -27,10 +27,10 @@ use crate::stack_state::{self, Change, State};
 pub(crate) fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let stack = stack::load(&args.file)?;
     let config = ctx.config()?;
-    let mirrors = stack
-        .mirrors
-        .clone()
-        .with_flags(&args.mirrors.mirrors, args.mirrors.inherit_docker)?;
+    let mirrors = stack.mirrors.clone().with_flags(
+        &args.setup.mirrors.mirrors,
+        args.setup.mirrors.inherit_docker,
+    )?;
     let base = args.file.parent().unwrap_or(Path::new("."));
     let settings = provision::check_settings(stack.settings.clone(), base)
         .with_context(|| format!("in {}", args.file.display()))?;
@@ -41,7 +41,7 @@ pub(crate) fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyho
     );
     cluster::validate_name(&effective)?;
     let mut flag_versions = stack.pins.clone();
-    for (tool, version) in args.pin.versions(&[]) {
+    for (tool, version) in args.setup.pin.versions(&[]) {
         flag_versions.retain(|(n, _)| *n != tool);
         flag_versions.push((tool, version));
     }
@@ -49,7 +49,7 @@ pub(crate) fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyho
         install_dir: crate::cli::default_install_dir(),
         flag_versions,
         config: config.clone(),
-        dry_run: args.dry_run || args.diff,
+        dry_run: args.setup.dry_run || args.diff,
     };
     let desired = stack_state::desired(
         &settings,
@@ -80,10 +80,10 @@ pub(crate) fn run(ctx: &Context, args: &ApplyArgs, out: &mut dyn Write) -> anyho
         desired,
         tools,
         timeout,
-        runner: Runner::new(args.dry_run || args.diff),
+        runner: Runner::new(args.setup.dry_run || args.diff),
     };
-    let diag_dir = (!args.dry_run && !args.diff)
-        .then(|| diag::dir_from_env(args.diag.diag_dir.as_deref()))
+    let diag_dir = (!args.setup.dry_run && !args.diff)
+        .then(|| diag::dir_from_env(args.setup.diag.diag_dir.as_deref()))
         .flatten();
     ctx.block_on(async {
         let applied = apply.execute(plan, out).await;

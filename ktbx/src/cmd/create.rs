@@ -78,7 +78,7 @@ fn component_target(c: Component) -> InstallTarget {
 pub(crate) fn run(ctx: &Context, args: &CreateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let cwd = std::env::current_dir()?;
-    let runner = Runner::new(args.dry_run);
+    let runner = Runner::new(args.setup.dry_run);
     let env = CreateEnv {
         name: ctx.name.as_deref(),
         verbosity: ctx.verbosity,
@@ -112,13 +112,15 @@ async fn execute(
             tracing::warn!("{warning}");
         }
     }
-    let mirrors =
-        Mirrors::default().with_flags(&args.mirrors.mirrors, args.mirrors.inherit_docker)?;
+    let mirrors = Mirrors::default().with_flags(
+        &args.setup.mirrors.mirrors,
+        args.setup.mirrors.inherit_docker,
+    )?;
     let components = ordered_components(&args.install);
     let dry = env.runner.is_dry_run();
     let tools = crate::client_tools::Settings {
         install_dir: crate::cli::default_install_dir(),
-        flag_versions: args.pin.versions(&[]),
+        flag_versions: args.setup.pin.versions(&[]),
         config: env.config.clone(),
         dry_run: dry,
     };
@@ -225,7 +227,7 @@ async fn execute(
         preflight(&doctor::ports(&needed), dry)?;
         let created = create_one(env, &plan, name.as_deref(), &effective, out).await;
         let diag_dir = (!dry)
-            .then(|| crate::diag::dir_from_env(args.diag.diag_dir.as_deref()))
+            .then(|| crate::diag::dir_from_env(args.setup.diag.diag_dir.as_deref()))
             .flatten();
         let context = cluster::context_of(&effective);
         crate::diag::on_failure(
@@ -325,10 +327,7 @@ mod tests {
             if_not_exists: false,
             recreate: false,
             timeout: None,
-            pin: crate::cli::PinArgs::default(),
-            mirrors: crate::cli::MirrorArgs::default(),
-            dry_run: false,
-            diag: crate::cli::DiagArgs::default(),
+            setup: crate::cli::SetupArgs::default(),
             extra: crate::cli::ExtraWords::default(),
         }
     }

@@ -45,11 +45,7 @@ impl World {
                     Reply::stdout(format!("{cluster}-control-plane\n")),
                 ),
         );
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: kind-{cluster}\n  context:\n    cluster: c\n    user: u\ncurrent-context: kind-{cluster}\nusers:\n- name: u\n  user: {{}}\n",
-            url = w.api.url()
-        );
-        std::fs::write(w.kubeconfig(), kubeconfig).unwrap();
+        support::write_kind_kubeconfig(&w.kubeconfig(), w.api.url(), cluster);
         w
     }
 
@@ -195,15 +191,7 @@ fn an_addon_timeout_names_what_was_not_ready() {
         return;
     }
     let w = World::new("ci");
-    let release = ReleaseServer::start();
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
-        ARGOWF_MANIFEST,
-    );
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
-    );
+    let release = argowf_release();
     // No controller rolls the deployments out.
     w.ktbx()
         .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
@@ -245,6 +233,20 @@ fn exist_waits_until_the_object_appears() {
         .stderr(predicate::str::contains(
             "waited for pods/q in olm to exist for 2s without luck",
         ));
+}
+
+/// A release server publishing Argo Workflows v3.5.2: its manifest and its CLI.
+pub(crate) fn argowf_release() -> ReleaseServer {
+    let release = ReleaseServer::start();
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
+        ARGOWF_MANIFEST,
+    );
+    release.add_file(
+        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
+        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+    );
+    release
 }
 
 pub(crate) const ARGOWF_MANIFEST: &str = "apiVersion: apiextensions.k8s.io/v1
@@ -329,15 +331,7 @@ fn argo_workflows_is_applied_natively_and_a_rerun_changes_nothing() {
         return;
     }
     let w = World::new("ci");
-    let release = ReleaseServer::start();
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
-        ARGOWF_MANIFEST,
-    );
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
-    );
+    let release = argowf_release();
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| roll_out(w.api.store(), &stop));
@@ -536,15 +530,8 @@ fn status_lists_clusters_and_ready_nodes() {
     );
     w.node("ci-control-plane", true);
     w.node("ci-worker", false);
-    let out = w
-        .ktbx()
-        .arg("status")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = w.ktbx().arg("status").assert().success();
+    let out = support::stdout(&out);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "CLUSTER  CONTEXT          READY");
     assert_eq!(lines[1], "ci       kind-ci          1/2");

@@ -293,11 +293,8 @@ fn create_dry_run_plans_cni_components_and_kind_v0_32_patches() {
         ])
         .env("KTBX_INSTALL_DIR", w.home.path().join("bin"))
         .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+        .success();
+    let out = support::stdout(&out);
     assert!(
         out.contains("apiVersion: kubeadm.k8s.io/v1beta4\n"),
         "{out}"
@@ -455,11 +452,8 @@ fn golden_config_from_the_sample_file() {
         .env("KTBXCONFIG", &config)
         .args(["create", "--dry-run"])
         .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+        .success();
+    let out = support::stdout(&out);
     assert!(out.contains(&format!("  - hostPath: {}\n    containerPath: /etc/kubernetes/policies/audit-policy.yaml\n    readOnly: true\n", audit.display())), "{out}");
     assert!(
         out.contains("registry.configs.\"docker-registry.docker-registry:5000\".tls]"),
@@ -577,11 +571,8 @@ fn image_and_port_mappings_reach_kind() {
             "--dry-run",
         ])
         .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+        .success();
+    let out = support::stdout(&out);
     // A 1.36 node uses kubeadm v1beta4 even with kind v0.31: both patches are written.
     assert!(
         out.contains("apiVersion: kubeadm.k8s.io/v1beta3\n")
@@ -780,11 +771,8 @@ fn addon_versions_follow_config_env_and_pins() {
             "--dry-run",
         ])
         .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+        .success();
+    let out = support::stdout(&out);
     assert!(out.contains("apply --server-side https://raw.githubusercontent.com/projectcalico/calico/v3.29.0/manifests/tigera-operator.yaml\n"), "{out}");
     assert!(out.contains("apply --server-side https://github.com/operator-framework/operator-lifecycle-manager/releases/download/v0.30.0/olm.yaml\n"), "{out}");
     assert!(

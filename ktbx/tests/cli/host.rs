@@ -40,22 +40,71 @@ fn healthy_fakes() -> FakeBins {
     fakes
 }
 
-fn doctor(home: &Path, fakes: &FakeBins) -> Command {
-    let mut cmd = support::ktbx(home);
-    cmd.env("PATH", fakes.path_env())
-        .env("KTBX_DOCTOR_DISK_FREE", (50u64 << 30).to_string())
-        .arg("doctor");
-    cmd
+/// The world of these tests: a home and fake tools on `PATH`, and with [`Host::with_cluster`] a
+/// fake API server behind the context `kind-ci` (its kubeconfig in the home).
+struct Host {
+    home: TempDir,
+    fakes: FakeBins,
+    api: Option<FakeApiServer>,
+}
+
+impl Host {
+    fn new(fakes: FakeBins) -> Self {
+        Host {
+            home: tempfile::tempdir().unwrap(),
+            fakes,
+            api: None,
+        }
+    }
+
+    fn with_cluster(fakes: FakeBins) -> Self {
+        let api = FakeApiServer::start();
+        let h = Host {
+            api: Some(api),
+            ..Host::new(fakes)
+        };
+        support::write_kind_kubeconfig(&h.kubeconfig(), h.api().url(), "ci");
+        h
+    }
+
+    fn api(&self) -> &FakeApiServer {
+        self.api.as_ref().expect("a Host::with_cluster")
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.path().join("kubeconfig")
+    }
+
+    /// `ktbx` in the home with the fakes on `PATH` (and `KUBECONFIG` with a cluster).
+    fn ktbx(&self) -> Command {
+        let mut cmd = support::ktbx(self.path());
+        cmd.env("PATH", self.fakes.path_env());
+        if self.api.is_some() {
+            cmd.env("KUBECONFIG", self.kubeconfig());
+        }
+        cmd
+    }
+
+    fn doctor(&self) -> Command {
+        let mut cmd = self.ktbx();
+        cmd.env("KTBX_DOCTOR_DISK_FREE", (50u64 << 30).to_string())
+            .arg("doctor");
+        cmd
+    }
 }
 
 #[test]
 fn doctor_prints_one_line_per_check_and_passes_on_a_healthy_host() {
-    let home = tempfile::tempdir().unwrap();
-    let fakes = healthy_fakes();
+    let h = Host::new(healthy_fakes());
+    let fakes = &h.fakes;
     let free = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = free.local_addr().unwrap().port();
     drop(free);
-    doctor(home.path(), &fakes)
+    h.doctor()
         .args(["--port", &format!("127.0.0.1:{port}:80")])
         .assert()
         .success()
@@ -81,8 +130,8 @@ fn doctor_prints_one_line_per_check_and_passes_on_a_healthy_host() {
 
 #[test]
 fn doctor_fails_in_a_nested_container_and_names_each_fix() {
-    let home = tempfile::tempdir().unwrap();
-    let fakes = healthy_fakes();
+    let h = Host::new(healthy_fakes());
+    let fakes = &h.fakes;
     fakes.add("helm", Script::stdout("v3.12.0+gabc\n"));
     fakes.add(
         "docker",
@@ -93,7 +142,7 @@ fn doctor_fails_in_a_nested_container_and_names_each_fix() {
     );
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
-    let mut cmd = doctor(home.path(), &fakes);
+    let mut cmd = h.doctor();
     support::host(&mut cmd, "dind");
     let out = cmd
         .args(["--port", &format!("127.0.0.1:{port}:80")])
@@ -131,12 +180,11 @@ fn doctor_fails_in_a_nested_container_and_names_each_fix() {
 
 #[test]
 fn create_stops_before_kind_on_a_failing_check() {
-    let home = tempfile::tempdir().unwrap();
-    let fakes = healthy_fakes();
-    let mut cmd = support::ktbx(home.path());
+    let h = Host::new(healthy_fakes());
+    let fakes = &h.fakes;
+    let mut cmd = h.ktbx();
     support::host(&mut cmd, "dind");
-    cmd.env("PATH", fakes.path_env())
-        .args(["create", "-s", "-n", "ci"])
+    cmd.args(["create", "-s", "-n", "ci"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
@@ -148,8 +196,7 @@ fn create_stops_before_kind_on_a_failing_check() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
     let mapping = format!("127.0.0.1:{port}:80");
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
+    h.ktbx()
         .args(["create", "-s", "-n", "ci", "--port", &mapping])
         .assert()
         .code(1)
@@ -158,8 +205,7 @@ fn create_stops_before_kind_on_a_failing_check() {
         )));
     let kind = support::argv(fakes.calls("kind"));
     assert!(kind.iter().all(|c| !c.starts_with("create")), "{kind:?}");
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
+    h.ktbx()
         .args(["create", "-s", "-n", "ci", "--port", &mapping, "--dry-run"])
         .assert()
         .success()
@@ -171,8 +217,7 @@ fn create_stops_before_kind_on_a_failing_check() {
             .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
             .on(&["get", "clusters"], Reply::stdout("ci\n")),
     );
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
+    h.ktbx()
         .args([
             "create",
             "-s",
@@ -186,20 +231,6 @@ fn create_stops_before_kind_on_a_failing_check() {
         .success()
         .stdout("Create k8s cluster\nCluster ci already exists\n");
     drop(held);
-}
-
-/// A kubeconfig whose context `kind-<cluster>` reaches `api`.
-fn kubeconfig(home: &Path, api: &FakeApiServer, cluster: &str) -> PathBuf {
-    let path = home.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: kind-{cluster}\n  context:\n    cluster: c\n    user: u\ncurrent-context: kind-{cluster}\nusers:\n- name: u\n  user: {{}}\n",
-            url = api.url()
-        ),
-    )
-    .unwrap();
-    path
 }
 
 /// A cluster where nothing gets ready: a node NotReady, a crash-looping pod, a running one, and
@@ -253,20 +284,17 @@ fn read(dir: &Path, file: &str) -> String {
 
 #[test]
 fn a_failed_create_leaves_a_bundle_and_ends_with_the_wait() {
-    let home = tempfile::tempdir().unwrap();
-    let api = FakeApiServer::start();
-    broken_cluster(&api);
-    let fakes = healthy_fakes();
-    fakes.add(
+    let h = Host::with_cluster(healthy_fakes());
+    broken_cluster(h.api());
+    h.fakes.add(
         "kind",
         Script::default()
             .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
             .on(&["get", "nodes"], Reply::stdout("ci-control-plane\n")),
     );
-    let diag = home.path().join("diag");
-    let out = support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
-        .env("KUBECONFIG", kubeconfig(home.path(), &api, "ci"))
+    let diag = h.path().join("diag");
+    let out = h
+        .ktbx()
         .args(["create", "-s", "-n", "ci", "--timeout", "1s", "--diag-dir"])
         .arg(&diag)
         .assert()
@@ -288,7 +316,7 @@ fn a_failed_create_leaves_a_bundle_and_ends_with_the_wait() {
         "timed out after 1s waiting for nodes to be Ready: not ready: node/ci-control-plane\n"
     );
     // The kind config is the one kind was given.
-    let create = support::argv(fakes.calls("kind"))
+    let create = support::argv(h.fakes.calls("kind"))
         .into_iter()
         .find(|c| c.starts_with("create cluster"))
         .unwrap();
@@ -332,7 +360,8 @@ fn a_failed_create_leaves_a_bundle_and_ends_with_the_wait() {
         "{log}"
     );
     // Only reads: no mutating request reached the API server.
-    let writes: Vec<String> = api
+    let writes: Vec<String> = h
+        .api()
         .requests()
         .iter()
         .filter(|r| r.method != "GET")
@@ -343,18 +372,14 @@ fn a_failed_create_leaves_a_bundle_and_ends_with_the_wait() {
 
 #[test]
 fn in_ci_the_bundle_goes_under_runner_temp_and_an_install_failure_writes_one() {
-    let home = tempfile::tempdir().unwrap();
-    let api = FakeApiServer::start();
-    broken_cluster(&api);
-    let fakes = FakeBins::new();
-    fakes.add(
+    let h = Host::with_cluster(FakeBins::new());
+    broken_cluster(h.api());
+    h.fakes.add(
         "helm",
         Script::fail(1, "Error: repo falcosecurity not reachable\n"),
     );
     let runner_temp = TempDir::new().unwrap();
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
-        .env("KUBECONFIG", kubeconfig(home.path(), &api, "ci"))
+    h.ktbx()
         .env("RUNNER_TEMP", runner_temp.path())
         .env("GITHUB_ACTIONS", "true")
         .args(["install", "falco", "-n", "ci"])
@@ -371,9 +396,7 @@ fn in_ci_the_bundle_goes_under_runner_temp_and_an_install_failure_writes_one() {
     assert!(read(&bundle, "nodes.txt").contains("Ready=False"));
     // Outside CI and without --diag-dir, nothing is written.
     let elsewhere = TempDir::new().unwrap();
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
-        .env("KUBECONFIG", kubeconfig(home.path(), &api, "ci"))
+    h.ktbx()
         .env("RUNNER_TEMP", elsewhere.path())
         .args(["install", "falco", "-n", "ci"])
         .assert()
@@ -421,10 +444,9 @@ fn aged_fakes() -> FakeBins {
 
 #[test]
 fn delete_older_than_deletes_exactly_the_old_matches() {
-    let home = tempfile::tempdir().unwrap();
-    let fakes = aged_fakes();
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
+    let h = Host::new(aged_fakes());
+    let fakes = &h.fakes;
+    h.ktbx()
         .args(["delete", "-p", "fink-ci", "--older-than", "6h"])
         .assert()
         .success()
@@ -446,10 +468,9 @@ fn delete_older_than_deletes_exactly_the_old_matches() {
 
 #[test]
 fn delete_older_than_in_dry_run_lists_only() {
-    let home = tempfile::tempdir().unwrap();
-    let fakes = aged_fakes();
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
+    let h = Host::new(aged_fakes());
+    let fakes = &h.fakes;
+    h.ktbx()
         .args(["delete", "-p", "old$", "--older-than", "6h", "--dry-run"])
         .assert()
         .success()
@@ -460,14 +481,13 @@ fn delete_older_than_in_dry_run_lists_only() {
              Delete kind cluster other-old\nkind delete cluster --name other-old\n",
         );
     assert_eq!(support::argv(fakes.calls("kind")), ["get clusters"]);
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
+    h.ktbx()
         .args(["delete", "-p", "new", "--older-than", "6h"])
         .assert()
         .success()
         .stdout("No kind cluster matches \"new\" and is older than 6h0m0s\n");
     // --older-than needs -p.
-    support::ktbx(home.path())
+    support::ktbx(h.path())
         .args(["delete", "--older-than", "6h"])
         .assert()
         .failure()
@@ -578,17 +598,16 @@ fn a_phase_wait_names_the_phase_it_saw_last() {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let api = FakeApiServer::start();
+    let h = Host::with_cluster(FakeBins::new());
     let release = harness::release::ReleaseServer::start();
     let base = "/operator-framework/operator-lifecycle-manager/releases/download/v0.28.0";
     release.add_file(&format!("{base}/crds.yaml"), OLM_CRDS);
     release.add_file(&format!("{base}/olm.yaml"), OLM);
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| play_olm(api.store(), &stop));
-        let result = support::ktbx(home.path())
-            .env("KUBECONFIG", kubeconfig(home.path(), &api, "ci"))
+        s.spawn(|| play_olm(h.api().store(), &stop));
+        let result = h
+            .ktbx()
             .env("KTBX_DOWNLOAD_MIRROR", release.url(""))
             .args(["-n", "ci", "install", "olm", "--timeout", "2s"])
             .assert();
@@ -601,9 +620,8 @@ fn a_phase_wait_names_the_phase_it_saw_last() {
 
 #[test]
 fn a_failed_kind_create_leaves_its_config_and_says_the_cluster_is_unreachable() {
-    let home = tempfile::tempdir().unwrap();
-    let fakes = healthy_fakes();
-    fakes.add(
+    let h = Host::new(healthy_fakes());
+    h.fakes.add(
         "kind",
         Script::default()
             .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
@@ -615,10 +633,9 @@ fn a_failed_kind_create_leaves_its_config_and_says_the_cluster_is_unreachable() 
                 ),
             ),
     );
-    let diag = home.path().join("diag");
-    support::ktbx(home.path())
-        .env("PATH", fakes.path_env())
-        .env("KUBECONFIG", home.path().join("missing-kubeconfig"))
+    let diag = h.path().join("diag");
+    h.ktbx()
+        .env("KUBECONFIG", h.path().join("missing-kubeconfig"))
         .args(["create", "-n", "ci", "--diag-dir"])
         .arg(&diag)
         .assert()

@@ -114,6 +114,25 @@ fn kind_is_verified_installed_and_then_skipped() {
     assert_eq!(w.binary_requests().len(), 1, "{:?}", w.server.requests());
 }
 
+/// A binary published as is is streamed straight next to its install path and written once:
+/// nothing goes through `$TMPDIR` (here a directory that does not exist).
+#[test]
+fn a_raw_binary_is_written_straight_into_the_install_directory() {
+    if !is_linux_amd64() {
+        return;
+    }
+    let w = World::new();
+    w.ktbx()
+        .args(["install", "kind"])
+        .env("TMPDIR", w.home.path().join("no-such-tmp"))
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(w.bin().join("kind")).unwrap(),
+        fake_tool("0.31.0")
+    );
+}
+
 #[test]
 fn several_tools_in_one_call() {
     if !is_linux_amd64() {

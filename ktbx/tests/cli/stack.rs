@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use harness::apiserver::{FakeApiServer, crds};
 use harness::fakebin::{Reply, Script};
-use harness::release::ReleaseServer;
 use predicates::prelude::*;
 use serde_json::json;
 
-use crate::cluster::{ARGOWF_MANIFEST, StopOnDrop, World, roll_out};
+use crate::cluster::{StopOnDrop, World, argowf_release, roll_out};
 use crate::support;
 
 const MUTATING: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
@@ -118,15 +117,7 @@ fn a_second_apply_of_server_side_applied_manifests_sends_no_request_but_one_get(
         return;
     }
     let w = world(FakeApiServer::start(), "");
-    let release = ReleaseServer::start();
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
-        ARGOWF_MANIFEST,
-    );
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
-    );
+    let release = argowf_release();
     write_stack(&w, "cluster: {name: ci, workers: 0}\naddons: [argowf]\n");
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -308,11 +299,8 @@ fn dry_run_prints_the_plan_and_creates_nothing() {
         .ktbx()
         .args(["apply", "-f", "stack.yaml", "--dry-run"])
         .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+        .success();
+    let out = support::stdout(&out);
     assert!(
         out.contains("# kind config $TMPDIR/kind-config.yaml\nkind: Cluster\n")
             && out.contains("kind create cluster --config '$TMPDIR/kind-config.yaml' --name ci\n")
@@ -511,14 +499,8 @@ fn an_invalid_daemon_json_fails_before_kind_runs() {
 
 #[test]
 fn a_failed_apply_leaves_a_bundle_with_the_stack_and_the_plan() {
-    let w = World::with_api("ci", FakeApiServer::start());
-    w.fakes.add(
-        "kind",
-        Script::default()
-            .on(&["version", "-q"], Reply::stdout("0.31.0\n"))
-            .on(&["get", "clusters"], Reply::stdout(""))
-            .on(&["get", "nodes"], Reply::stdout("ci-control-plane\n")),
-    );
+    let w = world(FakeApiServer::start(), "");
+    // The node never gets Ready.
     w.node("ci-control-plane", false);
     let text = "cluster:\n  name: ci\n  workers: 0\n";
     write_stack(&w, text);

@@ -25,6 +25,19 @@ pub(crate) fn host(cmd: &mut Command, name: &str) {
         .env("KTBX_DOCTOR_CGROUP", root.join("cgroup"));
 }
 
+/// Writes at `path` a kubeconfig whose current context `kind-<cluster>` reaches `server`.
+pub(crate) fn write_kind_kubeconfig(path: &Path, server: &str, cluster: &str) {
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\ncontexts:\n- name: kind-{cluster}\n  context:\n    cluster: c\n    user: u\ncurrent-context: kind-{cluster}\nusers:\n- name: u\n  user: {{}}\n"
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// The stdout of a finished command, as text.
+pub(crate) fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
+}
+
 /// The argv of every call of a fake, joined by spaces.
 pub(crate) fn argv(calls: Vec<harness::fakebin::Call>) -> Vec<String> {
     calls.into_iter().map(|c| c.argv.join(" ")).collect()
