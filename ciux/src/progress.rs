@@ -15,6 +15,10 @@ impl DepProgress {
     /// the process, as the final status of each dependency.
     pub(crate) fn new<'a>(labels: impl IntoIterator<Item = &'a str>) -> Self {
         let multi = common::progress::multi();
+        if multi.is_hidden() {
+            // Nothing is drawn: no bar to build (a template to parse, a style per line).
+            return Self { bars: Vec::new() };
+        }
         let style = ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bars = labels
@@ -23,10 +27,8 @@ impl DepProgress {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(style.clone());
                 bar.set_prefix(label.to_string());
-                // A ticking bar has a thread of its own: only worth it when the lines are drawn.
-                if !bar.is_hidden() {
-                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                }
+                // Only drawn lines get here: each ticks on a thread of its own.
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
             })
             .collect();

@@ -266,7 +266,7 @@ fn check_git_dependency(
             Some("is the project")
         } else if real_root.starts_with(&real_dir) {
             Some("contains the project")
-        } else if real_dir.starts_with(&real_root) {
+        } else if real_dir.starts_with(real_root) {
             Some("lies inside the project")
         } else {
             None
