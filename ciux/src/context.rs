@@ -7,11 +7,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use common::process::Runner;
-use git2::Repository;
 
 use crate::ciux_file::CiuxFile;
 use crate::credentials::Credentials;
-use crate::git;
+use crate::git::ProjectRepo;
 use crate::project::{Project, absolute};
 use crate::registry::RegistryClient;
 use crate::selector::Selector;
@@ -61,14 +60,14 @@ impl Context {
 }
 
 /// Opens the project at a user path: absolute root, `.ciux`, selection, and its repository (opened
-/// once per run: each opening reads the git configuration files again).
+/// at most once per run: each opening reads the git configuration files again).
 pub(crate) fn load_project(
     path: &Path,
     selector: Option<&Selector>,
     main_only: bool,
-) -> Result<(Project, Repository)> {
+) -> Result<(Project, ProjectRepo)> {
     let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
-    let repo = git::open_root(&root)?;
+    let repo = ProjectRepo::new(&root)?;
     let file = CiuxFile::load(&root)?;
     Ok((Project::new(&root, file, selector, main_only)?, repo))
 }

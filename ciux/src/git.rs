@@ -14,7 +14,7 @@ use crate::remote_url::{self, Unsupported, redact};
 use crate::revision::Revision;
 use crate::semver_tag::TagVersion;
 use stat_check::StatCheck;
-pub(crate) use stat_check::clean_at;
+pub(crate) use stat_check::{clean_at, head_name};
 
 /// A failed git operation, with what was being done and where.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +81,45 @@ pub(crate) fn ctx(what: impl FnOnce() -> String) -> impl FnOnce(git2::Error) -> 
     move |reason| GitError::Git {
         what: what(),
         reason,
+    }
+}
+
+/// A project's repository, opened with libgit2 on first use: a run that needs only its files
+/// (`ignite --frozen` at the locked commit) never reads the git configuration.
+pub(crate) struct ProjectRepo {
+    root: PathBuf,
+    repo: std::cell::OnceCell<Repository>,
+}
+
+impl ProjectRepo {
+    /// The repository of the work tree `root`; opened now unless `root/.git` is a directory (so a
+    /// path that is no repository root fails here, with [`open_root`]'s error).
+    pub(crate) fn new(root: &Path) -> Result<ProjectRepo, GitError> {
+        let repo = std::cell::OnceCell::new();
+        if !root.join(".git").is_dir() {
+            let _ = repo.set(open_root(root)?);
+        }
+        Ok(ProjectRepo {
+            root: root.to_path_buf(),
+            repo,
+        })
+    }
+
+    /// The opened repository.
+    pub(crate) fn get(&self) -> Result<&Repository, GitError> {
+        if let Some(repo) = self.repo.get() {
+            return Ok(repo);
+        }
+        let repo = open_root(&self.root)?;
+        Ok(self.repo.get_or_init(|| repo))
+    }
+
+    /// HEAD's branch ([`head_branch`]), from the files when they are plain.
+    pub(crate) fn head_branch(&self) -> Result<String, GitError> {
+        match head_name(&self.root.join(".git")) {
+            Some(name) => Ok(name),
+            None => Ok(head_branch(self.get()?)),
+        }
     }
 }
 

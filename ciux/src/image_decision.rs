@@ -260,18 +260,23 @@ fn candidates(
         .collect()
 }
 
+/// The image's names for HEAD.
+struct Naming {
+    registry: String,
+    name: String,
+    head_version: String,
+    /// The tag of the image to build: HEAD's version, or the tree tag (`-dirty` when HEAD is).
+    own_tag: String,
+}
+
 /// What the decision knows before any registry request: HEAD, the tags it can give, the source
 /// paths with uncommitted changes.
 struct Local {
-    registry: String,
-    name: String,
+    naming: Naming,
     head_oid: Oid,
-    head_version: String,
     /// The tree tag (`imageTag: tree`).
     tree: Option<String>,
     sources: SourcePaths,
-    /// The tag of the image to build: HEAD's version, or the tree tag (`-dirty` when HEAD is).
-    own_tag: String,
     /// The source entries with uncommitted changes (looked up only for a registry check).
     dirty_sources: Vec<String>,
 }
@@ -302,17 +307,21 @@ impl Local {
             None => head_version.clone(),
         };
         Ok(Local {
-            registry: project.file.registry.clone(),
-            name: project.image_name(suffix.unwrap_or("")),
+            naming: Naming {
+                registry: project.file.registry.clone(),
+                name: project.image_name(suffix.unwrap_or("")),
+                head_version,
+                own_tag,
+            },
             head_oid,
-            head_version,
             tree,
             sources,
-            own_tag,
             dirty_sources,
         })
     }
+}
 
+impl Naming {
     fn url_in(&self, registry: &str, tag: &str) -> String {
         format!("{registry}/{}:{tag}", self.name)
     }
@@ -355,7 +364,26 @@ pub(crate) fn decide_unchecked(
     tmp_registry: Option<&str>,
 ) -> Result<ImageDecision, ImageDecisionError> {
     let local = Local::of(project, repo, suffix, false)?;
-    Ok(local.decision(tmp_registry, None, BuildReason::NotChecked))
+    Ok(local
+        .naming
+        .decision(tmp_registry, None, BuildReason::NotChecked))
+}
+
+/// [`decide_unchecked`] for a project whose clean HEAD is known to have `version` (a locked one),
+/// tagged by its version (not `imageTag: tree`): from names alone, no repository read.
+pub(crate) fn decide_at_version(
+    project: &Project,
+    suffix: Option<&str>,
+    tmp_registry: Option<&str>,
+    version: &str,
+) -> ImageDecision {
+    let naming = Naming {
+        registry: project.file.registry.clone(),
+        name: project.image_name(suffix.unwrap_or("")),
+        head_version: version.to_string(),
+        own_tag: version.to_string(),
+    };
+    naming.decision(tmp_registry, None, BuildReason::NotChecked)
 }
 
 /// Decides the image. Unless forced, or the source paths have uncommitted changes, the candidates are
@@ -383,7 +411,7 @@ pub(crate) async fn decide(
         let candidates = candidates(repo, local.head_oid, local.tree.as_deref(), &local.sources)?;
         let refs = candidates
             .iter()
-            .map(|c| ImageRef::parse(&local.url_in(&local.registry, &c.tag)))
+            .map(|c| ImageRef::parse(&local.naming.url_in(&local.naming.registry, &c.tag)))
             .collect::<Result<Vec<_>, _>>()?;
         let mut bases = Bases::new(declared_bases(project)?);
         match search(&refs, lookup, &mut bases).await? {
@@ -408,7 +436,7 @@ pub(crate) async fn decide(
             )?,
         }
     };
-    Ok(local.decision(tmp_registry, found, reason))
+    Ok(local.naming.decision(tmp_registry, found, reason))
 }
 
 /// The image dependencies of `.ciux` marked `base: true`, whatever the selector (an image records

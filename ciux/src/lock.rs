@@ -31,9 +31,13 @@
 
 use std::path::{Path, PathBuf};
 
+use git2::Oid;
 use serde::Deserialize;
 
+use crate::git;
 use crate::image_decision::{BuildReason, ImageDecision};
+use crate::project::Project;
+use crate::tree_tag::TagScheme;
 
 /// The lock file's name, at the project root.
 pub(crate) const FILE_NAME: &str = ".ciux.lock";
@@ -67,6 +71,8 @@ pub(crate) struct LockedProject {
     pub(crate) branch: String,
     /// HEAD's commit id.
     pub(crate) commit: String,
+    /// HEAD's tree id: `--frozen` tells a clean project at `commit` from its index with it.
+    pub(crate) tree: Option<String>,
     /// HEAD's version (with `-dirty`).
     pub(crate) version: String,
     /// Image name (with suffix).
@@ -186,13 +192,16 @@ impl Lock {
         out.push_str(&format!("selector: {}\n", q(&self.selector)));
         out.push_str("project:\n");
         for (key, value) in [
-            ("branch", &p.branch),
-            ("commit", &p.commit),
-            ("version", &p.version),
-            ("image", &p.image),
-            ("tag", &p.tag),
+            ("branch", Some(&p.branch)),
+            ("commit", Some(&p.commit)),
+            ("tree", p.tree.as_ref()),
+            ("version", Some(&p.version)),
+            ("image", Some(&p.image)),
+            ("tag", Some(&p.tag)),
         ] {
-            out.push_str(&format!("  {key}: {}\n", q(value)));
+            if let Some(value) = value {
+                out.push_str(&format!("  {key}: {}\n", q(value)));
+            }
         }
         out.push_str(&format!("  build: {}\n", p.build));
         let reason = serde_json::to_string(&p.reason).expect("a build reason serialises");
@@ -238,7 +247,7 @@ impl Lock {
     pub(crate) fn of_run(
         selector: &str,
         branch: &str,
-        head: &str,
+        (head, tree): (&str, Option<String>),
         dependencies: Vec<LockedDep>,
         decision: &ImageDecision,
         images: Vec<LockedImage>,
@@ -249,6 +258,7 @@ impl Lock {
             project: LockedProject {
                 branch: branch.to_string(),
                 commit: head.to_string(),
+                tree,
                 version: decision.head_version.clone(),
                 image: decision.name.clone(),
                 tag: decision.tag.clone(),
@@ -258,6 +268,17 @@ impl Lock {
             dependencies,
             images,
         }
+    }
+
+    /// True when the project is at the locked commit with a clean tree of the locked tree, told
+    /// from its files, and tagged by version: its version is then the locked one.
+    pub(crate) fn project_unchanged(&self, project: &Project) -> bool {
+        let p = &self.project;
+        project.file.image_tag == TagScheme::Describe
+            && Oid::from_str(&p.commit).is_ok_and(|commit| {
+                let tree = p.tree.as_deref().and_then(|t| Oid::from_str(t).ok());
+                git::clean_at(&project.root, commit, tree)
+            })
     }
 
     /// The locked image decision applied to `fresh` (the decision made without a registry), when the
@@ -367,6 +388,7 @@ mod tests {
             project: LockedProject {
                 branch: "main".into(),
                 commit: "a".repeat(40),
+                tree: Some("b".repeat(40)),
                 version: "v1.0.0-1-gaaaaaaa".into(),
                 image: "fink-broker".into(),
                 tag: "v1.0.0".into(),
@@ -385,7 +407,7 @@ mod tests {
                     version: None,
                 },
                 LockedDep {
-                    tree: None,
+                    tree: Some("d".repeat(40)),
                     url: "git://h/a \"q\".git".into(),
                     workbranch: "dev".into(),
                     commit: Some("c".repeat(40)),
@@ -412,6 +434,7 @@ selector: \"itest\"
 project:
   branch: \"main\"
   commit: \"{a}\"
+  tree: \"{b}\"
   version: \"v1.0.0-1-gaaaaaaa\"
   image: \"fink-broker\"
   tag: \"v1.0.0\"
@@ -421,6 +444,7 @@ dependencies:
   - url: \"git://h/a \\\"q\\\".git\"
     workbranch: \"dev\"
     commit: \"{c}\"
+    tree: \"{d}\"
     version: \"v2.0.0\"
   - url: \"git://h/z.git\"
     workbranch: \"main\"
@@ -431,7 +455,8 @@ images:
 ",
                 a = "a".repeat(40),
                 b = "b".repeat(40),
-                c = "c".repeat(40)
+                c = "c".repeat(40),
+                d = "d".repeat(40)
             )
         );
         let back = Lock::parse(&text, Path::new(".ciux.lock")).unwrap();

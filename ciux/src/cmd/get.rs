@@ -36,6 +36,7 @@ fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
 
 fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
     let (project, repo) = load_project(&a.repo.repository, None, true)?;
+    let repo = repo.get()?;
     let client = if a.check {
         Some(ctx.registry_client()?)
     } else {
@@ -50,7 +51,7 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
             };
             ctx.block_on(image_decision::decide(
                 &project,
-                &repo,
+                repo,
                 given(&a.suffix),
                 given(&a.tmp_registry),
                 lookup,
@@ -58,7 +59,7 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
         }
         None => image_decision::decide_unchecked(
             &project,
-            &repo,
+            repo,
             given(&a.suffix),
             given(&a.tmp_registry),
         )?,

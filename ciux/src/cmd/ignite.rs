@@ -33,7 +33,10 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
         .ok_or_else(|| anyhow!("missing the repository path argument"))?;
     let (project, repo) = load_project(&path, a.selector.as_ref(), a.main)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
-    let project_branch = given(&a.branch).map_or_else(|| git::head_branch(&repo), str::to_string);
+    let project_branch = match given(&a.branch) {
+        Some(branch) => branch.to_string(),
+        None => repo.head_branch()?,
+    };
 
     let mut deps = GitDep::of(&project, false);
     if let Some(d) = deps.iter().find(|d| d.pull && !d.clone) {
@@ -89,17 +92,33 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
     }
 
     let dep_images = dependency_images(&project, &deps)?;
-    let head = git::head_commit(&repo)?.to_string();
     // A frozen run at the locked project commit replays the locked image decision: no registry.
+    // On a clean tree at that commit (told from its files, as for the clones), no repository is
+    // opened either: the locked version is HEAD's.
+    let at_lock = frozen
+        .as_ref()
+        .filter(|lock| lock.project_unchanged(&project));
+    let head = match at_lock {
+        Some(lock) => lock.project.commit.clone(),
+        None => git::head_commit(repo.get()?)?.to_string(),
+    };
     let replayed = match &frozen {
         Some(lock) => lock.replay(
             &head,
-            image_decision::decide_unchecked(
-                &project,
-                &repo,
-                given(&a.suffix),
-                given(&a.tmp_registry),
-            )?,
+            match at_lock {
+                Some(_) => image_decision::decide_at_version(
+                    &project,
+                    given(&a.suffix),
+                    given(&a.tmp_registry),
+                    &lock.project.version,
+                ),
+                None => image_decision::decide_unchecked(
+                    &project,
+                    repo.get()?,
+                    given(&a.suffix),
+                    given(&a.tmp_registry),
+                )?,
+            },
         ),
         None => None,
     };
@@ -125,7 +144,7 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
                     };
                     image_decision::decide(
                         &project,
-                        &repo,
+                        repo.get()?,
                         given(&a.suffix),
                         given(&a.tmp_registry),
                         lookup,
@@ -160,7 +179,15 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
             .collect();
         let selector = project.selector.to_string();
         let locked = deps.iter().map(GitDep::locked).collect();
-        let lock = Lock::of_run(&selector, &project_branch, &head, locked, &decision, images);
+        let tree = git::tree_of(repo.get()?, git2::Oid::from_str(&head)?)?.to_string();
+        let lock = Lock::of_run(
+            &selector,
+            &project_branch,
+            (&head, Some(tree)),
+            locked,
+            &decision,
+            images,
+        );
         write_lock(ctx, &lock_path, &lock, out)?;
     }
     Ok(())
@@ -322,7 +349,10 @@ fn refresh(
 ) -> Result<()> {
     let (project, repo) = load_project(&a.repo.repository, None, false)?;
     let env_path = env_file::path(&project.root, &project.selector)?;
-    let project_branch = branch.map_or_else(|| git::head_branch(&repo), str::to_string);
+    let project_branch = match branch {
+        Some(branch) => branch.to_string(),
+        None => repo.head_branch()?,
+    };
     let mut deps = GitDep::of(&project, true);
     for d in &mut deps {
         let dir = project.dep_dir(&d.url);
@@ -346,7 +376,7 @@ fn refresh(
         .collect();
     let progress = dep_progress(remote.iter().map(|(_, d)| &**d));
     resolve_branches(remote, &project_branch, &progress)?;
-    let decision = image_decision::decide_unchecked(&project, &repo, None, None)?;
+    let decision = image_decision::decide_unchecked(&project, repo.get()?, None, None)?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(ctx, &project, &env_path, &env, false, out)
 }

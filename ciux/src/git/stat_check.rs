@@ -58,6 +58,22 @@ fn commit_tree(git_dir: &Path, commit: Oid) -> Option<Oid> {
     full_oid(std::str::from_utf8(tree).ok()?)
 }
 
+/// HEAD's branch read from `git_dir`'s files as [`super::head_branch`] gives it (`HEAD` when
+/// detached); `None` when `git_dir` is not a plain repository directory.
+pub(crate) fn head_name(git_dir: &Path) -> Option<String> {
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim_end();
+    match head.strip_prefix("ref: ") {
+        Some(target) => Some(
+            target
+                .strip_prefix("refs/heads/")
+                .unwrap_or(target)
+                .to_string(),
+        ),
+        None => full_oid(head).map(|_| "HEAD".to_string()),
+    }
+}
+
 /// HEAD's commit read from the files of `git_dir` (a directory, not a linked work tree's file): a
 /// detached HEAD, or a branch whose ref is loose or packed.
 fn head_of(git_dir: &Path) -> Option<Oid> {

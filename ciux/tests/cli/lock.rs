@@ -125,6 +125,7 @@ selector: \"itest\"
 project:
   branch: \"master\"
   commit: \"{project}\"
+  tree: \"{project_tree}\"
   version: \"{project_version}\"
   image: \"project\"
   tag: \"{project_version}\"
@@ -149,6 +150,7 @@ images:
     digest: \"{digest}\"
 ",
             project = w.project.head(),
+            project_tree = w.project.git(&["rev-parse", "HEAD^{tree}"]).trim(),
             alpha_url = w.url("alpha"),
             beta_url = w.url("beta"),
             gamma_url = w.url("gamma"),
@@ -225,6 +227,26 @@ fn frozen_refuses_a_clone_with_local_changes() {
     git(&["add", "src/a"]);
     refused();
     git(&["reset", "-q", "--hard"]);
+    w.ignite(&["--frozen"]).success();
+    assert_eq!(w.env(), locked_env);
+}
+
+/// The project is replayed from its files only while it is at the locked commit with a clean tree:
+/// an uncommitted change, even one only staged, makes its version `-dirty` again.
+#[test]
+fn frozen_sees_a_project_changed_since_the_lock() {
+    let w = World::new();
+    w.ignite(&["--lock"]).success();
+    let locked_env = w.env();
+    w.ignite(&["--frozen"]).success();
+    assert_eq!(w.env(), locked_env);
+    w.project.write("src/p", "edited\n");
+    w.ignite(&["--frozen"]).success();
+    assert!(w.env().contains("v0.1.0-dirty"), "{}", w.env());
+    w.project.git(&["add", "src/p"]);
+    w.ignite(&["--frozen"]).success();
+    assert!(w.env().contains("v0.1.0-dirty"), "{}", w.env());
+    w.project.git(&["reset", "-q", "--hard"]);
     w.ignite(&["--frozen"]).success();
     assert_eq!(w.env(), locked_env);
 }
