@@ -367,19 +367,16 @@ pub(crate) fn replay_sources(
         let locked = lock
             .dependency(&shown)
             .ok_or_else(|| anyhow!("dependency {shown} is not in the lock file"))?;
+        let oid = |value: &Option<String>, what: &str| {
+            value
+                .as_deref()
+                .map(git2::Oid::from_str)
+                .transpose()
+                .with_context(|| format!("dependency {shown}: invalid locked {what}"))
+        };
         d.workbranch = locked.workbranch.clone();
-        d.commit = locked
-            .commit
-            .as_deref()
-            .map(git2::Oid::from_str)
-            .transpose()
-            .with_context(|| format!("dependency {shown}: invalid locked commit"))?;
-        d.tree = locked
-            .tree
-            .as_deref()
-            .map(git2::Oid::from_str)
-            .transpose()
-            .with_context(|| format!("dependency {shown}: invalid locked tree"))?;
+        d.commit = oid(&locked.commit, "commit")?;
+        d.tree = oid(&locked.tree, "tree")?;
         if d.clone && (d.commit.is_none() || locked.version.is_none()) {
             bail!(
                 "dependency {shown}: the lock has no commit and version for it (it was not cloned when locked); update it with `ciux ignite --lock`"
