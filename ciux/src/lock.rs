@@ -39,8 +39,13 @@ use crate::image_decision::{BuildReason, ImageDecision};
 use crate::project::Project;
 use crate::tree_tag::TagScheme;
 
+mod rendered;
+
 /// The lock file's name, at the project root.
 pub(crate) const FILE_NAME: &str = ".ciux.lock";
+
+/// The comment line that opens a lock file.
+const HEADER: &str = "# Written by `ciux ignite --lock`; replayed by `ciux ignite --frozen`.";
 
 /// The format version this ciux writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
@@ -168,10 +173,13 @@ impl Lock {
 
     /// Parses lock text; `origin` names the file in messages.
     pub(crate) fn parse(text: &str, origin: &Path) -> Result<Lock, LockError> {
-        let lock: Lock = serde_saphyr::from_str(text).map_err(|e| LockError::Parse {
-            path: origin.to_path_buf(),
-            message: e.to_string().lines().next().unwrap_or_default().to_string(),
-        })?;
+        let lock = match rendered::read(text) {
+            Some(lock) => lock,
+            None => serde_saphyr::from_str(text).map_err(|e| LockError::Parse {
+                path: origin.to_path_buf(),
+                message: e.to_string().lines().next().unwrap_or_default().to_string(),
+            })?,
+        };
         if lock.lock_version != FORMAT_VERSION {
             return Err(LockError::Version {
                 path: origin.to_path_buf(),
@@ -185,9 +193,7 @@ impl Lock {
     pub(crate) fn render(&self) -> String {
         let q = |s: &str| serde_json::Value::from(s).to_string();
         let p = &self.project;
-        let mut out = String::from(
-            "# Written by `ciux ignite --lock`; replayed by `ciux ignite --frozen`.\n",
-        );
+        let mut out = format!("{HEADER}\n");
         out.push_str(&format!("lockVersion: {}\n", self.lock_version));
         out.push_str(&format!("selector: {}\n", q(&self.selector)));
         out.push_str("project:\n");
@@ -381,7 +387,7 @@ impl Lock {
 mod tests {
     use super::*;
 
-    fn sample() -> Lock {
+    pub(super) fn sample() -> Lock {
         Lock {
             lock_version: FORMAT_VERSION,
             selector: "itest".into(),
