@@ -401,7 +401,8 @@ pub(crate) fn replay_sources(
         }
         if git::clean_at(&dir, commit, d.tree) {
             // libgit2 gives the work tree with symbolic links resolved: the same path here.
-            let root = std::fs::canonicalize(&dir)
+            let root = project
+                .resolved_dep_dir(&d.url)
                 .with_context(|| format!("unable to resolve {}", dir.display()));
             let result = root.map(Some);
             progress.finish(*i, replay_status(d, &result));

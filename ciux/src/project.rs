@@ -70,6 +70,9 @@ pub(crate) struct Project {
     pub(crate) selector: Selector,
     /// Selected dependencies in `.ciux` order.
     pub(crate) deps: Vec<DepKind>,
+    /// The clone directories that existed when the project was loaded, with their symbolic links
+    /// resolved (the check of each clone directory resolves them).
+    resolved_dirs: HashMap<PathBuf, PathBuf>,
 }
 
 /// Why a project cannot be set up.
@@ -137,6 +140,7 @@ impl Project {
         };
         let mut deps = Vec::new();
         let mut clone_dirs = HashMap::new();
+        let mut resolved_dirs = HashMap::new();
         // Resolved once: each dependency's clone directory is compared with it.
         let real_root = root.canonicalize().ok();
         if !main_only {
@@ -152,12 +156,21 @@ impl Project {
                             index,
                         });
                     }
-                    check_git_dependency(root, real_root.as_deref(), url, *clone, &mut clone_dirs)
-                        .map_err(|reason| ProjectError::BadGitDependency {
-                            file: root.join(".ciux"),
-                            url: redact(url),
-                            reason,
-                        })?;
+                    let resolved = check_git_dependency(
+                        root,
+                        real_root.as_deref(),
+                        url,
+                        *clone,
+                        &mut clone_dirs,
+                    )
+                    .map_err(|reason| ProjectError::BadGitDependency {
+                        file: root.join(".ciux"),
+                        url: redact(url),
+                        reason,
+                    })?;
+                    if let Some(real_dir) = resolved {
+                        resolved_dirs.insert(clone_dir(root, url), real_dir);
+                    }
                 }
                 if let DepKind::Package(package) = &kind {
                     crate::install::check_package(package).map_err(|reason| {
@@ -187,6 +200,7 @@ impl Project {
             file,
             selector: stored,
             deps,
+            resolved_dirs,
         })
     }
 
@@ -224,6 +238,16 @@ impl Project {
     pub(crate) fn dep_dir(&self, url: &str) -> PathBuf {
         clone_dir(&self.root, url)
     }
+
+    /// [`Project::dep_dir`] with its symbolic links resolved, as libgit2 gives a work tree:
+    /// resolved when the project was loaded if the directory existed then, else now.
+    pub(crate) fn resolved_dep_dir(&self, url: &str) -> std::io::Result<PathBuf> {
+        let dir = self.dep_dir(url);
+        match self.resolved_dirs.get(&dir) {
+            Some(real_dir) => Ok(real_dir.clone()),
+            None => dir.canonicalize(),
+        }
+    }
 }
 
 fn clone_dir(root: &Path, url: &str) -> PathBuf {
@@ -234,17 +258,17 @@ fn clone_dir(root: &Path, url: &str) -> PathBuf {
 /// (see [`check_repository_name`]) and, when cloned, one whose clone directory would be the project, contain
 /// it, lie inside it or outside the project's parent, or be the clone directory of another dependency
 /// (`clone_dirs`, filled as dependencies are checked). `real_root` is `root` with its symbolic links
-/// resolved.
+/// resolved. Gives the clone directory with its symbolic links resolved, when it exists.
 fn check_git_dependency(
     root: &Path,
     real_root: Option<&Path>,
     url: &str,
     clone: bool,
     clone_dirs: &mut HashMap<PathBuf, String>,
-) -> Result<(), String> {
+) -> Result<Option<PathBuf>, String> {
     check_repository_name(url)?;
     if !clone {
-        return Ok(());
+        return Ok(None);
     }
     let dir = clone_dir(root, url);
     let fix = "check the URL, or clone the project into a directory of another name";
@@ -261,10 +285,11 @@ fn check_git_dependency(
         ));
     }
     // Through symbolic links too.
-    if let (Ok(real_dir), Some(real_root)) = (dir.canonicalize(), real_root) {
+    let real_dir = dir.canonicalize().ok();
+    if let (Some(real_dir), Some(real_root)) = (&real_dir, real_root) {
         let relation = if real_dir == real_root {
             Some("is the project")
-        } else if real_root.starts_with(&real_dir) {
+        } else if real_root.starts_with(real_dir) {
             Some("contains the project")
         } else if real_dir.starts_with(real_root) {
             Some("lies inside the project")
@@ -285,7 +310,7 @@ fn check_git_dependency(
             dir.display()
         ));
     }
-    Ok(())
+    Ok(real_dir)
 }
 
 /// Refuses a git dependency's URL with control characters or surrounding blanks, or whose repository
