@@ -10,7 +10,7 @@ use common::process::Runner;
 
 use crate::ciux_file::CiuxFile;
 use crate::credentials::Credentials;
-use crate::git::ProjectRepo;
+use crate::git::{IndexRefresh, ProjectRepo};
 use crate::project::{Project, absolute};
 use crate::registry::RegistryClient;
 use crate::selector::Selector;
@@ -33,6 +33,11 @@ impl Context {
     /// Runs external commands, or prints them under `--dry-run`.
     pub(crate) fn runner(&self) -> &Runner {
         &self.runner
+    }
+
+    /// Whether dirty checks may rewrite a racily clean index (not under `--dry-run`).
+    pub(crate) fn index_refresh(&self) -> IndexRefresh {
+        IndexRefresh::unless_dry_run(self.runner.is_dry_run())
     }
 
     /// The human-facing report stream (stderr), apart from the data on stdout.

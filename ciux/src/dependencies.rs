@@ -9,7 +9,7 @@ use common::process::{Cmd, Runner};
 use futures::StreamExt;
 
 use crate::branch_rule;
-use crate::git;
+use crate::git::{self, IndexRefresh};
 use crate::image_ref::{ImageRef, repo_name};
 use crate::lock::{Lock, LockedDep};
 use crate::parallel;
@@ -258,7 +258,10 @@ fn work_on(
         // Listed already; nothing is fetched or moved.
         let fetched = if existing {
             let repo = git::open_root(&dir).with_context(|| format!("dependency {shown}"))?;
-            Some(Fetched::of(&repo, true).with_context(|| format!("dependency {shown}"))?)
+            Some(
+                Fetched::of(&repo, true, IndexRefresh::Never)
+                    .with_context(|| format!("dependency {shown}"))?,
+            )
         } else {
             None
         };
@@ -281,7 +284,7 @@ fn work_on(
             if let Some(rev) = &d.revision {
                 git::checkout_revision(&repo, rev)?;
             }
-            Fetched::of(&repo, false)
+            Fetched::of(&repo, false, IndexRefresh::WhenRacy)
         })()
         .with_context(|| format!("dependency {shown}"))?;
         return Ok(Outcome {
@@ -308,7 +311,7 @@ fn work_on(
         match &d.revision {
             Some(rev) => {
                 git::fetch_all(&repo, Some(&listing))?;
-                if git::is_dirty(&repo)? {
+                if git::is_dirty(&repo, IndexRefresh::WhenRacy)? {
                     tracing::warn!(
                         "{} has local changes: left as it is, not moved to {rev}",
                         dir.display()
@@ -319,7 +322,7 @@ fn work_on(
             }
             None => git::update(&repo, &branch, Some(&listing))?,
         }
-        Fetched::of(&repo, true)
+        Fetched::of(&repo, true, IndexRefresh::WhenRacy)
     })()
     .with_context(|| format!("dependency {shown}"))?;
     Ok(Outcome {
@@ -338,12 +341,13 @@ fn in_dependency(e: anyhow::Error, shown: &str) -> anyhow::Error {
 }
 
 impl Fetched {
-    /// The checkout of `repo`; `existing` when it was there before this run.
-    fn of(repo: &git2::Repository, existing: bool) -> Result<Fetched> {
+    /// The checkout of `repo`; `existing` when it was there before this run. `refresh` as for
+    /// [`git::is_dirty`].
+    fn of(repo: &git2::Repository, existing: bool, refresh: IndexRefresh) -> Result<Fetched> {
         let head = git::head_commit(repo)?;
         Ok(Fetched {
             root: git::root(repo),
-            version: git::head_revision(repo)?.version(),
+            version: git::head_revision(repo, refresh)?.version(),
             existing,
             head,
             tree: git::tree_of(repo, head)?,
@@ -527,14 +531,14 @@ fn at_locked_commit(
 ) -> Result<Option<PathBuf>> {
     let dir = git::root(repo);
     if git::head_commit(repo).ok() != Some(commit) {
-        if git::is_dirty(repo)? {
+        if git::is_dirty(repo, IndexRefresh::WhenRacy)? {
             bail!(
                 "{} has local changes and is not at the locked commit {commit}: commit or stash them, or remove the clone",
                 dir.display()
             );
         }
         git::checkout_locked(repo, workbranch, commit)?;
-    } else if git::is_dirty(repo)? {
+    } else if git::is_dirty(repo, IndexRefresh::WhenRacy)? {
         bail!(
             "{} has local changes: the locked version {} would not describe it; commit or stash them",
             dir.display(),

@@ -188,12 +188,33 @@ pub(crate) fn head_commit(repo: &Repository) -> Result<Oid, GitError> {
         }))
 }
 
+/// Whether a dirty check may rewrite a racily clean index, as `git status` does: a write, hence never
+/// under `--dry-run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexRefresh {
+    /// Rewrite the index when racily clean files turn out unchanged.
+    WhenRacy,
+    /// Leave the index as it is.
+    Never,
+}
+
+impl IndexRefresh {
+    /// [`IndexRefresh::Never`] in a dry run, else [`IndexRefresh::WhenRacy`].
+    pub(crate) fn unless_dry_run(dry_run: bool) -> IndexRefresh {
+        if dry_run {
+            IndexRefresh::Never
+        } else {
+            IndexRefresh::WhenRacy
+        }
+    }
+}
+
 /// True when a tracked file is modified, staged, deleted, renamed or conflicted (untracked files do not
 /// count, like `git describe --dirty`).
 /// The index's stat data answers first (a few system calls per file); libgit2's status decides what it
-/// cannot vouch for. When racily clean files turn out unchanged, the index is rewritten (best effort,
-/// as `git status` does) so that the next check needs no file content.
-pub(crate) fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
+/// cannot vouch for. When racily clean files turn out unchanged and `refresh` allows it, the index is
+/// rewritten (best effort, as `git status` does) so that the next check needs no file content.
+pub(crate) fn is_dirty(repo: &Repository, refresh: IndexRefresh) -> Result<bool, GitError> {
     let fast = stat_check::check(repo);
     if fast == StatCheck::Clean {
         return Ok(false);
@@ -201,6 +222,7 @@ pub(crate) fn is_dirty(repo: &Repository) -> Result<bool, GitError> {
     let dirty = !changed_tracked_files(repo)?.is_empty();
     if fast == StatCheck::Racy
         && !dirty
+        && refresh == IndexRefresh::WhenRacy
         && let Err(e) = repo.index().and_then(|mut index| index.write())
     {
         tracing::debug!(
@@ -339,8 +361,11 @@ pub(crate) fn revision_of(
     })
 }
 
-/// The revision of HEAD, dirty state included.
-pub(crate) fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
+/// The revision of HEAD, dirty state included ([`is_dirty`] with `refresh`).
+pub(crate) fn head_revision(
+    repo: &Repository,
+    refresh: IndexRefresh,
+) -> Result<Revision, GitError> {
     if repo.is_shallow() {
         tracing::warn!(
             "{} is a shallow clone: versions may be bare hashes (fetch the full history, e.g. `fetch-depth: 0`)",
@@ -350,7 +375,7 @@ pub(crate) fn head_revision(repo: &Repository) -> Result<Revision, GitError> {
     let tags = version_tags(repo)?;
     let head = head_commit(repo)?;
     let mut rev = revision_of(repo, head, &tags)?;
-    rev.dirty = is_dirty(repo)?;
+    rev.dirty = is_dirty(repo, refresh)?;
     Ok(rev)
 }
 
@@ -716,7 +741,7 @@ pub(crate) fn update(
     listing: Option<&Listing<'_>>,
 ) -> Result<(), GitError> {
     let dir = root(repo);
-    if is_dirty(repo)? {
+    if is_dirty(repo, IndexRefresh::WhenRacy)? {
         tracing::warn!(
             "{} has local changes: left as it is, not moved to branch {branch}",
             dir.display()

@@ -7,7 +7,7 @@ use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use crate::base_image::Bases;
-use crate::git::{self, GitError, SourcePaths};
+use crate::git::{self, GitError, IndexRefresh, SourcePaths};
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::project::Project;
 use crate::registry::{ATTEMPTS, RegistryClient, RegistryError};
@@ -226,6 +226,8 @@ pub(crate) struct Lookup<'a> {
     pub(crate) unreachable: RegistryUnreachable,
     /// `--force-build`: build without asking the registry.
     pub(crate) force: bool,
+    /// Whether HEAD's dirty check may rewrite a racily clean index.
+    pub(crate) index: IndexRefresh,
 }
 
 /// A tag that may already hold the current sources, and the commit it names.
@@ -287,8 +289,9 @@ impl Local {
         repo: &Repository,
         suffix: Option<&str>,
         checked: bool,
+        refresh: IndexRefresh,
     ) -> Result<Local, ImageDecisionError> {
-        let head = git::head_revision(repo)?;
+        let head = git::head_revision(repo, refresh)?;
         let head_oid = git::head_commit(repo)?;
         let tree = match project.file.image_tag {
             TagScheme::Tree => Some(tree_tag(repo, head_oid, &project.file.source_pathes)?),
@@ -362,8 +365,9 @@ pub(crate) fn decide_unchecked(
     repo: &Repository,
     suffix: Option<&str>,
     tmp_registry: Option<&str>,
+    refresh: IndexRefresh,
 ) -> Result<ImageDecision, ImageDecisionError> {
-    let local = Local::of(project, repo, suffix, false)?;
+    let local = Local::of(project, repo, suffix, false, refresh)?;
     Ok(local
         .naming
         .decision(tmp_registry, None, BuildReason::NotChecked))
@@ -399,7 +403,7 @@ pub(crate) async fn decide(
     tmp_registry: Option<&str>,
     lookup: Lookup<'_>,
 ) -> Result<ImageDecision, ImageDecisionError> {
-    let mut local = Local::of(project, repo, suffix, true)?;
+    let mut local = Local::of(project, repo, suffix, true, lookup.index)?;
     let mut found = None;
     let reason = if lookup.force {
         BuildReason::Forced

@@ -22,9 +22,9 @@ use crate::revision::Revision;
 pub(crate) fn run(ctx: &Context, cmd: &GetCommand, out: &mut dyn Write) -> Result<()> {
     match cmd {
         GetCommand::Image(a) => image(ctx, a, out),
-        GetCommand::Revision(a) => revision(a, out),
+        GetCommand::Revision(a) => revision(ctx, a, out),
         GetCommand::Dependencies(a) => dependencies(a, out),
-        GetCommand::Clustername(a) => clustername(a, out),
+        GetCommand::Clustername(a) => clustername(ctx, a, out),
         GetCommand::Configpath(a) => configpath(a, out),
     }
 }
@@ -48,6 +48,7 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
                 client,
                 unreachable: a.lookup.registry_unreachable,
                 force: a.lookup.force_build,
+                index: ctx.index_refresh(),
             };
             ctx.block_on(image_decision::decide(
                 &project,
@@ -62,6 +63,7 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
             repo,
             given(&a.suffix),
             given(&a.tmp_registry),
+            ctx.index_refresh(),
         )?,
     };
     if a.output.format == OutputFormat::Json {
@@ -91,14 +93,14 @@ fn image(ctx: &Context, a: &GetImageArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn head_revision(path: &Path) -> Result<Revision> {
+fn head_revision(ctx: &Context, path: &Path) -> Result<Revision> {
     let root = absolute(path).with_context(|| format!("invalid path {}", path.display()))?;
     let repo = git::open_root(&root)?;
-    Ok(git::head_revision(&repo)?)
+    Ok(git::head_revision(&repo, ctx.index_refresh())?)
 }
 
-fn revision(a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
-    let rev = head_revision(&a.repo.repository)?;
+fn revision(ctx: &Context, a: &GetRevisionArgs, out: &mut dyn Write) -> Result<()> {
+    let rev = head_revision(ctx, &a.repo.repository)?;
     if a.output.format == OutputFormat::Json {
         return print_json(
             out,
@@ -143,8 +145,8 @@ fn dependencies(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn clustername(a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
-    let rev = head_revision(&a.repo.repository)?;
+fn clustername(ctx: &Context, a: &SelectorRepoArgs, out: &mut dyn Write) -> Result<()> {
+    let rev = head_revision(ctx, &a.repo.repository)?;
     let name = cluster_name(
         &std::env::var("USER").unwrap_or_default(),
         &rev.branch,

@@ -117,6 +117,7 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
                     repo.get()?,
                     given(&a.suffix),
                     given(&a.tmp_registry),
+                    ctx.index_refresh(),
                 )?,
             },
         ),
@@ -141,6 +142,7 @@ pub(crate) fn run(ctx: &Context, a: &IgniteArgs, out: &mut dyn Write) -> Result<
                         client: &client,
                         unreachable: a.lookup.registry_unreachable,
                         force: a.lookup.force_build,
+                        index: ctx.index_refresh(),
                     };
                     image_decision::decide(
                         &project,
@@ -365,7 +367,7 @@ fn refresh(
                 .unwrap_or_else(|| git::head_branch(&dep_repo));
             d.local = Some((
                 git::root(&dep_repo),
-                git::head_revision(&dep_repo)?.version(),
+                git::head_revision(&dep_repo, ctx.index_refresh())?.version(),
             ));
         }
     }
@@ -376,7 +378,8 @@ fn refresh(
         .collect();
     let progress = dep_progress(remote.iter().map(|(_, d)| &**d));
     resolve_branches(remote, &project_branch, &progress)?;
-    let decision = image_decision::decide_unchecked(&project, repo.get()?, None, None)?;
+    let decision =
+        image_decision::decide_unchecked(&project, repo.get()?, None, None, ctx.index_refresh())?;
     let env = env_file_of(&project, &deps, &project_branch, &decision);
     write_env(ctx, &project, &env_path, &env, false, out)
 }

@@ -71,7 +71,13 @@ fn head_revision_counts_commits_since_the_tag() {
     let r = GitRepo::init_on(d.path(), "master");
     let c1 = r.commit("c1", &[]);
     r.annotated_tag("v1.0.0", "v1.0.0");
-    let rev = || git::head_revision(&git::open_root(r.path()).unwrap()).unwrap();
+    let rev = || {
+        git::head_revision(
+            &git::open_root(r.path()).unwrap(),
+            git::IndexRefresh::WhenRacy,
+        )
+        .unwrap()
+    };
     let v = rev();
     assert_eq!(
         (v.tag.as_deref(), v.counter, v.hash.as_str(), v.dirty),
@@ -104,7 +110,11 @@ fn head_revision_on_a_branch() {
     r.git(["checkout", "-q", "-b", "testbranch"]);
     let c2 = r.commit("c2", &[]);
     r.annotated_tag("v2.0.0", "v2.0.0");
-    let v = git::head_revision(&git::open_root(r.path()).unwrap()).unwrap();
+    let v = git::head_revision(
+        &git::open_root(r.path()).unwrap(),
+        git::IndexRefresh::WhenRacy,
+    )
+    .unwrap();
     assert_eq!(
         (v.tag.as_deref(), v.counter, v.hash.as_str()),
         (Some("v2.0.0"), 0, c2.as_str())
@@ -131,7 +141,11 @@ fn describe_uses_graph_distance_like_git_describe() {
     r.annotated_tag("v1.1.0", "v1.1.0");
     r.git(["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
     let expected = r.git(["describe", "--abbrev=7", "--match=v*"]);
-    let v = git::head_revision(&git::open_root(r.path()).unwrap()).unwrap();
+    let v = git::head_revision(
+        &git::open_root(r.path()).unwrap(),
+        git::IndexRefresh::WhenRacy,
+    )
+    .unwrap();
     assert_eq!(v.version(), expected);
     assert_eq!(v.tag.as_deref(), Some("v1.1.0"));
     assert_eq!(v.counter, 4);
@@ -143,23 +157,30 @@ fn untagged_history_gives_the_short_hash_and_dirty_is_marked() {
     let r = GitRepo::init_on(d.path(), "master");
     r.commit("c1", &[("f", "1")]);
     let repo = git::open_root(r.path()).unwrap();
-    assert_eq!(git::head_revision(&repo).unwrap().version(), short(&r));
+    assert_eq!(
+        git::head_revision(&repo, git::IndexRefresh::WhenRacy)
+            .unwrap()
+            .version(),
+        short(&r)
+    );
     std::fs::write(r.path().join("untracked"), "x").unwrap();
     assert!(
-        !git::is_dirty(&repo).unwrap(),
+        !git::is_dirty(&repo, git::IndexRefresh::WhenRacy).unwrap(),
         "untracked files do not make a tree dirty"
     );
     std::fs::write(r.path().join("f"), "2").unwrap();
-    assert!(git::is_dirty(&repo).unwrap());
+    assert!(git::is_dirty(&repo, git::IndexRefresh::WhenRacy).unwrap());
     assert_eq!(
-        git::head_revision(&repo).unwrap().version(),
+        git::head_revision(&repo, git::IndexRefresh::WhenRacy)
+            .unwrap()
+            .version(),
         format!("{}-dirty", short(&r))
     );
     std::fs::write(r.path().join("f"), "1").unwrap();
     std::fs::write(r.path().join("g"), "staged").unwrap();
     r.git(["add", "g"]);
     assert!(
-        git::is_dirty(&repo).unwrap(),
+        git::is_dirty(&repo, git::IndexRefresh::WhenRacy).unwrap(),
         "a staged file makes it dirty"
     );
 }
@@ -278,7 +299,7 @@ fn clone_work_branch_is_single_branch_with_tags() {
     let dest = d.path().join("clone");
     let repo = git::clone(&daemon.url("origin"), &dest, Some("testbranch")).unwrap();
     assert_eq!(git::head_branch(&repo), "testbranch");
-    let v = git::head_revision(&repo).unwrap();
+    let v = git::head_revision(&repo, git::IndexRefresh::WhenRacy).unwrap();
     assert_eq!(
         (v.tag.as_deref(), v.counter, v.hash.as_str()),
         (Some("v2.0.0"), 0, c2.as_str())
@@ -318,7 +339,7 @@ fn existing_clones_are_fetched_and_moved_unless_dirty() {
     );
     assert_eq!(std::fs::read_to_string(dest.join("f")).unwrap(), "3");
     assert!(
-        !git::is_dirty(&repo).unwrap(),
+        !git::is_dirty(&repo, git::IndexRefresh::WhenRacy).unwrap(),
         "the work tree follows the branch"
     );
 }

@@ -301,7 +301,29 @@ fn dry_run_prints_the_git_commands() {
     ciux().args(["ignite"]).arg(&project.dir).assert().success();
     let c1 = deps[0].head();
     deps[0].commit("c2", &[("f", "2")]);
+    // Indexes written in the tick of their files (racily clean): a real run would rewrite them once
+    // the files are known unchanged, a dry run leaves them as they are.
+    let racy = [project.dir.clone(), d.path().join("work/dep-a")].map(|dir| {
+        let file = if dir == project.dir { ".ciux" } else { "f" };
+        let written = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let index = dir.join(".git/index");
+        std::fs::File::options()
+            .write(true)
+            .open(&index)
+            .unwrap()
+            .set_modified(written)
+            .unwrap();
+        (index.clone(), std::fs::read(&index).unwrap(), written)
+    });
     let out = stdout_of(ciux().args(["--dry-run", "ignite"]).arg(&project.dir));
+    for (index, bytes, written) in &racy {
+        let meta = std::fs::metadata(index).unwrap();
+        assert_eq!(meta.modified().unwrap(), *written, "{}", index.display());
+        assert_eq!(&std::fs::read(index).unwrap(), bytes, "{}", index.display());
+    }
     let plan = format!(
         "git -C {w}/dep-a fetch --tags origin master\n\
          git -C {w}/dep-a checkout master\n\

@@ -147,7 +147,15 @@ fn a_file_written_in_the_tick_of_the_index_is_racy_until_the_index_is_rewritten(
     set_mtime(&r.path().join(".git/index"), files);
     assert_eq!(state(&r), StatCheck::Racy);
     let repo = git::open_root(r.path()).unwrap();
-    assert!(!git::is_dirty(&repo).unwrap());
+    let index = std::fs::read(r.path().join(".git/index")).unwrap();
+    assert!(!git::is_dirty(&repo, git::IndexRefresh::Never).unwrap());
+    assert_eq!(
+        std::fs::read(r.path().join(".git/index")).unwrap(),
+        index,
+        "a dry run leaves the index as it is"
+    );
+    assert_eq!(state(&r), StatCheck::Racy);
+    assert!(!git::is_dirty(&repo, git::IndexRefresh::WhenRacy).unwrap());
     assert_eq!(
         state(&r),
         StatCheck::Clean,
