@@ -230,9 +230,26 @@ pub(crate) fn median(
     runs: usize,
     mut measure: impl FnMut() -> Result<Duration>,
 ) -> Result<Duration> {
-    let mut all = (0..runs).map(|_| measure()).collect::<Result<Vec<_>>>()?;
-    all.sort();
-    Ok(all[all.len() / 2])
+    let [figure] = interleaved(runs, [&mut measure])?;
+    Ok(figure)
+}
+
+/// Runs the measures one after the other, `runs` times, so that the machine's drift touches them
+/// alike; the median of each.
+pub(crate) fn interleaved<const N: usize>(
+    runs: usize,
+    mut measures: [&mut dyn FnMut() -> Result<Duration>; N],
+) -> Result<[Duration; N]> {
+    let mut all: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(runs));
+    for _ in 0..runs {
+        for (measure, figures) in measures.iter_mut().zip(all.iter_mut()) {
+            figures.push(measure()?);
+        }
+    }
+    Ok(all.map(|mut figures| {
+        figures.sort();
+        figures[figures.len() / 2]
+    }))
 }
 
 /// A fresh temporary directory for one benchmark.

@@ -15,7 +15,7 @@ use harness::registry::Registry;
 use harness::release::ReleaseServer;
 use harness::tools::Tools;
 
-use super::{Limit, Row, median, scratch, time};
+use super::{Limit, Row, interleaved, median, scratch, time};
 use crate::demo::on_path;
 
 /// Number of git dependencies.
@@ -179,20 +179,19 @@ fn frozen(world: &IgniteWorld, tools: &Tools) -> Row {
         time(world.ignite(tools).arg("--lock"))?;
         let before = world.daemon.connections();
         let content = std::fs::read(&env).context("reading the env file")?;
-        let mut runs = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..FROZEN_RUNS {
-            runs[0].push(time(world.ignite(tools).arg("--frozen"))?);
-            runs[1].push(time(Command::new(&tools.ciux).arg("--version"))?);
-            runs[2].push(write_as_ciux(&env, &content)?);
-        }
+        let runs = interleaved(
+            FROZEN_RUNS,
+            [
+                &mut || time(world.ignite(tools).arg("--frozen")),
+                &mut || time(Command::new(&tools.ciux).arg("--version")),
+                &mut || write_as_ciux(&env, &content),
+            ],
+        )?;
         let connections = world.daemon.connections() - before;
         if connections != 0 {
             bail!("{connections} connections to the git server during `--frozen`, want 0");
         }
-        Ok(runs.map(|mut r| {
-            r.sort();
-            r[r.len() / 2]
-        }))
+        Ok(runs)
     })();
     let (figure, baseline) = match runs {
         Ok([frozen, version, write]) => (Ok(frozen), Ok(version + write)),

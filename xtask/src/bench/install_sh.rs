@@ -3,14 +3,14 @@
 //! `cargo xtask dist`, built from the benchmarked binary.
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use harness::release::ReleaseServer;
 use harness::tools::Tools;
 
-use super::{Limit, Row, median, scratch, time};
+use super::{Limit, Row, interleaved, scratch, time};
 use crate::project_root;
 
 /// Runs per figure (each a fresh install directory).
@@ -36,7 +36,7 @@ pub(super) fn run(tools: &Tools) -> Result<Row> {
     let url = server.url(&path);
     let name = format!("ciux-{version}-{target}.tar.gz");
 
-    let figure = median(RUNS, || {
+    let mut install = || -> Result<Duration> {
         let home = scratch("bench-install-sh-")?;
         time(
             Command::new("sh")
@@ -46,8 +46,8 @@ pub(super) fn run(tools: &Tools) -> Result<Row> {
                 .env("FINK_TOOLS_BASE_URL", server.url(""))
                 .env_remove("FINK_TOOLS_INSTALL_DIR"),
         )
-    });
-    let baseline = median(RUNS, || {
+    };
+    let mut by_hand = || -> Result<Duration> {
         let dir = scratch("bench-curl-tar-")?;
         let start = Instant::now();
         time(
@@ -69,7 +69,11 @@ pub(super) fn run(tools: &Tools) -> Result<Row> {
                 .current_dir(dir.path()),
         )?;
         Ok(start.elapsed())
-    });
+    };
+    let (figure, baseline) = match interleaved(RUNS, [&mut install, &mut by_hand]) {
+        Ok([figure, baseline]) => (Ok(figure), Ok(baseline)),
+        Err(e) => (Err(e), Err(anyhow::anyhow!("not measured"))),
+    };
     Ok(Row::seconds(
         "ciux",
         "`install.sh ciux` (latest, verified) from the release server",
