@@ -192,18 +192,30 @@ for spec in $tools; do
     *[!0-9a-fA-F]* | '') die "$url.sha256 holds no sha256 digest" ;;
   esac
   [ ${#expected} -eq 64 ] || die "$url.sha256 holds no sha256 digest"
-  actual=$($hasher "$archive") || die "cannot compute the sha256 of $archive"
-  actual=${actual%% *}
+  # The digest is computed while tar reads the same archive, on another core; nothing extracted is
+  # used unless it matches. (The digest comes from the same server as the archive: it catches a
+  # damaged download, not a hostile mirror, so tar reading the archive first exposes nothing more.)
+  # shellcheck disable=SC2086 # $hasher is a command and its options
+  $hasher "$archive" >"$archive.sum" &
+  hashing=$!
+  extracted=true
+  tar -xzf "$archive" -C "$tmp" "$stem/$tool" 2>"$tmp/tar.err" || extracted=false
+  wait "$hashing" || die "cannot compute the sha256 of $archive"
+  read -r actual _ <"$archive.sum" || actual=
   [ "$actual" = "$expected" ] ||
     die "checksum mismatch for $url: expected sha256 $expected, got $actual; nothing was installed"
-
-  tar -xzf "$archive" -C "$tmp" "$stem/$tool" || die "$url holds no $stem/$tool"
-  mv -f "$tmp/$stem/$tool" "$dir/$tool"
-  reported=$("$dir/$tool" --version) || die "the installed $dir/$tool does not run on this machine"
+  if [ "$extracted" = false ]; then
+    read -r reason <"$tmp/tar.err" || reason=
+    die "$url holds no $stem/$tool${reason:+ ($reason)}"
+  fi
+  # Checked before it replaces anything: a binary that does not run here is not installed.
+  reported=$("$tmp/$stem/$tool" --version) ||
+    die "the $tool of $url does not run on this machine; nothing was installed"
   case " $reported " in
     *" $version "*) ;;
-    *) die "$dir/$tool reports \"$reported\", not version $version" ;;
+    *) die "the $tool of $url reports \"$reported\", not version $version; nothing was installed" ;;
   esac
+  mv -f "$tmp/$stem/$tool" "$dir/$tool"
   echo "$reported installed in $dir"
 done
 

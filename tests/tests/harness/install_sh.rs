@@ -181,16 +181,26 @@ fn a_tampered_archive_installs_nothing() {
     let server = releases(&[HOST]);
     let path = format!("/download/ciux-v0.2.0/ciux-0.2.0-{HOST}.tar.gz");
     let evil = fake_tool_binary("ciux", "0.2.0 (tampered)");
-    server.add_file(&path, tool_archive("ciux", "0.2.0", HOST, &evil));
+    // Another archive, and bytes that are no archive at all (tar fails too: the digest speaks first).
+    for bytes in [
+        tool_archive("ciux", "0.2.0", HOST, &evil),
+        b"not a gzip stream".to_vec(),
+    ] {
+        server.add_file(&path, bytes);
+        tampered_archive_installs_nothing(&server, &path);
+    }
+}
+
+fn tampered_archive_installs_nothing(server: &ReleaseServer, path: &str) {
     for shell in SHELLS {
         let home = tempfile::tempdir().unwrap();
-        let (out, stdout, stderr) = run(&mut install(*shell, &server, home.path(), &["ciux"]));
+        let (out, stdout, stderr) = run(&mut install(*shell, server, home.path(), &["ciux"]));
         assert_eq!(out.status.code(), Some(1), "{shell:?}");
         assert_eq!(stdout, "");
         assert!(
             stderr.contains(&format!(
                 "install.sh: error: checksum mismatch for {}: expected sha256 ",
-                server.url(&path)
+                server.url(path)
             )) && stderr.contains("nothing was installed"),
             "{shell:?}: {stderr}"
         );
@@ -198,6 +208,87 @@ fn a_tampered_archive_installs_nothing() {
             entries(&home.path().join(".local/bin")).is_empty(),
             "{shell:?}"
         );
+    }
+}
+
+/// Releases whose archive matches its digest but cannot be installed: no binary under the expected
+/// name, a binary that does not run here, one that reports another version. Each fails with what is
+/// wrong, and nothing is installed (an older binary already there is kept).
+#[test]
+fn a_verified_archive_that_cannot_serve_installs_nothing() {
+    let server = ReleaseServer::start();
+    server.publish_tool(
+        "ciux",
+        "0.5.0",
+        HOST,
+        tool_archive("ktbx", "0.5.0", HOST, &fake_tool_binary("ktbx", "0.5.0")),
+    );
+    server.publish_tool(
+        "ciux",
+        "0.6.0",
+        HOST,
+        tool_archive(
+            "ciux",
+            "0.6.0",
+            HOST,
+            b"\x7fELF\x02\x01\x01 not for this machine",
+        ),
+    );
+    server.publish_tool(
+        "ciux",
+        "0.7.0",
+        HOST,
+        tool_archive("ciux", "0.7.0", HOST, &fake_tool_binary("ciux", "0.6.9")),
+    );
+    let url = |version: &str| {
+        server.url(&format!(
+            "/download/ciux-v{version}/ciux-{version}-{HOST}.tar.gz"
+        ))
+    };
+    let cases = [
+        (
+            "0.5.0",
+            format!(
+                "install.sh: error: {} holds no ciux-0.5.0-{HOST}/ciux (tar: ",
+                url("0.5.0")
+            ),
+        ),
+        (
+            "0.6.0",
+            format!(
+                "install.sh: error: the ciux of {} does not run on this machine; nothing was installed\n",
+                url("0.6.0")
+            ),
+        ),
+        (
+            "0.7.0",
+            format!(
+                "install.sh: error: the ciux of {} reports \"ciux 0.6.9\", not version 0.7.0; nothing was installed\n",
+                url("0.7.0")
+            ),
+        ),
+    ];
+    for shell in SHELLS {
+        for (version, message) in &cases {
+            let home = tempfile::tempdir().unwrap();
+            let bin = home.path().join(".local/bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join("ciux"), "old").unwrap();
+            let (out, stdout, stderr) = run(&mut install(
+                *shell,
+                &server,
+                home.path(),
+                &["ciux", version],
+            ));
+            assert_eq!(out.status.code(), Some(1), "{shell:?} {version}");
+            assert_eq!(stdout, "");
+            assert!(
+                stderr.contains(message.as_str()),
+                "{shell:?} {version}: {stderr}"
+            );
+            assert_eq!(entries(&bin), ["ciux"], "{shell:?} {version}: no leftovers");
+            assert_eq!(std::fs::read_to_string(bin.join("ciux")).unwrap(), "old");
+        }
     }
 }
 
