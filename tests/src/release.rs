@@ -150,6 +150,18 @@ impl ReleaseServer {
         self
     }
 
+    /// Publishes Argo Workflows v3.5.2 as its GitHub release does, at ktbx's download paths:
+    /// `install.yaml` (`manifest`) and the gzip-compressed `argo` CLI for linux-amd64 (a script that
+    /// prints `argo: v3.5.2`).
+    pub fn publish_argo_workflows(&self, manifest: &str) -> &Self {
+        let release = "/argoproj/argo-workflows/releases/download/v3.5.2";
+        self.add_file(&format!("{release}/install.yaml"), manifest);
+        self.add_file(
+            &format!("{release}/argo-linux-amd64.gz"),
+            crate::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
+        )
+    }
+
     /// Publishes `tool` `version` for `target` whose binary is [`fake_tool_binary`] (a script that
     /// prints `<tool> <version>`), through [`Self::publish_tool`].
     pub fn publish_fake_tool(&self, tool: &str, version: &str, target: &str) -> String {

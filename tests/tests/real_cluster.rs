@@ -547,14 +547,7 @@ fn ktbx_install_argowf_rolls_out_with_the_controller_manager_and_kubelet() {
     }
     let Some(w) = World::new() else { return };
     let release = ReleaseServer::start();
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
-        ARGOWF_MANIFEST,
-    );
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
-    );
+    release.publish_argo_workflows(ARGOWF_MANIFEST);
     // The controller-manager makes ReplicaSets and pods; this kubelet runs them.
     let _kubelet = w.runtime.block_on(async {
         let pods: Api<Pod> = Api::namespaced(w.client("argo").await, "argo");

@@ -238,14 +238,7 @@ fn exist_waits_until_the_object_appears() {
 /// A release server publishing Argo Workflows v3.5.2: its manifest and its CLI.
 pub(crate) fn argowf_release() -> ReleaseServer {
     let release = ReleaseServer::start();
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/install.yaml",
-        ARGOWF_MANIFEST,
-    );
-    release.add_file(
-        "/argoproj/argo-workflows/releases/download/v3.5.2/argo-linux-amd64.gz",
-        harness::archive::gzip(b"#!/bin/sh\necho 'argo: v3.5.2'\n"),
-    );
+    release.publish_argo_workflows(ARGOWF_MANIFEST);
     release
 }
 
