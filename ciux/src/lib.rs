@@ -6,6 +6,7 @@
 //! `main → lib → cmd/* → context → domain modules → common`.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod base_image;
 mod branch_rule;

@@ -210,6 +210,10 @@ impl Lock {
             }
         }
         out.push_str(&format!("  build: {}\n", p.build));
+        #[allow(
+            clippy::expect_used,
+            reason = "a BuildReason is strings, numbers and lists: serde_json cannot fail on it"
+        )]
         let reason = serde_json::to_string(&p.reason).expect("a build reason serialises");
         out.push_str(&format!("  reason: {reason}\n"));
         let mut deps: Vec<&LockedDep> = self.dependencies.iter().collect();

@@ -147,7 +147,14 @@ impl fmt::Display for TagVersion {
 /// `vX.Y.(Z+1)-rc0`, `…-rcN…` → `…-rc(N+1)…`, any other prerelease is an error.
 pub(crate) fn next_release_candidate(tag: Option<&TagVersion>) -> Result<TagVersion, TagError> {
     let Some(tag) = tag else {
-        return Ok(TagVersion::parse("v0.0.1-rc0").expect("valid tag"));
+        return Ok(TagVersion {
+            prefix: "v".into(),
+            major: "0".into(),
+            minor: "0".into(),
+            patch: "1".into(),
+            prerelease: vec!["rc0".into()],
+            build: Vec::new(),
+        });
     };
     let mut next = tag.clone();
     match tag.release_candidate() {

@@ -4,6 +4,8 @@
 //! features, so that a tool links only what it uses: `kube` ([`kube`]), `download` ([`download`])
 //! and `runtime` ([`runtime`], which the other two turn on).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod cli;
 pub mod config;
 #[cfg(feature = "download")]

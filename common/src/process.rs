@@ -429,8 +429,14 @@ impl Runner {
             Forward::ToStderr => (Some(self.stderr.clone()), Some(self.stderr.clone())),
             Forward::Nowhere => (None, None),
         };
-        let stdout_pipe = child.stdout.take().expect("stdout is piped");
-        let stderr_pipe = child.stderr.take().expect("stderr is piped");
+        #[allow(
+            clippy::expect_used,
+            reason = "the command was spawned with both pipes just above"
+        )]
+        let (stdout_pipe, stderr_pipe) = (
+            child.stdout.take().expect("stdout is piped"),
+            child.stderr.take().expect("stderr is piped"),
+        );
         let out_thread = std::thread::spawn(move || tee(stdout_pipe, out_sink));
         let err_thread = std::thread::spawn(move || tee(stderr_pipe, err_sink));
         let status = child.wait().map_err(|e| spawn_error(cmd, e))?;

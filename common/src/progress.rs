@@ -26,7 +26,7 @@ fn spinner_style(colour: bool) -> ProgressStyle {
     } else {
         "{spinner} {msg} {elapsed}"
     };
-    ProgressStyle::with_template(template).expect("valid template")
+    style(template)
 }
 
 fn bytes_style(colour: bool) -> ProgressStyle {
@@ -35,9 +35,7 @@ fn bytes_style(colour: bool) -> ProgressStyle {
     } else {
         "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
     };
-    ProgressStyle::with_template(template)
-        .expect("valid template")
-        .progress_chars("=> ")
+    style(template).progress_chars("=> ")
 }
 
 fn unknown_bytes_style(colour: bool) -> ProgressStyle {
@@ -46,6 +44,15 @@ fn unknown_bytes_style(colour: bool) -> ProgressStyle {
     } else {
         "{spinner} {msg} {bytes} {bytes_per_sec}"
     };
+    style(template)
+}
+
+/// The style of one of the constant templates above.
+#[allow(
+    clippy::expect_used,
+    reason = "constant templates, each parsed by styles_render_with_and_without_colour"
+)]
+fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).expect("valid template")
 }
 

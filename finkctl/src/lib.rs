@@ -12,6 +12,7 @@
 //! never with print macros.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod application_wait;
 pub mod cli;

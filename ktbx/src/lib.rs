@@ -10,6 +10,7 @@
 //! with print macros.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod addons;
 mod apply;

@@ -177,7 +177,9 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Node, ConfigError> {
                 key: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => {
-                let frame = builder.stack.pop().expect("the parser balances its events");
+                let Some(frame) = builder.stack.pop() else {
+                    return Err(error(at, "an end without its start".to_string()));
+                };
                 builder
                     .complete(frame.node, frame.anchor)
                     .map_err(|(at, m)| error(at, m))?;
