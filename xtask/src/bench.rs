@@ -252,6 +252,17 @@ pub(crate) fn interleaved<const N: usize>(
     }))
 }
 
+/// A figure and its baseline measured together (see [`interleaved`]): when the runs failed, the
+/// figure carries the error.
+pub(crate) fn figure_and_baseline(
+    measured: Result<[Duration; 2]>,
+) -> (Result<Duration>, Result<Duration>) {
+    match measured {
+        Ok([figure, baseline]) => (Ok(figure), Ok(baseline)),
+        Err(e) => (Err(e), Err(anyhow::anyhow!("not measured"))),
+    }
+}
+
 /// A fresh temporary directory for one benchmark.
 pub(crate) fn scratch(prefix: &str) -> Result<tempfile::TempDir> {
     tempfile::Builder::new()

@@ -15,7 +15,7 @@ use harness::registry::Registry;
 use harness::release::ReleaseServer;
 use harness::tools::Tools;
 
-use super::{Limit, Row, interleaved, median, scratch, time};
+use super::{Limit, Row, figure_and_baseline, interleaved, median, scratch, time};
 use crate::demo::on_path;
 
 /// Number of git dependencies.
@@ -191,12 +191,9 @@ fn frozen(world: &IgniteWorld, tools: &Tools) -> Row {
         if connections != 0 {
             bail!("{connections} connections to the git server during `--frozen`, want 0");
         }
-        Ok(runs)
+        Ok([runs[0], runs[1] + runs[2]])
     })();
-    let (figure, baseline) = match runs {
-        Ok([frozen, version, write]) => (Ok(frozen), Ok(version + write)),
-        Err(e) => (Err(e), Err(anyhow::anyhow!("not measured"))),
-    };
+    let (figure, baseline) = figure_and_baseline(runs);
     Row::seconds(
         "ciux",
         "`ignite --frozen`, 8 git deps already local (0 fetches, 0 listings)",
@@ -354,13 +351,12 @@ fn scaling(tools: &Tools, deps: usize) -> Result<Vec<Row>> {
         Ok(())
     };
     let work = root.path().join("work");
-    let cold = median(3, || {
+    let cli = root.path().join("cli");
+    let mut cold = || {
         remove(&work)?;
         time(&mut ignite())
-    });
-    let warm = median(3, || time(&mut ignite()));
-    let cli = root.path().join("cli");
-    let cold_baseline = median(3, || {
+    };
+    let mut cold_baseline = || {
         remove(&cli)?;
         let commands = urls
             .iter()
@@ -373,8 +369,9 @@ fn scaling(tools: &Tools, deps: usize) -> Result<Vec<Row>> {
             })
             .collect();
         run_parallel(commands)
-    });
-    let warm_baseline = median(3, || {
+    };
+    let mut warm = || time(&mut ignite());
+    let mut warm_baseline = || {
         let commands = urls
             .iter()
             .map(|url| {
@@ -384,7 +381,12 @@ fn scaling(tools: &Tools, deps: usize) -> Result<Vec<Row>> {
             })
             .collect();
         run_parallel(commands)
-    });
+    };
+    // Each figure alternates with its baseline; the cold runs leave the clones the warm ones update.
+    let (cold, cold_baseline) =
+        figure_and_baseline(interleaved(3, [&mut cold, &mut cold_baseline]));
+    let (warm, warm_baseline) =
+        figure_and_baseline(interleaved(3, [&mut warm, &mut warm_baseline]));
     let (cold_target, warm_target) = if deps == 64 { (0.5, 0.35) } else { (1.0, 1.0) };
     Ok(vec![
         Row::seconds(

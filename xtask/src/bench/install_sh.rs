@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use harness::release::ReleaseServer;
 use harness::tools::Tools;
 
-use super::{Limit, Row, interleaved, scratch, time};
+use super::{Limit, Row, figure_and_baseline, interleaved, scratch, time};
 use crate::project_root;
 
 /// Runs per figure (each a fresh install directory).
@@ -70,10 +70,7 @@ pub(super) fn run(tools: &Tools) -> Result<Row> {
         )?;
         Ok(start.elapsed())
     };
-    let (figure, baseline) = match interleaved(RUNS, [&mut install, &mut by_hand]) {
-        Ok([figure, baseline]) => (Ok(figure), Ok(baseline)),
-        Err(e) => (Err(e), Err(anyhow::anyhow!("not measured"))),
-    };
+    let (figure, baseline) = figure_and_baseline(interleaved(RUNS, [&mut install, &mut by_hand]));
     Ok(Row::seconds(
         "ciux",
         "`install.sh ciux` (latest, verified) from the release server",
